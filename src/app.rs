@@ -1,0 +1,53 @@
+//! The application: configuration and the handles to the services it talks to.
+
+use std::{ops::Deref, sync::Arc};
+
+use anyhow::Context;
+use sqlx::PgPool;
+
+use crate::{config::Config, telemetry::Metrics};
+
+/// Everything a request handler, a job or a command needs, built once at start.
+pub struct App {
+    pub config: Config,
+    pub db: PgPool,
+    pub redis: deadpool_redis::Pool,
+    pub metrics: Metrics,
+}
+
+impl App {
+    /// Builds the pools (lazily: nothing is contacted yet) and the metrics recorder.
+    pub fn new(config: Config) -> anyhow::Result<Self> {
+        let db = crate::db::connect(&config.database_url, config.database_max_connections)?;
+        let redis = crate::redis::pool(&config.redis_url)?;
+        Ok(Self {
+            db,
+            redis,
+            metrics: Metrics::install().context("failed to install the metrics recorder")?,
+            config,
+        })
+    }
+
+    /// A Redis key in this deployment's namespace.
+    pub fn redis_key(&self, key: &str) -> String {
+        format!("{}{key}", self.config.redis_key_prefix)
+    }
+}
+
+/// Shared application state, cheap to clone into every request.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl AppState {
+    pub fn new(app: App) -> Self {
+        Self(Arc::new(app))
+    }
+}
+
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}

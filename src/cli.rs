@@ -1,0 +1,149 @@
+//! The `tenantry` command line: `serve` (default), `migrate`, `openapi`.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::{
+    App, AppState, Config,
+    config::AppEnv,
+    db::{self, migrate},
+    http, telemetry,
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "tenantry", version, about = "Multi-tenant SaaS backend platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default).
+    Serve {
+        /// Do not run background workers in this process.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Apply shared migrations, then bring every tenant schema up to date.
+    Migrate {
+        /// Skip the shared schema; migrate tenant schemas only.
+        #[arg(long)]
+        tenants_only: bool,
+        /// Tenants migrated at the same time (default: MIGRATE_CONCURRENCY, 4).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// Print the OpenAPI document (JSON) to stdout.
+    Openapi,
+}
+
+/// Runs the command line; the exit code says whether it succeeded.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", http::docs::openapi().to_pretty_json().unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tenantry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_tracing(&config);
+    let result = match cli.command.unwrap_or(Command::Serve { no_workers: false }) {
+        Command::Serve { no_workers } => serve(config, no_workers).await,
+        Command::Migrate {
+            tenants_only,
+            concurrency,
+        } => run_migrate(config, tenants_only, concurrency).await,
+        Command::Openapi => unreachable!("handled above"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "tenantry failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
+    if config.app_env != AppEnv::Production {
+        // Development convenience: the database and shared schema appear by themselves.
+        db::ensure_database(&config.database_url).await?;
+    }
+    let listener = TcpListener::bind(config.bind_addr)
+        .await
+        .with_context(|| format!("failed to bind {}", config.bind_addr))?;
+    let workers = config.workers_enabled && !no_workers;
+    let state = AppState::new(App::new(config)?);
+    if state.config.app_env != AppEnv::Production {
+        migrate::run_shared(&state.db).await?;
+    }
+    tracing::info!(workers, "starting");
+    http::serve(state.clone(), listener, shutdown_signal()).await?;
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_migrate(
+    config: Config,
+    tenants_only: bool,
+    concurrency: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    if config.app_env != AppEnv::Production {
+        db::ensure_database(&config.database_url).await?;
+    }
+    let concurrency = concurrency.unwrap_or(config.migrate_concurrency).max(1);
+    let pool = db::connect(
+        &config.database_url,
+        u32::try_from(concurrency + 1).unwrap_or(u32::MAX),
+    )?;
+    if !tenants_only {
+        migrate::run_shared(&pool).await?;
+        tracing::info!("shared schema is current");
+    }
+    let mut lock_conn = db::connect_one(&config.database_url).await?;
+    let report = migrate::run_tenants(&pool, &mut lock_conn, concurrency).await?;
+    tracing::info!(
+        migrated = report.migrated.len(),
+        skipped = report.skipped,
+        failed = report.failed.len(),
+        "tenant migrations finished"
+    );
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing requests in flight");
+}

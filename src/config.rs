@@ -1,0 +1,232 @@
+//! Configuration from the environment (and a `.env` file in development), validated at
+//! start: a bad value stops the program with a message naming the variable.
+
+use std::{env, fmt::Display, net::SocketAddr, str::FromStr, time::Duration};
+
+/// Where the service runs; `production` refuses development conveniences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Test,
+    Production,
+}
+
+impl FromStr for AppEnv {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "development" => Ok(Self::Development),
+            "test" => Ok(Self::Test),
+            "production" => Ok(Self::Production),
+            other => Err(format!(
+                "expected development, test or production, got {other:?}"
+            )),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            other => Err(format!("expected json or pretty, got {other:?}")),
+        }
+    }
+}
+
+/// A configuration value that could not be used; names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {name}: {reason}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub bind_addr: SocketAddr,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    /// Prefix of every Redis key this process writes, so that deployments (and tests)
+    /// can share one Redis.
+    pub redis_key_prefix: String,
+    pub rust_log: String,
+    pub log_format: LogFormat,
+    pub cors_allowed_origins: Vec<String>,
+    pub request_timeout: Duration,
+    /// Largest JSON request body accepted.
+    pub body_limit_bytes: usize,
+    pub workers_enabled: bool,
+    /// Parallel tenants in `tenantry migrate`.
+    pub migrate_concurrency: usize,
+}
+
+impl Config {
+    /// Reads the process environment, after loading `.env` if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a broken one is reported by the variables it sets.
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable lookup (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        let config = Self {
+            app_env: vars.parse("APP_ENV", AppEnv::Development)?,
+            bind_addr: vars.parse("BIND_ADDR", SocketAddr::from(([0, 0, 0, 0], 8000)))?,
+            database_url: vars.string(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/tenantry",
+            ),
+            database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            redis_url: vars.string("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "tenantry:"),
+            rust_log: vars.string("RUST_LOG", "info"),
+            log_format: vars.parse("LOG_FORMAT", LogFormat::Json)?,
+            cors_allowed_origins: vars
+                .get("CORS_ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            request_timeout: Duration::from_secs(vars.parse("REQUEST_TIMEOUT_SECONDS", 30)?),
+            body_limit_bytes: vars.parse("BODY_LIMIT_BYTES", 1024 * 1024)?,
+            workers_enabled: vars.parse("WORKERS_ENABLED", true)?,
+            migrate_concurrency: vars.parse("MIGRATE_CONCURRENCY", 4)?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name, reason: &str| ConfigError {
+            name,
+            reason: reason.to_owned(),
+        };
+        if !self.database_url.starts_with("postgres://")
+            && !self.database_url.starts_with("postgresql://")
+        {
+            return Err(invalid("DATABASE_URL", "must be a postgres:// URL"));
+        }
+        if !self.redis_url.starts_with("redis://") && !self.redis_url.starts_with("rediss://") {
+            return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
+        }
+        if self.database_max_connections == 0 {
+            return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        if self.migrate_concurrency == 0 {
+            return Err(invalid("MIGRATE_CONCURRENCY", "must be at least 1"));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(invalid("REQUEST_TIMEOUT_SECONDS", "must be at least 1"));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
+            return Err(ConfigError {
+                name: "RUST_LOG",
+                reason: e.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.app_env == AppEnv::Production
+    }
+}
+
+/// Typed access to the variables, each error naming its variable.
+struct Vars<'a, F>(&'a F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
+    /// The variable's value; an empty value counts as unset.
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError {
+                name,
+                reason: format!("cannot use {raw:?}: {e}"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = config(&[]).expect("defaults are valid");
+        assert_eq!(c.app_env, AppEnv::Development);
+        assert_eq!(c.bind_addr.to_string(), "0.0.0.0:8000");
+        assert_eq!(c.database_max_connections, 20);
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379/0");
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(c.workers_enabled);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        let err = config(&[("DATABASE_MAX_CONNECTIONS", "lots")]).unwrap_err();
+        assert_eq!(err.name, "DATABASE_MAX_CONNECTIONS");
+        assert!(err.to_string().contains("DATABASE_MAX_CONNECTIONS"));
+
+        assert_eq!(config(&[("BIND_ADDR", "nowhere")]).unwrap_err().name, "BIND_ADDR");
+        assert_eq!(config(&[("APP_ENV", "prod")]).unwrap_err().name, "APP_ENV");
+        assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().name, "LOG_FORMAT");
+        assert_eq!(
+            config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name,
+            "DATABASE_URL"
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_split_on_commas() {
+        let c = config(&[("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example,")])
+            .expect("valid");
+        assert_eq!(
+            c.cors_allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! PostgreSQL: the pool, the tenant scope and the migration runner.
+
+pub mod migrate;
+pub mod schema;
+pub mod scope;
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use sqlx::{
+    ConnectOptions, Connection, PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+pub use schema::TenantSchema;
+pub use scope::{TenantScope, TenantSql, TenantTx};
+
+/// Pool settings that are not in [`crate::config::Config`].
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Recycling connections bounds PostgreSQL's per-connection catalog cache, which grows with
+/// every tenant schema a connection has touched.
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Every tenant has its own statement texts; a larger cache keeps the busy ones prepared.
+const STATEMENT_CACHE_CAPACITY: usize = 1024;
+
+/// Connects the pool (lazily: the service starts, and reports not ready, while the
+/// database is down).
+pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?
+        .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
+        .application_name("tenantry");
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .max_lifetime(MAX_LIFETIME)
+        .connect_lazy_with(options))
+}
+
+/// Creates the database named in `url` when it does not exist (development convenience).
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not valid")?;
+    let name = options
+        .get_database()
+        .context("DATABASE_URL names no database")?
+        .to_owned();
+    let mut admin = options
+        .database("postgres")
+        .connect()
+        .await
+        .context("failed to connect to the postgres maintenance database")?;
+    let exists: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        let sql = format!("create database {}", quote_ident(&name));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+            .with_context(|| format!("failed to create database {name}"))?;
+        tracing::info!(database = %name, "created database");
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+/// One connection outside the pool, for work that holds a session-level lock.
+pub async fn connect_one(url: &str) -> anyhow::Result<PgConnection> {
+    PgConnection::connect(url)
+        .await
+        .context("failed to open a database connection")
+}
+
+/// Quotes an identifier for SQL text (doubling embedded quotes).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

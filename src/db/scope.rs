@@ -1,0 +1,130 @@
+//! The tenant scope: the one way code reaches a tenant's tables.
+//!
+//! Statements are written once as templates naming the tenant schema `{schema}`
+//! (`select id from {schema}.resources where id = $1`); the scope fills in its own
+//! quoted schema name. Nothing is set on the connection, so a pooled connection carries
+//! nothing from one tenant to the next borrower.
+//!
+//! Why schema-qualified SQL rather than a transaction-local `search_path`: it needs no
+//! extra round trips (`scripts/bench-tenant-scope.sh` measures both; the figures are in
+//! `docs/tenant-isolation.md`). An unqualified table name finds no tenant table at all,
+//! because no connection's `search_path` ever names a tenant schema, so forgetting
+//! `{schema}` fails loudly instead of reading another tenant's rows.
+
+use sqlx::{PgConnection, PgPool, Postgres, SqlSafeStr, SqlStr, Transaction};
+use uuid::Uuid;
+
+use super::schema::TenantSchema;
+
+/// Placeholder for the tenant schema in statement templates.
+const SCHEMA_PLACEHOLDER: &str = "{schema}";
+
+/// A handle that reaches exactly one tenant's schema.
+#[derive(Debug, Clone)]
+pub struct TenantScope {
+    pool: PgPool,
+    tenant_id: Uuid,
+    schema: TenantSchema,
+}
+
+impl TenantScope {
+    /// Scopes `pool` to `tenant_id`. Callers are the tenant context (for requests) and the
+    /// job worker (for jobs); both got the id from an authenticated source.
+    pub fn new(pool: PgPool, tenant_id: Uuid) -> Self {
+        Self {
+            pool,
+            tenant_id,
+            schema: TenantSchema::for_tenant(tenant_id),
+        }
+    }
+
+    pub fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
+    pub fn schema(&self) -> &TenantSchema {
+        &self.schema
+    }
+
+    /// This tenant's statement for `template`. Templates are `'static`, so request
+    /// data can never become SQL text: it travels only as bind parameters.
+    pub fn sql(&self, template: &'static str) -> TenantSql {
+        render(&self.schema, template)
+    }
+
+    /// The executor for statements built with [`Self::sql`].
+    pub fn db(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Starts a transaction for several statements of this tenant.
+    pub async fn begin(&self) -> sqlx::Result<TenantTx> {
+        Ok(TenantTx {
+            tx: self.pool.begin().await?,
+            schema: self.schema.clone(),
+        })
+    }
+}
+
+/// A transaction over one tenant's schema; statements come from [`TenantTx::sql`].
+#[derive(Debug)]
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    schema: TenantSchema,
+}
+
+impl TenantTx {
+    pub fn sql(&self, template: &'static str) -> TenantSql {
+        render(&self.schema, template)
+    }
+
+    /// The connection to run this transaction's statements on.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
+    }
+}
+
+/// A statement rendered for one tenant schema.
+#[derive(Debug)]
+pub struct TenantSql(String);
+
+impl TenantSql {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl SqlSafeStr for TenantSql {
+    fn into_sql_str(self) -> SqlStr {
+        // Safe: a 'static template plus a schema name built from a UUID and quoted.
+        sqlx::AssertSqlSafe(self.0).into_sql_str()
+    }
+}
+
+fn render(schema: &TenantSchema, template: &'static str) -> TenantSql {
+    debug_assert!(
+        template.contains(SCHEMA_PLACEHOLDER),
+        "tenant statement without {SCHEMA_PLACEHOLDER}: {template}"
+    );
+    TenantSql(template.replace(SCHEMA_PLACEHOLDER, &schema.quoted()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_qualified_with_the_quoted_schema() {
+        let id = Uuid::now_v7();
+        let schema = TenantSchema::for_tenant(id);
+        let sql = render(&schema, "select id from {schema}.resources where id = $1");
+        assert_eq!(
+            sql.as_str(),
+            format!("select id from \"t_{}\".resources where id = $1", id.simple())
+        );
+    }
+}

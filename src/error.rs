@@ -1,0 +1,298 @@
+//! The one error type at the HTTP edge, answered as RFC 9457 problem+json.
+//!
+//! A handler returns [`AppError`]; its response carries the [`Problem`] in a response
+//! extension and [`crate::http::middleware::problem`] writes the body, adding the request
+//! id. Responses that did not come from an `AppError` (a 405 from the router, a timeout)
+//! are given the same shape there, so every error a client sees looks alike.
+
+use std::{borrow::Cow, sync::Arc};
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The machine-readable error codes of the SPEC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    MalformedRequest,
+    UnsupportedMediaType,
+    ValidationFailed,
+    Unauthenticated,
+    InvalidCredentials,
+    TokenExpired,
+    Forbidden,
+    TenantSuspended,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    TenantSlugTaken,
+    EmailTaken,
+    PreconditionFailed,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            MalformedRequest => StatusCode::BAD_REQUEST,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Unauthenticated | InvalidCredentials | TokenExpired => StatusCode::UNAUTHORIZED,
+            Forbidden | TenantSuspended => StatusCode::FORBIDDEN,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Conflict | TenantSlugTaken | EmailTaken => StatusCode::CONFLICT,
+            PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code for an error response that did not come from an [`AppError`].
+    pub fn for_status(status: StatusCode) -> Self {
+        use ErrorCode::*;
+        match status.as_u16() {
+            400 => MalformedRequest,
+            401 => Unauthenticated,
+            403 => Forbidden,
+            404 => NotFound,
+            405 => MethodNotAllowed,
+            408 | 503 | 504 => ServiceUnavailable,
+            409 => Conflict,
+            412 => PreconditionFailed,
+            413 => PayloadTooLarge,
+            415 => UnsupportedMediaType,
+            422 => ValidationFailed,
+            429 => RateLimited,
+            _ => Internal,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            MalformedRequest => "MALFORMED_REQUEST",
+            UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ValidationFailed => "VALIDATION_FAILED",
+            Unauthenticated => "UNAUTHENTICATED",
+            InvalidCredentials => "INVALID_CREDENTIALS",
+            TokenExpired => "TOKEN_EXPIRED",
+            Forbidden => "FORBIDDEN",
+            TenantSuspended => "TENANT_SUSPENDED",
+            NotFound => "NOT_FOUND",
+            MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Conflict => "CONFLICT",
+            TenantSlugTaken => "TENANT_SLUG_TAKEN",
+            EmailTaken => "EMAIL_TAKEN",
+            PreconditionFailed => "PRECONDITION_FAILED",
+            PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            RateLimited => "RATE_LIMITED",
+            ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Internal => "INTERNAL",
+        }
+    }
+
+    /// A stable URI naming the problem type.
+    fn type_uri(self) -> String {
+        format!(
+            "urn:tenantry:problem:{}",
+            self.as_str().to_ascii_lowercase().replace('_', "-")
+        )
+    }
+}
+
+/// One invalid input field.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FieldError {
+    /// The field's path in the request (`admin.email`, `limit`), or `body`.
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// An RFC 9457 problem document, as every error response carries it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: ErrorCode,
+    /// The `X-Request-Id` of the request, to quote when reporting a problem.
+    pub request_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+impl Problem {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        let status = code.status();
+        Self {
+            type_uri: code.type_uri(),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+            request_id: None,
+            errors: None,
+        }
+    }
+}
+
+/// The internal cause of an error response, kept for the request's log line and never
+/// shown to the client.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub Arc<str>);
+
+/// An error answered to the client.
+#[derive(Debug)]
+pub struct AppError {
+    code: ErrorCode,
+    detail: Cow<'static, str>,
+    errors: Vec<FieldError>,
+    cause: Option<anyhow::Error>,
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn new(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            cause: None,
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn malformed(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::MalformedRequest, detail)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "the resource does not exist")
+    }
+
+    pub fn forbidden(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::Forbidden, detail)
+    }
+
+    pub fn unauthenticated(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::Unauthenticated, detail)
+    }
+
+    pub fn conflict(code: ErrorCode, detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(code, detail)
+    }
+
+    /// 422 with one entry per invalid field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self {
+            errors,
+            ..Self::new(ErrorCode::ValidationFailed, "the request has invalid fields")
+        }
+    }
+
+    /// 422 for one field.
+    pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn unavailable(detail: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::ServiceUnavailable, detail)
+    }
+
+    /// 500: the client sees a fixed text; `cause` goes to the log.
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(ErrorCode::Internal, "an unexpected error occurred")
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        let mut problem = Problem::new(self.code, self.detail.clone());
+        if !self.errors.is_empty() {
+            problem.errors = Some(self.errors.clone());
+        }
+        problem
+    }
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.detail)?;
+        if let Some(cause) = &self.cause {
+            write!(f, " ({cause:#})")?;
+        }
+        Ok(())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut response = self.code.status().into_response();
+        response.extensions_mut().insert(self.problem());
+        if let Some(cause) = &self.cause {
+            response
+                .extensions_mut()
+                .insert(ErrorCause(format!("{cause:#}").into()));
+        }
+        response
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            // A row that is not there, or belongs to another tenant, is simply not found.
+            sqlx::Error::RowNotFound => Self::not_found(),
+            sqlx::Error::PoolTimedOut => Self {
+                cause: Some(e.into()),
+                ..Self::unavailable("the database is busy, try again")
+            },
+            e => Self::internal(e),
+        }
+    }
+}
+
+/// Maps a unique-constraint violation to a conflict, at the call site
+/// (`.map_err(on_unique("tenants_slug_key", ...))`).
+pub fn on_unique(
+    constraint: &'static str,
+    conflict: impl FnOnce() -> AppError,
+) -> impl FnOnce(sqlx::Error) -> AppError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.constraint() == Some(constraint) => conflict(),
+        _ => e.into(),
+    }
+}

@@ -1,0 +1,156 @@
+//! The OpenAPI document and Swagger UI (served from files compiled into the binary, so
+//! no network access is needed at build or run time).
+
+use std::sync::{Arc, LazyLock};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::Path,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_swagger_ui::Config;
+
+use crate::{
+    app::AppState,
+    error::{AppError, ErrorCode, FieldError, Problem},
+    http::ops,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tenantry",
+        description = "Multi-tenant SaaS backend platform. Errors are RFC 9457 \
+            `application/problem+json` documents (schema `Problem`).",
+    ),
+    paths(
+        ops::index::index,
+        ops::health::health,
+        ops::health::live,
+        ops::health::ready,
+        ops::metrics::metrics,
+    ),
+    components(schemas(Problem, FieldError, ErrorCode)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "operations", description = "Health, metrics and documentation"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares both ways to authenticate: a bearer JWT and an `X-API-Key`.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("Access token from /api/v1/auth/login"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "Tenant API key (`tnt_<env>_...`); the key alone identifies its tenant",
+            ))),
+        );
+    }
+}
+
+/// The OpenAPI document (3.1) of every route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
+    openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes")
+});
+
+static SWAGGER_CONFIG: LazyLock<Arc<Config<'static>>> =
+    LazyLock::new(|| Arc::new(Config::new(["/openapi.json"])));
+
+/// `/openapi.json` and Swagger UI under `/docs`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(swagger_index))
+        .route("/docs/", get(swagger_index))
+        .route("/docs/{*file}", get(swagger_file))
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON.as_str(),
+    )
+}
+
+/// The Swagger page itself, at `/docs` as well as `/docs/`: a `<base>` makes its
+/// relative asset links resolve under `/docs/` either way.
+async fn swagger_index() -> Result<Response, AppError> {
+    let page = swagger_asset("index.html")?;
+    let html = String::from_utf8_lossy(&page.bytes).replacen(
+        "<head>",
+        "<head>\n    <base href=\"/docs/\">",
+        1,
+    );
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response())
+}
+
+async fn swagger_file(Path(file): Path<String>) -> Result<Response, AppError> {
+    if file.is_empty() || file == "index.html" {
+        return swagger_index().await;
+    }
+    let asset = swagger_asset(&file)?;
+    let mut response = Response::new(Body::from(asset.bytes.into_owned()));
+    let headers = response.headers_mut();
+    if let Ok(content_type) = HeaderValue::from_str(&asset.content_type) {
+        headers.insert(header::CONTENT_TYPE, content_type);
+    }
+    if asset.gzpipped {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    Ok(response)
+}
+
+fn swagger_asset(file: &str) -> Result<utoipa_swagger_ui::SwaggerFile<'static>, AppError> {
+    match utoipa_swagger_ui::serve(file, SWAGGER_CONFIG.clone()) {
+        Ok(Some(asset)) => Ok(asset),
+        Ok(None) => Err(AppError::new(ErrorCode::NotFound, "no such documentation file")),
+        Err(e) => Err(AppError::internal(anyhow::anyhow!(
+            "failed to serve swagger asset: {e}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_is_openapi_3_1_with_both_security_schemes() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&OPENAPI_JSON).expect("the document is JSON");
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes["bearer"]["scheme"], "bearer");
+        assert_eq!(schemes["api_key"]["name"], "X-API-Key");
+        assert_eq!(schemes["api_key"]["in"], "header");
+    }
+}

@@ -1,0 +1,145 @@
+//! Extractors whose rejections are answered as problem+json.
+
+use axum::{
+    extract::{
+        FromRequest, FromRequestParts, Request,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::{AppError, ErrorCode, FieldError};
+
+/// `Json<T>` whose rejections use the SPEC's error shape: 400 for broken JSON, 415 for a
+/// missing or wrong content type, 413 for a body over the limit, 422 naming the field
+/// for a missing or mistyped field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> AppError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            // serde's message names the field path and what was wrong with it.
+            let message = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| e.body_text());
+            AppError::validation(vec![FieldError::new(field_of(&message), message)])
+        }
+        JsonRejection::JsonSyntaxError(_) => AppError::malformed("the body is not valid JSON"),
+        JsonRejection::MissingJsonContentType(_) => AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected a body with content type application/json",
+        ),
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::new(
+            ErrorCode::PayloadTooLarge,
+            "the request body is larger than the limit",
+        ),
+        other => AppError::malformed(other.body_text()),
+    }
+}
+
+/// The field a serde error message is about: `missing field `email`` → `email`,
+/// `admin: missing field `email`` → `admin.email`, `admin.email: invalid type ...` →
+/// `admin.email`; otherwise `body`.
+fn field_of(message: &str) -> String {
+    let (path, detail) = match message.split_once(": ") {
+        Some((path, detail)) if !path.contains(' ') => (Some(path), detail),
+        _ => (None, message),
+    };
+    let missing = detail
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (Some(path), Some(field)) => format!("{path}.{field}"),
+        (None, Some(field)) => field.to_owned(),
+        (Some(path), None) => path.to_owned(),
+        (None, None) => "body".to_owned(),
+    }
+}
+
+/// `Path<T>` answering a bad path parameter (say, an id that is not a UUID) with 422.
+#[derive(Debug, Clone, Copy)]
+pub struct AppPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(AppError::invalid_field("path", e.body_text()))
+            }
+            Err(other) => Err(AppError::internal(anyhow::anyhow!(other.body_text()))),
+        }
+    }
+}
+
+/// `Query<T>` answering a bad query string with 422.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for AppQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let message = e.body_text();
+                Err(AppError::invalid_field("query", message))
+            }
+            Err(other) => Err(AppError::malformed(other.body_text())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_of;
+
+    #[test]
+    fn field_names_come_from_serde_messages() {
+        assert_eq!(field_of("missing field `email` at line 1 column 2"), "email");
+        assert_eq!(
+            field_of("admin.email: invalid type: integer `1`, expected a string"),
+            "admin.email"
+        );
+        assert_eq!(
+            field_of("admin: missing field `email` at line 1 column 9"),
+            "admin.email"
+        );
+        assert_eq!(field_of("invalid type: integer `1`, expected a map"), "body");
+    }
+}

@@ -1,0 +1,18 @@
+//! Tenantry: a multi-tenant SaaS backend platform.
+//!
+//! Layers, top to bottom: [`http`] (routes, extractors, the layer stack) over the services
+//! over storage ([`db`], [`redis`]). Every tenant's tables live in their own PostgreSQL
+//! schema and are reached only through a [`db::TenantScope`].
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod redis;
+pub mod telemetry;
+
+pub use app::{App, AppState};
+pub use config::Config;
+pub use error::{AppError, AppResult};
