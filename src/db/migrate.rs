@@ -36,7 +36,7 @@ pub fn latest_tenant_version() -> i64 {
 }
 
 /// Key of the advisory lock that keeps two tenant migration runs from overlapping.
-const MIGRATE_LOCK_KEY: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
+pub const MIGRATE_LOCK_KEY: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
 
 /// Applies the shared migrations (sqlx's migrator takes its own advisory lock).
 pub async fn run_shared(pool: &PgPool) -> anyhow::Result<()> {

@@ -28,8 +28,14 @@ use tower_http::{
 
 use crate::app::AppState;
 
-/// The whole service: routes inside the SPEC's layer stack, outermost first.
+/// The whole service: every route inside the layer stack.
 pub fn app(state: AppState) -> Router {
+    with_layers(router::routes(), state)
+}
+
+/// Puts `routes` inside the SPEC's layer stack (listed outermost first) and gives them
+/// the state. Tests use it to drive the stack with routes of their own.
+pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let config = &state.config;
     let layers = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([
@@ -56,7 +62,7 @@ pub fn app(state: AppState) -> Router {
         .layer(CompressionLayer::new())
         .layer(cors(&config.cors_allowed_origins));
 
-    router::routes()
+    routes
         .fallback(middleware::not_found)
         .layer(layers)
         .with_state(state)

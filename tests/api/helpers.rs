@@ -1,0 +1,332 @@
+//! `TestApp`: the real service on its own database and Redis key prefix.
+//!
+//! Every `TestApp` creates a fresh PostgreSQL database (shared migrations applied) and a
+//! unique Redis key prefix, and removes both when dropped, so tests run in parallel and
+//! leave nothing behind. The servers come from `DATABASE_URL` and `REDIS_URL`
+//! (`scripts/test.sh` sets them, starting throwaway servers when none are reachable).
+
+use std::time::Duration;
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, Method, Request, StatusCode, header},
+};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sqlx::PgPool;
+use tenantry::{
+    App, AppState, Config,
+    db::{TenantScope, migrate},
+};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+/// The service under test, with its own database and Redis namespace.
+pub struct TestApp {
+    pub state: AppState,
+    router: Router,
+    database: String,
+    server_url: String,
+    redis_url: String,
+}
+
+/// Options for a [`TestApp`].
+#[derive(Default)]
+pub struct TestAppBuilder {
+    routes: Option<Router<AppState>>,
+    configure: Vec<Box<dyn FnOnce(&mut Config)>>,
+}
+
+impl TestAppBuilder {
+    /// Serve these routes (inside the real layer stack) instead of the service's own.
+    pub fn with_routes(mut self, routes: Router<AppState>) -> Self {
+        self.routes = Some(routes);
+        self
+    }
+
+    /// Adjust the configuration after the test database is set up.
+    pub fn with_config(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.configure.push(Box::new(f));
+        self
+    }
+
+    pub async fn build(self) -> TestApp {
+        let server_url = env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+        let redis_url = env_or("REDIS_URL", "redis://127.0.0.1:6379/0");
+        let database = format!("tenantry_test_{}", Uuid::new_v4().simple());
+        let database_url = with_database(&server_url, &database);
+        tenantry::db::ensure_database(&database_url)
+            .await
+            .expect("create the test database");
+        let setup = sqlx::PgPool::connect(&database_url)
+            .await
+            .expect("connect to the test database");
+        migrate::run_shared(&setup)
+            .await
+            .expect("apply shared migrations");
+        setup.close().await;
+
+        let mut config = Config::from_lookup(|name| match name {
+            "APP_ENV" => Some("test".into()),
+            "DATABASE_URL" => Some(database_url.clone()),
+            "DATABASE_MAX_CONNECTIONS" => Some("5".into()),
+            "REDIS_URL" => Some(redis_url.clone()),
+            "REDIS_KEY_PREFIX" => Some(format!("test:{database}:")),
+            "RUST_LOG" => Some(env_or("TEST_LOG", "warn")),
+            "CORS_ALLOWED_ORIGINS" => Some("https://app.example.com".into()),
+            _ => None,
+        })
+        .expect("test configuration is valid");
+        for f in self.configure {
+            f(&mut config);
+        }
+        tenantry::telemetry::init_tracing(&config);
+
+        let app = App::new(config).expect("build the app");
+        let state = AppState::new(app);
+        let router = match self.routes {
+            Some(routes) => tenantry::http::with_layers(routes, state.clone()),
+            None => tenantry::http::app(state.clone()),
+        };
+        TestApp {
+            state,
+            router,
+            database,
+            server_url,
+            redis_url,
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::builder().build().await
+    }
+
+    pub fn builder() -> TestAppBuilder {
+        TestAppBuilder::default()
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.state.db
+    }
+
+    /// The URL of this test's database.
+    pub fn database_url(&self) -> String {
+        with_database(&self.server_url, &self.database)
+    }
+
+    /// A tenant row and its migrated schema, as onboarding leaves them.
+    pub async fn create_tenant(&self, slug: &str) -> Uuid {
+        let id = Uuid::now_v7();
+        sqlx::query(
+            "insert into platform.tenants (id, name, slug, status) values ($1, $2, $3, 'active')",
+        )
+        .bind(id)
+        .bind(format!("Tenant {slug}"))
+        .bind(slug)
+        .execute(self.db())
+        .await
+        .expect("insert tenant");
+        let mut tx = self.db().begin().await.expect("begin");
+        migrate::apply_tenant(&mut tx, id)
+            .await
+            .expect("migrate tenant schema");
+        tx.commit().await.expect("commit");
+        id
+    }
+
+    pub fn scope(&self, tenant_id: Uuid) -> TenantScope {
+        TenantScope::new(self.db().clone(), tenant_id)
+    }
+
+    /// Sends a request through the whole stack.
+    pub async fn request(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("read the body")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, uri: &str) -> TestResponse {
+        self.request(
+            Request::get(uri)
+                .body(Body::empty())
+                .expect("valid request"),
+        )
+        .await
+    }
+
+    /// A request with a raw body and content type.
+    pub async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        self.request(builder.body(body.into()).expect("valid request"))
+            .await
+    }
+
+    pub async fn post_json(&self, uri: &str, body: &Value) -> TestResponse {
+        self.send(
+            Method::POST,
+            uri,
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let server_url = self.server_url.clone();
+        let database = self.database.clone();
+        let redis_url = self.redis_url.clone();
+        let prefix = self.state.config.redis_key_prefix.clone();
+        // Drop runs inside the test's runtime; clean up on a thread with its own.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            runtime.block_on(async move {
+                drop_database(&server_url, &database).await;
+                delete_redis_keys(&redis_url, &prefix).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn drop_database(server_url: &str, database: &str) {
+    let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&with_database(server_url, "postgres"))
+        .await
+    else {
+        return;
+    };
+    let sql = format!("drop database if exists \"{database}\" with (force)");
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&pool).await;
+    pool.close().await;
+}
+
+async fn delete_redis_keys(redis_url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(redis_url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code, and returns it.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text()
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "error responses are problem+json"
+        );
+        let problem = self.json();
+        assert_eq!(problem["status"], status);
+        assert_eq!(problem["code"], code);
+        for field in ["type", "title", "detail"] {
+            assert!(problem[field].is_string(), "problem lacks {field}: {problem}");
+        }
+        assert_eq!(
+            problem["request_id"].as_str(),
+            self.header("x-request-id"),
+            "the problem quotes the request id"
+        );
+        problem
+    }
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real service against real PostgreSQL and Redis.
+
+mod binary;
+mod docs;
+mod errors;
+mod health;
+mod helpers;
+mod metrics;
+mod migrate;
+mod tenant_scope;

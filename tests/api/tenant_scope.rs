@@ -1,0 +1,128 @@
+//! The tenant scope reaches one tenant's rows and leaves nothing on pooled connections.
+
+use std::collections::HashMap;
+
+use futures::future::try_join_all;
+use serde_json::json;
+use tenantry::db::{TenantScope, migrate};
+use uuid::Uuid;
+
+use crate::helpers::TestApp;
+
+async fn insert_resource(scope: &TenantScope, name: &str) -> Uuid {
+    let id = Uuid::now_v7();
+    sqlx::query(scope.sql("insert into {schema}.resources (id, name, data) values ($1, $2, $3)"))
+        .bind(id)
+        .bind(name)
+        .bind(json!({"tenant": scope.tenant_id()}))
+        .execute(scope.db())
+        .await
+        .expect("insert resource");
+    id
+}
+
+async fn resource_names(scope: &TenantScope) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(scope.sql("select name from {schema}.resources order by id"))
+        .fetch_all(scope.db())
+        .await
+}
+
+/// Many tenants, many concurrent reads and writes, two connections: every read sees its
+/// own tenant's rows and nothing else.
+#[tokio::test]
+async fn concurrent_tenants_through_a_pool_of_two_never_see_each_other() {
+    let app = TestApp::builder()
+        .with_config(|c| c.database_max_connections = 2)
+        .build()
+        .await;
+    let mut tenants = Vec::new();
+    for i in 0..12 {
+        tenants.push(app.create_tenant(&format!("tenant-{i}")).await);
+    }
+    let scopes: Vec<TenantScope> = tenants.iter().map(|id| app.scope(*id)).collect();
+
+    // 480 operations interleaved across tenants: each writes a row named after its
+    // tenant, then reads the whole table of its scope.
+    let operations = (0..480).map(|i| {
+        let scope = scopes[i % scopes.len()].clone();
+        async move {
+            let tag = scope.tenant_id().to_string();
+            insert_resource(&scope, &format!("{tag}/{i}")).await;
+            let names = resource_names(&scope).await?;
+            let foreign: Vec<_> = names.iter().filter(|n| !n.starts_with(&tag)).collect();
+            assert!(foreign.is_empty(), "tenant {tag} saw rows of others: {foreign:?}");
+            Ok::<_, sqlx::Error>((scope.tenant_id(), names.len()))
+        }
+    });
+    try_join_all(operations).await.expect("all operations succeed");
+
+    let mut counts = HashMap::new();
+    for scope in &scopes {
+        counts.insert(scope.tenant_id(), resource_names(scope).await.expect("read").len());
+    }
+    assert!(counts.values().all(|&n| n == 40), "{counts:?}");
+    // The pool really was two connections shared by all of them.
+    assert!(app.db().size() <= 2);
+}
+
+#[tokio::test]
+async fn a_pooled_connection_carries_no_tenant_search_path() {
+    let app = TestApp::builder()
+        .with_config(|c| c.database_max_connections = 1)
+        .build()
+        .await;
+    let default_path: String = sqlx::query_scalar("show search_path")
+        .fetch_one(app.db())
+        .await
+        .expect("show");
+
+    // Provisioning sets a transaction-local search_path; scoped work sets none.
+    let tenant = app.create_tenant("acme").await;
+    let scope = app.scope(tenant);
+    insert_resource(&scope, "one").await;
+    let mut tx = scope.begin().await.expect("begin");
+    sqlx::query(tx.sql("update {schema}.resources set version = version + 1"))
+        .execute(tx.conn())
+        .await
+        .expect("update");
+    tx.commit().await.expect("commit");
+    // A failed provisioning transaction rolls back its search_path too.
+    let mut tx = app.db().begin().await.expect("begin");
+    migrate::apply_tenant(&mut tx, tenant).await.expect("idempotent");
+    drop(tx);
+
+    // The one connection of the pool, next borrower's view:
+    let mut conn = app.db().acquire().await.expect("acquire");
+    let path: String = sqlx::query_scalar("show search_path")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("show");
+    assert_eq!(path, default_path);
+    assert!(!path.contains("t_"), "{path}");
+    // And an unqualified tenant table is simply not there for it.
+    let unscoped = sqlx::query("select * from resources").execute(&mut *conn).await;
+    assert!(unscoped.is_err(), "unscoped SQL must not find tenant tables");
+}
+
+#[tokio::test]
+async fn the_same_statement_reads_different_rows_per_tenant() {
+    let app = TestApp::new().await;
+    let a = app.scope(app.create_tenant("alpha").await);
+    let b = app.scope(app.create_tenant("bravo").await);
+    let id_a = insert_resource(&a, "alpha-row").await;
+    insert_resource(&b, "bravo-row").await;
+
+    let find = "select name from {schema}.resources where id = $1";
+    let in_a: Option<String> = sqlx::query_scalar(a.sql(find))
+        .bind(id_a)
+        .fetch_optional(a.db())
+        .await
+        .expect("query");
+    let in_b: Option<String> = sqlx::query_scalar(b.sql(find))
+        .bind(id_a)
+        .fetch_optional(b.db())
+        .await
+        .expect("query");
+    assert_eq!(in_a.as_deref(), Some("alpha-row"));
+    assert_eq!(in_b, None, "another tenant's id is not found");
+}
