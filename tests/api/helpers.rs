@@ -26,9 +26,17 @@ use uuid::Uuid;
 pub struct TestApp {
     pub state: AppState,
     router: Router,
-    database: String,
+    // Dropped after `state`, so the database outlives the app's pool.
+    database: TestDatabase,
+}
+
+/// The test's own database and Redis namespace, removed on drop even when the test
+/// panics half-way through setting up.
+struct TestDatabase {
     server_url: String,
+    name: String,
     redis_url: String,
+    redis_prefix: String,
 }
 
 /// Options for a [`TestApp`].
@@ -56,9 +64,16 @@ impl TestAppBuilder {
         let redis_url = env_or("REDIS_URL", "redis://127.0.0.1:6379/0");
         let database = format!("tenantry_test_{}", Uuid::new_v4().simple());
         let database_url = with_database(&server_url, &database);
+        let redis_prefix = format!("test:{database}:");
         tenantry::db::ensure_database(&database_url)
             .await
             .expect("create the test database");
+        let database = TestDatabase {
+            server_url,
+            name: database,
+            redis_url: redis_url.clone(),
+            redis_prefix: redis_prefix.clone(),
+        };
         let setup = sqlx::PgPool::connect(&database_url)
             .await
             .expect("connect to the test database");
@@ -72,7 +87,7 @@ impl TestAppBuilder {
             "DATABASE_URL" => Some(database_url.clone()),
             "DATABASE_MAX_CONNECTIONS" => Some("5".into()),
             "REDIS_URL" => Some(redis_url.clone()),
-            "REDIS_KEY_PREFIX" => Some(format!("test:{database}:")),
+            "REDIS_KEY_PREFIX" => Some(redis_prefix.clone()),
             "RUST_LOG" => Some(env_or("TEST_LOG", "warn")),
             "CORS_ALLOWED_ORIGINS" => Some("https://app.example.com".into()),
             _ => None,
@@ -93,8 +108,6 @@ impl TestAppBuilder {
             state,
             router,
             database,
-            server_url,
-            redis_url,
         }
     }
 }
@@ -114,7 +127,7 @@ impl TestApp {
 
     /// The URL of this test's database.
     pub fn database_url(&self) -> String {
-        with_database(&self.server_url, &self.database)
+        with_database(&self.database.server_url, &self.database.name)
     }
 
     /// A tenant row and its migrated schema, as onboarding leaves them.
@@ -200,12 +213,12 @@ impl TestApp {
     }
 }
 
-impl Drop for TestApp {
+impl Drop for TestDatabase {
     fn drop(&mut self) {
         let server_url = self.server_url.clone();
-        let database = self.database.clone();
+        let database = self.name.clone();
         let redis_url = self.redis_url.clone();
-        let prefix = self.state.config.redis_key_prefix.clone();
+        let prefix = self.redis_prefix.clone();
         // Drop runs inside the test's runtime; clean up on a thread with its own.
         let cleanup = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
