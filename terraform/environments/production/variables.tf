@@ -1,0 +1,49 @@
+variable "region" {
+  description = "AWS region of the environment."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "container_image" {
+  description = "Image the task definitions are created with (ECR URI with tag). Later deploys come from CI."
+  type        = string
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for the HTTPS listener."
+  type        = string
+
+  validation {
+    condition     = startswith(var.certificate_arn, "arn:aws:acm:")
+    error_message = "Production serves HTTPS only: set certificate_arn to an ACM certificate ARN."
+  }
+}
+
+variable "alarm_email" {
+  description = "Who receives CloudWatch alarms (empty: nobody subscribed)."
+  type        = string
+  default     = ""
+}
+
+variable "from_email" {
+  description = "Sender address of notification emails (FROM_EMAIL)."
+  type        = string
+}
+
+variable "cors_allowed_origins" {
+  description = "Browser origins allowed to call the API and fetch files."
+  type        = list(string)
+  default     = []
+}
+
+variable "signup_enabled" {
+  description = "Allow public tenant sign-up (SIGNUP_ENABLED)."
+  type        = bool
+  default     = true
+}
+
+variable "rust_log" {
+  description = "tracing filter (RUST_LOG)."
+  type        = string
+  default     = "info"
+}
