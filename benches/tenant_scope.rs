@@ -73,7 +73,10 @@ async fn main() -> anyhow::Result<()> {
     let pool_size: u32 = env_or("BENCH_POOL", 16);
 
     let database = format!("tenantry_bench_{}", Uuid::new_v4().simple());
-    let url = format!("{}/{database}", server.rsplit_once('/').map_or(&*server, |s| s.0));
+    let url = format!(
+        "{}/{database}",
+        server.rsplit_once('/').map_or(&*server, |s| s.0)
+    );
     tenantry::db::ensure_database(&url).await?;
     let result = run(&url, tenants, seconds, concurrency, pool_size).await;
 
@@ -166,7 +169,10 @@ async fn measure(
                 let row_id = (i as i32 % ROWS_PER_TENANT) + 1;
                 let tenant = query(method, &pool, scope, row_id).await?;
                 if !matches!(method, Method::Unscoped) {
-                    anyhow::ensure!(tenant == scope.tenant_id(), "{method:?} read another tenant");
+                    anyhow::ensure!(
+                        tenant == scope.tenant_id(),
+                        "{method:?} read another tenant"
+                    );
                 }
                 count.fetch_add(1, Ordering::Relaxed);
                 i = i.wrapping_add(concurrency);
@@ -223,7 +229,10 @@ async fn query(
             row
         }
         Method::TxBatchedBegin => {
-            let begin = format!("begin; set local search_path to {}", scope.schema().quoted());
+            let begin = format!(
+                "begin; set local search_path to {}",
+                scope.schema().quoted()
+            );
             let mut tx = pool.begin_with(sqlx::AssertSqlSafe(begin)).await?;
             let row = sqlx::query(by_id).bind(row_id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
@@ -235,7 +244,10 @@ async fn query(
             sqlx::raw_sql(sqlx::AssertSqlSafe(set))
                 .execute(&mut *conn)
                 .await?;
-            sqlx::query(by_id).bind(row_id).fetch_one(&mut *conn).await?
+            sqlx::query(by_id)
+                .bind(row_id)
+                .fetch_one(&mut *conn)
+                .await?
         }
     };
     Ok(row.try_get("tenant")?)

@@ -5,7 +5,12 @@ use std::{ops::Deref, sync::Arc};
 use anyhow::Context;
 use sqlx::PgPool;
 
-use crate::{config::Config, telemetry::Metrics};
+use crate::{
+    auth::{authenticate::AuthCache, jwt::JwtKeys},
+    config::Config,
+    services::notify::Outbox,
+    telemetry::Metrics,
+};
 
 /// Everything a request handler, a job or a command needs, built once at start.
 pub struct App {
@@ -13,6 +18,11 @@ pub struct App {
     pub db: PgPool,
     pub redis: deadpool_redis::Pool,
     pub metrics: Metrics,
+    pub jwt: JwtKeys,
+    /// Per-replica caches of authentication lookups.
+    pub auth: AuthCache,
+    /// Messages of the `log` notification backend.
+    pub outbox: Outbox,
 }
 
 impl App {
@@ -24,6 +34,9 @@ impl App {
             db,
             redis,
             metrics: Metrics::install().context("failed to install the metrics recorder")?,
+            jwt: JwtKeys::from_config(&config)?,
+            auth: AuthCache::default(),
+            outbox: Outbox::default(),
             config,
         })
     }

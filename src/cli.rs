@@ -1,4 +1,4 @@
-//! The `tenantry` command line: `serve` (default), `migrate`, `openapi`.
+//! The `tenantry` command line: `serve` (default), `migrate`, `openapi`, `admin`.
 
 use std::process::ExitCode;
 
@@ -8,13 +8,20 @@ use tokio::net::TcpListener;
 
 use crate::{
     App, AppState, Config,
+    auth::{authenticate, password::Password},
     config::AppEnv,
     db::{self, migrate},
-    http, telemetry,
+    http,
+    services::{identity, users::Email},
+    telemetry,
 };
 
 #[derive(Debug, Parser)]
-#[command(name = "tenantry", version, about = "Multi-tenant SaaS backend platform")]
+#[command(
+    name = "tenantry",
+    version,
+    about = "Multi-tenant SaaS backend platform"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -39,13 +46,33 @@ enum Command {
     },
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// Platform administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a platform operator, or reset the password of an existing one.
+    CreatePlatformAdmin {
+        #[arg(long)]
+        email: String,
+        /// Also read from TENANTRY_ADMIN_PASSWORD, to keep it out of the shell history.
+        #[arg(long, env = "TENANTRY_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
 }
 
 /// Runs the command line; the exit code says whether it succeeded.
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
-        println!("{}", http::docs::openapi().to_pretty_json().unwrap_or_default());
+        println!(
+            "{}",
+            http::docs::openapi().to_pretty_json().unwrap_or_default()
+        );
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_env() {
@@ -62,6 +89,9 @@ pub async fn main() -> ExitCode {
             tenants_only,
             concurrency,
         } => run_migrate(config, tenants_only, concurrency).await,
+        Command::Admin {
+            command: AdminCommand::CreatePlatformAdmin { email, password },
+        } => create_platform_admin(config, &email, password).await,
         Command::Openapi => unreachable!("handled above"),
     };
     match result {
@@ -86,10 +116,57 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     if state.config.app_env != AppEnv::Production {
         migrate::run_shared(&state.db).await?;
     }
+    if let (Some(email), Some(password)) = (
+        &state.config.platform_admin_email,
+        &state.config.platform_admin_password,
+    ) {
+        upsert_admin(&state.db, email, password.clone()).await?;
+    }
     tracing::info!(workers, "starting");
+    let flusher = tokio::spawn(flush_key_uses_every(state.clone(), KEY_USE_FLUSH));
     http::serve(state.clone(), listener, shutdown_signal()).await?;
+    flusher.abort();
+    // What the last interval collected is written before the pool closes.
+    if let Err(e) = authenticate::flush_key_uses(&state).await {
+        tracing::warn!(error = %format!("{e:#}"), "could not record API key use");
+    }
     state.db.close().await;
     tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How often API keys' `last_used_at` is written.
+const KEY_USE_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn flush_key_uses_every(state: AppState, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        ticker.tick().await;
+        if let Err(e) = authenticate::flush_key_uses(&state).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not record API key use");
+        }
+    }
+}
+
+async fn upsert_admin(db: &sqlx::PgPool, email: &str, password: String) -> anyhow::Result<()> {
+    let email = Email::parse("email", email).map_err(|e| anyhow::anyhow!("email {}", e.message))?;
+    let password = Password::parse(password).map_err(|e| anyhow::anyhow!("password {e}"))?;
+    identity::upsert_platform_admin(db, &email, password).await?;
+    tracing::info!(email = email.as_str(), "platform operator ready");
+    Ok(())
+}
+
+async fn create_platform_admin(
+    config: Config,
+    email: &str,
+    password: String,
+) -> anyhow::Result<ExitCode> {
+    if config.app_env != AppEnv::Production {
+        db::ensure_database(&config.database_url).await?;
+    }
+    let pool = db::connect(&config.database_url, 2)?;
+    migrate::run_shared(&pool).await?;
+    upsert_admin(&pool, email, password).await?;
     Ok(ExitCode::SUCCESS)
 }
 

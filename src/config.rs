@@ -73,6 +73,20 @@ pub struct Config {
     pub workers_enabled: bool,
     /// Parallel tenants in `tenantry migrate`.
     pub migrate_concurrency: usize,
+    /// PEM private key that signs access tokens (RSA → RS256, Ed25519 → EdDSA).
+    pub jwt_private_key_file: Option<String>,
+    /// Older private keys whose tokens still verify while keys rotate.
+    pub jwt_previous_key_files: Vec<String>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl_seconds: i64,
+    pub refresh_token_ttl_days: i64,
+    /// Public tenant sign-up (`POST /api/v1/tenants` without a platform token).
+    pub signup_enabled: bool,
+    pub platform_admin_email: Option<String>,
+    pub platform_admin_password: Option<String>,
+    /// When set, login without `tenant` takes the tenant from the Host's subdomain.
+    pub base_domain: Option<String>,
 }
 
 impl Config {
@@ -98,20 +112,21 @@ impl Config {
             redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "tenantry:"),
             rust_log: vars.string("RUST_LOG", "info"),
             log_format: vars.parse("LOG_FORMAT", LogFormat::Json)?,
-            cors_allowed_origins: vars
-                .get("CORS_ALLOWED_ORIGINS")
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            cors_allowed_origins: vars.list("CORS_ALLOWED_ORIGINS"),
             request_timeout: Duration::from_secs(vars.parse("REQUEST_TIMEOUT_SECONDS", 30)?),
             body_limit_bytes: vars.parse("BODY_LIMIT_BYTES", 1024 * 1024)?,
             workers_enabled: vars.parse("WORKERS_ENABLED", true)?,
             migrate_concurrency: vars.parse("MIGRATE_CONCURRENCY", 4)?,
+            jwt_private_key_file: vars.get("JWT_PRIVATE_KEY_FILE"),
+            jwt_previous_key_files: vars.list("JWT_PREVIOUS_KEY_FILES"),
+            jwt_issuer: vars.string("JWT_ISSUER", "tenantry"),
+            jwt_audience: vars.string("JWT_AUDIENCE", "tenantry"),
+            access_token_ttl_seconds: vars.parse("ACCESS_TOKEN_TTL_SECONDS", 900)?,
+            refresh_token_ttl_days: vars.parse("REFRESH_TOKEN_TTL_DAYS", 30)?,
+            signup_enabled: vars.parse("SIGNUP_ENABLED", true)?,
+            platform_admin_email: vars.get("PLATFORM_ADMIN_EMAIL"),
+            platform_admin_password: vars.get("PLATFORM_ADMIN_PASSWORD"),
+            base_domain: vars.get("BASE_DOMAIN"),
         };
         config.validate()?;
         Ok(config)
@@ -136,6 +151,24 @@ impl Config {
         if self.migrate_concurrency == 0 {
             return Err(invalid("MIGRATE_CONCURRENCY", "must be at least 1"));
         }
+        if !(60..=86_400).contains(&self.access_token_ttl_seconds) {
+            return Err(invalid(
+                "ACCESS_TOKEN_TTL_SECONDS",
+                "must be between 60 and 86400",
+            ));
+        }
+        if !(1..=365).contains(&self.refresh_token_ttl_days) {
+            return Err(invalid(
+                "REFRESH_TOKEN_TTL_DAYS",
+                "must be between 1 and 365",
+            ));
+        }
+        if self.platform_admin_email.is_some() != self.platform_admin_password.is_some() {
+            return Err(invalid(
+                "PLATFORM_ADMIN_PASSWORD",
+                "PLATFORM_ADMIN_EMAIL and PLATFORM_ADMIN_PASSWORD go together",
+            ));
+        }
         if self.request_timeout.is_zero() {
             return Err(invalid("REQUEST_TIMEOUT_SECONDS", "must be at least 1"));
         }
@@ -151,6 +184,11 @@ impl Config {
     pub fn is_production(&self) -> bool {
         self.app_env == AppEnv::Production
     }
+
+    /// The `<env>` part of API keys: `live` in production, `test` elsewhere.
+    pub fn api_key_env(&self) -> &'static str {
+        if self.is_production() { "live" } else { "test" }
+    }
 }
 
 /// Typed access to the variables, each error naming its variable.
@@ -160,6 +198,19 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
     /// The variable's value; an empty value counts as unset.
     fn get(&self, name: &str) -> Option<String> {
         (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A comma-separated list; empty items are dropped.
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn string(&self, name: &str, default: &str) -> String {
@@ -211,9 +262,15 @@ mod tests {
         assert_eq!(err.name, "DATABASE_MAX_CONNECTIONS");
         assert!(err.to_string().contains("DATABASE_MAX_CONNECTIONS"));
 
-        assert_eq!(config(&[("BIND_ADDR", "nowhere")]).unwrap_err().name, "BIND_ADDR");
+        assert_eq!(
+            config(&[("BIND_ADDR", "nowhere")]).unwrap_err().name,
+            "BIND_ADDR"
+        );
         assert_eq!(config(&[("APP_ENV", "prod")]).unwrap_err().name, "APP_ENV");
-        assert_eq!(config(&[("LOG_FORMAT", "xml")]).unwrap_err().name, "LOG_FORMAT");
+        assert_eq!(
+            config(&[("LOG_FORMAT", "xml")]).unwrap_err().name,
+            "LOG_FORMAT"
+        );
         assert_eq!(
             config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name,
             "DATABASE_URL"
@@ -222,8 +279,11 @@ mod tests {
 
     #[test]
     fn cors_origins_are_split_on_commas() {
-        let c = config(&[("CORS_ALLOWED_ORIGINS", "https://a.example, https://b.example,")])
-            .expect("valid");
+        let c = config(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "https://a.example, https://b.example,",
+        )])
+        .expect("valid");
         assert_eq!(
             c.cors_allowed_origins,
             ["https://a.example", "https://b.example"]

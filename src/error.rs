@@ -112,7 +112,7 @@ impl ErrorCode {
 }
 
 /// One invalid input field.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {
     /// The field's path in the request (`admin.email`, `limit`), or `body`.
     pub field: String,
@@ -212,7 +212,10 @@ impl AppError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         Self {
             errors,
-            ..Self::new(ErrorCode::ValidationFailed, "the request has invalid fields")
+            ..Self::new(
+                ErrorCode::ValidationFailed,
+                "the request has invalid fields",
+            )
         }
     }
 

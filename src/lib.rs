@@ -5,12 +5,16 @@
 //! schema and are reached only through a [`db::TenantScope`].
 
 pub mod app;
+pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod rbac;
 pub mod redis;
+pub mod services;
 pub mod telemetry;
 
 pub use app::{App, AppState};

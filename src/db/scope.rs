@@ -52,6 +52,11 @@ impl TenantScope {
         render(&self.schema, template)
     }
 
+    /// A statement assembled from static parts (a shared select list and a filter).
+    pub fn sql_parts(&self, parts: &[&'static str]) -> TenantSql {
+        render_parts(&self.schema, parts)
+    }
+
     /// The executor for statements built with [`Self::sql`].
     pub fn db(&self) -> &PgPool {
         &self.pool
@@ -61,6 +66,7 @@ impl TenantScope {
     pub async fn begin(&self) -> sqlx::Result<TenantTx> {
         Ok(TenantTx {
             tx: self.pool.begin().await?,
+            tenant_id: self.tenant_id,
             schema: self.schema.clone(),
         })
     }
@@ -70,12 +76,21 @@ impl TenantScope {
 #[derive(Debug)]
 pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
+    tenant_id: Uuid,
     schema: TenantSchema,
 }
 
 impl TenantTx {
+    pub fn tenant_id(&self) -> Uuid {
+        self.tenant_id
+    }
+
     pub fn sql(&self, template: &'static str) -> TenantSql {
         render(&self.schema, template)
+    }
+
+    pub fn sql_parts(&self, parts: &[&'static str]) -> TenantSql {
+        render_parts(&self.schema, parts)
     }
 
     /// The connection to run this transaction's statements on.
@@ -113,6 +128,10 @@ fn render(schema: &TenantSchema, template: &'static str) -> TenantSql {
     TenantSql(template.replace(SCHEMA_PLACEHOLDER, &schema.quoted()))
 }
 
+fn render_parts(schema: &TenantSchema, parts: &[&'static str]) -> TenantSql {
+    TenantSql(parts.concat().replace(SCHEMA_PLACEHOLDER, &schema.quoted()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,7 +143,10 @@ mod tests {
         let sql = render(&schema, "select id from {schema}.resources where id = $1");
         assert_eq!(
             sql.as_str(),
-            format!("select id from \"t_{}\".resources where id = $1", id.simple())
+            format!(
+                "select id from \"t_{}\".resources where id = $1",
+                id.simple()
+            )
         );
     }
 }

@@ -20,7 +20,7 @@ use utoipa_swagger_ui::Config;
 use crate::{
     app::AppState,
     error::{AppError, ErrorCode, FieldError, Problem},
-    http::ops,
+    http::{api, ops},
 };
 
 #[derive(OpenApi)]
@@ -36,11 +36,44 @@ use crate::{
         ops::health::live,
         ops::health::ready,
         ops::metrics::metrics,
+        api::auth::jwks,
+        api::auth::register,
+        api::auth::login,
+        api::auth::refresh,
+        api::auth::logout,
+        api::auth::password_reset_request,
+        api::auth::password_reset,
+        api::auth::verify_email,
+        api::auth::me,
+        api::auth::admin_login,
+        api::tenants::create,
+        api::tenants::list,
+        api::tenants::current,
+        api::tenants::get,
+        api::tenants::update,
+        api::tenants::delete,
+        api::tenants::suspend,
+        api::tenants::activate,
+        api::users::list,
+        api::users::create,
+        api::users::get,
+        api::users::update,
+        api::users::delete,
+        api::users::set_roles,
+        api::api_keys::list,
+        api::api_keys::create,
+        api::api_keys::revoke,
+        api::api_keys::rotate,
     ),
     components(schemas(Problem, FieldError, ErrorCode)),
     modifiers(&SecuritySchemes),
     tags(
         (name = "operations", description = "Health, metrics and documentation"),
+        (name = "auth", description = "Login, tokens and account flows"),
+        (name = "platform", description = "Platform operators"),
+        (name = "tenants", description = "Onboarding and tenant lifecycle"),
+        (name = "users", description = "The tenant's users"),
+        (name = "api-keys", description = "The tenant's API keys"),
     )
 )]
 struct ApiDoc;
@@ -132,7 +165,10 @@ async fn swagger_file(Path(file): Path<String>) -> Result<Response, AppError> {
 fn swagger_asset(file: &str) -> Result<utoipa_swagger_ui::SwaggerFile<'static>, AppError> {
     match utoipa_swagger_ui::serve(file, SWAGGER_CONFIG.clone()) {
         Ok(Some(asset)) => Ok(asset),
-        Ok(None) => Err(AppError::new(ErrorCode::NotFound, "no such documentation file")),
+        Ok(None) => Err(AppError::new(
+            ErrorCode::NotFound,
+            "no such documentation file",
+        )),
         Err(e) => Err(AppError::internal(anyhow::anyhow!(
             "failed to serve swagger asset: {e}"
         ))),
@@ -147,7 +183,11 @@ mod tests {
     fn document_is_openapi_3_1_with_both_security_schemes() {
         let doc: serde_json::Value =
             serde_json::from_str(&OPENAPI_JSON).expect("the document is JSON");
-        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+        assert!(
+            doc["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1"))
+        );
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["bearer"]["scheme"], "bearer");
         assert_eq!(schemes["api_key"]["name"], "X-API-Key");

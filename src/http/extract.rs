@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn field_names_come_from_serde_messages() {
-        assert_eq!(field_of("missing field `email` at line 1 column 2"), "email");
+        assert_eq!(
+            field_of("missing field `email` at line 1 column 2"),
+            "email"
+        );
         assert_eq!(
             field_of("admin.email: invalid type: integer `1`, expected a string"),
             "admin.email"
@@ -140,6 +143,43 @@ mod tests {
             field_of("admin: missing field `email` at line 1 column 9"),
             "admin.email"
         );
-        assert_eq!(field_of("invalid type: integer `1`, expected a map"), "body");
+        assert_eq!(
+            field_of("invalid type: integer `1`, expected a map"),
+            "body"
+        );
+    }
+}
+
+/// Where a request came from, for audit entries: the first `X-Forwarded-For` hop when a
+/// proxy set one, else the peer address; and the `User-Agent`.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let forwarded = header("x-forwarded-for")
+            .and_then(|v| v.split(',').next())
+            .map(|v| v.trim().chars().take(64).collect::<String>());
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(Self {
+            ip: forwarded.or(peer),
+            user_agent: header("user-agent").map(|v| v.chars().take(512).collect()),
+        })
     }
 }

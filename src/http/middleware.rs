@@ -71,10 +71,13 @@ pub async fn problem(req: Request, next: Next) -> Response {
         None if is_bare_error(&response) => bare_problem(response.status()),
         None => return response,
     };
-    render(response, Problem {
-        request_id,
-        ..problem
-    })
+    render(
+        response,
+        Problem {
+            request_id,
+            ..problem
+        },
+    )
 }
 
 /// An error response with no body of ours: no JSON content type (a 405 from the router,

@@ -1,9 +1,12 @@
 //! The HTTP edge: routes, the layer stack and the server.
 
+pub mod access;
+pub mod api;
 pub mod docs;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod pagination;
 pub mod router;
 
 use std::time::Duration;
@@ -30,7 +33,7 @@ use crate::app::AppState;
 
 /// The whole service: every route inside the layer stack.
 pub fn app(state: AppState) -> Router {
-    with_layers(router::routes(), state)
+    with_layers(router::routes(&state), state)
 }
 
 /// Puts `routes` inside the SPEC's layer stack (listed outermost first) and gives them
@@ -105,7 +108,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app(state))
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
         .context("server error")

@@ -1,15 +1,232 @@
-//! Every route of the service, on one screen.
+//! Every route of the service and who may call it, on one screen.
 //!
-//! Public operational routes sit at the top level; the tenant API lives under `/api/v1`
-//! and each of its routes will name its permission here.
+//! Each API route names its [`Access`] here; [`access::enforce`] checks it (authentication,
+//! tenant, permission) before the handler runs. `tests/api/routes.rs` fails when a route
+//! is not public by intent and names neither a permission nor a principal kind.
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    handler::Handler,
+    http::Method,
+    middleware::from_fn_with_state,
+    routing::{MethodFilter, get, on},
+};
 
-use super::{docs, ops};
-use crate::app::AppState;
+use super::{
+    access::{self, Access},
+    api, docs, ops,
+};
+use crate::{app::AppState, rbac::Permission as P};
 
-/// The routes, without the layer stack (see [`super::app`]).
-pub fn routes() -> Router<AppState> {
+/// One route: method, path template and access rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Collects API routes with their access rules.
+struct Api {
+    state: AppState,
+    router: Router<AppState>,
+    table: Vec<RouteInfo>,
+}
+
+impl Api {
+    fn at<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+        let guarded = on(filter, handler).route_layer(from_fn_with_state(
+            (self.state.clone(), access),
+            access::enforce,
+        ));
+        self.router = self.router.route(path, guarded);
+        self.table.push(RouteInfo {
+            method: method_name(&method),
+            path,
+            access,
+        });
+        self
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+/// The API routes and their table.
+pub fn api(state: &AppState) -> (Router<AppState>, Vec<RouteInfo>) {
+    use Access::*;
+    use Method as M;
+    let api = Api {
+        state: state.clone(),
+        router: Router::new(),
+        table: Vec::new(),
+    };
+    let api = api
+        // Authentication
+        .at(M::GET, "/.well-known/jwks.json", Public, api::auth::jwks)
+        .at(
+            M::POST,
+            "/api/v1/auth/register",
+            Public,
+            api::auth::register,
+        )
+        .at(M::POST, "/api/v1/auth/login", Public, api::auth::login)
+        .at(M::POST, "/api/v1/auth/refresh", Public, api::auth::refresh)
+        .at(
+            M::POST,
+            "/api/v1/auth/logout",
+            AnyTenantPrincipal,
+            api::auth::logout,
+        )
+        .at(
+            M::POST,
+            "/api/v1/auth/password-reset-request",
+            Public,
+            api::auth::password_reset_request,
+        )
+        .at(
+            M::POST,
+            "/api/v1/auth/password-reset",
+            Public,
+            api::auth::password_reset,
+        )
+        .at(
+            M::POST,
+            "/api/v1/auth/verify-email",
+            Public,
+            api::auth::verify_email,
+        )
+        .at(M::GET, "/api/v1/auth/me", AnyTenantPrincipal, api::auth::me)
+        .at(
+            M::POST,
+            "/api/v1/admin/login",
+            Public,
+            api::auth::admin_login,
+        )
+        // Tenants
+        .at(
+            M::POST,
+            "/api/v1/tenants",
+            PublicOrPlatform,
+            api::tenants::create,
+        )
+        .at(M::GET, "/api/v1/tenants", Platform, api::tenants::list)
+        .at(
+            M::GET,
+            "/api/v1/tenants/current",
+            AnyTenantPrincipal,
+            api::tenants::current,
+        )
+        .at(
+            M::GET,
+            "/api/v1/tenants/{id}",
+            TenantOrPlatform(P::TenantRead),
+            api::tenants::get,
+        )
+        .at(
+            M::PATCH,
+            "/api/v1/tenants/{id}",
+            TenantOrPlatform(P::TenantUpdate),
+            api::tenants::update,
+        )
+        .at(
+            M::DELETE,
+            "/api/v1/tenants/{id}",
+            TenantOrPlatform(P::TenantDelete),
+            api::tenants::delete,
+        )
+        .at(
+            M::POST,
+            "/api/v1/tenants/{id}/suspend",
+            Platform,
+            api::tenants::suspend,
+        )
+        .at(
+            M::POST,
+            "/api/v1/tenants/{id}/activate",
+            Platform,
+            api::tenants::activate,
+        )
+        // Users
+        .at(
+            M::GET,
+            "/api/v1/users",
+            Tenant(P::UsersRead),
+            api::users::list,
+        )
+        .at(
+            M::POST,
+            "/api/v1/users",
+            Tenant(P::UsersCreate),
+            api::users::create,
+        )
+        .at(
+            M::GET,
+            "/api/v1/users/{id}",
+            Tenant(P::UsersRead),
+            api::users::get,
+        )
+        .at(
+            M::PATCH,
+            "/api/v1/users/{id}",
+            Tenant(P::UsersUpdate),
+            api::users::update,
+        )
+        .at(
+            M::DELETE,
+            "/api/v1/users/{id}",
+            Tenant(P::UsersDelete),
+            api::users::delete,
+        )
+        .at(
+            M::PUT,
+            "/api/v1/users/{id}/roles",
+            Tenant(P::RolesAssign),
+            api::users::set_roles,
+        )
+        // API keys
+        .at(
+            M::GET,
+            "/api/v1/api-keys",
+            Tenant(P::ApiKeysRead),
+            api::api_keys::list,
+        )
+        .at(
+            M::POST,
+            "/api/v1/api-keys",
+            Tenant(P::ApiKeysManage),
+            api::api_keys::create,
+        )
+        .at(
+            M::DELETE,
+            "/api/v1/api-keys/{id}",
+            Tenant(P::ApiKeysManage),
+            api::api_keys::revoke,
+        )
+        .at(
+            M::POST,
+            "/api/v1/api-keys/{id}/rotate",
+            Tenant(P::ApiKeysManage),
+            api::api_keys::rotate,
+        );
+    (api.router, api.table)
+}
+
+/// Every route: operational ones (public) and the API.
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(ops::index::index))
         .route("/health", get(ops::health::health))
@@ -17,4 +234,5 @@ pub fn routes() -> Router<AppState> {
         .route("/health/ready", get(ops::health::ready))
         .route("/metrics", get(ops::metrics::metrics))
         .merge(docs::router())
+        .merge(api(state).0)
 }

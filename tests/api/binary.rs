@@ -37,7 +37,10 @@ async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = raw.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     Ok((status, body))
 }
 
@@ -93,7 +96,11 @@ async fn serve_answers_and_exits_zero_on_sigterm() {
     assert_eq!(status, 200, "{body}");
 
     let pid = child.id().expect("pid").to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .expect("kill");
     assert!(killed.success());
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
@@ -140,18 +147,23 @@ async fn shutdown_finishes_the_requests_in_flight() {
         .expect("server stops")
         .expect("join")
         .expect("clean stop");
-    assert!(TcpStream::connect(&addr).await.is_err(), "no longer accepting");
+    assert!(
+        TcpStream::connect(&addr).await.is_err(),
+        "no longer accepting"
+    );
 }
 
 #[tokio::test]
 async fn migrate_command_exits_non_zero_when_a_tenant_fails() {
     let app = TestApp::new().await;
     let bad = Uuid::now_v7();
-    sqlx::query("insert into platform.tenants (id, name, slug, status) values ($1, 'Bad', 'bad', 'active')")
-        .bind(bad)
-        .execute(app.db())
-        .await
-        .expect("tenant");
+    sqlx::query(
+        "insert into platform.tenants (id, name, slug, status) values ($1, 'Bad', 'bad', 'active')",
+    )
+    .bind(bad)
+    .execute(app.db())
+    .await
+    .expect("tenant");
     let schema = TenantSchema::for_tenant(bad).quoted();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "create schema {schema}; create table {schema}.roles (id int)"
@@ -177,5 +189,9 @@ async fn migrate_command_exits_non_zero_when_a_tenant_fails() {
         .await
         .expect("repair");
     let fixed = migrate().output().await.expect("run");
-    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stdout));
+    assert!(
+        fixed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fixed.stdout)
+    );
 }

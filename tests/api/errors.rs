@@ -69,13 +69,15 @@ fn probe_routes() -> Router<AppState> {
         )
         .route(
             "/probe/sql",
-            get(|axum::extract::State(app): axum::extract::State<AppState>| async move {
-                sqlx::query("select * from secret_table_name")
-                    .execute(&app.db)
-                    .await
-                    .map_err(AppError::from)?;
-                Ok::<_, AppError>("ok")
-            }),
+            get(
+                |axum::extract::State(app): axum::extract::State<AppState>| async move {
+                    sqlx::query("select * from secret_table_name")
+                        .execute(&app.db)
+                        .await
+                        .map_err(AppError::from)?;
+                    Ok::<_, AppError>("ok")
+                },
+            ),
         )
 }
 
@@ -110,7 +112,12 @@ async fn wrong_method_is_a_405_problem() {
 async fn broken_json_is_a_400_problem() {
     let app = probe_app().await;
     let res = app
-        .send(Method::POST, "/probe/json", Some("application/json"), "{\"name\": ")
+        .send(
+            Method::POST,
+            "/probe/json",
+            Some("application/json"),
+            "{\"name\": ",
+        )
         .await;
     res.assert_problem(400, "MALFORMED_REQUEST");
 }
@@ -129,11 +136,15 @@ async fn wrong_content_type_is_a_415_problem() {
 #[tokio::test]
 async fn missing_field_is_a_422_naming_the_field() {
     let app = probe_app().await;
-    let res = app.post_json("/probe/json", &json!({"admin": {"email": "a@b.c"}})).await;
+    let res = app
+        .post_json("/probe/json", &json!({"admin": {"email": "a@b.c"}}))
+        .await;
     let problem = res.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(problem["errors"][0]["field"], "name", "{problem}");
 
-    let res = app.post_json("/probe/json", &json!({"name": "x", "admin": {}})).await;
+    let res = app
+        .post_json("/probe/json", &json!({"name": "x", "admin": {}}))
+        .await;
     let problem = res.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(problem["errors"][0]["field"], "admin.email", "{problem}");
 

@@ -21,7 +21,10 @@ async fn ready_checks_database_and_redis_with_latency() {
     assert_eq!(body["status"], "ok");
     for check in ["database", "redis"] {
         assert_eq!(body["checks"][check]["status"], "ok", "{body}");
-        assert!(body["checks"][check]["latency_ms"].as_f64().is_some(), "{body}");
+        assert!(
+            body["checks"][check]["latency_ms"].as_f64().is_some(),
+            "{body}"
+        );
     }
 }
 
@@ -51,5 +54,8 @@ async fn ready_is_503_when_the_database_is_down() {
     let body = res.json();
     assert_eq!(body["checks"]["database"]["status"], "unavailable");
     assert_eq!(body["checks"]["redis"]["status"], "ok");
-    assert!(!res.text().contains("postgres://"), "no connection strings in answers");
+    assert!(
+        !res.text().contains("postgres://"),
+        "no connection strings in answers"
+    );
 }

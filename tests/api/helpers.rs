@@ -60,7 +60,10 @@ impl TestAppBuilder {
     }
 
     pub async fn build(self) -> TestApp {
-        let server_url = env_or("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres");
+        let server_url = env_or(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        );
         let redis_url = env_or("REDIS_URL", "redis://127.0.0.1:6379/0");
         let database = format!("tenantry_test_{}", Uuid::new_v4().simple());
         let database_url = with_database(&server_url, &database);
@@ -213,6 +216,184 @@ impl TestApp {
     }
 }
 
+/// Credentials for a request.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Bearer(String),
+    ApiKey(String),
+}
+
+/// A tenant onboarded through the API, with its admin's credentials.
+#[derive(Debug, Clone)]
+pub struct Onboarded {
+    pub id: Uuid,
+    pub slug: String,
+    pub admin_id: Uuid,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl Onboarded {
+    pub fn admin(&self) -> Auth {
+        Auth::Bearer(self.access_token.clone())
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+impl TestApp {
+    /// A request with credentials and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        auth: &Auth,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(uri);
+        builder = match auth {
+            Auth::None => builder,
+            Auth::Bearer(token) => builder.header(header::AUTHORIZATION, format!("Bearer {token}")),
+            Auth::ApiKey(key) => builder.header("x-api-key", key),
+        };
+        let body = match body {
+            Some(json) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.request(builder.body(body).expect("valid request"))
+            .await
+    }
+
+    /// Onboards a tenant through `POST /api/v1/tenants`.
+    pub async fn onboard(&self, slug: &str) -> Onboarded {
+        let email = format!("admin@{slug}.example.com");
+        let res = self
+            .post_json(
+                "/api/v1/tenants",
+                &serde_json::json!({
+                    "name": format!("Tenant {slug}"),
+                    "slug": slug,
+                    "admin": {"email": email, "password": PASSWORD},
+                }),
+            )
+            .await;
+        assert_eq!(res.status, 201, "onboarding {slug}: {}", res.text());
+        let body = res.json();
+        Onboarded {
+            id: body["tenant"]["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("tenant id"),
+            slug: slug.to_owned(),
+            admin_id: body["admin_user"]["id"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .expect("user id"),
+            admin_email: email,
+            admin_password: PASSWORD.to_owned(),
+            access_token: body["tokens"]["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+            refresh_token: body["tokens"]["refresh_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        }
+    }
+
+    /// Creates a user with `roles` in the tenant (as its admin) and logs them in.
+    pub async fn user_with_roles(
+        &self,
+        tenant: &Onboarded,
+        email: &str,
+        roles: &[&str],
+    ) -> (Uuid, Auth) {
+        let res = self
+            .call(
+                Method::POST,
+                "/api/v1/users",
+                &tenant.admin(),
+                Some(serde_json::json!({"email": email, "password": PASSWORD, "roles": roles})),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        let id = res.json()["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id");
+        (id, self.login(&tenant.slug, email, PASSWORD).await)
+    }
+
+    pub async fn login(&self, tenant: &str, email: &str, password: &str) -> Auth {
+        let res = self
+            .post_json(
+                "/api/v1/auth/login",
+                &serde_json::json!({"tenant": tenant, "email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "login: {}", res.text());
+        Auth::Bearer(
+            res.json()["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        )
+    }
+
+    /// Creates an API key in the tenant (as its admin); returns (id, key).
+    pub async fn api_key(&self, tenant: &Onboarded, body: Value) -> (Uuid, Auth) {
+        let res = self
+            .call(
+                Method::POST,
+                "/api/v1/api-keys",
+                &tenant.admin(),
+                Some(body),
+            )
+            .await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        let json = res.json();
+        let id = json["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id");
+        (
+            id,
+            Auth::ApiKey(json["key"].as_str().expect("key").to_owned()),
+        )
+    }
+
+    /// A platform operator's token.
+    pub async fn platform_token(&self) -> Auth {
+        let email = tenantry::services::users::Email::parse("email", "ops@platform.example.com")
+            .expect("email");
+        let password =
+            tenantry::auth::password::Password::parse(PASSWORD.to_owned()).expect("password");
+        tenantry::services::identity::upsert_platform_admin(self.db(), &email, password)
+            .await
+            .expect("platform admin");
+        let res = self
+            .post_json(
+                "/api/v1/admin/login",
+                &serde_json::json!({"email": "ops@platform.example.com", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        Auth::Bearer(
+            res.json()["access_token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        )
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let server_url = self.server_url.clone();
@@ -309,7 +490,10 @@ impl TestResponse {
         assert_eq!(problem["status"], status);
         assert_eq!(problem["code"], code);
         for field in ["type", "title", "detail"] {
-            assert!(problem[field].is_string(), "problem lacks {field}: {problem}");
+            assert!(
+                problem[field].is_string(),
+                "problem lacks {field}: {problem}"
+            );
         }
         assert_eq!(
             problem["request_id"].as_str(),

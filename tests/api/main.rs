@@ -1,5 +1,6 @@
 //! Integration tests: the real service against real PostgreSQL and Redis.
 
+mod auth;
 mod binary;
 mod docs;
 mod errors;
@@ -7,4 +8,5 @@ mod health;
 mod helpers;
 mod metrics;
 mod migrate;
+mod onboarding;
 mod tenant_scope;

@@ -9,13 +9,19 @@ async fn metrics_count_requests_by_route_template_with_pool_gauges() {
 
     let res = app.get("/metrics").await;
     assert_eq!(res.status, 200);
-    assert!(res.header("content-type").is_some_and(|c| c.starts_with("text/plain")));
+    assert!(
+        res.header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
     let text = res.text();
     assert!(
         text.contains(r#"http_requests_total{method="GET",route="/health",status="200"}"#),
         "{text}"
     );
-    assert!(text.contains(r#"route="/docs/{*file}""#), "templates, not raw paths");
+    assert!(
+        text.contains(r#"route="/docs/{*file}""#),
+        "templates, not raw paths"
+    );
     assert!(!text.contains("swagger-ui.css"), "no raw paths in labels");
     assert!(!text.contains("definitely"), "unknown paths are not labels");
     assert!(text.contains(r#"route="unmatched",status="404""#));

@@ -9,21 +9,25 @@ use crate::helpers::TestApp;
 /// A tenant row whose schema has not been migrated yet.
 async fn tenant_row(app: &TestApp, slug: &str) -> Uuid {
     let id = Uuid::now_v7();
-    sqlx::query("insert into platform.tenants (id, name, slug, status) values ($1, $1::text, $2, 'active')")
-        .bind(id)
-        .bind(slug)
-        .execute(app.db())
-        .await
-        .expect("insert tenant");
+    sqlx::query(
+        "insert into platform.tenants (id, name, slug, status) values ($1, $1::text, $2, 'active')",
+    )
+    .bind(id)
+    .bind(slug)
+    .execute(app.db())
+    .await
+    .expect("insert tenant");
     id
 }
 
 async fn versions(app: &TestApp, tenant: Uuid) -> Vec<i64> {
-    sqlx::query_scalar("select version from platform.tenant_migrations where tenant_id = $1 order by version")
-        .bind(tenant)
-        .fetch_all(app.db())
-        .await
-        .expect("ledger")
+    sqlx::query_scalar(
+        "select version from platform.tenant_migrations where tenant_id = $1 order by version",
+    )
+    .bind(tenant)
+    .fetch_all(app.db())
+    .await
+    .expect("ledger")
 }
 
 async fn table_exists(app: &TestApp, tenant: Uuid, table: &str) -> bool {
@@ -86,8 +90,14 @@ async fn a_failing_tenant_is_reported_the_others_proceed_and_a_rerun_resumes() {
     assert_eq!(report.migrated, vec![good]);
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, bad);
-    assert!(versions(&app, bad).await.is_empty(), "the failed tenant stays at its version");
-    assert!(!table_exists(&app, bad, "roles").await, "its transaction rolled back whole");
+    assert!(
+        versions(&app, bad).await.is_empty(),
+        "the failed tenant stays at its version"
+    );
+    assert!(
+        !table_exists(&app, bad, "roles").await,
+        "its transaction rolled back whole"
+    );
 
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("drop table {schema}.users")))
         .execute(app.db())
@@ -113,7 +123,10 @@ async fn two_runs_never_overlap() {
         .await
         .expect("lock");
     let blocked = migrate::run_tenants(app.db(), &mut other, 2).await;
-    assert!(matches!(blocked, Err(migrate::MigrateError::AlreadyRunning)));
+    assert!(matches!(
+        blocked,
+        Err(migrate::MigrateError::AlreadyRunning)
+    ));
 
     drop(holder);
     // With the holder gone, the run proceeds.

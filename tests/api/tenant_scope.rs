@@ -50,15 +50,23 @@ async fn concurrent_tenants_through_a_pool_of_two_never_see_each_other() {
             insert_resource(&scope, &format!("{tag}/{i}")).await;
             let names = resource_names(&scope).await?;
             let foreign: Vec<_> = names.iter().filter(|n| !n.starts_with(&tag)).collect();
-            assert!(foreign.is_empty(), "tenant {tag} saw rows of others: {foreign:?}");
+            assert!(
+                foreign.is_empty(),
+                "tenant {tag} saw rows of others: {foreign:?}"
+            );
             Ok::<_, sqlx::Error>((scope.tenant_id(), names.len()))
         }
     });
-    try_join_all(operations).await.expect("all operations succeed");
+    try_join_all(operations)
+        .await
+        .expect("all operations succeed");
 
     let mut counts = HashMap::new();
     for scope in &scopes {
-        counts.insert(scope.tenant_id(), resource_names(scope).await.expect("read").len());
+        counts.insert(
+            scope.tenant_id(),
+            resource_names(scope).await.expect("read").len(),
+        );
     }
     assert!(counts.values().all(|&n| n == 40), "{counts:?}");
     // The pool really was two connections shared by all of them.
@@ -88,7 +96,9 @@ async fn a_pooled_connection_carries_no_tenant_search_path() {
     tx.commit().await.expect("commit");
     // A failed provisioning transaction rolls back its search_path too.
     let mut tx = app.db().begin().await.expect("begin");
-    migrate::apply_tenant(&mut tx, tenant).await.expect("idempotent");
+    migrate::apply_tenant(&mut tx, tenant)
+        .await
+        .expect("idempotent");
     drop(tx);
 
     // The one connection of the pool, next borrower's view:
@@ -100,8 +110,13 @@ async fn a_pooled_connection_carries_no_tenant_search_path() {
     assert_eq!(path, default_path);
     assert!(!path.contains("t_"), "{path}");
     // And an unqualified tenant table is simply not there for it.
-    let unscoped = sqlx::query("select * from resources").execute(&mut *conn).await;
-    assert!(unscoped.is_err(), "unscoped SQL must not find tenant tables");
+    let unscoped = sqlx::query("select * from resources")
+        .execute(&mut *conn)
+        .await;
+    assert!(
+        unscoped.is_err(),
+        "unscoped SQL must not find tenant tables"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,310 @@
+//! Access tokens: asymmetric JWTs (RS256 by default, EdDSA when the key is Ed25519), a
+//! `kid` on every token, the algorithm pinned per key on verify, and several keys loaded
+//! at once so keys rotate without logging anybody out.
+
+use std::{collections::HashMap, sync::OnceLock};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    errors::ErrorKind,
+    jwk::{Jwk, JwkSet, PublicKeyUse},
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::Config;
+
+/// The claims of every access token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user (or platform operator) id.
+    pub sub: Uuid,
+    /// The tenant; absent on platform tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<Uuid>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    /// Always `access`.
+    pub typ: String,
+    /// The refresh-token family this token was issued with, so logout can end it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+    /// `platform` on platform operators' tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid")]
+    Invalid,
+}
+
+struct VerifyingKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// The signing key, every key that verifies, and the JWKS that publishes them.
+pub struct JwtKeys {
+    kid: String,
+    algorithm: Algorithm,
+    signing: EncodingKey,
+    verifying: HashMap<String, VerifyingKey>,
+    jwks: JwkSet,
+    issuer: String,
+    audience: String,
+    access_ttl_seconds: i64,
+}
+
+impl JwtKeys {
+    /// Loads `JWT_PRIVATE_KEY_FILE` (signs and verifies) and `JWT_PREVIOUS_KEY_FILES`
+    /// (verify only). Without a key file, development gets an ephemeral key and a
+    /// warning; production refuses to start.
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let current = match &config.jwt_private_key_file {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("JWT_PRIVATE_KEY_FILE: cannot read {path}"))?,
+            None if config.is_production() => {
+                bail!("JWT_PRIVATE_KEY_FILE must be set in production")
+            }
+            None => {
+                tracing::warn!(
+                    "JWT_PRIVATE_KEY_FILE is not set: using an ephemeral signing key; \
+                     tokens will not survive a restart"
+                );
+                ephemeral_rsa_pem().to_owned()
+            }
+        };
+        let mut previous = Vec::new();
+        for path in &config.jwt_previous_key_files {
+            previous.push(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("JWT_PREVIOUS_KEY_FILES: cannot read {path}"))?,
+            );
+        }
+        Self::from_pems(
+            &current,
+            &previous,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            config.access_token_ttl_seconds,
+        )
+    }
+
+    pub fn from_pems(
+        current: &str,
+        previous: &[String],
+        issuer: &str,
+        audience: &str,
+        access_ttl_seconds: i64,
+    ) -> anyhow::Result<Self> {
+        let (signing, algorithm, jwk) = load_private_pem(current)?;
+        let kid = jwk.common.key_id.clone().unwrap_or_default();
+        let mut keys = vec![jwk];
+        for pem in previous {
+            keys.push(load_private_pem(pem)?.2);
+        }
+        let mut verifying = HashMap::new();
+        for jwk in &keys {
+            let algorithm = match jwk.common.key_algorithm {
+                Some(jsonwebtoken::jwk::KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
+                _ => Algorithm::RS256,
+            };
+            verifying.insert(
+                jwk.common.key_id.clone().unwrap_or_default(),
+                VerifyingKey {
+                    algorithm,
+                    key: DecodingKey::from_jwk(jwk).context("unusable JWT key")?,
+                },
+            );
+        }
+        Ok(Self {
+            kid,
+            algorithm,
+            signing,
+            verifying,
+            jwks: JwkSet { keys },
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            access_ttl_seconds,
+        })
+    }
+
+    /// The public keys, for `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    pub fn access_ttl_seconds(&self) -> i64 {
+        self.access_ttl_seconds
+    }
+
+    /// Claims for a new access token, valid from now.
+    pub fn claims(&self, sub: Uuid, tid: Option<Uuid>, roles: Vec<String>) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub,
+            tid,
+            roles,
+            jti: Uuid::now_v7(),
+            iat: now,
+            exp: now + self.access_ttl_seconds,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            typ: "access".to_owned(),
+            sid: None,
+            scope: None,
+        }
+    }
+
+    pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.signing).context("failed to sign a token")
+    }
+
+    /// Verifies signature (with the algorithm of the key named by `kid`, whatever the
+    /// header claims), expiry, issuer, audience and type.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.verifying.get(kid))
+            .ok_or(TokenError::Invalid)?;
+        if header.alg != key.algorithm {
+            return Err(TokenError::Invalid);
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.leeway = 5;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &key.key, &validation).map_err(|e| {
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => TokenError::Expired,
+                    _ => TokenError::Invalid,
+                }
+            })?;
+        if data.claims.typ != "access" {
+            return Err(TokenError::Invalid);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// A PEM private key (RSA, PKCS#1 or PKCS#8; or Ed25519) → signing key, algorithm, JWK.
+fn load_private_pem(pem: &str) -> anyhow::Result<(EncodingKey, Algorithm, Jwk)> {
+    let (key, algorithm) = match EncodingKey::from_rsa_pem(pem.as_bytes()) {
+        Ok(key) => (key, Algorithm::RS256),
+        Err(_) => (
+            EncodingKey::from_ed_pem(pem.as_bytes())
+                .context("the JWT key is neither an RSA nor an Ed25519 private key in PEM")?,
+            Algorithm::EdDSA,
+        ),
+    };
+    let mut jwk = Jwk::from_encoding_key(&key, algorithm).context("unusable JWT key")?;
+    // The key id is derived from the public key, so every replica agrees on it.
+    let public = serde_json::to_vec(&jwk.algorithm)?;
+    let digest = Sha256::digest(&public);
+    jwk.common.key_id =
+        Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12]));
+    jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+    Ok((key, algorithm, jwk))
+}
+
+/// One RSA key per process for development and tests, generated on first use.
+fn ephemeral_rsa_pem() -> &'static str {
+    static PEM: OnceLock<String> = OnceLock::new();
+    PEM.get_or_init(|| {
+        use aws_lc_rs::encoding::AsDer;
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .expect("RSA key generation works");
+        let der = pair.as_der().expect("an RSA key encodes as PKCS#8");
+        pem_encode("PRIVATE KEY", der.as_ref())
+    })
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::from_pems(ephemeral_rsa_pem(), &[], "tenantry", "tenantry", 900).expect("keys")
+    }
+
+    #[test]
+    fn signed_tokens_verify_with_kid_and_rs256() {
+        let keys = keys();
+        let claims = keys.claims(Uuid::now_v7(), Some(Uuid::now_v7()), vec!["admin".into()]);
+        let token = keys.sign(&claims).expect("sign");
+        let header = jsonwebtoken::decode_header(&token).expect("header");
+        assert_eq!(header.alg, Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), Some(keys.kid.as_str()));
+        let verified = keys.verify(&token).expect("verifies");
+        assert_eq!(verified.sub, claims.sub);
+        assert_eq!(verified.roles, ["admin"]);
+    }
+
+    #[test]
+    fn expired_and_foreign_audience_tokens_are_refused() {
+        let keys = keys();
+        let mut claims = keys.claims(Uuid::now_v7(), None, vec![]);
+        claims.exp = chrono::Utc::now().timestamp() - 60;
+        assert_eq!(
+            keys.verify(&keys.sign(&claims).expect("sign")).err(),
+            Some(TokenError::Expired)
+        );
+
+        let mut claims = keys.claims(Uuid::now_v7(), None, vec![]);
+        claims.aud = "someone-else".into();
+        assert_eq!(
+            keys.verify(&keys.sign(&claims).expect("sign")).err(),
+            Some(TokenError::Invalid)
+        );
+
+        let mut claims = keys.claims(Uuid::now_v7(), None, vec![]);
+        claims.typ = "refresh".into();
+        assert_eq!(
+            keys.verify(&keys.sign(&claims).expect("sign")).err(),
+            Some(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn the_jwks_publishes_the_signing_key() {
+        let keys = keys();
+        let jwks = serde_json::to_value(keys.jwks()).expect("json");
+        assert_eq!(jwks["keys"][0]["kty"], "RSA");
+        assert_eq!(jwks["keys"][0]["kid"], keys.kid);
+        assert_eq!(jwks["keys"][0]["use"], "sig");
+        assert!(jwks["keys"][0]["n"].is_string());
+        assert!(jwks["keys"][0].get("d").is_none(), "no private parts");
+    }
+}

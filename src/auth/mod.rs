@@ -1,0 +1,8 @@
+//! Credentials: passwords, access tokens, API keys, and turning them into a principal.
+
+pub mod api_key;
+pub mod authenticate;
+pub mod jwt;
+pub mod password;
+pub mod principal;
+pub mod secrets;

@@ -1,0 +1,146 @@
+//! Who is calling: the authenticated principal, and the extractors handlers use to get it.
+
+use axum::{extract::FromRequestParts, http::request::Parts};
+use uuid::Uuid;
+
+use crate::{
+    db::TenantScope,
+    error::AppError,
+    rbac::{Permission, PermissionSet},
+    services::tenants::Tenant,
+};
+
+/// What kind of caller acted, for audit entries and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    User(Uuid),
+    ApiKey(Uuid),
+    Platform(Uuid),
+}
+
+impl Actor {
+    pub fn kind(self) -> &'static str {
+        match self {
+            Actor::User(_) => "user",
+            Actor::ApiKey(_) => "api_key",
+            Actor::Platform(_) => "platform",
+        }
+    }
+
+    pub fn id(self) -> Uuid {
+        match self {
+            Actor::User(id) | Actor::ApiKey(id) | Actor::Platform(id) => id,
+        }
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind(), self.id())
+    }
+}
+
+/// The access token a request came with, so logout can retire it.
+#[derive(Debug, Clone)]
+pub struct PresentedToken {
+    pub jti: Uuid,
+    pub exp: i64,
+    pub session: Option<Uuid>,
+}
+
+/// A user or API key acting inside its tenant, with the scope that reaches only that
+/// tenant's tables.
+#[derive(Debug, Clone)]
+pub struct TenantPrincipal {
+    pub tenant: Tenant,
+    pub actor: Actor,
+    pub roles: Vec<String>,
+    pub permissions: PermissionSet,
+    pub scope: TenantScope,
+    pub token: Option<PresentedToken>,
+}
+
+impl TenantPrincipal {
+    pub fn tenant_id(&self) -> Uuid {
+        self.tenant.id
+    }
+
+    /// `Ok` when the principal holds `permission`, else 403.
+    pub fn require(&self, permission: Permission) -> Result<(), AppError> {
+        if self.permissions.allows(permission) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(format!(
+                "this action needs the {permission} permission"
+            )))
+        }
+    }
+}
+
+/// Any authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Tenant(Box<TenantPrincipal>),
+    /// A platform operator (token with `scope: "platform"`).
+    Platform {
+        admin_id: Uuid,
+    },
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Tenant(p) => p.actor,
+            Principal::Platform { admin_id } => Actor::Platform(*admin_id),
+        }
+    }
+
+    pub fn tenant(&self) -> Option<&TenantPrincipal> {
+        match self {
+            Principal::Tenant(p) => Some(p),
+            Principal::Platform { .. } => None,
+        }
+    }
+
+    pub fn is_platform(&self) -> bool {
+        matches!(self, Principal::Platform { .. })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| AppError::unauthenticated("authentication is required"))
+    }
+}
+
+/// The principal when there is one (routes open to the public and to operators).
+#[derive(Debug, Clone)]
+pub struct MaybePrincipal(pub Option<Principal>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybePrincipal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<Principal>().cloned()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantPrincipal {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Principal>() {
+            Some(Principal::Tenant(p)) => Ok((**p).clone()),
+            Some(Principal::Platform { .. }) => Err(AppError::forbidden(
+                "this route acts inside a tenant; platform tokens cannot use it",
+            )),
+            None => Err(AppError::unauthenticated("authentication is required")),
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The access rule every route declares in the router, and the layer that enforces it:
+//! authentication, then the tenant context, then the permission, before the handler.
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
+use tracing::Span;
+
+use crate::{
+    app::AppState,
+    auth::{authenticate::authenticate, principal::Principal},
+    error::AppError,
+    rbac::Permission,
+};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anybody; credentials are not looked at.
+    Public,
+    /// Anybody; a platform operator's token is recognised (onboarding by operators).
+    PublicOrPlatform,
+    /// Any authenticated tenant principal (user or API key), no particular permission.
+    AnyTenantPrincipal,
+    /// A tenant principal holding this permission.
+    Tenant(Permission),
+    /// A platform operator.
+    Platform,
+    /// A platform operator, or a tenant principal holding this permission (on its own
+    /// tenant: handlers answer 404 for another tenant's id).
+    TenantOrPlatform(Permission),
+}
+
+impl Access {
+    pub fn is_public(self) -> bool {
+        matches!(self, Access::Public | Access::PublicOrPlatform)
+    }
+
+    /// The permission the route names, if any.
+    pub fn permission(self) -> Option<Permission> {
+        match self {
+            Access::Tenant(p) | Access::TenantOrPlatform(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// Authenticates the request, checks `access`, and leaves the [`Principal`] in the
+/// request extensions for the handler's extractors.
+pub async fn enforce(
+    State((app, access)): State<(AppState, Access)>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    if access == Access::Public {
+        return Ok(next.run(req).await);
+    }
+    let principal = authenticate(&app, req.headers()).await?;
+    let Some(principal) = principal else {
+        if access == Access::PublicOrPlatform {
+            return Ok(next.run(req).await);
+        }
+        return Err(AppError::unauthenticated(
+            "send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'",
+        ));
+    };
+    let span = Span::current();
+    span.record("actor", tracing::field::display(principal.actor()));
+    if let Some(tenant) = principal.tenant() {
+        span.record("tenant_id", tracing::field::display(tenant.tenant_id()));
+    }
+    check(access, &principal)?;
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+fn check(access: Access, principal: &Principal) -> Result<(), AppError> {
+    match (access, principal) {
+        (Access::Public | Access::PublicOrPlatform, _) => Ok(()),
+        (Access::Platform | Access::TenantOrPlatform(_), Principal::Platform { .. }) => Ok(()),
+        (Access::Platform, Principal::Tenant(_)) => {
+            Err(AppError::forbidden("this route is for platform operators"))
+        }
+        (Access::AnyTenantPrincipal, Principal::Tenant(_)) => Ok(()),
+        (Access::Tenant(p) | Access::TenantOrPlatform(p), Principal::Tenant(t)) => t.require(p),
+        (Access::AnyTenantPrincipal | Access::Tenant(_), Principal::Platform { .. }) => Err(
+            AppError::forbidden("this route acts inside a tenant; platform tokens cannot use it"),
+        ),
+    }
+}

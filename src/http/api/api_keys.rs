@@ -1,0 +1,174 @@
+//! `/api/v1/api-keys`: machine credentials of the tenant.
+
+use axum::{Json, extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::principal::TenantPrincipal,
+    error::{AppError, AppResult, Problem},
+    http::{
+        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        pagination::{PageParams, Paginated},
+    },
+    rbac::Grant,
+    services::{
+        api_keys::{self, ApiKey, KeyAccess},
+        audit::{self, AuditEntry},
+    },
+};
+
+/// The tenant's keys (never the keys themselves), newest first.
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(PageParams),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "API keys", body = Paginated<ApiKey>)))]
+pub async fn list(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    AppQuery(params): AppQuery<PageParams>,
+) -> AppResult<Json<Paginated<ApiKey>>> {
+    let page = params.page()?;
+    let rows = api_keys::list(&app.db, principal.tenant_id(), page.before, page.fetch()).await?;
+    Ok(Json(Paginated::new(rows, page, |k| k.id)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateApiKey {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// A role whose permissions the key gets, or
+    pub role: Option<String>,
+    /// an explicit list of permissions (`resource:action`, `resource:*`, `*`).
+    pub permissions: Option<Vec<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A key as created or rotated: the only time its plaintext is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub api_key: ApiKey,
+    /// The key; store it now, it is not shown again.
+    pub key: String,
+}
+
+/// Create a key; its permissions cannot exceed the caller's.
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "Created (the key is shown once)", body = CreatedApiKey),
+        (status = 403, description = "Permissions beyond the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or unknown permissions", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppJson(body): AppJson<CreateApiKey>,
+) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::invalid_field(
+            "name",
+            "must be 1 to 100 characters",
+        ));
+    }
+    let access = match (body.role, body.permissions) {
+        (Some(role), None) => KeyAccess::Role(role),
+        (None, Some(permissions)) => {
+            let (grants, unknown): (Vec<_>, Vec<_>) = permissions
+                .iter()
+                .map(|p| p.parse::<Grant>().map_err(|_| p.clone()))
+                .partition(Result::is_ok);
+            if !unknown.is_empty() {
+                let unknown: Vec<String> = unknown.into_iter().filter_map(Result::err).collect();
+                return Err(AppError::invalid_field(
+                    "permissions",
+                    format!("unknown permissions: {}", unknown.join(", ")),
+                ));
+            }
+            KeyAccess::Permissions(grants.into_iter().filter_map(Result::ok).collect())
+        }
+        _ => {
+            return Err(AppError::invalid_field(
+                "role",
+                "give exactly one of role and permissions",
+            ));
+        }
+    };
+    if body.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(AppError::invalid_field(
+            "expires_at",
+            "must be in the future",
+        ));
+    }
+    let (api_key, key) = api_keys::create(
+        &app.db,
+        &principal,
+        app.config.api_key_env(),
+        name,
+        access,
+        body.expires_at,
+    )
+    .await?;
+    audit_key(&principal, &client, "api_key.created", &api_key).await?;
+    Ok((StatusCode::CREATED, Json(CreatedApiKey { api_key, key })))
+}
+
+async fn audit_key(
+    principal: &TenantPrincipal,
+    client: &ClientInfo,
+    action: &'static str,
+    key: &ApiKey,
+) -> AppResult<()> {
+    let entry = AuditEntry::new(Some(principal.actor), action, client)
+        .target("api_key", key.id)
+        .metadata(json!({"name": key.name, "prefix": key.prefix, "role": key.role, "permissions": key.permissions}));
+    audit::record(&principal.scope, entry).await?;
+    Ok(())
+}
+
+/// Revoke a key: it stops working at once on this replica, within 30 s everywhere.
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such key in this tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<StatusCode> {
+    api_keys::revoke(&app.db, principal.tenant_id(), id).await?;
+    app.auth.invalidate_key(id);
+    let entry =
+        AuditEntry::new(Some(principal.actor), "api_key.revoked", &client).target("api_key", id);
+    audit::record(&principal.scope, entry).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace a key's secret: the old key stops working, the new one is shown once.
+#[utoipa::path(post, path = "/api/v1/api-keys/{id}/rotate", tag = "api-keys", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Rotated (the new key is shown once)", body = CreatedApiKey),
+        (status = 404, description = "No such live key in this tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rotate(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<CreatedApiKey>> {
+    let (api_key, key) =
+        api_keys::rotate(&app.db, principal.tenant_id(), id, app.config.api_key_env()).await?;
+    app.auth.invalidate_key(id);
+    audit_key(&principal, &client, "api_key.rotated", &api_key).await?;
+    Ok(Json(CreatedApiKey { api_key, key }))
+}

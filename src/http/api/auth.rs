@@ -1,0 +1,333 @@
+//! `/api/v1/auth/*`, `/api/v1/admin/login` and `/.well-known/jwks.json`.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    response::IntoResponse,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    app::AppState,
+    auth::principal::{Actor, Principal, TenantPrincipal},
+    error::{AppError, AppResult, Problem},
+    http::extract::{AppJson, ClientInfo},
+    services::{
+        identity,
+        sessions::{self, TokenPair},
+        tenants::Tenant,
+        users::{self, Email, User},
+    },
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// The tenant's slug or id. When `BASE_DOMAIN` is set it may be left out and is then
+    /// taken from the Host's subdomain (`acme.<BASE_DOMAIN>`).
+    pub tenant: Option<String>,
+    pub email: String,
+    pub password: String,
+}
+
+/// Log in with email and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 401, description = "Unknown tenant, unknown user or wrong password (indistinguishable)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Tenant suspended", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    client: ClientInfo,
+    AppJson(body): AppJson<LoginRequest>,
+) -> AppResult<Json<TokenPair>> {
+    let tenant = match body.tenant.filter(|t| !t.trim().is_empty()) {
+        Some(tenant) => tenant,
+        None => tenant_from_host(&app, &headers)
+            .ok_or_else(|| AppError::invalid_field("tenant", "is required"))?,
+    };
+    let pair = identity::login(&app, tenant.trim(), &body.email, body.password, &client).await?;
+    Ok(Json(pair))
+}
+
+/// `acme` from `Host: acme.<BASE_DOMAIN>`.
+fn tenant_from_host(app: &AppState, headers: &HeaderMap) -> Option<String> {
+    let base = app.config.base_domain.as_deref()?;
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let host = host.split(':').next()?;
+    let sub = host.strip_suffix(base)?.strip_suffix('.')?;
+    (!sub.is_empty() && !sub.contains('.')).then(|| sub.to_owned())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// The tenant's slug.
+    pub tenant: String,
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+/// Register a new user (role `viewer`) in a tenant that allows self-registration.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; a verification token is sent", body = User),
+        (status = 403, description = "The tenant disabled self-registration", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "EMAIL_TAKEN", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn register(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    AppJson(body): AppJson<RegisterRequest>,
+) -> AppResult<(StatusCode, Json<User>)> {
+    let mut errors = Vec::new();
+    let email = Email::parse("email", &body.email)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let password = users::password("password", body.password)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let (Some(email), Some(password)) = (email, password) else {
+        return Err(AppError::validation(errors));
+    };
+    let user = identity::register(
+        &app,
+        &body.tenant,
+        email,
+        password,
+        body.first_name,
+        body.last_name,
+        &client,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Exchange a refresh token for a new pair (the old one is spent; reusing it revokes
+/// the whole session).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens", body = TokenPair),
+        (status = 401, description = "Invalid, spent, revoked or expired refresh token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh(
+    State(app): State<AppState>,
+    AppJson(body): AppJson<RefreshRequest>,
+) -> AppResult<Json<TokenPair>> {
+    Ok(Json(sessions::refresh(&app, &body.refresh_token).await?))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    pub refresh_token: Option<String>,
+}
+
+/// End the session: the refresh family is revoked and the access token stops working.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = LogoutRequest, description = "Optional"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Logged out"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn logout(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    body: axum::body::Bytes,
+) -> AppResult<StatusCode> {
+    // The body is optional: empty, or `{"refresh_token": ...}`.
+    let body: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|_| AppError::malformed("the body is not valid JSON"))?
+    };
+    let refresh_token = body.refresh_token;
+    identity::logout(&app, &principal, refresh_token.as_deref(), &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordResetRequest {
+    /// The tenant's slug or id.
+    pub tenant: String,
+    pub email: String,
+}
+
+/// Ask for a password reset token (valid 1 hour). Always 202, whether the account
+/// exists or not.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset-request", tag = "auth", request_body = PasswordResetRequest,
+    responses((status = 202, description = "If the account exists, a token is on its way")))]
+pub async fn password_reset_request(
+    State(app): State<AppState>,
+    AppJson(body): AppJson<PasswordResetRequest>,
+) -> StatusCode {
+    identity::request_password_reset(app, body.tenant, body.email);
+    StatusCode::ACCEPTED
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordReset {
+    pub token: String,
+    /// 8 to 128 characters.
+    pub new_password: String,
+}
+
+/// Set a new password with a reset token; every session of the user ends.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = PasswordReset,
+    responses(
+        (status = 204, description = "Password changed"),
+        (status = 422, description = "Invalid, used or expired token, or a bad password", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn password_reset(
+    State(app): State<AppState>,
+    client: ClientInfo,
+    AppJson(body): AppJson<PasswordReset>,
+) -> AppResult<StatusCode> {
+    let password = users::password("new_password", body.new_password)
+        .map_err(|e| AppError::validation(vec![e]))?;
+    identity::reset_password(&app, &body.token, password, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct VerifyEmail {
+    pub token: String,
+}
+
+/// Confirm an email address with the token sent to it.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = VerifyEmail,
+    responses(
+        (status = 204, description = "Verified"),
+        (status = 422, description = "Invalid, used or expired token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn verify_email(
+    State(app): State<AppState>,
+    AppJson(body): AppJson<VerifyEmail>,
+) -> AppResult<StatusCode> {
+    identity::verify_email(&app, &body.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller: a user or an API key, its tenant, roles and permissions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ApiKeyIdentity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform_admin: Option<PlatformAdminIdentity>,
+    pub tenant: Option<Tenant>,
+    pub roles: Vec<String>,
+    /// Every catalog permission the caller holds.
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyIdentity {
+    pub id: uuid::Uuid,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformAdminIdentity {
+    pub id: uuid::Uuid,
+}
+
+/// Who am I?
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(principal: Principal) -> AppResult<Json<Me>> {
+    let p = match principal {
+        Principal::Tenant(p) => p,
+        Principal::Platform { admin_id } => {
+            return Ok(Json(Me {
+                user: None,
+                api_key: None,
+                platform_admin: Some(PlatformAdminIdentity { id: admin_id }),
+                tenant: None,
+                roles: Vec::new(),
+                permissions: Vec::new(),
+            }));
+        }
+    };
+    let (user, api_key) = match p.actor {
+        Actor::User(id) => (Some(users::get(&p.scope, id).await?), None),
+        Actor::ApiKey(id) => (None, Some(ApiKeyIdentity { id })),
+        Actor::Platform(_) => (None, None),
+    };
+    Ok(Json(Me {
+        user,
+        api_key,
+        platform_admin: None,
+        permissions: p
+            .permissions
+            .expanded()
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
+        roles: p.roles,
+        tenant: Some(p.tenant),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AdminLoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformToken {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    /// Always `platform`.
+    pub scope: &'static str,
+}
+
+/// Platform operator login.
+#[utoipa::path(post, path = "/api/v1/admin/login", tag = "platform", request_body = AdminLoginRequest,
+    responses(
+        (status = 200, description = "A platform token", body = PlatformToken),
+        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn admin_login(
+    State(app): State<AppState>,
+    AppJson(body): AppJson<AdminLoginRequest>,
+) -> AppResult<Json<PlatformToken>> {
+    let (access_token, expires_in) =
+        identity::admin_login(&app, &body.email, body.password).await?;
+    Ok(Json(PlatformToken {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+        scope: "platform",
+    }))
+}
+
+/// The public keys that verify access tokens (several while keys rotate).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "JSON Web Key Set", body = Object)))]
+pub async fn jwks(State(app): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(app.jwt.jwks().clone()),
+    )
+}

@@ -1,0 +1,377 @@
+//! `/api/v1/tenants`: onboarding, and each tenant's lifecycle.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::principal::{MaybePrincipal, Principal},
+    db::TenantScope,
+    error::{AppError, AppResult, FieldError, Problem},
+    http::{
+        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        pagination::{PageParams, Paginated},
+    },
+    services::{
+        audit::{self, AuditEntry},
+        onboarding::{self, NewTenant, Onboarded},
+        tenants::{self, Plan, Tenant, TenantChanges, TenantFilter, TenantSlug},
+        users::{self, Email},
+    },
+};
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewAdmin {
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateTenant {
+    /// 1 to 200 characters.
+    pub name: String,
+    /// `^[a-z][a-z0-9-]{2,39}$`, unique.
+    pub slug: String,
+    /// `free` unless a platform operator asks for another.
+    pub plan: Option<Plan>,
+    pub admin: NewAdmin,
+}
+
+fn name(field: &str, raw: &str) -> Result<String, FieldError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        Err(FieldError::new(field, "must be 1 to 200 characters"))
+    } else {
+        Ok(name.to_owned())
+    }
+}
+
+/// Onboard a tenant: its schema, system roles, admin user and tokens, all at once.
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key answer the first result")),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Onboarded", body = Onboarded),
+        (status = 403, description = "Sign-up disabled, or a paid plan without a platform token", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "TENANT_SLUG_TAKEN, or an Idempotency-Key reused for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(app): State<AppState>,
+    MaybePrincipal(principal): MaybePrincipal,
+    headers: HeaderMap,
+    client: ClientInfo,
+    AppJson(body): AppJson<CreateTenant>,
+) -> AppResult<(StatusCode, Json<Onboarded>)> {
+    let platform = principal.as_ref().filter(|p| p.is_platform());
+    if platform.is_none() {
+        if !app.config.signup_enabled {
+            return Err(AppError::forbidden("public sign-up is disabled"));
+        }
+        if body.plan.is_some_and(|p| p != Plan::Free) {
+            return Err(AppError::forbidden(
+                "only platform operators can choose a paid plan",
+            ));
+        }
+    }
+    let mut errors = Vec::new();
+    let tenant_name = name("name", &body.name).map_err(|e| errors.push(e)).ok();
+    let slug = TenantSlug::parse(&body.slug)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let email = Email::parse("admin.email", &body.admin.email)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let password = users::password("admin.password", body.admin.password)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let (Some(tenant_name), Some(slug), Some(email), Some(password)) =
+        (tenant_name, slug, email, password)
+    else {
+        return Err(AppError::validation(errors));
+    };
+    let plan = body.plan.unwrap_or(Plan::Free);
+    let first_name = body.admin.first_name;
+    let last_name = body.admin.last_name;
+    let fingerprint = onboarding::fingerprint(&[
+        &tenant_name,
+        slug.as_str(),
+        plan.as_str(),
+        email.as_str(),
+        first_name.as_deref().unwrap_or_default(),
+        last_name.as_deref().unwrap_or_default(),
+    ]);
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    AppError::invalid_field(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible characters",
+                    )
+                })
+        })
+        .transpose()?;
+    let onboarded = onboarding::onboard(
+        &app,
+        NewTenant {
+            name: tenant_name,
+            slug,
+            plan,
+            admin_email: email,
+            admin_password: password,
+            admin_first_name: first_name,
+            admin_last_name: last_name,
+            fingerprint,
+        },
+        platform.map(Principal::actor),
+        idempotency_key,
+        &client,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(onboarded)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantListParams {
+    /// `provisioning`, `active`, `suspended` or `deleted`.
+    pub status: Option<String>,
+    /// `free`, `standard` or `premium`.
+    pub plan: Option<Plan>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Every tenant (platform operators).
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(TenantListParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Tenants, newest first", body = Paginated<Tenant>),
+        (status = 403, description = "Not a platform operator", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(app): State<AppState>,
+    AppQuery(params): AppQuery<TenantListParams>,
+) -> AppResult<Json<Paginated<Tenant>>> {
+    let page = PageParams {
+        limit: params.limit,
+        cursor: params.cursor,
+    }
+    .page()?;
+    if let Some(status) = &params.status {
+        if !["provisioning", "active", "suspended", "deleted"].contains(&status.as_str()) {
+            return Err(AppError::invalid_field("status", "unknown status"));
+        }
+    }
+    let filter = TenantFilter {
+        status: params.status,
+        plan: params.plan.map(|p| p.as_str().to_owned()),
+    };
+    let rows = tenants::list(&app.db, &filter, page.before, page.fetch()).await?;
+    Ok(Json(Paginated::new(rows, page, |t| t.id)))
+}
+
+/// The caller's own tenant.
+#[utoipa::path(get, path = "/api/v1/tenants/current", tag = "tenants",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The caller's tenant", body = Tenant)))]
+pub async fn current(principal: crate::auth::principal::TenantPrincipal) -> Json<Tenant> {
+    Json(principal.tenant)
+}
+
+/// The tenant `id` as the caller may see it: platform operators see any, a tenant
+/// principal only its own (another tenant's id is 404, like one that does not exist).
+async fn visible(app: &AppState, principal: &Principal, id: Uuid) -> AppResult<Tenant> {
+    if let Some(p) = principal.tenant() {
+        if p.tenant_id() != id {
+            return Err(AppError::not_found());
+        }
+    }
+    tenants::find(&app.db, id)
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+/// One tenant.
+#[utoipa::path(get, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The tenant", body = Tenant),
+        (status = 404, description = "No such tenant (or another tenant's)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(app): State<AppState>,
+    principal: Principal,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<Tenant>> {
+    Ok(Json(visible(&app, &principal, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateTenant {
+    pub name: Option<String>,
+    /// Replaces the settings object (`self_registration`: bool, …).
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<serde_json::Value>,
+    /// Platform operators only.
+    pub plan: Option<Plan>,
+}
+
+/// Change a tenant's name or settings (`tenant:update`), or its plan (platform).
+#[utoipa::path(patch, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
+    request_body = UpdateTenant, security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Updated", body = Tenant),
+        (status = 403, description = "Plan changes are for platform operators", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update(
+    State(app): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<UpdateTenant>,
+) -> AppResult<Json<Tenant>> {
+    visible(&app, &principal, id).await?;
+    if body.plan.is_some() && !principal.is_platform() {
+        return Err(AppError::forbidden("only platform operators change plans"));
+    }
+    if body.settings.as_ref().is_some_and(|s| !s.is_object()) {
+        return Err(AppError::invalid_field("settings", "must be an object"));
+    }
+    let changes = TenantChanges {
+        name: body
+            .name
+            .as_deref()
+            .map(|n| name("name", n))
+            .transpose()
+            .map_err(|e| AppError::validation(vec![e]))?,
+        settings: body.settings,
+        plan: body.plan,
+    };
+    let tenant = tenants::update(&app.db, id, &changes).await?;
+    app.auth.invalidate_tenant(id);
+    audit_tenant(&app, &principal, id, "tenant.updated", &client, json!({
+        "name": changes.name, "plan": changes.plan, "settings_changed": changes.settings.is_some(),
+    }))
+    .await?;
+    Ok(Json(tenant))
+}
+
+async fn audit_tenant(
+    app: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    action: &'static str,
+    client: &ClientInfo,
+    metadata: serde_json::Value,
+) -> AppResult<()> {
+    let entry = AuditEntry::new(Some(principal.actor()), action, client)
+        .target("tenant", id)
+        .metadata(metadata);
+    audit::record(&TenantScope::new(app.db.clone(), id), entry).await?;
+    Ok(())
+}
+
+/// Delete a tenant: status `deleted` at once (its tokens and keys stop working), the
+/// schema is purged in the background.
+#[utoipa::path(delete, path = "/api/v1/tenants/{id}", tag = "tenants", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 202, description = "Deleted; purge under way", body = Tenant),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(app): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<(StatusCode, Json<Tenant>)> {
+    visible(&app, &principal, id).await?;
+    let tenant = tenants::mark_deleted(&app.db, id).await?;
+    app.auth.invalidate_tenant(id);
+    // The tenant's own audit log goes with its schema, so this event is recorded in the
+    // service log instead.
+    tracing::info!(
+        action = "tenant.deleted",
+        tenant_id = %id,
+        actor = %principal.actor(),
+        ip = client.ip.as_deref().unwrap_or_default(),
+        "tenant deleted; purging"
+    );
+    let db = app.db.clone();
+    tokio::spawn(async move {
+        if let Err(e) = tenants::purge(&db, id).await {
+            tracing::error!(tenant_id = %id, error = %format!("{e:#}"), "tenant purge failed");
+        }
+    });
+    Ok((StatusCode::ACCEPTED, Json(tenant)))
+}
+
+async fn set_status(
+    app: &AppState,
+    principal: &Principal,
+    client: &ClientInfo,
+    id: Uuid,
+    status: &str,
+    action: &'static str,
+) -> AppResult<Json<Tenant>> {
+    let tenant = tenants::set_status(&app.db, id, status).await?;
+    app.auth.invalidate_tenant(id);
+    audit_tenant(app, principal, id, action, client, json!({})).await?;
+    Ok(Json(tenant))
+}
+
+/// Suspend a tenant (platform): its users and keys get 403 `TENANT_SUSPENDED`.
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/suspend", tag = "tenants", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Suspended", body = Tenant),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn suspend(
+    State(app): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<Tenant>> {
+    set_status(
+        &app,
+        &principal,
+        &client,
+        id,
+        "suspended",
+        "tenant.suspended",
+    )
+    .await
+}
+
+/// Reactivate a suspended tenant (platform).
+#[utoipa::path(post, path = "/api/v1/tenants/{id}/activate", tag = "tenants", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Active", body = Tenant),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn activate(
+    State(app): State<AppState>,
+    principal: Principal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<Tenant>> {
+    set_status(&app, &principal, &client, id, "active", "tenant.activated").await
+}

@@ -1,0 +1,238 @@
+//! `/api/v1/users`: the tenant's accounts.
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::{
+        password,
+        principal::{Actor, TenantPrincipal},
+    },
+    error::{AppError, AppResult, Problem},
+    http::{
+        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        pagination::{PageParams, Paginated},
+    },
+    services::{
+        audit::{self, AuditEntry},
+        identity, sessions,
+        users::{self, Email, NewUser, User, UserChanges},
+    },
+};
+
+/// The tenant's users, newest first.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageParams),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Users", body = Paginated<User>),
+        (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    principal: TenantPrincipal,
+    AppQuery(params): AppQuery<PageParams>,
+) -> AppResult<Json<Paginated<User>>> {
+    let page = params.page()?;
+    let rows = users::list(&principal.scope, page.before, page.fetch()).await?;
+    Ok(Json(Paginated::new(rows, page, |u| u.id)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUser {
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Role names; default `["viewer"]`. Each must be within the caller's permissions.
+    pub roles: Option<Vec<String>>,
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 403, description = "A role beyond the caller's permissions", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "EMAIL_TAKEN", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or unknown roles", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppJson(body): AppJson<CreateUser>,
+) -> AppResult<(StatusCode, Json<User>)> {
+    let mut errors = Vec::new();
+    let email = Email::parse("email", &body.email)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let new_password = users::password("password", body.password)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let (Some(email), Some(new_password)) = (email, new_password) else {
+        return Err(AppError::validation(errors));
+    };
+    let roles = body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]);
+    let password_hash = password::hash(new_password).await?;
+    let mut tx = principal.scope.begin().await?;
+    let id = users::create(
+        &mut tx,
+        NewUser {
+            email,
+            password_hash,
+            first_name: body.first_name,
+            last_name: body.last_name,
+            roles: roles.clone(),
+        },
+        Some(&principal.permissions),
+    )
+    .await?;
+    let token =
+        sessions::create_one_time(&mut tx, id, sessions::Purpose::EmailVerification).await?;
+    audit::record_in(
+        &mut tx,
+        AuditEntry::new(Some(principal.actor), "user.created", &client)
+            .target("user", id)
+            .metadata(json!({"roles": roles})),
+    )
+    .await?;
+    let user = users::get_in(&mut tx, id).await?;
+    tx.commit().await?;
+    identity::send_verification(&app, &user.email, &token);
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppResult<Json<User>> {
+    Ok(Json(users::get(&principal.scope, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateUser {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// `false` deactivates the account: its sessions end and its tokens stop working.
+    pub is_active: Option<bool>,
+}
+
+/// Update a user (names, activation).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    request_body = UpdateUser, security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Updated", body = User),
+        (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<UpdateUser>,
+) -> AppResult<Json<User>> {
+    if body.is_active == Some(false) && principal.actor == Actor::User(id) {
+        return Err(AppError::new(
+            crate::error::ErrorCode::Conflict,
+            "you cannot deactivate yourself",
+        ));
+    }
+    let changes = UserChanges {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        is_active: body.is_active,
+    };
+    let mut tx = principal.scope.begin().await?;
+    users::update(&mut tx, id, &changes).await?;
+    if changes.is_active == Some(false) {
+        sessions::revoke_user_in(&mut tx, id).await?;
+    }
+    audit::record_in(
+        &mut tx,
+        AuditEntry::new(Some(principal.actor), "user.updated", &client)
+            .target("user", id)
+            .metadata(json!({"is_active": changes.is_active})),
+    )
+    .await?;
+    let user = users::get_in(&mut tx, id).await?;
+    tx.commit().await?;
+    app.auth.invalidate_tenant(principal.tenant_id());
+    Ok(Json(user))
+}
+
+/// Delete a user; their sessions end with them.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Deleting yourself", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<StatusCode> {
+    if principal.actor == Actor::User(id) {
+        return Err(AppError::new(
+            crate::error::ErrorCode::Conflict,
+            "you cannot delete yourself",
+        ));
+    }
+    let mut tx = principal.scope.begin().await?;
+    users::delete(&mut tx, id).await?;
+    audit::record_in(
+        &mut tx,
+        AuditEntry::new(Some(principal.actor), "user.deleted", &client).target("user", id),
+    )
+    .await?;
+    tx.commit().await?;
+    app.auth.invalidate_tenant(principal.tenant_id());
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SetRoles {
+    /// Role names; each must exist and be within the caller's permissions.
+    pub roles: Vec<String>,
+}
+
+/// Replace a user's roles.
+#[utoipa::path(put, path = "/api/v1/users/{id}/roles", tag = "users", params(("id" = Uuid, Path)),
+    request_body = SetRoles, security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The user with its new roles", body = User),
+        (status = 403, description = "A role beyond the caller's permissions", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown roles", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_roles(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<SetRoles>,
+) -> AppResult<Json<User>> {
+    let mut tx = principal.scope.begin().await?;
+    users::set_roles(&mut tx, id, &body.roles, &principal.permissions).await?;
+    audit::record_in(
+        &mut tx,
+        AuditEntry::new(Some(principal.actor), "user.roles_assigned", &client)
+            .target("user", id)
+            .metadata(json!({"roles": body.roles})),
+    )
+    .await?;
+    let user = users::get_in(&mut tx, id).await?;
+    tx.commit().await?;
+    app.auth.invalidate_tenant(principal.tenant_id());
+    Ok(Json(user))
+}

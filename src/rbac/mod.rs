@@ -1,0 +1,7 @@
+//! Role-based access control: the permission catalog, the system roles every tenant
+//! gets, and the check every route goes through.
+
+pub mod permission;
+pub mod roles;
+
+pub use permission::{Grant, Permission, PermissionSet, UnknownPermission};

@@ -1,0 +1,82 @@
+//! The audit log: who did what to which object, from where. Secrets never go in.
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::{
+    auth::principal::Actor,
+    db::{TenantScope, TenantTx},
+    http::extract::ClientInfo,
+};
+
+/// One audit entry; `action` is `area.event` (`auth.login`, `api_key.revoked`, …).
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub actor_type: &'static str,
+    pub actor_id: Option<Uuid>,
+    pub action: &'static str,
+    pub target_type: Option<&'static str>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub metadata: Value,
+}
+
+impl AuditEntry {
+    pub fn new(actor: Option<Actor>, action: &'static str, client: &ClientInfo) -> Self {
+        Self {
+            actor_type: actor.map_or("user", Actor::kind),
+            actor_id: actor.map(Actor::id),
+            action,
+            target_type: None,
+            target_id: None,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            metadata: Value::Object(Default::default()),
+        }
+    }
+
+    pub fn target(mut self, kind: &'static str, id: impl ToString) -> Self {
+        self.target_type = Some(kind);
+        self.target_id = Some(id.to_string());
+        self
+    }
+
+    pub fn metadata(mut self, metadata: Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+const INSERT: &str = "insert into {schema}.audit_logs
+    (id, actor_type, actor_id, action, target_type, target_id, ip, user_agent, metadata)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+fn bind(
+    sql: crate::db::TenantSql,
+    e: AuditEntry,
+) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(sql)
+        .bind(Uuid::now_v7())
+        .bind(e.actor_type)
+        .bind(e.actor_id)
+        .bind(e.action)
+        .bind(e.target_type)
+        .bind(e.target_id)
+        .bind(e.ip)
+        .bind(e.user_agent)
+        .bind(e.metadata)
+}
+
+/// Records `entry` inside the caller's transaction (it commits with the change).
+pub async fn record_in(tx: &mut TenantTx, entry: AuditEntry) -> sqlx::Result<()> {
+    let sql = tx.sql(INSERT);
+    bind(sql, entry).execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Records `entry` on its own (events that change nothing else, such as a failed login).
+pub async fn record(scope: &TenantScope, entry: AuditEntry) -> sqlx::Result<()> {
+    bind(scope.sql(INSERT), entry).execute(scope.db()).await?;
+    Ok(())
+}

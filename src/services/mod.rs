@@ -1,0 +1,11 @@
+//! Business rules, between the HTTP handlers and storage.
+
+pub mod api_keys;
+pub mod audit;
+pub mod identity;
+pub mod notify;
+pub mod onboarding;
+pub mod roles;
+pub mod sessions;
+pub mod tenants;
+pub mod users;

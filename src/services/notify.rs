@@ -1,0 +1,71 @@
+//! Outgoing messages of the identity flows (password reset, email verification, welcome).
+//!
+//! Until the notification service exists, the `log` backend is the only one: it records
+//! each message in a bounded in-process outbox (which tests read) and logs that it was
+//! sent, never its content, since reset links are secrets.
+
+use std::{collections::VecDeque, sync::Mutex};
+
+/// One message that would be delivered.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub to: String,
+    pub template: &'static str,
+    pub subject: String,
+    pub body: String,
+}
+
+const OUTBOX_MAX: usize = 1000;
+
+/// The most recent messages, newest last.
+#[derive(Default)]
+pub struct Outbox {
+    messages: Mutex<VecDeque<Message>>,
+}
+
+impl Outbox {
+    pub fn send(&self, message: Message) {
+        tracing::info!(
+            template = message.template,
+            to = %mask(&message.to),
+            "notification recorded (log backend, not delivered)"
+        );
+        let mut messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        if messages.len() == OUTBOX_MAX {
+            messages.pop_front();
+        }
+        messages.push_back(message);
+    }
+
+    /// Messages sent to `to`, oldest first.
+    pub fn sent_to(&self, to: &str) -> Vec<Message> {
+        let messages = self.messages.lock().unwrap_or_else(|e| e.into_inner());
+        messages
+            .iter()
+            .filter(|m| m.to.eq_ignore_ascii_case(to))
+            .cloned()
+            .collect()
+    }
+}
+
+/// `alice@example.com` → `a***@example.com`, for logs.
+fn mask(address: &str) -> String {
+    match address.split_once('@') {
+        Some((user, domain)) => {
+            let first = user.chars().next().unwrap_or('*');
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn addresses_are_masked_in_logs() {
+        assert_eq!(mask("alice@example.com"), "a***@example.com");
+        assert_eq!(mask("nonsense"), "***");
+    }
+}

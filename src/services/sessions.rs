@@ -1,0 +1,274 @@
+//! Sessions: access tokens with rotating refresh tokens, and single-use tokens for
+//! password resets and email verification.
+//!
+//! Opaque tokens carry their tenant in clear (`rt_<tenant hex>_<secret>`) so the token
+//! alone finds the tenant schema its hash is stored in.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    app::App,
+    auth::secrets::{random_base62, sha256},
+    db::{TenantScope, TenantTx},
+    error::{AppError, AppResult, ErrorCode},
+};
+
+/// What login, refresh and onboarding answer.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+}
+
+/// A new opaque token for `tenant_id`: (plaintext, stored hash).
+fn opaque(kind: &str, tenant_id: Uuid) -> (String, Vec<u8>) {
+    let token = format!("{kind}_{}_{}", tenant_id.simple(), random_base62(43));
+    let hash = sha256(&token);
+    (token, hash)
+}
+
+/// The tenant and stored hash of an opaque token of `kind`, if it is well formed.
+pub fn parse_opaque(kind: &str, token: &str) -> Option<(Uuid, Vec<u8>)> {
+    let rest = token.strip_prefix(kind)?.strip_prefix('_')?;
+    let (tenant, secret) = rest.split_once('_')?;
+    if secret.len() != 43 || !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let tenant_id = Uuid::try_parse(tenant).ok()?;
+    Some((tenant_id, sha256(token)))
+}
+
+/// Starts a session (or continues `family`) for a user: stores a refresh token and signs
+/// an access token naming the family, inside the caller's transaction.
+pub async fn issue(
+    app: &App,
+    tx: &mut TenantTx,
+    user_id: Uuid,
+    roles: Vec<String>,
+    family: Option<Uuid>,
+) -> AppResult<TokenPair> {
+    let tenant_id = tx.tenant_id();
+    let family = family.unwrap_or_else(Uuid::now_v7);
+    let (refresh_token, hash) = opaque("rt", tenant_id);
+    let expires_at = Utc::now() + Duration::days(app.config.refresh_token_ttl_days);
+    let sql = tx.sql(
+        "insert into {schema}.refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+         values ($1, $2, $3, $4, $5)",
+    );
+    sqlx::query(sql)
+        .bind(Uuid::now_v7())
+        .bind(user_id)
+        .bind(family)
+        .bind(hash)
+        .bind(expires_at)
+        .execute(tx.conn())
+        .await?;
+    let mut claims = app.jwt.claims(user_id, Some(tenant_id), roles);
+    claims.sid = Some(family);
+    Ok(TokenPair {
+        access_token: app.jwt.sign(&claims)?,
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: app.jwt.access_ttl_seconds(),
+    })
+}
+
+fn invalid_refresh() -> AppError {
+    AppError::unauthenticated("the refresh token is not valid")
+}
+
+/// Exchanges a refresh token for a new pair. A token that was already used revokes its
+/// whole family: somebody holds a stolen copy.
+pub async fn refresh(app: &App, token: &str) -> AppResult<TokenPair> {
+    let (tenant_id, hash) = parse_opaque("rt", token).ok_or_else(invalid_refresh)?;
+    let tenant = crate::services::tenants::find(&app.db, tenant_id)
+        .await?
+        .ok_or_else(invalid_refresh)?;
+    if !tenant.is_active() {
+        return Err(AppError::new(
+            ErrorCode::TenantSuspended,
+            format!("the tenant is {}", tenant.status),
+        ));
+    }
+    let scope = TenantScope::new(app.db.clone(), tenant_id);
+    let mut tx = scope.begin().await?;
+    type Row = (
+        Uuid,
+        Uuid,
+        Uuid,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    );
+    let sql = tx.sql(
+        "select id, user_id, family_id, expires_at, rotated_at, revoked_at
+         from {schema}.refresh_tokens where token_hash = $1 for update",
+    );
+    let row: Option<Row> = sqlx::query_as(sql)
+        .bind(&hash)
+        .fetch_optional(tx.conn())
+        .await?;
+    let (id, user_id, family, expires_at, rotated_at, revoked_at) =
+        row.ok_or_else(invalid_refresh)?;
+    if revoked_at.is_some() {
+        return Err(invalid_refresh());
+    }
+    if rotated_at.is_some() {
+        revoke_family_in(&mut tx, family).await?;
+        tx.commit().await?;
+        tracing::warn!(%tenant_id, %user_id, %family, "refresh token reused: family revoked");
+        return Err(invalid_refresh());
+    }
+    if expires_at <= Utc::now() {
+        return Err(AppError::new(
+            ErrorCode::TokenExpired,
+            "the refresh token has expired",
+        ));
+    }
+    let roles = active_user_roles(&mut tx, user_id)
+        .await?
+        .ok_or_else(invalid_refresh)?;
+    let sql = tx.sql("update {schema}.refresh_tokens set rotated_at = now() where id = $1");
+    sqlx::query(sql).bind(id).execute(tx.conn()).await?;
+    let pair = issue(app, &mut tx, user_id, roles, Some(family)).await?;
+    tx.commit().await?;
+    Ok(pair)
+}
+
+/// The role names of an active user; `None` when the user is gone or disabled.
+pub async fn active_user_roles(
+    tx: &mut TenantTx,
+    user_id: Uuid,
+) -> sqlx::Result<Option<Vec<String>>> {
+    let sql = tx.sql(
+        "select u.is_active, array(select r.name from {schema}.user_roles ur
+             join {schema}.roles r on r.id = ur.role_id where ur.user_id = u.id order by r.name)
+         from {schema}.users u where u.id = $1",
+    );
+    let row: Option<(bool, Vec<String>)> = sqlx::query_as(sql)
+        .bind(user_id)
+        .fetch_optional(tx.conn())
+        .await?;
+    Ok(row.filter(|(active, _)| *active).map(|(_, roles)| roles))
+}
+
+pub async fn revoke_family_in(tx: &mut TenantTx, family: Uuid) -> sqlx::Result<()> {
+    let sql = tx.sql(
+        "update {schema}.refresh_tokens set revoked_at = now()
+         where family_id = $1 and revoked_at is null",
+    );
+    sqlx::query(sql).bind(family).execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Ends every session of a user (password reset, deactivation, deletion).
+pub async fn revoke_user_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<()> {
+    let sql = tx.sql(
+        "update {schema}.refresh_tokens set revoked_at = now()
+         where user_id = $1 and revoked_at is null",
+    );
+    sqlx::query(sql).bind(user_id).execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Why a single-use token is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::PasswordReset => "password_reset",
+            Purpose::EmailVerification => "email_verification",
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Purpose::PasswordReset => "pr",
+            Purpose::EmailVerification => "ev",
+        }
+    }
+
+    fn lifetime(self) -> Duration {
+        match self {
+            Purpose::PasswordReset => Duration::hours(1),
+            Purpose::EmailVerification => Duration::days(7),
+        }
+    }
+}
+
+/// Creates a single-use token for `user_id`; returns its plaintext (to be sent).
+pub async fn create_one_time(
+    tx: &mut TenantTx,
+    user_id: Uuid,
+    purpose: Purpose,
+) -> sqlx::Result<String> {
+    let (token, hash) = opaque(purpose.kind(), tx.tenant_id());
+    let sql = tx.sql(
+        "insert into {schema}.one_time_tokens (id, user_id, purpose, token_hash, expires_at)
+         values ($1, $2, $3, $4, $5)",
+    );
+    sqlx::query(sql)
+        .bind(Uuid::now_v7())
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .bind(hash)
+        .bind(Utc::now() + purpose.lifetime())
+        .execute(tx.conn())
+        .await?;
+    Ok(token)
+}
+
+/// Uses up a single-use token: returns its tenant scope, an open transaction and the
+/// user, or a 422 naming the token when it is unknown, used or expired.
+pub async fn consume_one_time(
+    app: &App,
+    token: &str,
+    purpose: Purpose,
+) -> AppResult<(TenantTx, Uuid)> {
+    let invalid = || AppError::invalid_field("token", "the token is invalid, used or expired");
+    let (tenant_id, hash) = parse_opaque(purpose.kind(), token).ok_or_else(invalid)?;
+    let tenant = crate::services::tenants::find(&app.db, tenant_id)
+        .await?
+        .filter(|t| t.is_active())
+        .ok_or_else(invalid)?;
+    let mut tx = TenantScope::new(app.db.clone(), tenant.id).begin().await?;
+    let sql = tx.sql(
+        "update {schema}.one_time_tokens set used_at = now()
+         where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()
+         returning user_id",
+    );
+    let user_id: Uuid = sqlx::query_scalar(sql)
+        .bind(hash)
+        .bind(purpose.as_str())
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(invalid)?;
+    Ok((tx, user_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opaque_tokens_name_their_tenant_and_parse_back() {
+        let tenant = Uuid::now_v7();
+        let (token, hash) = opaque("rt", tenant);
+        assert_eq!(parse_opaque("rt", &token), Some((tenant, hash)));
+        assert_eq!(parse_opaque("pr", &token), None, "kinds do not mix");
+        assert_eq!(parse_opaque("rt", &token[..token.len() - 1]), None);
+        assert_eq!(parse_opaque("rt", "rt_nope_nope"), None);
+    }
+}

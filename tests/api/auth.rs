@@ -1,0 +1,355 @@
+//! Login, refresh rotation, logout, password reset, email verification, `/auth/me`.
+
+use axum::http::Method;
+use serde_json::json;
+
+use crate::helpers::{Auth, PASSWORD, TestApp};
+
+async fn login_raw(
+    app: &TestApp,
+    tenant: &str,
+    email: &str,
+    password: &str,
+) -> crate::helpers::TestResponse {
+    app.post_json(
+        "/api/v1/auth/login",
+        &json!({"tenant": tenant, "email": email, "password": password}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn login_by_slug_or_id_returns_a_token_pair() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    for tenant in [acme.slug.clone(), acme.id.to_string()] {
+        let res = login_raw(&app, &tenant, &acme.admin_email, PASSWORD).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        let body = res.json();
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 900);
+        assert!(
+            body["refresh_token"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("rt_"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_tenant_unknown_user_and_wrong_password_look_the_same() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let answers = [
+        login_raw(&app, "nowhere", &acme.admin_email, PASSWORD).await,
+        login_raw(&app, "acme", "ghost@acme.example.com", PASSWORD).await,
+        login_raw(&app, "acme", &acme.admin_email, "wrong password").await,
+    ];
+    let bodies: Vec<(String, String)> = answers
+        .iter()
+        .map(|res| {
+            let problem = res.assert_problem(401, "INVALID_CREDENTIALS");
+            (problem["detail"].to_string(), problem["title"].to_string())
+        })
+        .collect();
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "{bodies:?}");
+
+    let scope = app.scope(acme.id);
+    let failed: i64 = sqlx::query_scalar(
+        scope.sql("select count(*) from {schema}.audit_logs where action = 'auth.login_failed'"),
+    )
+    .fetch_one(app.db())
+    .await
+    .expect("audit");
+    assert_eq!(failed, 1, "the wrong password is audited");
+}
+
+#[tokio::test]
+async fn login_takes_the_tenant_from_the_host_under_base_domain() {
+    let app = TestApp::builder()
+        .with_config(|c| c.base_domain = Some("tenantry.test".into()))
+        .build()
+        .await;
+    let acme = app.onboard("acme").await;
+    let res = app
+        .request(
+            axum::http::Request::post("/api/v1/auth/login")
+                .header("host", "acme.tenantry.test")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(
+                    json!({"email": acme.admin_email, "password": PASSWORD}).to_string(),
+                ))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_whole_family() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.post_json("/api/v1/auth/refresh", &json!({"refresh_token": token}))
+                .await
+        }
+    };
+    let first = refresh(acme.refresh_token.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let second_token = first.json()["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_owned();
+    assert_ne!(second_token, acme.refresh_token);
+
+    // The spent token comes back: somebody copied it. The family dies.
+    refresh(acme.refresh_token.clone())
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    refresh(second_token)
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    refresh("rt_garbage".into())
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn logout_kills_the_access_token_and_the_refresh_family() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let token = acme.admin();
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/auth/me", &token, None)
+            .await
+            .status,
+        200
+    );
+
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            &token,
+            Some(json!({"refresh_token": acme.refresh_token})),
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    app.call(Method::GET, "/api/v1/auth/me", &token, None)
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    app.post_json(
+        "/api/v1/auth/refresh",
+        &json!({"refresh_token": acme.refresh_token}),
+    )
+    .await
+    .assert_problem(401, "UNAUTHENTICATED");
+
+    // Other replicas learn it through Redis.
+    let jti = {
+        let Auth::Bearer(t) = &token else {
+            unreachable!()
+        };
+        let payload = t.split('.').nth(1).expect("payload");
+        use base64::Engine;
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .expect("b64"),
+        )
+        .expect("json");
+        claims["jti"].as_str().expect("jti").to_owned()
+    };
+    let mut conn = app.state.redis.get().await.expect("redis");
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{}deny:{jti}", app.state.config.redis_key_prefix))
+        .query_async(&mut conn)
+        .await
+        .expect("ttl");
+    assert!(
+        (1..=900).contains(&ttl),
+        "deny-list entry lives until expiry: {ttl}"
+    );
+}
+
+#[tokio::test]
+async fn password_reset_is_202_always_single_use_and_ends_sessions() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    for email in [acme.admin_email.as_str(), "ghost@acme.example.com"] {
+        let res = app
+            .post_json(
+                "/api/v1/auth/password-reset-request",
+                &json!({"tenant": "acme", "email": email}),
+            )
+            .await;
+        assert_eq!(res.status, 202);
+    }
+    // The token is sent in the background.
+    let mut message = None;
+    for _ in 0..100 {
+        message = app
+            .state
+            .outbox
+            .sent_to(&acme.admin_email)
+            .into_iter()
+            .find(|m| m.template == "password_reset");
+        if message.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let body = message.expect("a reset message").body;
+    let token = body.split_whitespace().last().expect("token").to_owned();
+    assert!(
+        app.state
+            .outbox
+            .sent_to("ghost@acme.example.com")
+            .is_empty()
+    );
+
+    app.post_json(
+        "/api/v1/auth/password-reset",
+        &json!({"token": token, "new_password": "short"}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    let res = app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &json!({"token": token, "new_password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    app.post_json(
+        "/api/v1/auth/password-reset",
+        &json!({"token": token, "new_password": "yet another password"}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+
+    app.post_json(
+        "/api/v1/auth/refresh",
+        &json!({"refresh_token": acme.refresh_token}),
+    )
+    .await
+    .assert_problem(401, "UNAUTHENTICATED");
+    login_raw(&app, "acme", &acme.admin_email, PASSWORD)
+        .await
+        .assert_problem(401, "INVALID_CREDENTIALS");
+    assert_eq!(
+        login_raw(&app, "acme", &acme.admin_email, "a brand new password")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn registration_makes_a_viewer_and_verification_confirms_the_email() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"tenant": "acme", "email": "New@Acme.example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let user = res.json();
+    assert_eq!(user["email"], "new@acme.example.com");
+    assert_eq!(user["roles"], json!(["viewer"]));
+    assert_eq!(user["email_verified"], false);
+
+    app.post_json(
+        "/api/v1/auth/register",
+        &json!({"tenant": "acme", "email": "new@acme.example.com", "password": PASSWORD}),
+    )
+    .await
+    .assert_problem(409, "EMAIL_TAKEN");
+
+    let message = &app.state.outbox.sent_to("new@acme.example.com")[0];
+    let token = message.body.split_whitespace().last().expect("token");
+    let res = app
+        .post_json("/api/v1/auth/verify-email", &json!({"token": token}))
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    let viewer = app.login("acme", "new@acme.example.com", PASSWORD).await;
+    let me = app
+        .call(Method::GET, "/api/v1/auth/me", &viewer, None)
+        .await
+        .json();
+    assert_eq!(me["user"]["email_verified"], true);
+    assert_eq!(me["roles"], json!(["viewer"]));
+    assert!(
+        me["permissions"]
+            .as_array()
+            .expect("list")
+            .contains(&json!("users:read"))
+    );
+    assert!(
+        !me["permissions"]
+            .as_array()
+            .expect("list")
+            .contains(&json!("users:create"))
+    );
+
+    // A tenant can turn self-registration off.
+    let res = app
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/tenants/{}", acme.id),
+            &acme.admin(),
+            Some(json!({"settings": {"self_registration": false}})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    app.post_json(
+        "/api/v1/auth/register",
+        &json!({"tenant": "acme", "email": "late@acme.example.com", "password": PASSWORD}),
+    )
+    .await
+    .assert_problem(403, "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn the_jwks_publishes_the_key_that_signs_tokens() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let jwks = app.get("/.well-known/jwks.json").await.json();
+    let Auth::Bearer(token) = acme.admin() else {
+        unreachable!()
+    };
+    let header = jsonwebtoken::decode_header(&token).expect("header");
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+    let kid = header.kid.expect("kid");
+    let key = jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] == kid.as_str())
+        .expect("the signing key is published");
+    assert_eq!(key["kty"], "RSA");
+    assert!(key.get("d").is_none());
+}
+
+#[tokio::test]
+async fn platform_login_gives_a_platform_token_that_tenant_routes_refuse() {
+    let app = TestApp::new().await;
+    let platform = app.platform_token().await;
+    let me = app
+        .call(Method::GET, "/api/v1/auth/me", &platform, None)
+        .await;
+    me.assert_problem(403, "FORBIDDEN");
+    app.call(Method::GET, "/api/v1/users", &platform, None)
+        .await
+        .assert_problem(403, "FORBIDDEN");
+    app.post_json(
+        "/api/v1/admin/login",
+        &json!({"email": "ops@platform.example.com", "password": "wrong password"}),
+    )
+    .await
+    .assert_problem(401, "INVALID_CREDENTIALS");
+}
