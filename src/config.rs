@@ -258,21 +258,28 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_variable() {
-        let err = config(&[("DATABASE_MAX_CONNECTIONS", "lots")]).unwrap_err();
+        let err = config(&[("DATABASE_MAX_CONNECTIONS", "lots")]).expect_err("invalid");
         assert_eq!(err.name, "DATABASE_MAX_CONNECTIONS");
         assert!(err.to_string().contains("DATABASE_MAX_CONNECTIONS"));
 
         assert_eq!(
-            config(&[("BIND_ADDR", "nowhere")]).unwrap_err().name,
+            config(&[("BIND_ADDR", "nowhere")])
+                .expect_err("invalid")
+                .name,
             "BIND_ADDR"
         );
-        assert_eq!(config(&[("APP_ENV", "prod")]).unwrap_err().name, "APP_ENV");
         assert_eq!(
-            config(&[("LOG_FORMAT", "xml")]).unwrap_err().name,
+            config(&[("APP_ENV", "prod")]).expect_err("invalid").name,
+            "APP_ENV"
+        );
+        assert_eq!(
+            config(&[("LOG_FORMAT", "xml")]).expect_err("invalid").name,
             "LOG_FORMAT"
         );
         assert_eq!(
-            config(&[("DATABASE_URL", "mysql://x")]).unwrap_err().name,
+            config(&[("DATABASE_URL", "mysql://x")])
+                .expect_err("invalid")
+                .name,
             "DATABASE_URL"
         );
     }

@@ -236,15 +236,18 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     })))
 }
 
+/// An `api_keys` row: id, tenant, role, scopes, expiry.
+type KeyRow = (
+    Uuid,
+    Uuid,
+    Option<String>,
+    Option<Vec<String>>,
+    Option<DateTime<Utc>>,
+);
+
 /// A live (not revoked) key and what it may do; `None` when there is no such key.
 async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
-    let row: Option<(
-        Uuid,
-        Uuid,
-        Option<String>,
-        Option<Vec<String>>,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(
+    let row: Option<KeyRow> = sqlx::query_as(
         "select id, tenant_id, role, scopes, expires_at from platform.api_keys
              where key_hash = $1 and revoked_at is null",
     )

@@ -229,13 +229,16 @@ fn load_private_pem(pem: &str) -> anyhow::Result<(EncodingKey, Algorithm, Jwk)> 
 /// One RSA key per process for development and tests, generated on first use.
 fn ephemeral_rsa_pem() -> &'static str {
     static PEM: OnceLock<String> = OnceLock::new();
-    PEM.get_or_init(|| {
-        use aws_lc_rs::encoding::AsDer;
-        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-            .expect("RSA key generation works");
-        let der = pair.as_der().expect("an RSA key encodes as PKCS#8");
-        pem_encode("PRIVATE KEY", der.as_ref())
-    })
+    PEM.get_or_init(generate_rsa_pem)
+}
+
+/// A new RSA-2048 private key in PEM (PKCS#8).
+pub fn generate_rsa_pem() -> String {
+    use aws_lc_rs::encoding::AsDer;
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .expect("RSA key generation works");
+    let der = pair.as_der().expect("an RSA key encodes as PKCS#8");
+    pem_encode("PRIVATE KEY", der.as_ref())
 }
 
 fn pem_encode(label: &str, der: &[u8]) -> String {
@@ -294,6 +297,44 @@ mod tests {
         assert_eq!(
             keys.verify(&keys.sign(&claims).expect("sign")).err(),
             Some(TokenError::Invalid)
+        );
+    }
+
+    #[test]
+    fn tokens_of_the_previous_key_verify_after_rotation() {
+        let old_pem = generate_rsa_pem();
+        let old = JwtKeys::from_pems(&old_pem, &[], "tenantry", "tenantry", 900).expect("old");
+        let token = old
+            .sign(&old.claims(Uuid::now_v7(), None, vec![]))
+            .expect("sign");
+
+        let new_pem = generate_rsa_pem();
+        let rotated =
+            JwtKeys::from_pems(&new_pem, &[old_pem], "tenantry", "tenantry", 900).expect("new");
+        assert!(rotated.verify(&token).is_ok(), "old tokens keep working");
+        assert_ne!(rotated.kid, old.kid);
+        assert_eq!(rotated.jwks().keys.len(), 2, "both keys are published");
+
+        let without_old =
+            JwtKeys::from_pems(&new_pem, &[], "tenantry", "tenantry", 900).expect("k");
+        assert_eq!(without_old.verify(&token).err(), Some(TokenError::Invalid));
+    }
+
+    #[test]
+    fn ed25519_keys_sign_eddsa_tokens() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n";
+        let keys = JwtKeys::from_pems(pem, &[], "tenantry", "tenantry", 900).expect("ed25519");
+        let token = keys
+            .sign(&keys.claims(Uuid::now_v7(), None, vec![]))
+            .expect("sign");
+        assert_eq!(
+            jsonwebtoken::decode_header(&token).expect("header").alg,
+            Algorithm::EdDSA
+        );
+        assert!(keys.verify(&token).is_ok());
+        assert_eq!(
+            serde_json::to_value(keys.jwks()).expect("json")["keys"][0]["crv"],
+            "Ed25519"
         );
     }
 

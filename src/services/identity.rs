@@ -67,10 +67,10 @@ pub async fn login(
         ));
     }
     let mut tx = scope.begin().await?;
-    if verified == Verified::YesButRehash {
-        if let Ok(password) = Password::parse(password) {
-            users::set_password(&mut tx, user_id, &password::hash(password).await?).await?;
-        }
+    if verified == Verified::YesButRehash
+        && let Ok(password) = Password::parse(password)
+    {
+        users::set_password(&mut tx, user_id, &password::hash(password).await?).await?;
     }
     let roles = sessions::active_user_roles(&mut tx, user_id)
         .await?
@@ -156,20 +156,21 @@ pub async fn logout(
     if let Some(family) = token.as_ref().and_then(|t| t.session) {
         sessions::revoke_family_in(&mut tx, family).await?;
     }
-    if let Some((tenant_id, hash)) = refresh_token.and_then(|t| sessions::parse_opaque("rt", t)) {
-        if tenant_id == principal.tenant_id() {
-            let sql = tx.sql(
-                "update {schema}.refresh_tokens set revoked_at = now()
-                 where family_id = (select family_id from {schema}.refresh_tokens
-                                    where token_hash = $1 and user_id = $2)
-                   and revoked_at is null",
-            );
-            sqlx::query(sql)
-                .bind(hash)
-                .bind(user_id)
-                .execute(tx.conn())
-                .await?;
-        }
+    // A refresh token of the caller's own tenant ends its family too.
+    if let Some((tenant_id, hash)) = refresh_token.and_then(|t| sessions::parse_opaque("rt", t))
+        && tenant_id == principal.tenant_id()
+    {
+        let sql = tx.sql(
+            "update {schema}.refresh_tokens set revoked_at = now()
+             where family_id = (select family_id from {schema}.refresh_tokens
+                                where token_hash = $1 and user_id = $2)
+               and revoked_at is null",
+        );
+        sqlx::query(sql)
+            .bind(hash)
+            .bind(user_id)
+            .execute(tx.conn())
+            .await?;
     }
     audit::record_in(
         &mut tx,

@@ -39,11 +39,14 @@ struct TestDatabase {
     redis_prefix: String,
 }
 
+/// A change to the test configuration.
+type ConfigEdit = Box<dyn FnOnce(&mut Config)>;
+
 /// Options for a [`TestApp`].
 #[derive(Default)]
 pub struct TestAppBuilder {
     routes: Option<Router<AppState>>,
-    configure: Vec<Box<dyn FnOnce(&mut Config)>>,
+    configure: Vec<ConfigEdit>,
 }
 
 impl TestAppBuilder {

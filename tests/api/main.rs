@@ -1,5 +1,6 @@
 //! Integration tests: the real service against real PostgreSQL and Redis.
 
+mod api_keys;
 mod auth;
 mod binary;
 mod docs;
@@ -9,4 +10,8 @@ mod helpers;
 mod metrics;
 mod migrate;
 mod onboarding;
+mod routes;
 mod tenant_scope;
+mod tenants;
+mod tokens;
+mod users;

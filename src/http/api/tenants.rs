@@ -172,10 +172,10 @@ pub async fn list(
         cursor: params.cursor,
     }
     .page()?;
-    if let Some(status) = &params.status {
-        if !["provisioning", "active", "suspended", "deleted"].contains(&status.as_str()) {
-            return Err(AppError::invalid_field("status", "unknown status"));
-        }
+    if let Some(status) = &params.status
+        && !["provisioning", "active", "suspended", "deleted"].contains(&status.as_str())
+    {
+        return Err(AppError::invalid_field("status", "unknown status"));
     }
     let filter = TenantFilter {
         status: params.status,
@@ -196,10 +196,10 @@ pub async fn current(principal: crate::auth::principal::TenantPrincipal) -> Json
 /// The tenant `id` as the caller may see it: platform operators see any, a tenant
 /// principal only its own (another tenant's id is 404, like one that does not exist).
 async fn visible(app: &AppState, principal: &Principal, id: Uuid) -> AppResult<Tenant> {
-    if let Some(p) = principal.tenant() {
-        if p.tenant_id() != id {
-            return Err(AppError::not_found());
-        }
+    if let Some(p) = principal.tenant()
+        && p.tenant_id() != id
+    {
+        return Err(AppError::not_found());
     }
     tenants::find(&app.db, id)
         .await?
