@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     App, AppState, Config,
-    auth::{authenticate, password::Password},
+    auth::{authenticate, invalidation, password::Password},
     config::AppEnv,
     db::{self, migrate},
     http,
@@ -124,8 +124,10 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(workers, "starting");
     let flusher = tokio::spawn(flush_key_uses_every(state.clone(), KEY_USE_FLUSH));
+    let listener_task = invalidation::spawn_listener(state.clone());
     http::serve(state.clone(), listener, shutdown_signal()).await?;
     flusher.abort();
+    listener_task.abort();
     // What the last interval collected is written before the pool closes.
     if let Err(e) = authenticate::flush_key_uses(&state).await {
         tracing::warn!(error = %format!("{e:#}"), "could not record API key use");

@@ -257,6 +257,8 @@ async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError>
     let Some((id, tenant_id, role, scopes, expires_at)) = row else {
         return Ok(None);
     };
+    // A suspended or deleted tenant answers before its schema (maybe being purged) is read.
+    active_tenant(app, tenant_id).await?;
     let (roles, permissions) = match role {
         Some(role) => {
             let scope = TenantScope::new(app.db.clone(), tenant_id);

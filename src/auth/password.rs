@@ -3,6 +3,8 @@
 
 use std::{fmt, sync::LazyLock};
 
+use tokio::sync::Semaphore;
+
 use anyhow::Context;
 use argon2::{
     Algorithm, Argon2, Params, Version,
@@ -13,6 +15,27 @@ use argon2::{
 const MEMORY_KIB: u32 = 19 * 1024;
 const ITERATIONS: u32 = 2;
 const LANES: u32 = 1;
+
+/// At most this many hashes run at once: half the cores (at least one). A login storm
+/// then queues behind the permits instead of taking every core from the async workers
+/// that serve everyone else.
+static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    Semaphore::new((cores / 2).max(1))
+});
+
+/// Runs one argon2 computation on the blocking pool, within the hashing permits.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .context("the hashing semaphore is closed")?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .context("password hashing task failed")?
+}
 
 fn hasher() -> Argon2<'static> {
     let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).expect("valid argon2 params");
@@ -41,14 +64,13 @@ impl fmt::Debug for Password {
 
 /// Hashes `password` on the blocking pool; returns the PHC string.
 pub async fn hash(password: Password) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+    on_blocking_pool(move || {
         hasher()
             .hash_password(password.0.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
     })
     .await
-    .context("password hashing task failed")?
 }
 
 /// The result of checking a password.
@@ -72,7 +94,7 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
 /// Checks `password` against `stored` (or against a dummy hash when there is no
 /// account) on the blocking pool.
 pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<Verified> {
-    tokio::task::spawn_blocking(move || {
+    on_blocking_pool(move || {
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let Ok(parsed) = PasswordHash::new(&stored) else {
@@ -88,7 +110,6 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
         })
     })
     .await
-    .context("password verification task failed")?
 }
 
 fn needs_rehash(parsed: &PasswordHash) -> bool {

@@ -67,162 +67,70 @@ fn method_name(method: &Method) -> &'static str {
 
 /// The API routes and their table.
 pub fn api(state: &AppState) -> (Router<AppState>, Vec<RouteInfo>) {
-    use Access::*;
-    use Method as M;
-    let api = Api {
+    let api = declare(Api {
         state: state.clone(),
         router: Router::new(),
         table: Vec::new(),
-    };
-    let api = api
-        // Authentication
-        .at(M::GET, "/.well-known/jwks.json", Public, api::auth::jwks)
-        .at(
-            M::POST,
-            "/api/v1/auth/register",
-            Public,
-            api::auth::register,
-        )
-        .at(M::POST, "/api/v1/auth/login", Public, api::auth::login)
-        .at(M::POST, "/api/v1/auth/refresh", Public, api::auth::refresh)
-        .at(
-            M::POST,
-            "/api/v1/auth/logout",
-            AnyTenantPrincipal,
-            api::auth::logout,
-        )
-        .at(
-            M::POST,
-            "/api/v1/auth/password-reset-request",
-            Public,
-            api::auth::password_reset_request,
-        )
-        .at(
-            M::POST,
-            "/api/v1/auth/password-reset",
-            Public,
-            api::auth::password_reset,
-        )
-        .at(
-            M::POST,
-            "/api/v1/auth/verify-email",
-            Public,
-            api::auth::verify_email,
-        )
-        .at(M::GET, "/api/v1/auth/me", AnyTenantPrincipal, api::auth::me)
-        .at(
-            M::POST,
-            "/api/v1/admin/login",
-            Public,
-            api::auth::admin_login,
-        )
-        // Tenants
-        .at(
-            M::POST,
-            "/api/v1/tenants",
-            PublicOrPlatform,
-            api::tenants::create,
-        )
-        .at(M::GET, "/api/v1/tenants", Platform, api::tenants::list)
-        .at(
-            M::GET,
-            "/api/v1/tenants/current",
-            AnyTenantPrincipal,
-            api::tenants::current,
-        )
-        .at(
-            M::GET,
-            "/api/v1/tenants/{id}",
-            TenantOrPlatform(P::TenantRead),
-            api::tenants::get,
-        )
-        .at(
-            M::PATCH,
-            "/api/v1/tenants/{id}",
-            TenantOrPlatform(P::TenantUpdate),
-            api::tenants::update,
-        )
-        .at(
-            M::DELETE,
-            "/api/v1/tenants/{id}",
-            TenantOrPlatform(P::TenantDelete),
-            api::tenants::delete,
-        )
-        .at(
-            M::POST,
-            "/api/v1/tenants/{id}/suspend",
-            Platform,
-            api::tenants::suspend,
-        )
-        .at(
-            M::POST,
-            "/api/v1/tenants/{id}/activate",
-            Platform,
-            api::tenants::activate,
-        )
-        // Users
-        .at(
-            M::GET,
-            "/api/v1/users",
-            Tenant(P::UsersRead),
-            api::users::list,
-        )
-        .at(
-            M::POST,
-            "/api/v1/users",
-            Tenant(P::UsersCreate),
-            api::users::create,
-        )
-        .at(
-            M::GET,
-            "/api/v1/users/{id}",
-            Tenant(P::UsersRead),
-            api::users::get,
-        )
-        .at(
-            M::PATCH,
-            "/api/v1/users/{id}",
-            Tenant(P::UsersUpdate),
-            api::users::update,
-        )
-        .at(
-            M::DELETE,
-            "/api/v1/users/{id}",
-            Tenant(P::UsersDelete),
-            api::users::delete,
-        )
-        .at(
-            M::PUT,
-            "/api/v1/users/{id}/roles",
-            Tenant(P::RolesAssign),
-            api::users::set_roles,
-        )
-        // API keys
-        .at(
-            M::GET,
-            "/api/v1/api-keys",
-            Tenant(P::ApiKeysRead),
-            api::api_keys::list,
-        )
-        .at(
-            M::POST,
-            "/api/v1/api-keys",
-            Tenant(P::ApiKeysManage),
-            api::api_keys::create,
-        )
-        .at(
-            M::DELETE,
-            "/api/v1/api-keys/{id}",
-            Tenant(P::ApiKeysManage),
-            api::api_keys::revoke,
-        )
-        .at(
-            M::POST,
-            "/api/v1/api-keys/{id}/rotate",
-            Tenant(P::ApiKeysManage),
-            api::api_keys::rotate,
-        );
+    });
     (api.router, api.table)
+}
+
+/// Every API route with its access rule, one line each.
+#[rustfmt::skip]
+fn declare(api: Api) -> Api {
+    use Access::*;
+    use Method as M;
+    api
+        // Authentication
+        .at(M::GET,    "/.well-known/jwks.json",                 Public,                 api::auth::jwks)
+        .at(M::POST,   "/api/v1/auth/register",                  Public,                 api::auth::register)
+        .at(M::POST,   "/api/v1/auth/login",                     Public,                 api::auth::login)
+        .at(M::POST,   "/api/v1/auth/refresh",                   Public,                 api::auth::refresh)
+        .at(M::POST,   "/api/v1/auth/logout",                    AnyTenantPrincipal,     api::auth::logout)
+        .at(M::POST,   "/api/v1/auth/password-reset-request",    Public,                 api::auth::password_reset_request)
+        .at(M::POST,   "/api/v1/auth/password-reset",            Public,                 api::auth::password_reset)
+        .at(M::POST,   "/api/v1/auth/verify-email",              Public,                 api::auth::verify_email)
+        .at(M::GET,    "/api/v1/auth/me",                        AnyTenantPrincipal,     api::auth::me)
+        .at(M::POST,   "/api/v1/admin/login",                    Public,                 api::auth::admin_login)
+        // Tenants
+        .at(M::POST,   "/api/v1/tenants",                        PublicOrPlatform,       api::tenants::create)
+        .at(M::GET,    "/api/v1/tenants",                        Platform,               api::tenants::list)
+        .at(M::GET,    "/api/v1/tenants/current",                AnyTenantPrincipal,     api::tenants::current)
+        .at(M::GET,    "/api/v1/tenants/{id}",                   TenantOrPlatform(P::TenantRead),   api::tenants::get)
+        .at(M::PATCH,  "/api/v1/tenants/{id}",                   TenantOrPlatform(P::TenantUpdate), api::tenants::update)
+        .at(M::DELETE, "/api/v1/tenants/{id}",                   TenantOrPlatform(P::TenantDelete), api::tenants::delete)
+        .at(M::POST,   "/api/v1/tenants/{id}/suspend",           Platform,               api::tenants::suspend)
+        .at(M::POST,   "/api/v1/tenants/{id}/activate",          Platform,               api::tenants::activate)
+        // Users
+        .at(M::GET,    "/api/v1/users",                          Tenant(P::UsersRead),   api::users::list)
+        .at(M::POST,   "/api/v1/users",                          Tenant(P::UsersCreate), api::users::create)
+        .at(M::GET,    "/api/v1/users/{id}",                     Tenant(P::UsersRead),   api::users::get)
+        .at(M::PATCH,  "/api/v1/users/{id}",                     Tenant(P::UsersUpdate), api::users::update)
+        .at(M::DELETE, "/api/v1/users/{id}",                     Tenant(P::UsersDelete), api::users::delete)
+        .at(M::PUT,    "/api/v1/users/{id}/roles",               Tenant(P::RolesAssign), api::users::set_roles)
+        // Roles and permissions
+        .at(M::GET,    "/api/v1/permissions",                    AnyTenantPrincipal,     api::roles::catalog)
+        .at(M::GET,    "/api/v1/roles",                          Tenant(P::RolesRead),   api::roles::list)
+        .at(M::POST,   "/api/v1/roles",                          Tenant(P::RolesManage), api::roles::create)
+        .at(M::GET,    "/api/v1/roles/{id}",                     Tenant(P::RolesRead),   api::roles::get)
+        .at(M::PATCH,  "/api/v1/roles/{id}",                     Tenant(P::RolesManage), api::roles::update)
+        .at(M::DELETE, "/api/v1/roles/{id}",                     Tenant(P::RolesManage), api::roles::delete)
+        .at(M::POST,   "/api/v1/roles/{id}/permissions",         Tenant(P::RolesManage), api::roles::add_permission)
+        .at(M::DELETE, "/api/v1/roles/{id}/permissions/{permission}", Tenant(P::RolesManage), api::roles::remove_permission)
+        // API keys
+        .at(M::GET,    "/api/v1/api-keys",                       Tenant(P::ApiKeysRead),   api::api_keys::list)
+        .at(M::POST,   "/api/v1/api-keys",                       Tenant(P::ApiKeysManage), api::api_keys::create)
+        .at(M::DELETE, "/api/v1/api-keys/{id}",                  Tenant(P::ApiKeysManage), api::api_keys::revoke)
+        .at(M::POST,   "/api/v1/api-keys/{id}/rotate",           Tenant(P::ApiKeysManage), api::api_keys::rotate)
+        // Resources
+        .at(M::GET,    "/api/v1/resources",                      Tenant(P::ResourcesRead),   api::resources::list)
+        .at(M::POST,   "/api/v1/resources",                      Tenant(P::ResourcesCreate), api::resources::create)
+        .at(M::GET,    "/api/v1/resources/{id}",                 Tenant(P::ResourcesRead),   api::resources::get)
+        .at(M::PUT,    "/api/v1/resources/{id}",                 Tenant(P::ResourcesUpdate), api::resources::replace)
+        .at(M::PATCH,  "/api/v1/resources/{id}",                 Tenant(P::ResourcesUpdate), api::resources::patch)
+        .at(M::DELETE, "/api/v1/resources/{id}",                 Tenant(P::ResourcesDelete), api::resources::delete)
+        // Audit
+        .at(M::GET,    "/api/v1/audit-logs",                     Tenant(P::AuditRead),   api::audit::list)
 }
 
 /// Every route: operational ones (public) and the API.

@@ -80,3 +80,58 @@ pub async fn record(scope: &TenantScope, entry: AuditEntry) -> sqlx::Result<()> 
     bind(scope.sql(INSERT), entry).execute(scope.db()).await?;
     Ok(())
 }
+
+/// An audit entry as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct AuditLog {
+    pub id: Uuid,
+    /// `user`, `api_key` or `platform`.
+    pub actor_type: String,
+    pub actor_id: Option<Uuid>,
+    /// `area.event`, e.g. `auth.login`, `api_key.revoked`.
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor_id: Option<Uuid>,
+    pub from: Option<chrono::DateTime<chrono::Utc>>,
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Newest first, keyset-paginated.
+pub async fn list(
+    scope: &TenantScope,
+    filter: &AuditFilter,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<AuditLog>> {
+    sqlx::query_as(scope.sql(
+        "select id, actor_type, actor_id, action, target_type, target_id, ip, user_agent,
+                metadata, created_at
+         from {schema}.audit_logs
+         where ($1::text is null or action = $1)
+           and ($2::uuid is null or actor_id = $2)
+           and ($3::timestamptz is null or created_at >= $3)
+           and ($4::timestamptz is null or created_at < $4)
+           and ($5::uuid is null or id < $5)
+         order by id desc limit $6",
+    ))
+    .bind(&filter.action)
+    .bind(filter.actor_id)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(scope.db())
+    .await
+}

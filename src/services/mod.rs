@@ -5,6 +5,7 @@ pub mod audit;
 pub mod identity;
 pub mod notify;
 pub mod onboarding;
+pub mod resources;
 pub mod roles;
 pub mod sessions;
 pub mod tenants;

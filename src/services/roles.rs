@@ -1,10 +1,11 @@
-//! Roles inside a tenant: seeding the system roles and resolving role names.
+//! Roles inside a tenant: the seeded system roles, custom roles and their grants.
 
 use uuid::Uuid;
 
 use crate::{
     db::{TenantScope, TenantTx},
-    rbac::roles::SYSTEM_ROLES,
+    error::{AppError, AppResult, ErrorCode},
+    rbac::{Grant, PermissionSet, roles::SYSTEM_ROLES},
 };
 
 /// The grants stored for the role `name`; `None` when there is no such role.
@@ -87,4 +88,207 @@ pub async fn resolve(
     } else {
         Err(missing)
     })
+}
+
+/// A role as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Role {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    /// System roles are seeded in every tenant and cannot be changed.
+    pub is_system: bool,
+    /// Grants: `resource:action`, `resource:*` or `*`.
+    pub permissions: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+const SELECT: &str = "select r.id, r.name, r.description, r.is_system, r.created_at, r.updated_at,
+        array(select permission from {schema}.role_permissions
+              where role_id = r.id order by permission) as permissions
+    from {schema}.roles r";
+
+/// A role name: `^[a-z][a-z0-9_-]{1,49}$`.
+pub fn parse_name(raw: &str) -> Result<String, crate::error::FieldError> {
+    let ok = (2..=50).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(crate::error::FieldError::new(
+            "name",
+            "must match ^[a-z][a-z0-9_-]{1,49}$",
+        ))
+    }
+}
+
+pub async fn list(
+    scope: &TenantScope,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Role>> {
+    sqlx::query_as(scope.sql_parts(&[
+        SELECT,
+        " where ($1::uuid is null or r.id < $1) order by r.id desc limit $2",
+    ]))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(scope.db())
+    .await
+}
+
+pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Role> {
+    sqlx::query_as(scope.sql_parts(&[SELECT, " where r.id = $1"]))
+        .bind(id)
+        .fetch_optional(scope.db())
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+async fn get_in(tx: &mut TenantTx, id: Uuid) -> AppResult<Role> {
+    let sql = tx.sql_parts(&[SELECT, " where r.id = $1"]);
+    sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+/// Locks a custom role for change; system roles answer 403, unknown ids 404.
+async fn lock_custom(tx: &mut TenantTx, id: Uuid) -> AppResult<String> {
+    let sql = tx.sql("select name, is_system from {schema}.roles where id = $1 for update");
+    let (name, is_system): (String, bool) = sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    if is_system {
+        return Err(AppError::forbidden(
+            "system roles cannot be changed or deleted",
+        ));
+    }
+    Ok(name)
+}
+
+fn check_grantable(granter: &PermissionSet, grants: &[Grant]) -> AppResult<()> {
+    if granter.covers_all(&PermissionSet::new(grants.iter().cloned())) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "you cannot grant permissions you do not hold",
+        ))
+    }
+}
+
+fn name_taken() -> AppError {
+    AppError::new(ErrorCode::Conflict, "a role with this name already exists")
+}
+
+/// Creates a custom role with `grants`, all within the granter's own permissions.
+pub async fn create(
+    tx: &mut TenantTx,
+    name: &str,
+    description: Option<&str>,
+    grants: &[Grant],
+    granter: &PermissionSet,
+) -> AppResult<Role> {
+    check_grantable(granter, grants)?;
+    let id = Uuid::now_v7();
+    let sql = tx.sql("insert into {schema}.roles (id, name, description) values ($1, $2, $3)");
+    sqlx::query(sql)
+        .bind(id)
+        .bind(name)
+        .bind(description)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some("roles_name_key") => name_taken(),
+            _ => e.into(),
+        })?;
+    set_grants(tx, id, grants).await?;
+    get_in(tx, id).await
+}
+
+async fn set_grants(tx: &mut TenantTx, id: Uuid, grants: &[Grant]) -> sqlx::Result<()> {
+    let strings: Vec<String> = grants.iter().map(ToString::to_string).collect();
+    let sql = tx.sql(
+        "insert into {schema}.role_permissions (role_id, permission)
+         select $1, unnest($2::text[]) on conflict do nothing",
+    );
+    sqlx::query(sql)
+        .bind(id)
+        .bind(strings)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Renames or re-describes a custom role. API keys that name the role follow the rename.
+pub async fn update(
+    tx: &mut TenantTx,
+    id: Uuid,
+    name: Option<&str>,
+    description: Option<&str>,
+) -> AppResult<Role> {
+    let old_name = lock_custom(tx, id).await?;
+    let sql = tx.sql(
+        "update {schema}.roles set name = coalesce($2, name),
+            description = coalesce($3, description), updated_at = now()
+         where id = $1",
+    );
+    sqlx::query(sql)
+        .bind(id)
+        .bind(name)
+        .bind(description)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.constraint() == Some("roles_name_key") => name_taken(),
+            _ => e.into(),
+        })?;
+    if let Some(name) = name {
+        sqlx::query("update platform.api_keys set role = $3 where tenant_id = $1 and role = $2")
+            .bind(tx.tenant_id())
+            .bind(&old_name)
+            .bind(name)
+            .execute(tx.conn())
+            .await?;
+    }
+    get_in(tx, id).await
+}
+
+/// Deletes a custom role; users lose it, API keys with it keep no permissions.
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+    lock_custom(tx, id).await?;
+    let sql = tx.sql("delete from {schema}.roles where id = $1");
+    sqlx::query(sql).bind(id).execute(tx.conn()).await?;
+    Ok(())
+}
+
+pub async fn add_permission(
+    tx: &mut TenantTx,
+    id: Uuid,
+    grant: &Grant,
+    granter: &PermissionSet,
+) -> AppResult<Role> {
+    lock_custom(tx, id).await?;
+    check_grantable(granter, std::slice::from_ref(grant))?;
+    set_grants(tx, id, std::slice::from_ref(grant)).await?;
+    get_in(tx, id).await
+}
+
+pub async fn remove_permission(tx: &mut TenantTx, id: Uuid, grant: &Grant) -> AppResult<Role> {
+    lock_custom(tx, id).await?;
+    let sql =
+        tx.sql("delete from {schema}.role_permissions where role_id = $1 and permission = $2");
+    sqlx::query(sql)
+        .bind(id)
+        .bind(grant.to_string())
+        .execute(tx.conn())
+        .await?;
+    get_in(tx, id).await
 }

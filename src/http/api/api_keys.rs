@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
+    auth::invalidation::{Change, invalidate},
     auth::principal::TenantPrincipal,
     error::{AppError, AppResult, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery, ClientInfo},
         pagination::{PageParams, Paginated},
     },
-    rbac::Grant,
     services::{
         api_keys::{self, ApiKey, KeyAccess},
         audit::{self, AuditEntry},
@@ -80,18 +80,7 @@ pub async fn create(
     let access = match (body.role, body.permissions) {
         (Some(role), None) => KeyAccess::Role(role),
         (None, Some(permissions)) => {
-            let (grants, unknown): (Vec<_>, Vec<_>) = permissions
-                .iter()
-                .map(|p| p.parse::<Grant>().map_err(|_| p.clone()))
-                .partition(Result::is_ok);
-            if !unknown.is_empty() {
-                let unknown: Vec<String> = unknown.into_iter().filter_map(Result::err).collect();
-                return Err(AppError::invalid_field(
-                    "permissions",
-                    format!("unknown permissions: {}", unknown.join(", ")),
-                ));
-            }
-            KeyAccess::Permissions(grants.into_iter().filter_map(Result::ok).collect())
+            KeyAccess::Permissions(super::roles::parse_grants("permissions", &permissions)?)
         }
         _ => {
             return Err(AppError::invalid_field(
@@ -146,7 +135,7 @@ pub async fn revoke(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
     api_keys::revoke(&app.db, principal.tenant_id(), id).await?;
-    app.auth.invalidate_key(id);
+    invalidate(&app, Change::ApiKey(id)).await;
     let entry =
         AuditEntry::new(Some(principal.actor), "api_key.revoked", &client).target("api_key", id);
     audit::record(&principal.scope, entry).await?;
@@ -168,7 +157,7 @@ pub async fn rotate(
 ) -> AppResult<Json<CreatedApiKey>> {
     let (api_key, key) =
         api_keys::rotate(&app.db, principal.tenant_id(), id, app.config.api_key_env()).await?;
-    app.auth.invalidate_key(id);
+    invalidate(&app, Change::ApiKey(id)).await;
     audit_key(&principal, &client, "api_key.rotated", &api_key).await?;
     Ok(Json(CreatedApiKey { api_key, key }))
 }

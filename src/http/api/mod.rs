@@ -1,6 +1,9 @@
 //! Handlers of the tenant API under `/api/v1`: parse, call a service, shape the answer.
 
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
+pub mod resources;
+pub mod roles;
 pub mod tenants;
 pub mod users;

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
+    auth::invalidation::{Change, invalidate},
     auth::principal::{MaybePrincipal, Principal},
     db::TenantScope,
     error::{AppError, AppResult, FieldError, Problem},
@@ -264,7 +265,7 @@ pub async fn update(
         plan: body.plan,
     };
     let tenant = tenants::update(&app.db, id, &changes).await?;
-    app.auth.invalidate_tenant(id);
+    invalidate(&app, Change::Tenant(id)).await;
     audit_tenant(&app, &principal, id, "tenant.updated", &client, json!({
         "name": changes.name, "plan": changes.plan, "settings_changed": changes.settings.is_some(),
     }))
@@ -303,7 +304,7 @@ pub async fn delete(
 ) -> AppResult<(StatusCode, Json<Tenant>)> {
     visible(&app, &principal, id).await?;
     let tenant = tenants::mark_deleted(&app.db, id).await?;
-    app.auth.invalidate_tenant(id);
+    invalidate(&app, Change::Tenant(id)).await;
     // The tenant's own audit log goes with its schema, so this event is recorded in the
     // service log instead.
     tracing::info!(
@@ -331,7 +332,7 @@ async fn set_status(
     action: &'static str,
 ) -> AppResult<Json<Tenant>> {
     let tenant = tenants::set_status(&app.db, id, status).await?;
-    app.auth.invalidate_tenant(id);
+    invalidate(&app, Change::Tenant(id)).await;
     audit_tenant(app, principal, id, action, client, json!({})).await?;
     Ok(Json(tenant))
 }

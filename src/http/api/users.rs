@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
+    auth::invalidation::{Change, invalidate},
     auth::{
         password,
         principal::{Actor, TenantPrincipal},
@@ -164,7 +165,7 @@ pub async fn update(
     .await?;
     let user = users::get_in(&mut tx, id).await?;
     tx.commit().await?;
-    app.auth.invalidate_tenant(principal.tenant_id());
+    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
     Ok(Json(user))
 }
 
@@ -196,7 +197,7 @@ pub async fn delete(
     )
     .await?;
     tx.commit().await?;
-    app.auth.invalidate_tenant(principal.tenant_id());
+    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -233,6 +234,6 @@ pub async fn set_roles(
     .await?;
     let user = users::get_in(&mut tx, id).await?;
     tx.commit().await?;
-    app.auth.invalidate_tenant(principal.tenant_id());
+    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
     Ok(Json(user))
 }

@@ -1,0 +1,282 @@
+//! `/api/v1/permissions` and `/api/v1/roles`: the catalog and the tenant's roles.
+
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::{
+        invalidation::{Change, invalidate},
+        principal::TenantPrincipal,
+    },
+    error::{AppError, AppResult, FieldError, Problem},
+    http::{
+        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        pagination::{PageParams, Paginated},
+    },
+    rbac::{Grant, Permission},
+    services::{
+        audit::{self, AuditEntry},
+        roles::{self, Role},
+    },
+};
+
+/// One permission of the catalog.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogEntry {
+    /// `resource:action`.
+    pub permission: &'static str,
+    pub resource: &'static str,
+    pub action: &'static str,
+}
+
+/// The permission catalog.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Catalog {
+    pub items: Vec<CatalogEntry>,
+    /// Besides these, grants may use `resource:*` (every action on a resource) and `*`.
+    pub wildcards: Vec<&'static str>,
+}
+
+/// Every permission a role or API key can be granted.
+#[utoipa::path(get, path = "/api/v1/permissions", tag = "roles",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The catalog", body = Catalog)))]
+pub async fn catalog() -> Json<Catalog> {
+    Json(Catalog {
+        items: Permission::ALL
+            .iter()
+            .map(|p| CatalogEntry {
+                permission: p.as_str(),
+                resource: p.resource(),
+                action: p.action(),
+            })
+            .collect(),
+        wildcards: vec!["*", "resource:*"],
+    })
+}
+
+/// Parses grant strings, naming the unknown ones in a 422.
+pub(crate) fn parse_grants(field: &str, raw: &[String]) -> AppResult<Vec<Grant>> {
+    let mut grants = Vec::new();
+    let mut unknown = Vec::new();
+    for item in raw {
+        match item.parse::<Grant>() {
+            Ok(grant) => grants.push(grant),
+            Err(_) => unknown.push(item.as_str()),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(grants)
+    } else {
+        Err(AppError::validation(vec![FieldError::new(
+            field,
+            format!("unknown permissions: {}", unknown.join(", ")),
+        )]))
+    }
+}
+
+/// The tenant's roles, newest first.
+#[utoipa::path(get, path = "/api/v1/roles", tag = "roles", params(PageParams),
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "Roles", body = Paginated<Role>)))]
+pub async fn list(
+    principal: TenantPrincipal,
+    AppQuery(params): AppQuery<PageParams>,
+) -> AppResult<Json<Paginated<Role>>> {
+    let page = params.page()?;
+    let rows = roles::list(&principal.scope, page.before, page.fetch()).await?;
+    Ok(Json(Paginated::new(rows, page, |r| r.id)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateRole {
+    /// `^[a-z][a-z0-9_-]{1,49}$`, unique in the tenant.
+    pub name: String,
+    pub description: Option<String>,
+    /// Grants, each within the caller's own permissions.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+}
+
+/// Create a custom role.
+#[utoipa::path(post, path = "/api/v1/roles", tag = "roles", request_body = CreateRole,
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 201, description = "Created", body = Role),
+        (status = 403, description = "Permissions beyond the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid name or unknown permissions", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppJson(body): AppJson<CreateRole>,
+) -> AppResult<(StatusCode, Json<Role>)> {
+    let name = roles::parse_name(&body.name).map_err(|e| AppError::validation(vec![e]))?;
+    let grants = parse_grants("permissions", &body.permissions)?;
+    let mut tx = principal.scope.begin().await?;
+    let role = roles::create(
+        &mut tx,
+        &name,
+        body.description.as_deref(),
+        &grants,
+        &principal.permissions,
+    )
+    .await?;
+    audit_role(&mut tx, &principal, &client, "role.created", &role).await?;
+    tx.commit().await?;
+    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    Ok((StatusCode::CREATED, Json(role)))
+}
+
+async fn audit_role(
+    tx: &mut crate::db::TenantTx,
+    principal: &TenantPrincipal,
+    client: &ClientInfo,
+    action: &'static str,
+    role: &Role,
+) -> AppResult<()> {
+    let entry = AuditEntry::new(Some(principal.actor), action, client)
+        .target("role", role.id)
+        .metadata(json!({"name": role.name, "permissions": role.permissions}));
+    audit::record_in(tx, entry).await?;
+    Ok(())
+}
+
+/// One role.
+#[utoipa::path(get, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The role", body = Role),
+        (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppResult<Json<Role>> {
+    Ok(Json(roles::get(&principal.scope, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateRole {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Rename or re-describe a custom role (system roles: 403).
+#[utoipa::path(patch, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = Uuid, Path)),
+    request_body = UpdateRole, security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Updated", body = Role),
+        (status = 403, description = "A system role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<UpdateRole>,
+) -> AppResult<Json<Role>> {
+    let name = body
+        .name
+        .as_deref()
+        .map(roles::parse_name)
+        .transpose()
+        .map_err(|e| AppError::validation(vec![e]))?;
+    let mut tx = principal.scope.begin().await?;
+    let role = roles::update(&mut tx, id, name.as_deref(), body.description.as_deref()).await?;
+    audit_role(&mut tx, &principal, &client, "role.updated", &role).await?;
+    tx.commit().await?;
+    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    Ok(Json(role))
+}
+
+/// Delete a custom role (system roles: 403); its users lose its permissions.
+#[utoipa::path(delete, path = "/api/v1/roles/{id}", tag = "roles", params(("id" = Uuid, Path)),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "A system role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<StatusCode> {
+    let mut tx = principal.scope.begin().await?;
+    let role = roles::get(&principal.scope, id).await?;
+    roles::delete(&mut tx, id).await?;
+    audit_role(&mut tx, &principal, &client, "role.deleted", &role).await?;
+    tx.commit().await?;
+    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AddPermission {
+    /// `resource:action`, `resource:*` or `*`.
+    pub permission: String,
+}
+
+/// Grant a permission to a custom role.
+#[utoipa::path(post, path = "/api/v1/roles/{id}/permissions", tag = "roles", params(("id" = Uuid, Path)),
+    request_body = AddPermission, security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The role with the permission", body = Role),
+        (status = 403, description = "A system role, or a permission the caller lacks", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown permission", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_permission(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<AddPermission>,
+) -> AppResult<Json<Role>> {
+    let grant = parse_grants("permission", std::slice::from_ref(&body.permission))?.remove(0);
+    let mut tx = principal.scope.begin().await?;
+    let role = roles::add_permission(&mut tx, id, &grant, &principal.permissions).await?;
+    audit_role(&mut tx, &principal, &client, "role.permission_added", &role).await?;
+    tx.commit().await?;
+    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    Ok(Json(role))
+}
+
+/// Take a permission from a custom role.
+#[utoipa::path(delete, path = "/api/v1/roles/{id}/permissions/{permission}", tag = "roles",
+    params(("id" = Uuid, Path), ("permission" = String, Path, description = "e.g. `users:read`")),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The role without the permission", body = Role),
+        (status = 403, description = "A system role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown permission", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn remove_permission(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    client: ClientInfo,
+    AppPath((id, permission)): AppPath<(Uuid, String)>,
+) -> AppResult<Json<Role>> {
+    let grant = parse_grants("permission", &[permission])?.remove(0);
+    let mut tx = principal.scope.begin().await?;
+    let role = roles::remove_permission(&mut tx, id, &grant).await?;
+    audit_role(
+        &mut tx,
+        &principal,
+        &client,
+        "role.permission_removed",
+        &role,
+    )
+    .await?;
+    tx.commit().await?;
+    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    Ok(Json(role))
+}
