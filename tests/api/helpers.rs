@@ -127,6 +127,18 @@ impl TestApp {
         TestAppBuilder::default()
     }
 
+    /// A second replica: its own process state (pools, caches) over the same database
+    /// and Redis namespace, listening for the others' invalidations.
+    pub async fn replica(&self) -> TestReplica {
+        let app = App::new(self.state.config.clone()).expect("build the replica");
+        let state = AppState::new(app);
+        let listener = tenantry::auth::invalidation::spawn_listener(state.clone());
+        let router = tenantry::http::app(state.clone());
+        // Let the subscription settle before the test publishes anything.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        TestReplica { router, listener }
+    }
+
     pub fn db(&self) -> &PgPool {
         &self.state.db
     }
@@ -168,19 +180,7 @@ impl TestApp {
             .oneshot(request)
             .await
             .expect("the router is infallible");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("read the body")
-            .to_bytes();
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        read(response).await
     }
 
     pub async fn get(&self, uri: &str) -> TestResponse {
@@ -446,6 +446,54 @@ async fn delete_redis_keys(redis_url: &str, prefix: &str) {
         .unwrap_or_default();
     if !keys.is_empty() {
         let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
+
+/// Another replica of a [`TestApp`]'s service.
+pub struct TestReplica {
+    router: Router,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl TestReplica {
+    pub async fn call(&self, method: Method, uri: &str, auth: &Auth) -> TestResponse {
+        let builder = Request::builder().method(method).uri(uri);
+        let builder = match auth {
+            Auth::None => builder,
+            Auth::Bearer(token) => builder.header(header::AUTHORIZATION, format!("Bearer {token}")),
+            Auth::ApiKey(key) => builder.header("x-api-key", key),
+        };
+        let request = builder.body(Body::empty()).expect("valid request");
+        read(
+            self.router
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("infallible"),
+        )
+        .await
+    }
+}
+
+impl Drop for TestReplica {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+async fn read(response: axum::response::Response) -> TestResponse {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("read the body")
+        .to_bytes();
+    TestResponse {
+        status,
+        headers,
+        body,
     }
 }
 

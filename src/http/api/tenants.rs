@@ -332,7 +332,7 @@ async fn set_status(
     action: &'static str,
 ) -> AppResult<Json<Tenant>> {
     let tenant = tenants::set_status(&app.db, id, status).await?;
-    invalidate(&app, Change::Tenant(id)).await;
+    invalidate(app, Change::Tenant(id)).await;
     audit_tenant(app, principal, id, action, client, json!({})).await?;
     Ok(Json(tenant))
 }
