@@ -16,7 +16,7 @@ work=$(mktemp -d)
 db="tenantry_bench_$(date +%s)"
 export DATABASE_URL="${DATABASE_URL%/*}/$db"
 
-cargo build --release --bin tenantry 2>&1 | tail -n 1
+cargo build --profile bench --bin tenantry 2>&1 | tail -n 1
 APP_ENV=development BIND_ADDR=127.0.0.1:$PORT RUST_LOG=warn LOG_FORMAT=json \
   DATABASE_MAX_CONNECTIONS=16 REDIS_KEY_PREFIX="bench:$db:" \
   target/release/tenantry serve > "$work/server.log" 2>&1 &

@@ -91,6 +91,10 @@ fn describe() {
         "tenantry_tenant_migrations_total",
         "Tenant schema migrations, by outcome (applied, failed)."
     );
+    describe_counter!(
+        "tenantry_redis_errors_total",
+        "Redis operations that failed and were worked around, by operation."
+    );
     describe_gauge!(
         "tenantry_tenant_migrations_pending",
         "Tenant schemas still to migrate in the running migration."

@@ -195,3 +195,49 @@ async fn migrate_command_exits_non_zero_when_a_tenant_fails() {
         String::from_utf8_lossy(&fixed.stdout)
     );
 }
+
+#[tokio::test]
+async fn admin_command_creates_a_platform_operator_who_can_log_in() {
+    let app = TestApp::new().await;
+    let output = tenantry()
+        .args([
+            "admin",
+            "create-platform-admin",
+            "--email",
+            "root@ops.example.com",
+        ])
+        .env("TENANTRY_ADMIN_PASSWORD", "operator password")
+        .env("DATABASE_URL", app.database_url())
+        .output()
+        .await
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("operator password"));
+    let res = app
+        .post_json(
+            "/api/v1/admin/login",
+            &serde_json::json!({"email": "root@ops.example.com", "password": "operator password"}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["scope"], "platform");
+
+    let short = tenantry()
+        .args([
+            "admin",
+            "create-platform-admin",
+            "--email",
+            "x@ops.example.com",
+            "--password",
+            "short",
+        ])
+        .env("DATABASE_URL", app.database_url())
+        .output()
+        .await
+        .expect("run");
+    assert!(!short.status.success());
+}
