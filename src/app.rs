@@ -16,7 +16,7 @@ use crate::{
 pub struct App {
     pub config: Config,
     pub db: PgPool,
-    pub redis: deadpool_redis::Pool,
+    pub redis: crate::redis::Redis,
     pub metrics: Metrics,
     pub jwt: JwtKeys,
     /// Per-replica caches of authentication lookups.
@@ -29,7 +29,7 @@ impl App {
     /// Builds the pools (lazily: nothing is contacted yet) and the metrics recorder.
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.database_url, config.database_max_connections)?;
-        let redis = crate::redis::pool(&config.redis_url)?;
+        let redis = crate::redis::connect(&config.redis_url)?;
         Ok(Self {
             db,
             redis,

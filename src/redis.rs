@@ -1,31 +1,34 @@
-//! Redis: one pool shared by rate limits, the deny-list, caches and health checks.
+//! Redis: one multiplexed, self-reconnecting connection shared by the deny-list, cache
+//! invalidation and health checks (and, later, rate limits and jobs).
+//!
+//! A multiplexed connection costs one round trip per command; a pool would add a
+//! liveness `PING` to every checkout.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use deadpool_redis::{Config, Pool, Runtime};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-/// Bounded waits so that a Redis outage answers quickly instead of holding requests.
-const TIMEOUT: Duration = Duration::from_secs(2);
-const MAX_SIZE: usize = 32;
+/// Bounded waits, so that a Redis outage answers quickly instead of holding requests.
+pub const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Builds the pool; no connection is opened until one is needed.
-pub fn pool(url: &str) -> anyhow::Result<Pool> {
-    Config::from_url(url)
-        .builder()
-        .context("REDIS_URL is not a valid Redis URL")?
-        .max_size(MAX_SIZE)
-        .wait_timeout(Some(TIMEOUT))
-        .create_timeout(Some(TIMEOUT))
-        .recycle_timeout(Some(TIMEOUT))
-        .runtime(Runtime::Tokio1)
-        .build()
-        .context("failed to build the Redis pool")
+/// The shared connection; clone it to send commands.
+pub type Redis = ConnectionManager;
+
+/// Connects lazily: the service starts (and reports not ready) while Redis is down.
+pub fn connect(url: &str) -> anyhow::Result<Redis> {
+    let client = redis::Client::open(url).context("REDIS_URL is not a valid Redis URL")?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(TIMEOUT))
+        .set_response_timeout(Some(TIMEOUT))
+        .set_number_of_retries(1);
+    ConnectionManager::new_lazy_with_config(client, config)
+        .context("failed to set up the Redis connection")
 }
 
-/// `PING`, bounded by the pool's timeouts.
-pub async fn ping(pool: &Pool) -> anyhow::Result<()> {
-    let mut conn = pool.get().await.context("no Redis connection")?;
+/// `PING`, bounded by [`TIMEOUT`].
+pub async fn ping(redis: &Redis) -> anyhow::Result<()> {
+    let mut conn = redis.clone();
     let pong: String = tokio::time::timeout(TIMEOUT, redis::cmd("PING").query_async(&mut conn))
         .await
         .context("Redis did not answer in time")??;

@@ -26,6 +26,8 @@ const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Tenant status (suspension) is cached more briefly.
 const TENANT_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 100_000;
+/// How long a request waits for the deny-list before going on without it.
+const DENY_LIST_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// An API key as authentication needs it.
 #[derive(Debug, Clone)]
@@ -187,13 +189,15 @@ async fn is_denied(app: &App, jti: Uuid) -> bool {
     if app.auth.denied.get(&jti).is_some() {
         return true;
     }
+    let mut conn = app.redis.clone();
+    let mut exists = redis::cmd("EXISTS");
+    exists.arg(deny_key(app, jti));
+    // A slow Redis must not hold every authenticated request.
     let check = async {
-        let mut conn = app.redis.get().await?;
-        let exists: bool = redis::cmd("EXISTS")
-            .arg(deny_key(app, jti))
-            .query_async(&mut conn)
-            .await?;
-        anyhow::Ok(exists)
+        tokio::time::timeout(DENY_LIST_TIMEOUT, exists.query_async::<bool>(&mut conn))
+            .await
+            .map_err(|_| anyhow::anyhow!("timed out"))?
+            .map_err(anyhow::Error::from)
     };
     match check.await {
         Ok(denied) => denied,

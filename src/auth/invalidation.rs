@@ -55,7 +55,7 @@ fn apply(app: &App, change: Change) {
 pub async fn invalidate(app: &App, change: Change) {
     apply(app, change);
     let published = async {
-        let mut conn = app.redis.get().await?;
+        let mut conn = app.redis.clone();
         redis::cmd("PUBLISH")
             .arg(channel(app))
             .arg(change.encode())

@@ -183,7 +183,7 @@ pub async fn logout(
         app.auth.deny_locally(token.jti);
         let ttl = (token.exp - chrono::Utc::now().timestamp()).max(1);
         let denied = async {
-            let mut conn = app.redis.get().await?;
+            let mut conn = app.redis.clone();
             redis::cmd("SET")
                 .arg(deny_key(app, token.jti))
                 .arg(1)

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::{
     db::{TenantScope, TenantTx},
-    error::{AppError, AppResult, ErrorCode},
+    error::{AppError, AppResult, ErrorCode, on_unique},
     rbac::{Grant, PermissionSet, roles::SYSTEM_ROLES},
 };
 
@@ -205,10 +205,7 @@ pub async fn create(
         .bind(description)
         .execute(tx.conn())
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.constraint() == Some("roles_name_key") => name_taken(),
-            _ => e.into(),
-        })?;
+        .map_err(on_unique("roles_name_key", name_taken))?;
     set_grants(tx, id, grants).await?;
     get_in(tx, id).await
 }
@@ -246,10 +243,7 @@ pub async fn update(
         .bind(description)
         .execute(tx.conn())
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.constraint() == Some("roles_name_key") => name_taken(),
-            _ => e.into(),
-        })?;
+        .map_err(on_unique("roles_name_key", name_taken))?;
     if let Some(name) = name {
         sqlx::query("update platform.api_keys set role = $3 where tenant_id = $1 and role = $2")
             .bind(tx.tenant_id())

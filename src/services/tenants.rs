@@ -233,6 +233,22 @@ const PURGE_BATCH: i64 = 20;
 /// Removes a deleted tenant's schema (in batches of tables, then the schema itself) and
 /// its rows in shared tables. Safe to run again after an interruption.
 pub async fn purge(db: &PgPool, tenant_id: Uuid) -> anyhow::Result<()> {
+    // Shared rows first: once the schema is gone, nothing of the tenant remains.
+    let mut tx = db.begin().await?;
+    for table in [
+        "platform.api_keys",
+        "platform.tenant_migrations",
+        "platform.rate_limit_overrides",
+        "platform.scaling_policies",
+    ] {
+        let sql = format!("delete from {table} where tenant_id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+
     let schema = TenantSchema::for_tenant(tenant_id);
     loop {
         let mut tx = db.begin().await?;
@@ -258,20 +274,6 @@ pub async fn purge(db: &PgPool, tenant_id: Uuid) -> anyhow::Result<()> {
     }
     let drop = format!("drop schema if exists {} cascade", schema.quoted());
     sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(db).await?;
-    let mut tx = db.begin().await?;
-    for table in [
-        "platform.api_keys",
-        "platform.tenant_migrations",
-        "platform.rate_limit_overrides",
-        "platform.scaling_policies",
-    ] {
-        let sql = format!("delete from {table} where tenant_id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
     tracing::info!(%tenant_id, "tenant purged");
     Ok(())
 }

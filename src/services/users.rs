@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::{
     auth::password::Password,
     db::{TenantScope, TenantTx},
-    error::{AppError, AppResult, ErrorCode, FieldError},
+    error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
     rbac::PermissionSet,
     services::roles,
 };
@@ -93,15 +93,12 @@ pub async fn create(
         .bind(&user.last_name)
         .execute(tx.conn())
         .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.constraint() == Some("users_email_idx") => {
-                AppError::new(
-                    ErrorCode::EmailTaken,
-                    "a user with this email already exists",
-                )
-            }
-            _ => e.into(),
-        })?;
+        .map_err(on_unique("users_email_idx", || {
+            AppError::new(
+                ErrorCode::EmailTaken,
+                "a user with this email already exists",
+            )
+        }))?;
     assign(tx, id, &role_ids).await?;
     Ok(id)
 }

@@ -162,7 +162,7 @@ async fn logout_kills_the_access_token_and_the_refresh_family() {
         .expect("json");
         claims["jti"].as_str().expect("jti").to_owned()
     };
-    let mut conn = app.state.redis.get().await.expect("redis");
+    let mut conn = app.state.redis.clone();
     let ttl: i64 = redis::cmd("TTL")
         .arg(format!("{}deny:{jti}", app.state.config.redis_key_prefix))
         .query_async(&mut conn)
@@ -352,4 +352,47 @@ async fn platform_login_gives_a_platform_token_that_tenant_routes_refuse() {
     )
     .await
     .assert_problem(401, "INVALID_CREDENTIALS");
+}
+
+#[tokio::test]
+async fn with_redis_down_the_service_keeps_serving_authenticated_requests() {
+    let app = TestApp::builder()
+        .with_config(|c| c.redis_url = "redis://127.0.0.1:1/0".into())
+        .build()
+        .await;
+    let acme = app.onboard("acme").await;
+    let (key_id, key) = app
+        .api_key(&acme, json!({"name": "k", "role": "viewer"}))
+        .await;
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/auth/me", &acme.admin(), None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/auth/me", &key, None)
+            .await
+            .status,
+        200
+    );
+    // Revocation and logout still hold on this replica.
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/api-keys/{key_id}"),
+        &acme.admin(),
+        None,
+    )
+    .await;
+    app.call(Method::GET, "/api/v1/auth/me", &key, None)
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    let res = app
+        .call(Method::POST, "/api/v1/auth/logout", &acme.admin(), None)
+        .await;
+    assert_eq!(res.status, 204);
+    app.call(Method::GET, "/api/v1/auth/me", &acme.admin(), None)
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    assert_eq!(app.get("/health/ready").await.status, 503);
 }

@@ -321,3 +321,30 @@ async fn another_tenants_ids_are_not_found_with_tokens_and_keys() {
         .json();
     assert!(keys["items"][0]["revoked_at"].is_null());
 }
+
+#[tokio::test]
+async fn a_large_tenant_is_purged_in_batches() {
+    let app = TestApp::new().await;
+    let big = app.create_tenant("big").await;
+    let schema = tenantry::db::TenantSchema::for_tenant(big).quoted();
+    let extra: String = (0..60)
+        .map(|i| format!("create table {schema}.extra_{i} (id int primary key);"))
+        .collect();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(extra))
+        .execute(app.db())
+        .await
+        .expect("tables");
+    tenantry::services::tenants::purge(app.db(), big)
+        .await
+        .expect("purge");
+    let left: i64 = sqlx::query_scalar("select count(*) from pg_tables where schemaname = $1")
+        .bind(tenantry::db::TenantSchema::for_tenant(big).name())
+        .fetch_one(app.db())
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+    // Running it again (after an interruption) is harmless.
+    tenantry::services::tenants::purge(app.db(), big)
+        .await
+        .expect("purge again");
+}
