@@ -11,6 +11,7 @@ RUN mkdir -p src benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
     && echo 'fn main() {}' > benches/tenant_scope.rs \
+    && echo 'fn main() {}' > benches/permission_check.rs \
     && cargo build --release --locked --bin tenantry \
     && rm -rf src benches
 

@@ -135,6 +135,27 @@ async fn run(url: &str, redis: &str, database: &str) -> anyhow::Result<()> {
         cfg!(debug_assertions)
     );
     allows_alone();
+    let bare_token = token.trim_start_matches("Bearer ");
+    let started = Instant::now();
+    for _ in 0..2_000 {
+        state.jwt.verify(bare_token).expect("valid token");
+    }
+    println!(
+        "JwtKeys::verify (RS256):                       {:>10.2?} per token",
+        started.elapsed() / 2_000
+    );
+    let mut redis = state.redis.clone();
+    let started = Instant::now();
+    for _ in 0..2_000 {
+        redis::cmd("EXISTS")
+            .arg("bench:nothing")
+            .query_async::<bool>(&mut redis)
+            .await?;
+    }
+    println!(
+        "Redis EXISTS (deny-list lookup):               {:>10.2?} per call",
+        started.elapsed() / 2_000
+    );
     let health = per_request(&router, "/health", None).await;
     let with_key = per_request(
         &router,

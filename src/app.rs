@@ -35,7 +35,9 @@ impl App {
             redis,
             metrics: Metrics::install().context("failed to install the metrics recorder")?,
             jwt: JwtKeys::from_config(&config)?,
-            auth: AuthCache::default(),
+            auth: AuthCache::new(std::time::Duration::from_secs(
+                config.access_token_ttl_seconds.unsigned_abs(),
+            )),
             outbox: Outbox::default(),
             config,
         })

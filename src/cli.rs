@@ -124,6 +124,11 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(workers, "starting");
     let flusher = tokio::spawn(flush_key_uses_every(state.clone(), KEY_USE_FLUSH));
+    // Replicas that start after a logout learn of it before serving anybody.
+    match tokio::time::timeout(crate::redis::TIMEOUT, invalidation::load_deny_list(&state)).await {
+        Ok(Ok(loaded)) => tracing::info!(loaded, "deny-list loaded"),
+        _ => tracing::warn!("could not load the deny-list from Redis; the listener retries"),
+    }
     let listener_task = invalidation::spawn_listener(state.clone());
     http::serve(state.clone(), listener, shutdown_signal()).await?;
     flusher.abort();

@@ -26,8 +26,6 @@ const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Tenant status (suspension) is cached more briefly.
 const TENANT_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 100_000;
-/// How long a request waits for the deny-list before going on without it.
-const DENY_LIST_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// An API key as authentication needs it.
 #[derive(Debug, Clone)]
@@ -52,18 +50,26 @@ pub struct AuthCache {
     tenants: TtlCache<Uuid, Tenant>,
     keys: TtlCache<Vec<u8>, Option<KeyAccess>>,
     users: TtlCache<(Uuid, Uuid), Option<UserAccess>>,
-    /// Access tokens logged out on this replica (also in Redis for the others).
+    /// Logged-out access tokens, kept until they would have expired anyway. Filled by
+    /// this replica's logouts, other replicas' (through the invalidation channel) and a
+    /// load from Redis whenever the channel (re)connects.
     denied: TtlCache<Uuid, ()>,
     key_uses: std::sync::Mutex<std::collections::HashMap<Uuid, DateTime<Utc>>>,
 }
 
-impl Default for AuthCache {
-    fn default() -> Self {
+/// Logged-out tokens held per replica at most; far above the logouts of one token
+/// lifetime, and bounded so memory is.
+const DENIED_MAX: usize = 1_000_000;
+
+impl AuthCache {
+    /// Caches for access tokens that live `access_ttl`.
+    pub fn new(access_ttl: Duration) -> Self {
         Self {
             tenants: TtlCache::new(TENANT_TTL, CACHE_MAX),
             keys: TtlCache::new(CACHE_TTL, CACHE_MAX),
             users: TtlCache::new(CACHE_TTL, CACHE_MAX),
-            denied: TtlCache::new(Duration::from_secs(24 * 3600), CACHE_MAX),
+            // A denied token needs remembering only while it could still verify.
+            denied: TtlCache::new(access_ttl + Duration::from_secs(60), DENIED_MAX),
             key_uses: Default::default(),
         }
     }
@@ -114,11 +120,6 @@ pub async fn flush_key_uses(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Redis key that marks a logged-out access token.
-pub fn deny_key(app: &App, jti: Uuid) -> String {
-    app.redis_key(&format!("deny:{jti}"))
-}
-
 /// The credentials of a request, if it has any: `Ok(None)` when there are none.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
     if let Some(key) = headers.get("x-api-key") {
@@ -152,7 +153,7 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
         }
         TokenError::Invalid => AppError::unauthenticated("the access token is not valid"),
     })?;
-    if is_denied(app, claims.jti).await {
+    if app.auth.denied.get(&claims.jti).is_some() {
         return Err(AppError::unauthenticated("the access token was logged out"));
     }
     if claims.scope.as_deref() == Some("platform") {
@@ -180,33 +181,6 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
             session: claims.sid,
         }),
     })))
-}
-
-/// Whether the token was logged out: this replica's own list, then Redis. When Redis
-/// cannot answer the request goes on (the token expires within minutes anyway); the
-/// failure is logged and counted.
-async fn is_denied(app: &App, jti: Uuid) -> bool {
-    if app.auth.denied.get(&jti).is_some() {
-        return true;
-    }
-    let mut conn = app.redis.clone();
-    let mut exists = redis::cmd("EXISTS");
-    exists.arg(deny_key(app, jti));
-    // A slow Redis must not hold every authenticated request.
-    let check = async {
-        tokio::time::timeout(DENY_LIST_TIMEOUT, exists.query_async::<bool>(&mut conn))
-            .await
-            .map_err(|_| anyhow::anyhow!("timed out"))?
-            .map_err(anyhow::Error::from)
-    };
-    match check.await {
-        Ok(denied) => denied,
-        Err(e) => {
-            metrics::counter!("tenantry_redis_errors_total", "op" => "deny_list").increment(1);
-            tracing::warn!(error = %format!("{e:#}"), "deny-list unavailable; accepting token");
-            false
-        }
-    }
 }
 
 async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {

@@ -1,9 +1,15 @@
-//! Keeping every replica's authentication caches honest.
+//! Keeping every replica's authentication state honest.
 //!
 //! A change to roles, assignments, users, keys or a tenant's status invalidates this
 //! replica's caches at once and is published on a Redis channel; every replica listens
 //! and drops the same entries. If Redis is unreachable the caches still expire on their
 //! own (30 s), which bounds how long another replica can act on stale permissions.
+//!
+//! Logouts travel the same way, so checking an access token against the deny-list costs
+//! no round trip: each replica holds the logged-out tokens in memory. They are also
+//! stored in Redis (`<prefix>deny:<jti>`, expiring with the token), and a replica loads
+//! them whenever its subscription (re)connects, so one that started late or lost Redis
+//! for a while catches up.
 
 use std::time::Duration;
 
@@ -19,6 +25,8 @@ pub enum Change {
     Tenant(Uuid),
     /// One API key (revoked, rotated).
     ApiKey(Uuid),
+    /// An access token that was logged out.
+    Logout(Uuid),
 }
 
 impl Change {
@@ -26,6 +34,7 @@ impl Change {
         match self {
             Change::Tenant(id) => format!("tenant:{id}"),
             Change::ApiKey(id) => format!("key:{id}"),
+            Change::Logout(jti) => format!("deny:{jti}"),
         }
     }
 
@@ -35,6 +44,7 @@ impl Change {
         match kind {
             "tenant" => Some(Change::Tenant(id)),
             "key" => Some(Change::ApiKey(id)),
+            "deny" => Some(Change::Logout(id)),
             _ => None,
         }
     }
@@ -48,6 +58,66 @@ fn apply(app: &App, change: Change) {
     match change {
         Change::Tenant(id) => app.auth.invalidate_tenant(id),
         Change::ApiKey(id) => app.auth.invalidate_key(id),
+        Change::Logout(jti) => app.auth.deny_locally(jti),
+    }
+}
+
+/// The Redis keys that mark logged-out access tokens: this prefix and the `jti`.
+fn deny_prefix(app: &App) -> String {
+    app.redis_key("deny:")
+}
+
+/// Retires an access token everywhere until `exp`: here at once, in Redis for replicas
+/// that start later, and on the channel for the running ones.
+pub async fn deny_token(app: &App, jti: Uuid, exp: i64) {
+    let ttl = (exp - chrono::Utc::now().timestamp()).max(1);
+    let stored = async {
+        let mut conn = app.redis.clone();
+        redis::cmd("SET")
+            .arg(format!("{}{jti}", deny_prefix(app)))
+            .arg(1)
+            .arg("EX")
+            .arg(ttl)
+            .query_async::<()>(&mut conn)
+            .await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = stored.await {
+        metrics::counter!("tenantry_redis_errors_total", "op" => "deny_list").increment(1);
+        tracing::warn!(error = %format!("{e:#}"), "could not store a logout in Redis");
+    }
+    invalidate(app, Change::Logout(jti)).await;
+}
+
+/// Loads every logged-out token from Redis into this replica's deny-list.
+pub async fn load_deny_list(app: &App) -> anyhow::Result<usize> {
+    let mut conn = app.redis.clone();
+    let prefix = deny_prefix(app);
+    let pattern = format!("{prefix}*");
+    let mut cursor: u64 = 0;
+    let mut loaded = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await?;
+        for key in keys {
+            if let Some(jti) = key
+                .strip_prefix(&prefix)
+                .and_then(|j| Uuid::parse_str(j).ok())
+            {
+                app.auth.deny_locally(jti);
+                loaded += 1;
+            }
+        }
+        if next == 0 {
+            return Ok(loaded);
+        }
+        cursor = next;
     }
 }
 
@@ -89,7 +159,10 @@ async fn listen(app: &App) -> anyhow::Result<()> {
     let client = redis::Client::open(app.config.redis_url.as_str())?;
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel(app)).await?;
-    tracing::debug!("listening for cache invalidations");
+    // Subscribed first, loaded second: a logout published in between is in the load or
+    // in the stream, never in neither.
+    let loaded = load_deny_list(app).await?;
+    tracing::debug!(loaded, "listening for cache invalidations");
     let mut messages = pubsub.on_message();
     while let Some(message) = messages.next().await {
         let payload: String = message.get_payload()?;
@@ -107,7 +180,7 @@ mod tests {
     #[test]
     fn changes_round_trip_through_their_message() {
         let id = Uuid::now_v7();
-        for change in [Change::Tenant(id), Change::ApiKey(id)] {
+        for change in [Change::Tenant(id), Change::ApiKey(id), Change::Logout(id)] {
             assert_eq!(Change::decode(&change.encode()), Some(change));
         }
         assert_eq!(Change::decode("tenant:nope"), None);

@@ -339,6 +339,28 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_to_start_without_a_key_file() {
+        let config = Config::from_lookup(|name| match name {
+            "APP_ENV" => Some("production".into()),
+            _ => None,
+        })
+        .expect("config");
+        let err = JwtKeys::from_config(&config).err().expect("refused");
+        assert!(err.to_string().contains("JWT_PRIVATE_KEY_FILE"), "{err}");
+
+        let config = Config::from_lookup(|name| match name {
+            "JWT_PRIVATE_KEY_FILE" => Some("/nonexistent/key.pem".into()),
+            _ => None,
+        })
+        .expect("config");
+        let err = JwtKeys::from_config(&config).err().expect("refused");
+        assert!(
+            format!("{err:#}").contains("JWT_PRIVATE_KEY_FILE"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn the_jwks_publishes_the_signing_key() {
         let keys = keys();
         let jwks = serde_json::to_value(keys.jwks()).expect("json");

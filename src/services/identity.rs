@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::{
-        authenticate::deny_key,
+        invalidation,
         password::{self, Password, Verified},
         principal::{Actor, TenantPrincipal},
     },
@@ -180,23 +180,7 @@ pub async fn logout(
     tx.commit().await?;
 
     if let Some(token) = token {
-        app.auth.deny_locally(token.jti);
-        let ttl = (token.exp - chrono::Utc::now().timestamp()).max(1);
-        let denied = async {
-            let mut conn = app.redis.clone();
-            redis::cmd("SET")
-                .arg(deny_key(app, token.jti))
-                .arg(1)
-                .arg("EX")
-                .arg(ttl)
-                .query_async::<()>(&mut conn)
-                .await?;
-            anyhow::Ok(())
-        };
-        if let Err(e) = denied.await {
-            // This replica refuses the token already; others stop at its expiry.
-            tracing::warn!(error = %format!("{e:#}"), "could not publish logout to Redis");
-        }
+        invalidation::deny_token(app, token.jti, token.exp).await;
     }
     Ok(())
 }

@@ -396,3 +396,43 @@ async fn with_redis_down_the_service_keeps_serving_authenticated_requests() {
         .assert_problem(401, "UNAUTHENTICATED");
     assert_eq!(app.get("/health/ready").await.status, 503);
 }
+
+#[tokio::test]
+async fn a_logout_reaches_running_replicas_and_replicas_started_later() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let token = acme.admin();
+    let running = app.replica().await;
+    assert_eq!(
+        running
+            .call(Method::GET, "/api/v1/auth/me", &token)
+            .await
+            .status,
+        200
+    );
+
+    let res = app
+        .call(Method::POST, "/api/v1/auth/logout", &token, None)
+        .await;
+    assert_eq!(res.status, 204);
+    let mut refused = false;
+    for _ in 0..50 {
+        if running
+            .call(Method::GET, "/api/v1/auth/me", &token)
+            .await
+            .status
+            == 401
+        {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refused, "the running replica heard of the logout");
+
+    let later = app.replica().await;
+    later
+        .call(Method::GET, "/api/v1/auth/me", &token)
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+}
