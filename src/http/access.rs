@@ -22,6 +22,8 @@ pub enum Access {
     Public,
     /// Anybody; a platform operator's token is recognised (onboarding by operators).
     PublicOrPlatform,
+    /// Any authenticated principal: tenant users, API keys and platform operators.
+    Authenticated,
     /// Any authenticated tenant principal (user or API key), no particular permission.
     AnyTenantPrincipal,
     /// A tenant principal holding this permission.
@@ -78,7 +80,7 @@ pub async fn enforce(
 
 fn check(access: Access, principal: &Principal) -> Result<(), AppError> {
     match (access, principal) {
-        (Access::Public | Access::PublicOrPlatform, _) => Ok(()),
+        (Access::Public | Access::PublicOrPlatform | Access::Authenticated, _) => Ok(()),
         (Access::Platform | Access::TenantOrPlatform(_), Principal::Platform { .. }) => Ok(()),
         (Access::Platform, Principal::Tenant(_)) => {
             Err(AppError::forbidden("this route is for platform operators"))

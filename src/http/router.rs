@@ -34,6 +34,9 @@ struct Api {
 }
 
 impl Api {
+    /// Adds a route. Its layers run in this order: [`access::enforce`] (authentication,
+    /// tenant, permission), then the per-tenant layers that later features add here
+    /// (rate limiting, metering), then the handler.
     fn at<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
     where
         H: Handler<T, AppState>,
@@ -90,7 +93,7 @@ fn declare(api: Api) -> Api {
         .at(M::POST,   "/api/v1/auth/password-reset-request",    Public,                 api::auth::password_reset_request)
         .at(M::POST,   "/api/v1/auth/password-reset",            Public,                 api::auth::password_reset)
         .at(M::POST,   "/api/v1/auth/verify-email",              Public,                 api::auth::verify_email)
-        .at(M::GET,    "/api/v1/auth/me",                        AnyTenantPrincipal,     api::auth::me)
+        .at(M::GET,    "/api/v1/auth/me",                        Authenticated,          api::auth::me)
         .at(M::POST,   "/api/v1/admin/login",                    Public,                 api::auth::admin_login)
         // Tenants
         .at(M::POST,   "/api/v1/tenants",                        PublicOrPlatform,       api::tenants::create)
