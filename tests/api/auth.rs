@@ -189,7 +189,7 @@ async fn password_reset_is_202_always_single_use_and_ends_sessions() {
     }
     // The token is sent in the background.
     let mut message = None;
-    for _ in 0..100 {
+    for _ in 0..250 {
         message = app
             .state
             .outbox
@@ -418,7 +418,7 @@ async fn a_logout_reaches_running_replicas_and_replicas_started_later() {
         .await;
     assert_eq!(res.status, 204);
     let mut refused = false;
-    for _ in 0..50 {
+    for _ in 0..250 {
         if running
             .call(Method::GET, "/api/v1/auth/me", &token)
             .await

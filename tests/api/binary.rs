@@ -112,11 +112,16 @@ async fn serve_answers_and_exits_zero_on_sigterm() {
 #[tokio::test]
 async fn shutdown_finishes_the_requests_in_flight() {
     let app = TestApp::new().await;
+    let started = std::sync::Arc::new(tokio::sync::Notify::new());
     let routes = Router::<AppState>::new().route(
         "/slow",
-        get(|| async {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            "finished"
+        get({
+            let started = started.clone();
+            move || async move {
+                started.notify_one();
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                "finished"
+            }
         }),
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -136,7 +141,8 @@ async fn shutdown_finishes_the_requests_in_flight() {
         let addr = addr.clone();
         async move { http_get(&addr, "/slow").await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Shut down while the request is being handled.
+    started.notified().await;
     stop.send(()).expect("signal shutdown");
 
     let (status, body) = in_flight.await.expect("join").expect("answered");

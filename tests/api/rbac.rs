@@ -471,7 +471,7 @@ async fn a_role_change_on_one_replica_is_seen_by_another() {
         .await;
     assert_eq!(res.status, 200);
     let mut seen = false;
-    for _ in 0..50 {
+    for _ in 0..250 {
         if other
             .call(Method::GET, "/api/v1/audit-logs", &user)
             .await
@@ -504,7 +504,7 @@ async fn a_role_change_on_one_replica_is_seen_by_another() {
     )
     .await;
     let mut refused = false;
-    for _ in 0..50 {
+    for _ in 0..250 {
         if other
             .call(Method::GET, "/api/v1/auth/me", &key)
             .await
