@@ -81,7 +81,7 @@ use crate::{
         api::audit::list,
     ),
     components(schemas(Problem, FieldError, ErrorCode)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &CommonErrors),
     tags(
         (name = "operations", description = "Health, metrics and documentation"),
         (name = "auth", description = "Login, tokens and account flows"),
@@ -119,6 +119,67 @@ impl Modify for SecuritySchemes {
                 "Tenant API key (`tnt_<env>_...`); the key alone identifies its tenant",
             ))),
         );
+    }
+}
+
+/// Documents the errors every operation can answer besides its own: 500 everywhere; 401
+/// and 403 where credentials are required; 400, 413, 415 and 422 where a body or
+/// parameters are parsed. All are `application/problem+json` documents.
+struct CommonErrors;
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                add_common_errors(operation);
+            }
+        }
+    }
+}
+
+fn add_common_errors(operation: &mut utoipa::openapi::path::Operation) {
+    let authenticated = operation.security.as_ref().is_some_and(|requirements| {
+        requirements.iter().all(|r| {
+            serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+        })
+    });
+    let has_body = operation.request_body.is_some();
+    let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let mut errors = vec![("500", "Unexpected error (no internal detail is shown)")];
+    if authenticated {
+        errors.push(("401", "Missing, invalid, expired or revoked credentials"));
+        errors.push(("403", "Not permitted, or the tenant is suspended"));
+    }
+    if has_body {
+        errors.push(("400", "The body is not valid JSON"));
+        errors.push(("413", "The body is larger than the limit"));
+        errors.push(("415", "The body is not application/json"));
+    }
+    if has_body || has_parameters {
+        errors.push(("422", "Invalid fields or parameters (named in `errors`)"));
+    }
+    let problem = utoipa::openapi::ContentBuilder::new()
+        .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+        .build();
+    for (status, description) in errors {
+        operation
+            .responses
+            .responses
+            .entry(status.to_owned())
+            .or_insert_with(|| {
+                utoipa::openapi::ResponseBuilder::new()
+                    .description(description)
+                    .content("application/problem+json", problem.clone())
+                    .build()
+                    .into()
+            });
     }
 }
 

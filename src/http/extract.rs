@@ -117,8 +117,14 @@ where
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                let message = e.body_text();
-                Err(AppError::invalid_field("query", message))
+                let message = std::error::Error::source(&e)
+                    .map(ToString::to_string)
+                    .unwrap_or_else(|| e.body_text());
+                let field = match field_of(&message).as_str() {
+                    "body" => "query".to_owned(),
+                    field => field.to_owned(),
+                };
+                Err(AppError::invalid_field(field, message))
             }
             Err(other) => Err(AppError::malformed(other.body_text())),
         }

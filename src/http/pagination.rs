@@ -12,6 +12,7 @@ use crate::error::{AppError, FieldError};
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1 to 100; default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -31,7 +32,7 @@ impl PageParams {
         if !(1..=100).contains(&limit) {
             errors.push(FieldError::new("limit", "must be between 1 and 100"));
         }
-        let before = match &self.cursor {
+        let before = match self.cursor.as_deref().filter(|c| !c.is_empty()) {
             None => None,
             Some(cursor) => match decode(cursor) {
                 Some(id) => Some(id),

@@ -173,9 +173,11 @@ async fn bad_path_and_query_parameters_are_422_problems() {
     let res = app.get(&format!("/probe/items/{id}")).await;
     assert_eq!(res.text(), id.to_string());
 
-    app.get("/probe/list?limit=many")
+    let problem = app
+        .get("/probe/list?limit=many")
         .await
         .assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(problem["errors"][0]["field"], "limit", "{problem}");
     app.get("/probe/list?limit=300")
         .await
         .assert_problem(422, "VALIDATION_FAILED");

@@ -39,6 +39,7 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateApiKey {
     /// 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100, pattern = r".*\S.*")]
     pub name: String,
     /// A role whose permissions the key gets, or
     pub role: Option<String>,

@@ -26,7 +26,10 @@ pub struct AuditParams {
     pub from: Option<DateTime<Utc>>,
     /// Entries before this time (RFC 3339).
     pub to: Option<DateTime<Utc>>,
+    /// 1 to 100; default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 

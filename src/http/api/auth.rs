@@ -67,8 +67,10 @@ fn tenant_from_host(app: &AppState, headers: &HeaderMap) -> Option<String> {
 pub struct RegisterRequest {
     /// The tenant's slug.
     pub tenant: String,
+    #[schema(format = Email)]
     pub email: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -135,7 +137,7 @@ pub struct LogoutRequest {
 }
 
 /// End the session: the refresh family is revoked and the access token stops working.
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = LogoutRequest, description = "Optional"),
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>, description = "Optional: `{\"refresh_token\": ...}` ends that session too"),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Logged out"),
@@ -182,6 +184,7 @@ pub async fn password_reset_request(
 pub struct PasswordReset {
     pub token: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
 

@@ -68,6 +68,7 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateResource {
     /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: String,
     /// A JSON object of at most 64 KiB; default `{}`.
     #[schema(value_type = Option<Object>)]
@@ -108,6 +109,7 @@ pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppR
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ReplaceResource {
+    #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: String,
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
@@ -144,6 +146,7 @@ pub async fn replace(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct PatchResource {
+    #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: Option<String>,
     /// Replaces `data` when given.
     #[schema(value_type = Option<Object>)]

@@ -95,6 +95,7 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateRole {
     /// `^[a-z][a-z0-9_-]{1,49}$`, unique in the tenant.
+    #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$")]
     pub name: String,
     pub description: Option<String>,
     /// Grants, each within the caller's own permissions.
@@ -161,6 +162,7 @@ pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppR
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateRole {
+    #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$")]
     pub name: Option<String>,
     pub description: Option<String>,
 }

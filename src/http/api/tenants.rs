@@ -30,8 +30,10 @@ use crate::{
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewAdmin {
+    #[schema(format = Email)]
     pub email: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -40,8 +42,10 @@ pub struct NewAdmin {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateTenant {
     /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: String,
     /// `^[a-z][a-z0-9-]{2,39}$`, unique.
+    #[schema(pattern = "^[a-z][a-z0-9-]{2,39}$")]
     pub slug: String,
     /// `free` unless a platform operator asks for another.
     pub plan: Option<Plan>,
@@ -59,7 +63,7 @@ fn name(field: &str, raw: &str) -> Result<String, FieldError> {
 
 /// Onboard a tenant: its schema, system roles, admin user and tokens, all at once.
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key answer the first result")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "Retries with the same key answer the first result")),
     security((), ("bearer" = [])),
     responses(
         (status = 201, description = "Onboarded", body = Onboarded),
@@ -153,7 +157,10 @@ pub struct TenantListParams {
     pub status: Option<String>,
     /// `free`, `standard` or `premium`.
     pub plan: Option<Plan>,
+    /// 1 to 100; default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
@@ -224,6 +231,7 @@ pub async fn get(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateTenant {
+    #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: Option<String>,
     /// Replaces the settings object (`self_registration`: bool, …).
     #[schema(value_type = Option<Object>)]

@@ -43,8 +43,10 @@ pub async fn list(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUser {
+    #[schema(format = Email)]
     pub email: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
