@@ -1,6 +1,7 @@
 //! Extractors whose rejections are answered as problem+json.
 
 use axum::{
+    body::Bytes,
     extract::{
         FromRequest, FromRequestParts, Request,
         rejection::{JsonRejection, PathRejection, QueryRejection},
@@ -26,11 +27,65 @@ where
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !is_json(req.headers()) {
+            return Err(AppError::new(
+                ErrorCode::UnsupportedMediaType,
+                "expected a body with content type application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is larger than the limit",
+                )
+            } else {
+                AppError::malformed("the request body could not be read")
+            }
+        })?;
+        // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+        if has_escaped_nul(&bytes) {
+            return Err(AppError::invalid_field(
+                "body",
+                "text must not contain NUL (\\u0000) characters",
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json` or any `application/*+json`.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(content_type) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether a JSON text holds the escape `\u0000` (a raw NUL is not valid JSON anyway).
+/// Escapes are walked in order, so an escaped backslash before `u0000` is not mistaken
+/// for one.
+fn has_escaped_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 impl<T: Serialize> IntoResponse for AppJson<T> {
@@ -114,6 +169,13 @@ where
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // PostgreSQL text cannot hold NUL.
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(AppError::invalid_field(
+                "query",
+                "parameters must not contain NUL (%00) characters",
+            ));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
@@ -133,7 +195,16 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::field_of;
+    use super::{field_of, has_escaped_nul};
+
+    #[test]
+    fn escaped_nul_is_found_and_escaped_backslashes_are_not_mistaken_for_it() {
+        assert!(has_escaped_nul(br#"{"name": "a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"a\u0000": 1}"#));
+        assert!(!has_escaped_nul(br#"{"name": "a\\u0000b"}"#));
+        assert!(!has_escaped_nul(br#"{"name": "a\u0001b"}"#));
+        assert!(!has_escaped_nul(br#"{"name": "plain"}"#));
+    }
 
     #[test]
     fn field_names_come_from_serde_messages() {

@@ -245,3 +245,41 @@ async fn pagination_walks_every_row_exactly_once_under_concurrent_inserts() {
         assert!(unique.contains(id), "{id} was skipped");
     }
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_before_they_reach_the_database() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let body = r#"{"name": "ok", "data": {"key\u0000": "value"}}"#;
+    let Auth::Bearer(token) = t.admin() else {
+        unreachable!("admins have tokens")
+    };
+    let res = app
+        .request(
+            Request::post("/api/v1/resources")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await;
+    res.assert_problem(422, "VALIDATION_FAILED");
+    app.call(
+        Method::GET,
+        "/api/v1/audit-logs?action=a%00b",
+        &t.admin(),
+        None,
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    // An escaped backslash followed by "u0000" is ordinary text.
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/resources",
+            &t.admin(),
+            Some(json!({"name": "\\u0000 literally"})),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+}

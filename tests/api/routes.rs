@@ -101,7 +101,16 @@ async fn every_route_is_in_the_openapi_document_and_nothing_else_is() {
                 route.method,
                 route.path
             );
+            for status in ["401", "403"] {
+                assert!(
+                    op["responses"][status]["content"]["application/problem+json"].is_object(),
+                    "{} {} does not document {status}",
+                    route.method,
+                    route.path
+                );
+            }
         }
+        assert!(op["responses"]["500"].is_object());
     }
     let paths = doc["paths"].as_object().expect("paths");
     for (path, ops) in paths {
