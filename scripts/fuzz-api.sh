@@ -24,6 +24,6 @@ token=$(curl -s "http://127.0.0.1:$PORT/api/v1/tenants" -H 'content-type: applic
 timeout "$LIMIT" "$venv/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  -n 30 --request-timeout 5 --seed 1 \
+  -n ${FUZZ_EXAMPLES:-30} --request-timeout 5 --seed 1 \
   --exclude-path /api/v1/auth/logout --exclude-path-regex '.*/suspend$' \
   --exclude-path-regex '^/api/v1/tenants/\{id\}$'
