@@ -26,6 +26,9 @@ const CACHE_TTL: Duration = Duration::from_secs(30);
 /// Tenant status (suspension) is cached more briefly.
 const TENANT_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 100_000;
+/// Logged-out tokens held per replica at most: far above the logouts of one token
+/// lifetime, and bounded so memory is.
+const DENIED_MAX: usize = 1_000_000;
 
 /// An API key as authentication needs it.
 #[derive(Debug, Clone)]
@@ -57,10 +60,6 @@ pub struct AuthCache {
     key_uses: std::sync::Mutex<std::collections::HashMap<Uuid, DateTime<Utc>>>,
 }
 
-/// Logged-out tokens held per replica at most; far above the logouts of one token
-/// lifetime, and bounded so memory is.
-const DENIED_MAX: usize = 1_000_000;
-
 impl AuthCache {
     /// Caches for access tokens that live `access_ttl`.
     pub fn new(access_ttl: Duration) -> Self {
@@ -73,9 +72,7 @@ impl AuthCache {
             key_uses: Default::default(),
         }
     }
-}
 
-impl AuthCache {
     /// Forgets everything cached about a tenant: its status, keys and users' roles.
     /// Called on this replica by every change to them.
     pub fn invalidate_tenant(&self, tenant_id: Uuid) {
