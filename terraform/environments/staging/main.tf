@@ -1,4 +1,5 @@
 # Staging: production's shape (two API tasks, Redis replica, HTTPS) at small sizes.
+# The resources are defined in modules/stack; this file picks the sizes and flags.
 terraform {
   required_version = ">= 1.6"
   required_providers {
@@ -28,141 +29,49 @@ provider "aws" {
   }
 }
 
-data "aws_caller_identity" "current" {}
+module "stack" {
+  source = "../../modules/stack"
 
-locals {
-  name = "tenantry-staging"
+  environment          = "staging"
+  region               = var.region
+  container_image      = var.container_image
+  certificate_arn      = var.certificate_arn
+  alarm_email          = var.alarm_email
+  from_email           = var.from_email
+  cors_allowed_origins = var.cors_allowed_origins
+  signup_enabled       = var.signup_enabled
+  rust_log             = var.rust_log
 
-  # Empty values are left out so the app applies its own defaults.
-  app_environment = {
-    for k, v in {
-      APP_ENV                  = "production"
-      LOG_FORMAT               = "json"
-      RUST_LOG                 = var.rust_log
-      AWS_REGION               = var.region
-      STORAGE_BACKEND          = "s3"
-      S3_BUCKET_NAME           = module.storage.bucket_name
-      NOTIFICATIONS_BACKEND    = "sns"
-      SNS_EMAIL_TOPIC_ARN      = module.messaging.email_topic_arn
-      FROM_EMAIL               = var.from_email
-      SIGNUP_ENABLED           = tostring(var.signup_enabled)
-      CORS_ALLOWED_ORIGINS     = join(",", var.cors_allowed_origins)
-      DATABASE_MAX_CONNECTIONS = "15"
-    } : k => v if v != ""
-  }
-}
+  deletion_protection = false
 
-module "network" {
-  source = "../../modules/network"
-
-  name                    = local.name
-  cidr_block              = "10.20.0.0/16"
-  az_count                = 2
+  vpc_cidr                = "10.20.0.0/16"
   single_nat_gateway      = true
   flow_log_retention_days = 14
-}
 
-module "secrets" {
-  source = "../../modules/secrets"
+  secret_recovery_window_days = 7
 
-  name                    = local.name
-  recovery_window_in_days = 7
-  db_username             = "tenantry"
-  db_name                 = "tenantry"
-  db_address              = module.database.address
-  db_port                 = module.database.port
-  redis_address           = module.cache.primary_endpoint_address
-  redis_port              = module.cache.port
-}
+  db_instance_class               = "db.t4g.small"
+  db_allocated_storage            = 20
+  db_max_allocated_storage        = 100
+  db_multi_az                     = false
+  db_backup_retention_days        = 7
+  db_performance_insights_enabled = false
+  db_monitoring_interval          = 60
+  db_max_connections              = 15
 
-module "database" {
-  source = "../../modules/database"
+  cache_node_type                = "cache.t4g.small"
+  cache_num_clusters             = 2
+  cache_snapshot_retention_limit = 1
 
-  name                         = local.name
-  subnet_ids                   = module.network.private_subnet_ids
-  security_group_id            = module.network.db_security_group_id
-  instance_class               = "db.t4g.small"
-  allocated_storage            = 20
-  max_allocated_storage        = 100
-  multi_az                     = false
-  db_name                      = "tenantry"
-  username                     = "tenantry"
-  password                     = module.secrets.db_password
-  backup_retention_days        = 7
-  deletion_protection          = false
-  performance_insights_enabled = false
-  monitoring_interval          = 60
-}
+  files_force_destroy                      = false
+  files_noncurrent_version_expiration_days = 30
 
-module "cache" {
-  source = "../../modules/cache"
+  container_insights = true
+  waf_enabled        = true
+  api                = { cpu = 512, memory = 1024, min_count = 2, max_count = 4 }
+  worker             = { cpu = 512, memory = 1024, min_count = 1, max_count = 3 }
 
-  name                     = local.name
-  subnet_ids               = module.network.private_subnet_ids
-  security_group_id        = module.network.cache_security_group_id
-  node_type                = "cache.t4g.small"
-  num_cache_clusters       = 2
-  auth_token               = module.secrets.redis_auth_token
-  snapshot_retention_limit = 1
-}
-
-module "storage" {
-  source = "../../modules/storage"
-
-  bucket_name                        = "${local.name}-files-${data.aws_caller_identity.current.account_id}"
-  force_destroy                      = false
-  noncurrent_version_expiration_days = 30
-  cors_allowed_origins               = var.cors_allowed_origins
-}
-
-module "messaging" {
-  source = "../../modules/messaging"
-
-  name = local.name
-}
-
-module "compute" {
-  source = "../../modules/compute"
-
-  name                       = local.name
-  vpc_id                     = module.network.vpc_id
-  public_subnet_ids          = module.network.public_subnet_ids
-  private_subnet_ids         = module.network.private_subnet_ids
-  alb_security_group_id      = module.network.alb_security_group_id
-  app_security_group_id      = module.network.app_security_group_id
-  container_image            = var.container_image
-  certificate_arn            = var.certificate_arn
-  environment                = local.app_environment
-  jwt_private_key_secret_arn = module.secrets.jwt_private_key_secret_arn
-  log_group_name             = module.monitoring.log_group_name
-  files_bucket_arn           = module.storage.bucket_arn
-  sns_topic_arns             = module.messaging.topic_arns
-  container_insights         = true
-  waf_enabled                = true
-  deletion_protection        = false
-
-  secrets = {
-    DATABASE_URL = module.secrets.database_url_secret_arn
-    REDIS_URL    = module.secrets.redis_url_secret_arn
-  }
-
-  api    = { cpu = 512, memory = 1024, min_count = 2, max_count = 4 }
-  worker = { cpu = 512, memory = 1024, min_count = 1, max_count = 3 }
-}
-
-module "monitoring" {
-  source = "../../modules/monitoring"
-
-  name                          = local.name
   log_retention_days            = 30
-  alarm_email                   = var.alarm_email
-  cluster_name                  = module.compute.cluster_name
-  api_service_name              = module.compute.api_service_name
-  worker_service_name           = module.compute.worker_service_name
-  alb_arn_suffix                = module.compute.alb_arn_suffix
-  target_group_arn_suffix       = module.compute.target_group_arn_suffix
-  db_instance_id                = module.database.instance_id
-  cache_cluster_ids             = module.cache.member_cluster_ids
   http_5xx_threshold            = 25
   latency_p99_threshold_seconds = 1
 }
