@@ -94,6 +94,7 @@ impl<T: Serialize> IntoResponse for AppJson<T> {
     }
 }
 
+/// A parse failure of a body already known to be JSON-typed and within the limit.
 fn json_rejection(rejection: JsonRejection) -> AppError {
     match rejection {
         JsonRejection::JsonDataError(e) => {
@@ -103,16 +104,8 @@ fn json_rejection(rejection: JsonRejection) -> AppError {
                 .unwrap_or_else(|| e.body_text());
             AppError::validation(vec![FieldError::new(field_of(&message), message)])
         }
-        JsonRejection::JsonSyntaxError(_) => AppError::malformed("the body is not valid JSON"),
-        JsonRejection::MissingJsonContentType(_) => AppError::new(
-            ErrorCode::UnsupportedMediaType,
-            "expected a body with content type application/json",
-        ),
-        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => AppError::new(
-            ErrorCode::PayloadTooLarge,
-            "the request body is larger than the limit",
-        ),
-        other => AppError::malformed(other.body_text()),
+        // Content type and size were checked before parsing; what is left is bad JSON.
+        other => AppError::malformed(format!("the body is not valid JSON: {}", other.body_text())),
     }
 }
 
