@@ -6,7 +6,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{authenticate::AuthCache, jwt::JwtKeys},
+    auth::{cache::AuthCache, jwt::JwtKeys},
     config::Config,
     services::notify::Outbox,
     telemetry::Metrics,
@@ -35,9 +35,10 @@ impl App {
             redis,
             metrics: Metrics::install().context("failed to install the metrics recorder")?,
             jwt: JwtKeys::from_config(&config)?,
-            auth: AuthCache::new(std::time::Duration::from_secs(
-                config.access_token_ttl_seconds.unsigned_abs(),
-            )),
+            auth: AuthCache::new(
+                std::time::Duration::from_secs(config.access_token_ttl_seconds.unsigned_abs()),
+                config.deny_list_capacity,
+            ),
             outbox: Outbox::default(),
             config,
         })

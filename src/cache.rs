@@ -9,53 +9,103 @@ use std::{
 
 /// Entries expire after `ttl`; when `max` entries are held, expired ones are dropped,
 /// and if that is not enough the cache starts afresh, so memory stays bounded.
+///
+/// Every removal bumps a generation counter. A value loaded from storage is stored with
+/// [`TtlCache::insert_loaded`], naming the generation read *before* the load: if an
+/// invalidation happened meanwhile, the value may predate it and is not stored. So the
+/// cache never keeps a value older than an invalidation it was told about.
 pub struct TtlCache<K, V> {
     ttl: Duration,
     max: usize,
-    entries: RwLock<HashMap<K, (Instant, V)>>,
+    inner: RwLock<Inner<K, V>>,
 }
+
+struct Inner<K, V> {
+    generation: u64,
+    entries: HashMap<K, (Instant, V)>,
+}
+
+/// The generation of a cache at some instant; see [`TtlCache::insert_loaded`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
 
 impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     pub fn new(ttl: Duration, max: usize) -> Self {
         Self {
             ttl,
             max,
-            entries: RwLock::new(HashMap::new()),
+            inner: RwLock::new(Inner {
+                generation: 0,
+                entries: HashMap::new(),
+            }),
         }
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner<K, V>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner<K, V>> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn get(&self, key: &K) -> Option<V> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        entries
+        self.read()
+            .entries
             .get(key)
             .filter(|(at, _)| at.elapsed() < self.ttl)
             .map(|(_, v)| v.clone())
     }
 
+    /// Take this before loading a value from storage; pass it to [`Self::insert_loaded`].
+    pub fn generation(&self) -> Generation {
+        Generation(self.read().generation)
+    }
+
+    /// Stores a value loaded after `seen` was taken, unless something was invalidated
+    /// since (then the value may be stale and the next lookup loads again).
+    pub fn insert_loaded(&self, seen: Generation, key: K, value: V) {
+        let mut inner = self.write();
+        if inner.generation == seen.0 {
+            self.insert_locked(&mut inner, key, value);
+        }
+    }
+
+    /// Stores a value that cannot be stale (it was just written by this process).
     pub fn insert(&self, key: K, value: V) {
-        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.max {
-            entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
-            if entries.len() >= self.max {
-                entries.clear();
+        let mut inner = self.write();
+        self.insert_locked(&mut inner, key, value);
+    }
+
+    fn insert_locked(&self, inner: &mut Inner<K, V>, key: K, value: V) {
+        if inner.entries.len() >= self.max {
+            inner.entries.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            if inner.entries.len() >= self.max {
+                inner.entries.clear();
             }
         }
-        entries.insert(key, (Instant::now(), value));
+        inner.entries.insert(key, (Instant::now(), value));
     }
 
     pub fn remove(&self, key: &K) {
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        let mut inner = self.write();
+        inner.generation += 1;
+        inner.entries.remove(key);
     }
 
     /// Drops every entry for which `stale` is true.
     pub fn remove_where(&self, stale: impl Fn(&K, &V) -> bool) {
-        self.entries
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|k, (_, v)| !stale(k, v));
+        let mut inner = self.write();
+        inner.generation += 1;
+        inner.entries.retain(|k, (_, v)| !stale(k, v));
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -73,8 +123,22 @@ mod tests {
         for i in 0..10 {
             cache.insert(i, "x");
         }
-        assert!(cache.entries.read().expect("lock").len() <= 3);
+        assert!(cache.len() <= 3);
         cache.remove_where(|k, _| *k == 9);
         assert_eq!(cache.get(&9), None);
+    }
+
+    #[test]
+    fn a_value_loaded_before_an_invalidation_is_not_stored() {
+        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        let seen = cache.generation();
+        // Another task invalidates while this one was loading.
+        cache.remove(&1);
+        cache.insert_loaded(seen, 1, "stale");
+        assert_eq!(cache.get(&1), None);
+
+        let seen = cache.generation();
+        cache.insert_loaded(seen, 1, "fresh");
+        assert_eq!(cache.get(&1), Some("fresh"));
     }
 }

@@ -87,6 +87,9 @@ pub struct Config {
     pub platform_admin_password: Option<String>,
     /// When set, login without `tenant` takes the tenant from the Host's subdomain.
     pub base_domain: Option<String>,
+    /// Logged-out access tokens held in memory per replica; beyond it, lookups go to
+    /// Redis (the deny-list never forgets a logout).
+    pub deny_list_capacity: usize,
 }
 
 impl Config {
@@ -127,6 +130,7 @@ impl Config {
             platform_admin_email: vars.get("PLATFORM_ADMIN_EMAIL"),
             platform_admin_password: vars.get("PLATFORM_ADMIN_PASSWORD"),
             base_domain: vars.get("BASE_DOMAIN"),
+            deny_list_capacity: vars.parse("DENY_LIST_CAPACITY", 1_000_000)?,
         };
         config.validate()?;
         Ok(config)

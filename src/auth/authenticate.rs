@@ -1,102 +1,24 @@
 //! Authentication: a bearer JWT or an `X-API-Key` becomes a [`Principal`], with its
 //! tenant checked (suspended or deleted → 403) and its permissions resolved.
 
-use std::time::Duration;
-
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
     api_key,
-    jwt::TokenError,
+    cache::{KeyAccess, OperatorAccess, UserAccess},
+    deny_list::Lookup,
+    jwt::{Claims, TokenError},
     principal::{Actor, PresentedToken, Principal, TenantPrincipal},
 };
 use crate::{
     app::App,
-    cache::TtlCache,
     db::TenantScope,
     error::{AppError, ErrorCode},
     rbac::PermissionSet,
     services::tenants::{self, Tenant},
 };
-
-/// How long another replica may keep serving a revoked key or a changed tenant.
-const CACHE_TTL: Duration = Duration::from_secs(30);
-/// Tenant status (suspension) is cached more briefly.
-const TENANT_TTL: Duration = Duration::from_secs(5);
-const CACHE_MAX: usize = 100_000;
-/// Logged-out tokens held per replica at most: far above the logouts of one token
-/// lifetime, and bounded so memory is.
-const DENIED_MAX: usize = 1_000_000;
-
-/// An API key as authentication needs it.
-#[derive(Debug, Clone)]
-struct KeyAccess {
-    id: Uuid,
-    tenant_id: Uuid,
-    permissions: PermissionSet,
-    roles: Vec<String>,
-    expires_at: Option<DateTime<Utc>>,
-}
-
-/// A user as authentication needs it.
-#[derive(Debug, Clone)]
-struct UserAccess {
-    roles: Vec<String>,
-    permissions: PermissionSet,
-}
-
-/// Per-replica caches in front of the lookups every request makes, and the API-key
-/// use times waiting to be written.
-pub struct AuthCache {
-    tenants: TtlCache<Uuid, Tenant>,
-    keys: TtlCache<Vec<u8>, Option<KeyAccess>>,
-    users: TtlCache<(Uuid, Uuid), Option<UserAccess>>,
-    /// Logged-out access tokens, kept until they would have expired anyway. Filled by
-    /// this replica's logouts, other replicas' (through the invalidation channel) and a
-    /// load from Redis whenever the channel (re)connects.
-    denied: TtlCache<Uuid, ()>,
-    key_uses: std::sync::Mutex<std::collections::HashMap<Uuid, DateTime<Utc>>>,
-}
-
-impl AuthCache {
-    /// Caches for access tokens that live `access_ttl`.
-    pub fn new(access_ttl: Duration) -> Self {
-        Self {
-            tenants: TtlCache::new(TENANT_TTL, CACHE_MAX),
-            keys: TtlCache::new(CACHE_TTL, CACHE_MAX),
-            users: TtlCache::new(CACHE_TTL, CACHE_MAX),
-            // A denied token needs remembering only while it could still verify.
-            denied: TtlCache::new(access_ttl + Duration::from_secs(60), DENIED_MAX),
-            key_uses: Default::default(),
-        }
-    }
-
-    /// Forgets everything cached about a tenant: its status, keys and users' roles.
-    /// Called on this replica by every change to them.
-    pub fn invalidate_tenant(&self, tenant_id: Uuid) {
-        self.tenants.remove(&tenant_id);
-        self.keys
-            .remove_where(|_, k| k.as_ref().is_some_and(|k| k.tenant_id == tenant_id));
-        self.users.remove_where(|(t, _), _| *t == tenant_id);
-    }
-
-    /// Forgets one key at once (revocation, rotation).
-    pub fn invalidate_key(&self, key_id: Uuid) {
-        self.keys
-            .remove_where(|_, k| k.as_ref().is_some_and(|k| k.id == key_id));
-    }
-
-    pub fn deny_locally(&self, jti: Uuid) {
-        self.denied.insert(jti, ());
-    }
-
-    fn take_key_uses(&self) -> Vec<(Uuid, DateTime<Utc>)> {
-        let mut uses = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
-        uses.drain().collect()
-    }
-}
 
 /// Writes the API keys' `last_used_at` in one statement; runs every few seconds, so a
 /// request never writes to the database to record its key's use.
@@ -150,12 +72,19 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
         }
         TokenError::Invalid => AppError::unauthenticated("the access token is not valid"),
     })?;
-    if app.auth.denied.get(&claims.jti).is_some() {
+    if is_denied(app, claims.jti).await? {
         return Err(AppError::unauthenticated("the access token was logged out"));
     }
     if claims.scope.as_deref() == Some("platform") {
+        let operator = operator_access(app, claims.sub)
+            .await?
+            .ok_or_else(|| AppError::unauthenticated("the operator account is disabled"))?;
+        if issued_before(&claims, operator.tokens_valid_after) {
+            return Err(AppError::unauthenticated("the session has ended; log in again"));
+        }
         return Ok(Principal::Platform {
             admin_id: claims.sub,
+            token: PresentedToken::of(&claims),
         });
     }
     let tenant_id = claims
@@ -166,18 +95,56 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
     let user = user_access(app, &scope, claims.sub)
         .await?
         .ok_or_else(|| AppError::unauthenticated("the account no longer exists or is disabled"))?;
+    if issued_before(&claims, user.tokens_valid_after) {
+        return Err(AppError::unauthenticated("the session has ended; log in again"));
+    }
     Ok(Principal::Tenant(Box::new(TenantPrincipal {
         tenant,
         actor: Actor::User(claims.sub),
         roles: user.roles,
         permissions: user.permissions,
         scope,
-        token: Some(PresentedToken {
-            jti: claims.jti,
-            exp: claims.exp,
-            session: claims.sid,
-        }),
+        token: Some(PresentedToken::of(&claims)),
     })))
+}
+
+/// Whether the token was issued before `valid_after` (a password reset, deactivation,
+/// refresh-token reuse or operator logout). The issue instant is read from the `jti`, a
+/// UUIDv7 whose millisecond timestamp is set when the token is signed, so a token minted
+/// in the same second as the reset but after it still counts; `iat` (whole seconds) is
+/// the fallback.
+fn issued_before(claims: &Claims, valid_after: Option<DateTime<Utc>>) -> bool {
+    let Some(valid_after) = valid_after else {
+        return false;
+    };
+    let issued_ms = claims
+        .jti
+        .get_timestamp()
+        .map(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            i64::try_from(secs).unwrap_or(i64::MAX) * 1000 + i64::from(nanos / 1_000_000)
+        })
+        .unwrap_or(claims.iat * 1000);
+    issued_ms < valid_after.timestamp_millis()
+}
+
+/// Whether the token was logged out. The in-memory deny-list answers unless it
+/// overflowed; then Redis does, and if Redis cannot, the token is refused (503) rather
+/// than let through.
+async fn is_denied(app: &App, jti: Uuid) -> Result<bool, AppError> {
+    match app.auth.denied.lookup(&jti) {
+        Lookup::Denied => Ok(true),
+        Lookup::Allowed => Ok(false),
+        Lookup::Unknown => super::invalidation::is_denied_in_redis(app, jti)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %format!("{e:#}"), "deny-list lookup in Redis failed");
+                AppError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "the session store is unavailable; try again shortly",
+                )
+            }),
+    }
 }
 
 async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
@@ -186,8 +153,9 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     let access = match app.auth.keys.get(&hash) {
         Some(cached) => cached,
         None => {
+            let seen = app.auth.keys.generation();
             let loaded = load_key(app, &hash).await?;
-            app.auth.keys.insert(hash, loaded.clone());
+            app.auth.keys.insert_loaded(seen, hash, loaded.clone());
             loaded
         }
     };
@@ -196,11 +164,7 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
         return Err(AppError::unauthenticated("the API key has expired"));
     }
     let tenant = active_tenant(app, access.tenant_id).await?;
-    app.auth
-        .key_uses
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(access.id, Utc::now());
+    app.auth.record_key_use(access.id);
     Ok(Principal::Tenant(Box::new(TenantPrincipal {
         scope: TenantScope::new(app.db.clone(), tenant.id),
         tenant,
@@ -211,11 +175,11 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     })))
 }
 
-/// An `api_keys` row: id, tenant, role, scopes, expiry.
+/// An `api_keys` row: id, tenant, role id, scopes, expiry.
 type KeyRow = (
     Uuid,
     Uuid,
-    Option<String>,
+    Option<Uuid>,
     Option<Vec<String>>,
     Option<DateTime<Utc>>,
 );
@@ -223,24 +187,26 @@ type KeyRow = (
 /// A live (not revoked) key and what it may do; `None` when there is no such key.
 async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
     let row: Option<KeyRow> = sqlx::query_as(
-        "select id, tenant_id, role, scopes, expires_at from platform.api_keys
+        "select id, tenant_id, role_id, scopes, expires_at from platform.api_keys
              where key_hash = $1 and revoked_at is null",
     )
     .bind(hash)
     .fetch_optional(&app.db)
     .await?;
-    let Some((id, tenant_id, role, scopes, expires_at)) = row else {
+    let Some((id, tenant_id, role_id, scopes, expires_at)) = row else {
         return Ok(None);
     };
     // A suspended or deleted tenant answers before its schema (maybe being purged) is read.
     active_tenant(app, tenant_id).await?;
-    let (roles, permissions) = match role {
-        Some(role) => {
+    let (roles, permissions) = match role_id {
+        Some(role_id) => {
             let scope = TenantScope::new(app.db.clone(), tenant_id);
-            let grants = crate::services::roles::grants_of(&scope, &role)
-                .await?
-                .unwrap_or_default();
-            (vec![role], PermissionSet::from_stored(grants))
+            // The role by id: a rename never changes the key; a deleted role (refused
+            // while keys use it) would leave the key with nothing.
+            match crate::services::roles::name_and_grants(&scope, role_id).await? {
+                Some((name, grants)) => (vec![name], PermissionSet::from_stored(grants)),
+                None => (Vec::new(), PermissionSet::default()),
+            }
         }
         None => (
             Vec::new(),
@@ -261,10 +227,11 @@ async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<Tenant, AppError> {
     let tenant = match app.auth.tenants.get(&tenant_id) {
         Some(tenant) => tenant,
         None => {
+            let seen = app.auth.tenants.generation();
             let tenant = tenants::find(&app.db, tenant_id)
                 .await?
                 .ok_or_else(|| AppError::unauthenticated("the tenant does not exist"))?;
-            app.auth.tenants.insert(tenant_id, tenant.clone());
+            app.auth.tenants.insert_loaded(seen, tenant_id, tenant.clone());
             tenant
         }
     };
@@ -277,7 +244,7 @@ async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<Tenant, AppError> {
     Ok(tenant)
 }
 
-/// An active user's roles and permissions, in one round trip (cached).
+/// An active user's roles, permissions and session cut-off, in one round trip (cached).
 async fn user_access(
     app: &App,
     scope: &TenantScope,
@@ -287,8 +254,10 @@ async fn user_access(
     if let Some(cached) = app.auth.users.get(&key) {
         return Ok(cached);
     }
-    let row: Option<(bool, Vec<String>, Vec<String>)> = sqlx::query_as(scope.sql(
-        "select u.is_active,
+    let seen = app.auth.users.generation();
+    type Row = (bool, Option<DateTime<Utc>>, Vec<String>, Vec<String>);
+    let row: Option<Row> = sqlx::query_as(scope.sql(
+        "select u.is_active, u.tokens_valid_after,
             array(select r.name from {schema}.user_roles ur
                   join {schema}.roles r on r.id = ur.role_id
                   where ur.user_id = u.id order by r.name),
@@ -301,11 +270,31 @@ async fn user_access(
     .fetch_optional(scope.db())
     .await?;
     let access = row
-        .filter(|(active, _, _)| *active)
-        .map(|(_, roles, grants)| UserAccess {
+        .filter(|(active, ..)| *active)
+        .map(|(_, tokens_valid_after, roles, grants)| UserAccess {
             roles,
             permissions: PermissionSet::from_stored(grants),
+            tokens_valid_after,
         });
-    app.auth.users.insert(key, access.clone());
+    app.auth.users.insert_loaded(seen, key, access.clone());
+    Ok(access)
+}
+
+/// An active platform operator (cached like users).
+async fn operator_access(app: &App, admin_id: Uuid) -> Result<Option<OperatorAccess>, AppError> {
+    if let Some(cached) = app.auth.operators.get(&admin_id) {
+        return Ok(cached);
+    }
+    let seen = app.auth.operators.generation();
+    let row: Option<(bool, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "select is_active, tokens_valid_after from platform.platform_admins where id = $1",
+    )
+    .bind(admin_id)
+    .fetch_optional(&app.db)
+    .await?;
+    let access = row
+        .filter(|(active, _)| *active)
+        .map(|(_, tokens_valid_after)| OperatorAccess { tokens_valid_after });
+    app.auth.operators.insert_loaded(seen, admin_id, access.clone());
     Ok(access)
 }

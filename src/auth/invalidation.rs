@@ -27,6 +27,8 @@ pub enum Change {
     ApiKey(Uuid),
     /// An access token that was logged out.
     Logout(Uuid),
+    /// A platform operator (logged out everywhere, disabled).
+    Operator(Uuid),
 }
 
 impl Change {
@@ -35,6 +37,7 @@ impl Change {
             Change::Tenant(id) => format!("tenant:{id}"),
             Change::ApiKey(id) => format!("key:{id}"),
             Change::Logout(jti) => format!("deny:{jti}"),
+            Change::Operator(id) => format!("operator:{id}"),
         }
     }
 
@@ -45,6 +48,7 @@ impl Change {
             "tenant" => Some(Change::Tenant(id)),
             "key" => Some(Change::ApiKey(id)),
             "deny" => Some(Change::Logout(id)),
+            "operator" => Some(Change::Operator(id)),
             _ => None,
         }
     }
@@ -59,6 +63,7 @@ fn apply(app: &App, change: Change) {
         Change::Tenant(id) => app.auth.invalidate_tenant(id),
         Change::ApiKey(id) => app.auth.invalidate_key(id),
         Change::Logout(jti) => app.auth.deny_locally(jti),
+        Change::Operator(id) => app.auth.invalidate_operator(id),
     }
 }
 
@@ -87,6 +92,17 @@ pub async fn deny_token(app: &App, jti: Uuid, exp: i64) {
         tracing::warn!(error = %format!("{e:#}"), "could not store a logout in Redis");
     }
     invalidate(app, Change::Logout(jti)).await;
+}
+
+/// Whether Redis holds a logout of `jti`; asked when this replica's in-memory set
+/// overflowed and may not hold it. Errors when Redis does not answer in time.
+pub async fn is_denied_in_redis(app: &App, jti: Uuid) -> anyhow::Result<bool> {
+    let mut conn = app.redis.clone();
+    let mut exists = redis::cmd("EXISTS");
+    exists.arg(format!("{}{jti}", deny_prefix(app)));
+    let exists: i64 =
+        tokio::time::timeout(crate::redis::TIMEOUT, exists.query_async(&mut conn)).await??;
+    Ok(exists > 0)
 }
 
 /// Loads every logged-out token from Redis into this replica's deny-list.
@@ -180,7 +196,12 @@ mod tests {
     #[test]
     fn changes_round_trip_through_their_message() {
         let id = Uuid::now_v7();
-        for change in [Change::Tenant(id), Change::ApiKey(id), Change::Logout(id)] {
+        for change in [
+            Change::Tenant(id),
+            Change::ApiKey(id),
+            Change::Logout(id),
+            Change::Operator(id),
+        ] {
             assert_eq!(Change::decode(&change.encode()), Some(change));
         }
         assert_eq!(Change::decode("tenant:nope"), None);

@@ -2,6 +2,8 @@
 
 pub mod api_key;
 pub mod authenticate;
+pub mod cache;
+pub mod deny_list;
 pub mod invalidation;
 pub mod jwt;
 pub mod password;

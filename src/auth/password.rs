@@ -56,6 +56,13 @@ impl Password {
     }
 }
 
+impl Password {
+    /// The password itself, to verify it against a stored hash.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(***)")

@@ -48,6 +48,16 @@ pub struct PresentedToken {
     pub session: Option<Uuid>,
 }
 
+impl PresentedToken {
+    pub fn of(claims: &crate::auth::jwt::Claims) -> Self {
+        Self {
+            jti: claims.jti,
+            exp: claims.exp,
+            session: claims.sid,
+        }
+    }
+}
+
 /// A user or API key acting inside its tenant, with the scope that reaches only that
 /// tenant's tables.
 #[derive(Debug, Clone)]
@@ -63,6 +73,17 @@ pub struct TenantPrincipal {
 impl TenantPrincipal {
     pub fn tenant_id(&self) -> Uuid {
         self.tenant.id
+    }
+
+    /// The principal as the owner-model policy sees it.
+    pub fn authority(&self) -> crate::rbac::policy::ActorView<'_> {
+        crate::rbac::policy::ActorView {
+            user_id: match self.actor {
+                Actor::User(id) => Some(id),
+                _ => None,
+            },
+            permissions: &self.permissions,
+        }
     }
 
     /// `Ok` when the principal holds `permission`, else 403.
@@ -84,6 +105,7 @@ pub enum Principal {
     /// A platform operator (token with `scope: "platform"`).
     Platform {
         admin_id: Uuid,
+        token: PresentedToken,
     },
 }
 
@@ -91,7 +113,7 @@ impl Principal {
     pub fn actor(&self) -> Actor {
         match self {
             Principal::Tenant(p) => p.actor,
-            Principal::Platform { admin_id } => Actor::Platform(*admin_id),
+            Principal::Platform { admin_id, .. } => Actor::Platform(*admin_id),
         }
     }
 

@@ -89,7 +89,7 @@ fn declare(api: Api) -> Api {
         .at(M::POST,   "/api/v1/auth/register",                  Public,                 api::auth::register)
         .at(M::POST,   "/api/v1/auth/login",                     Public,                 api::auth::login)
         .at(M::POST,   "/api/v1/auth/refresh",                   Public,                 api::auth::refresh)
-        .at(M::POST,   "/api/v1/auth/logout",                    AnyTenantPrincipal,     api::auth::logout)
+        .at(M::POST,   "/api/v1/auth/logout",                    Authenticated,          api::auth::logout)
         .at(M::POST,   "/api/v1/auth/password-reset-request",    Public,                 api::auth::password_reset_request)
         .at(M::POST,   "/api/v1/auth/password-reset",            Public,                 api::auth::password_reset)
         .at(M::POST,   "/api/v1/auth/verify-email",              Public,                 api::auth::verify_email)

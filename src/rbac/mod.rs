@@ -2,6 +2,7 @@
 //! gets, and the check every route goes through.
 
 pub mod permission;
+pub mod policy;
 pub mod roles;
 
 pub use permission::{Grant, Permission, PermissionSet, UnknownPermission};

@@ -8,9 +8,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::{api_key, principal::TenantPrincipal},
+    auth::api_key,
+    db::{TenantScope, TenantTx},
     error::{AppError, AppResult},
-    rbac::{Grant, PermissionSet},
+    rbac::{
+        Grant, PermissionSet,
+        policy::{Cleared, KeyTarget, act},
+    },
     services::roles,
 };
 
@@ -36,57 +40,73 @@ pub struct ApiKey {
 const COLUMNS: &str = "id, name, prefix, role, scopes, created_by, created_at, last_used_at,
     expires_at, revoked_at";
 
-/// What a new key may do.
+/// What a new key may do: a role (by name, bound by id) or explicit permissions.
 #[derive(Debug, Clone)]
 pub enum KeyAccess {
     Role(String),
     Permissions(Vec<Grant>),
 }
 
-/// Mints a key for the caller's tenant. Its permissions must be within the caller's own
-/// (403), and its role must exist (422).
-pub async fn create(
-    db: &PgPool,
-    principal: &TenantPrincipal,
-    env: &str,
-    name: &str,
-    access: KeyAccess,
-    expires_at: Option<DateTime<Utc>>,
-) -> AppResult<(ApiKey, String)> {
-    let (role, scopes, granted) = match access {
+/// A new key's access, resolved: the role it is bound to, or its scopes, and what it
+/// grants (for the policy's grant check).
+#[derive(Debug, Clone)]
+pub struct ResolvedAccess {
+    role: Option<(Uuid, String)>,
+    scopes: Option<Vec<String>>,
+    pub grants: PermissionSet,
+}
+
+/// Resolves a role name to its id and grants (422 for an unknown role).
+pub async fn resolve(scope: &TenantScope, access: KeyAccess) -> AppResult<ResolvedAccess> {
+    Ok(match access {
         KeyAccess::Role(role) => {
-            let grants = roles::grants_of(&principal.scope, &role)
+            let (id, grants) = roles::find_by_name(scope, &role)
                 .await?
                 .ok_or_else(|| AppError::invalid_field("role", format!("unknown role {role:?}")))?;
-            (Some(role), None, PermissionSet::from_stored(grants))
+            ResolvedAccess {
+                role: Some((id, role)),
+                scopes: None,
+                grants: PermissionSet::from_stored(grants),
+            }
         }
-        KeyAccess::Permissions(grants) => {
-            let strings: Vec<String> = grants.iter().map(ToString::to_string).collect();
-            (None, Some(strings), PermissionSet::new(grants))
-        }
-    };
-    if !principal.permissions.covers_all(&granted) {
-        return Err(AppError::forbidden(
-            "an API key cannot have permissions its creator does not hold",
-        ));
-    }
+        KeyAccess::Permissions(grants) => ResolvedAccess {
+            role: None,
+            scopes: Some(grants.iter().map(ToString::to_string).collect()),
+            grants: PermissionSet::new(grants),
+        },
+    })
+}
+
+/// Mints a key for the tenant inside `tx` (whose audit entry commits with it); the
+/// grant was cleared by the policy.
+pub async fn create(
+    tx: &mut TenantTx,
+    created_by: Uuid,
+    env: &str,
+    name: &str,
+    access: ResolvedAccess,
+    expires_at: Option<DateTime<Utc>>,
+    _cleared: Cleared<act::Grant>,
+) -> AppResult<(ApiKey, String)> {
     let key = api_key::generate(env);
+    let (role_id, role) = access.role.unzip();
     let created = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into platform.api_keys
-            (id, tenant_id, name, prefix, key_hash, role, scopes, created_by, expires_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            (id, tenant_id, name, prefix, key_hash, role_id, role, scopes, created_by, expires_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          returning {COLUMNS}"
     )))
     .bind(Uuid::now_v7())
-    .bind(principal.tenant_id())
+    .bind(tx.tenant_id())
     .bind(name)
     .bind(&key.prefix)
     .bind(&key.hash)
+    .bind(role_id)
     .bind(role)
-    .bind(scopes)
-    .bind(principal.actor.id())
+    .bind(access.scopes)
+    .bind(created_by)
     .bind(expires_at)
-    .fetch_one(db)
+    .fetch_one(tx.conn())
     .await?;
     Ok((created, key.plaintext))
 }
@@ -110,24 +130,51 @@ pub async fn list(
     .await
 }
 
-/// Revokes a key of the tenant; revoking twice is fine, another tenant's key is 404.
-pub async fn revoke(db: &PgPool, tenant_id: Uuid, id: Uuid) -> AppResult<()> {
-    let found: Option<Uuid> = sqlx::query_scalar(
-        "update platform.api_keys set revoked_at = coalesce(revoked_at, now())
-         where id = $1 and tenant_id = $2 returning id",
+/// Locks a key of the tenant for change and gathers what the policy needs: what the
+/// key may do. Another tenant's key is 404, like one that does not exist.
+pub async fn target(tx: &mut TenantTx, id: Uuid) -> AppResult<KeyTarget> {
+    let row: Option<(Option<Uuid>, Option<Vec<String>>)> = sqlx::query_as(
+        "select role_id, scopes from platform.api_keys
+         where id = $1 and tenant_id = $2 for update",
     )
     .bind(id)
-    .bind(tenant_id)
-    .fetch_optional(db)
+    .bind(tx.tenant_id())
+    .fetch_optional(tx.conn())
     .await?;
-    found.map(|_| ()).ok_or_else(AppError::not_found)
+    let (role_id, scopes) = row.ok_or_else(AppError::not_found)?;
+    let grants = match role_id {
+        Some(role_id) => {
+            let sql = tx.sql("select permission from {schema}.role_permissions where role_id = $1");
+            sqlx::query_scalar(sql)
+                .bind(role_id)
+                .fetch_all(tx.conn())
+                .await?
+        }
+        None => scopes.unwrap_or_default(),
+    };
+    Ok(KeyTarget {
+        id,
+        permissions: PermissionSet::from_stored(grants),
+    })
 }
 
-/// Replaces the secret of a live key: the old key stops working, the new one is shown once.
+/// Revokes a key; revoking twice is fine.
+pub async fn revoke(tx: &mut TenantTx, cleared: Cleared<act::RevokeKey>) -> AppResult<ApiKey> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "update platform.api_keys set revoked_at = coalesce(revoked_at, now())
+         where id = $1 and tenant_id = $2 returning {COLUMNS}"
+    )))
+    .bind(cleared.target())
+    .bind(tx.tenant_id())
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Replaces the secret of a live key: the old key stops working, the new one is shown
+/// once. A revoked key is 404.
 pub async fn rotate(
-    db: &PgPool,
-    tenant_id: Uuid,
-    id: Uuid,
+    tx: &mut TenantTx,
+    cleared: Cleared<act::RotateKey>,
     env: &str,
 ) -> AppResult<(ApiKey, String)> {
     let key = api_key::generate(env);
@@ -136,11 +183,11 @@ pub async fn rotate(
          where id = $1 and tenant_id = $2 and revoked_at is null
          returning {COLUMNS}"
     )))
-    .bind(id)
-    .bind(tenant_id)
+    .bind(cleared.target())
+    .bind(tx.tenant_id())
     .bind(&key.hash)
     .bind(&key.prefix)
-    .fetch_optional(db)
+    .fetch_optional(tx.conn())
     .await?
     .ok_or_else(AppError::not_found)?;
     Ok((rotated, key.plaintext))

@@ -9,7 +9,7 @@ use crate::{
     auth::{
         invalidation,
         password::{self, Password, Verified},
-        principal::{Actor, TenantPrincipal},
+        principal::{Actor, Principal, TenantPrincipal},
     },
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode},
@@ -21,6 +21,7 @@ use crate::{
         tenants::{self, Tenant},
         users::{self, Email, NewUser},
     },
+    rbac::{policy, roles::VIEWER},
 };
 
 fn invalid_credentials() -> AppError {
@@ -31,7 +32,8 @@ fn invalid_credentials() -> AppError {
 }
 
 /// Logs a user in. An unknown tenant, an unknown user and a wrong password answer the
-/// same 401 after the same argon2 work, so none of them can be told apart.
+/// same 401 after the same argon2 work, so none of them can be told apart. A deleted
+/// tenant (whose schema may already be purged) counts as unknown.
 pub async fn login(
     app: &App,
     tenant_key: &str,
@@ -39,7 +41,9 @@ pub async fn login(
     password: String,
     client: &ClientInfo,
 ) -> AppResult<TokenPair> {
-    let tenant = tenants::find_by_key(&app.db, tenant_key).await?;
+    let tenant = tenants::find_by_key(&app.db, tenant_key)
+        .await?
+        .filter(|t| t.status != "deleted");
     let scope = tenant
         .as_ref()
         .map(|t| TenantScope::new(app.db.clone(), t.id));
@@ -47,16 +51,21 @@ pub async fn login(
         Some(scope) => users::credentials(scope, email).await?,
         None => None,
     };
-    let verified =
-        password::verify(password.clone(), account.as_ref().map(|a| a.1.clone())).await?;
+    let verified = password::verify(
+        password.clone(),
+        account.as_ref().map(|a| a.password_hash.clone()),
+    )
+    .await?;
 
-    let (Some(tenant), Some(scope), Some((user_id, _, active))) = (tenant, scope, account) else {
+    let (Some(tenant), Some(scope), Some(account)) = (tenant, scope, account) else {
         return Err(invalid_credentials());
     };
-    if verified == Verified::No || !active {
+    let user_id = account.id;
+    if verified == Verified::No || !account.is_active {
+        let reason = if account.is_active { "wrong_password" } else { "inactive" };
         let entry = AuditEntry::new(Some(Actor::User(user_id)), "auth.login_failed", client)
             .target("user", user_id)
-            .metadata(json!({"reason": if active { "wrong_password" } else { "inactive" }}));
+            .metadata(json!({"reason": reason}));
         audit::record(&scope, entry).await?;
         return Err(invalid_credentials());
     }
@@ -64,6 +73,12 @@ pub async fn login(
         return Err(AppError::new(
             ErrorCode::TenantSuspended,
             format!("the tenant is {}", tenant.status),
+        ));
+    }
+    if account.must_verify_email {
+        return Err(AppError::new(
+            ErrorCode::EmailNotVerified,
+            "verify your email address before logging in",
         ));
     }
     let mut tx = scope.begin().await?;
@@ -85,39 +100,77 @@ pub async fn login(
     Ok(pair)
 }
 
-/// Self-registration into a tenant that allows it; the new user is a `viewer`.
+/// What registration answers: the same whether the address was new or taken, so the
+/// answer tells nobody which addresses have accounts.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Registered {
+    pub email: String,
+    /// The role the account has once verified: `viewer`.
+    pub roles: Vec<String>,
+    /// Always `false`: a verification token was sent to the address.
+    pub email_verified: bool,
+}
+
+/// Self-registration into a tenant that opted in (`settings.self_registration`); the
+/// new user is a `viewer` and cannot log in before verifying the address. An address
+/// that already has an account gets a notice instead, and the answer is the same.
 pub async fn register(
     app: &App,
-    tenant_slug: &str,
+    tenant_key: &str,
     email: Email,
     password: Password,
     first_name: Option<String>,
     last_name: Option<String>,
     client: &ClientInfo,
-) -> AppResult<users::User> {
-    let tenant = tenants::find_by_key(&app.db, tenant_slug)
+) -> AppResult<Registered> {
+    let refused = || AppError::forbidden("this tenant does not allow self-registration for this address");
+    let tenant = tenants::find_by_key(&app.db, tenant_key)
         .await?
         .filter(Tenant::is_active)
-        .ok_or_else(|| AppError::invalid_field("tenant", "no such tenant"))?;
-    if !tenant.self_registration() {
-        return Err(AppError::forbidden(
-            "this tenant does not allow self-registration",
-        ));
+        .ok_or_else(refused)?;
+    if !tenant.self_registration().admits(email.as_str()) {
+        return Err(refused());
     }
+    // Hashed either way, so a taken address takes as long as a new one.
     let password_hash = password::hash(password).await?;
-    let mut tx = TenantScope::new(app.db.clone(), tenant.id).begin().await?;
-    let user_id = users::create(
+    let answer = Registered {
+        email: email.as_str().to_owned(),
+        roles: vec![VIEWER.name.to_owned()],
+        email_verified: false,
+    };
+    let scope = TenantScope::new(app.db.clone(), tenant.id);
+    if users::credentials(&scope, email.as_str()).await?.is_some() {
+        app.outbox.send(Message {
+            to: email.as_str().to_owned(),
+            template: "registration_existing_account",
+            subject: format!("Someone tried to register at {}", tenant.name),
+            body: "An account with this address already exists. If this was you, log in or \
+                   reset your password; otherwise you can ignore this message."
+                .to_owned(),
+        });
+        return Ok(answer);
+    }
+    let mut tx = scope.begin().await?;
+    let roles = users::resolve_roles(&mut tx, &[VIEWER.name.to_owned()]).await?;
+    let created = users::create(
         &mut tx,
         NewUser {
             email: email.clone(),
             password_hash,
             first_name,
             last_name,
-            roles: vec!["viewer".to_owned()],
+            self_registered: true,
         },
-        None,
+        &roles,
+        policy::system_grant(),
     )
-    .await?;
+    .await;
+    let user_id = match created {
+        Ok(id) => id,
+        // Registered by a concurrent request a moment ago: same answer.
+        Err(e) if e.code() == ErrorCode::EmailTaken => return Ok(answer),
+        Err(e) => return Err(e),
+    };
     let token = sessions::create_one_time(&mut tx, user_id, Purpose::EmailVerification).await?;
     audit::record_in(
         &mut tx,
@@ -125,10 +178,9 @@ pub async fn register(
             .target("user", user_id),
     )
     .await?;
-    let user = users::get_in(&mut tx, user_id).await?;
     tx.commit().await?;
-    send_verification(app, &user.email, &token);
-    Ok(user)
+    send_verification(app, email.as_str(), &token);
+    Ok(answer)
 }
 
 pub fn send_verification(app: &App, to: &str, token: &str) {
@@ -140,10 +192,33 @@ pub fn send_verification(app: &App, to: &str, token: &str) {
     });
 }
 
-/// Ends the caller's session: its refresh family (the one named in the token, and the
-/// one of `refresh_token` if given) and, until it expires, the access token itself.
+/// Ends the caller's session. A user's refresh family (the one named in the token, and
+/// the one of `refresh_token` if given) is revoked; the access token itself — a user's
+/// or a platform operator's — is refused everywhere until it expires.
 pub async fn logout(
     app: &App,
+    principal: &Principal,
+    refresh_token: Option<&str>,
+    client: &ClientInfo,
+) -> AppResult<()> {
+    let token = match principal {
+        Principal::Platform { admin_id, token } => {
+            tracing::info!(action = "auth.logout", actor = %Actor::Platform(*admin_id), "operator logged out");
+            token.clone()
+        }
+        Principal::Tenant(principal) => {
+            logout_user(principal, refresh_token, client).await?;
+            principal
+                .token
+                .clone()
+                .ok_or_else(|| AppError::forbidden("API keys have no session to log out"))?
+        }
+    };
+    invalidation::deny_token(app, token.jti, token.exp).await;
+    Ok(())
+}
+
+async fn logout_user(
     principal: &TenantPrincipal,
     refresh_token: Option<&str>,
     client: &ClientInfo,
@@ -151,9 +226,8 @@ pub async fn logout(
     let Actor::User(user_id) = principal.actor else {
         return Err(AppError::forbidden("API keys have no session to log out"));
     };
-    let token = principal.token.clone();
     let mut tx = principal.scope.begin().await?;
-    if let Some(family) = token.as_ref().and_then(|t| t.session) {
+    if let Some(family) = principal.token.as_ref().and_then(|t| t.session) {
         sessions::revoke_family_in(&mut tx, family).await?;
     }
     // A refresh token of the caller's own tenant ends its family too.
@@ -178,10 +252,6 @@ pub async fn logout(
     )
     .await?;
     tx.commit().await?;
-
-    if let Some(token) = token {
-        invalidation::deny_token(app, token.jti, token.exp).await;
-    }
     Ok(())
 }
 
@@ -197,9 +267,13 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
                 return anyhow::Ok(());
             };
             let scope = TenantScope::new(app.db.clone(), tenant.id);
-            let Some((user_id, _, true)) = users::credentials(&scope, &email).await? else {
+            let Some(account) = users::credentials(&scope, &email)
+                .await?
+                .filter(|a| a.is_active)
+            else {
                 return Ok(());
             };
+            let user_id = account.id;
             let mut tx = scope.begin().await?;
             let token = sessions::create_one_time(&mut tx, user_id, Purpose::PasswordReset).await?;
             tx.commit().await?;
@@ -227,14 +301,16 @@ pub async fn reset_password(
     let password_hash = password::hash(new_password).await?;
     let (mut tx, user_id) = sessions::consume_one_time(app, token, Purpose::PasswordReset).await?;
     users::set_password(&mut tx, user_id, &password_hash).await?;
-    sessions::revoke_user_in(&mut tx, user_id).await?;
+    sessions::end_all_in(&mut tx, user_id).await?;
     audit::record_in(
         &mut tx,
         AuditEntry::new(Some(Actor::User(user_id)), "auth.password_reset", client)
             .target("user", user_id),
     )
     .await?;
+    let tenant_id = tx.tenant_id();
     tx.commit().await?;
+    invalidation::invalidate(app, invalidation::Change::Tenant(tenant_id)).await;
     Ok(())
 }
 
@@ -251,7 +327,8 @@ pub async fn verify_email(app: &App, token: &str) -> AppResult<()> {
 /// Platform operator login → an access token with `scope: "platform"` and no tenant.
 pub async fn admin_login(app: &App, email: &str, password: String) -> AppResult<(String, i64)> {
     let admin: Option<(Uuid, String)> = sqlx::query_as(
-        "select id, password_hash from platform.platform_admins where lower(email) = lower($1)",
+        "select id, password_hash from platform.platform_admins
+         where lower(email) = lower($1) and is_active",
     )
     .bind(email)
     .fetch_optional(&app.db)
@@ -268,22 +345,37 @@ pub async fn admin_login(app: &App, email: &str, password: String) -> AppResult<
     Ok((app.jwt.sign(&claims)?, app.jwt.access_ttl_seconds()))
 }
 
-/// Creates a platform operator, or sets the password of an existing one.
+/// Creates a platform operator, or sets the password of an existing one. A changed
+/// password ends the operator's existing tokens; the same password (a replica starting
+/// with `PLATFORM_ADMIN_PASSWORD`) changes nothing.
 pub async fn upsert_platform_admin(
-    db: &sqlx::PgPool,
+    app_db: &sqlx::PgPool,
     email: &Email,
     password: Password,
 ) -> anyhow::Result<Uuid> {
+    let existing: Option<(Uuid, String)> = sqlx::query_as(
+        "select id, password_hash from platform.platform_admins where lower(email) = lower($1)",
+    )
+    .bind(email.as_str())
+    .fetch_optional(app_db)
+    .await?;
+    if let Some((id, hash)) = &existing
+        && password::verify(password.expose().to_owned(), Some(hash.clone())).await? != Verified::No
+    {
+        return Ok(*id);
+    }
     let hash = password::hash(password).await?;
     let id: Uuid = sqlx::query_scalar(
         "insert into platform.platform_admins (id, email, password_hash) values ($1, $2, $3)
-         on conflict (lower(email)) do update set password_hash = excluded.password_hash
+         on conflict (lower(email)) do update
+            set password_hash = excluded.password_hash, is_active = true,
+                tokens_valid_after = now()
          returning id",
     )
     .bind(Uuid::now_v7())
     .bind(email.as_str())
     .bind(hash)
-    .fetch_one(db)
+    .fetch_one(app_db)
     .await?;
     Ok(id)
 }

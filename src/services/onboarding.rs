@@ -12,6 +12,7 @@ use crate::{
     auth::{password, password::Password, principal::Actor},
     db::{TenantScope, TenantTx, migrate},
     error::{AppError, AppResult, ErrorCode},
+    rbac::{policy, roles::ADMIN},
     http::extract::ClientInfo,
     services::{
         audit::{self, AuditEntry},
@@ -104,6 +105,7 @@ pub async fn onboard(
     }))?;
     migrate::apply_tenant(tx.conn(), tenant_id).await?;
     roles::seed_system_roles(&mut tx).await?;
+    let admin_roles = users::resolve_roles(&mut tx, &[ADMIN.name.to_owned()]).await?;
     let admin_id = users::create(
         &mut tx,
         NewUser {
@@ -111,9 +113,10 @@ pub async fn onboard(
             password_hash,
             first_name: input.admin_first_name,
             last_name: input.admin_last_name,
-            roles: vec!["admin".to_owned()],
+            self_registered: false,
         },
-        None,
+        &admin_roles,
+        policy::system_grant(),
     )
     .await?;
     insert_scaling_policy(&mut tx, input.plan).await?;

@@ -5,16 +5,37 @@ use uuid::Uuid;
 use crate::{
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, on_unique},
-    rbac::{Grant, PermissionSet, roles::SYSTEM_ROLES},
+    rbac::{
+        Grant, PermissionSet,
+        policy::{Cleared, RoleTarget, act},
+        roles::SYSTEM_ROLES,
+    },
 };
 
-/// The grants stored for the role `name`; `None` when there is no such role.
-pub async fn grants_of(scope: &TenantScope, name: &str) -> sqlx::Result<Option<Vec<String>>> {
-    sqlx::query_scalar(scope.sql(
-        "select array(select permission from {schema}.role_permissions where role_id = r.id)
+/// The id and grants of the role `name`; `None` when there is no such role.
+pub async fn find_by_name(
+    scope: &TenantScope,
+    name: &str,
+) -> sqlx::Result<Option<(Uuid, Vec<String>)>> {
+    sqlx::query_as(scope.sql(
+        "select r.id, array(select permission from {schema}.role_permissions where role_id = r.id)
          from {schema}.roles r where r.name = $1",
     ))
     .bind(name)
+    .fetch_optional(scope.db())
+    .await
+}
+
+/// The name and grants of the role `id`; `None` when there is no such role.
+pub async fn name_and_grants(
+    scope: &TenantScope,
+    id: Uuid,
+) -> sqlx::Result<Option<(String, Vec<String>)>> {
+    sqlx::query_as(scope.sql(
+        "select r.name, array(select permission from {schema}.role_permissions where role_id = r.id)
+         from {schema}.roles r where r.id = $1",
+    ))
+    .bind(id)
     .fetch_optional(scope.db())
     .await
 }
@@ -158,30 +179,33 @@ async fn get_in(tx: &mut TenantTx, id: Uuid) -> AppResult<Role> {
         .ok_or_else(AppError::not_found)
 }
 
-/// Locks a custom role for change; system roles answer 403, unknown ids 404.
-async fn lock_custom(tx: &mut TenantTx, id: Uuid) -> AppResult<String> {
-    let sql = tx.sql("select name, is_system from {schema}.roles where id = $1 for update");
-    let (name, is_system): (String, bool) = sqlx::query_as(sql)
+/// Locks a role for change and gathers what the policy needs to know about it; 404 when
+/// there is no such role in the tenant.
+pub async fn target(tx: &mut TenantTx, id: Uuid) -> AppResult<RoleTarget> {
+    let sql = tx.sql(
+        "select r.is_system,
+            array(select permission from {schema}.role_permissions where role_id = r.id)
+         from {schema}.roles r where r.id = $1 for update",
+    );
+    let (is_system, grants): (bool, Vec<String>) = sqlx::query_as(sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(AppError::not_found)?;
-    if is_system {
-        return Err(AppError::forbidden(
-            "system roles cannot be changed or deleted",
-        ));
-    }
-    Ok(name)
-}
-
-fn check_grantable(granter: &PermissionSet, grants: &[Grant]) -> AppResult<()> {
-    if granter.covers_all(&PermissionSet::new(grants.iter().cloned())) {
-        Ok(())
-    } else {
-        Err(AppError::forbidden(
-            "you cannot grant permissions you do not hold",
-        ))
-    }
+    let live_keys: i64 = sqlx::query_scalar(
+        "select count(*) from platform.api_keys
+         where tenant_id = $1 and role_id = $2 and revoked_at is null",
+    )
+    .bind(tx.tenant_id())
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(RoleTarget {
+        id,
+        permissions: PermissionSet::from_stored(grants),
+        is_system,
+        live_keys,
+    })
 }
 
 fn name_taken() -> AppError {
@@ -194,9 +218,8 @@ pub async fn create(
     name: &str,
     description: Option<&str>,
     grants: &[Grant],
-    granter: &PermissionSet,
+    _cleared: Cleared<act::Grant>,
 ) -> AppResult<Role> {
-    check_grantable(granter, grants)?;
     let id = Uuid::now_v7();
     let sql = tx.sql("insert into {schema}.roles (id, name, description) values ($1, $2, $3)");
     sqlx::query(sql)
@@ -224,14 +247,15 @@ async fn set_grants(tx: &mut TenantTx, id: Uuid, grants: &[Grant]) -> sqlx::Resu
     Ok(())
 }
 
-/// Renames or re-describes a custom role. API keys that name the role follow the rename.
+/// Renames or re-describes a custom role. API keys reference the role by id, so they
+/// keep it; their displayed role name follows.
 pub async fn update(
     tx: &mut TenantTx,
-    id: Uuid,
+    cleared: Cleared<act::UpdateRole>,
     name: Option<&str>,
     description: Option<&str>,
 ) -> AppResult<Role> {
-    let old_name = lock_custom(tx, id).await?;
+    let id = cleared.target();
     let sql = tx.sql(
         "update {schema}.roles set name = coalesce($2, name),
             description = coalesce($3, description), updated_at = now()
@@ -245,9 +269,9 @@ pub async fn update(
         .await
         .map_err(on_unique("roles_name_key", name_taken))?;
     if let Some(name) = name {
-        sqlx::query("update platform.api_keys set role = $3 where tenant_id = $1 and role = $2")
+        sqlx::query("update platform.api_keys set role = $3 where tenant_id = $1 and role_id = $2")
             .bind(tx.tenant_id())
-            .bind(&old_name)
+            .bind(id)
             .bind(name)
             .execute(tx.conn())
             .await?;
@@ -255,34 +279,38 @@ pub async fn update(
     get_in(tx, id).await
 }
 
-/// Deletes a custom role; users lose it, API keys with it keep no permissions.
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
-    lock_custom(tx, id).await?;
+/// Deletes a custom role no live API key uses; users lose it.
+pub async fn delete(tx: &mut TenantTx, cleared: Cleared<act::DeleteRole>) -> AppResult<()> {
     let sql = tx.sql("delete from {schema}.roles where id = $1");
-    sqlx::query(sql).bind(id).execute(tx.conn()).await?;
+    sqlx::query(sql)
+        .bind(cleared.target())
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
+/// Adds a grant (already cleared as within the actor's own) to a role cleared for change.
 pub async fn add_permission(
     tx: &mut TenantTx,
-    id: Uuid,
+    cleared: Cleared<act::UpdateRole>,
     grant: &Grant,
-    granter: &PermissionSet,
+    _granted: Cleared<act::Grant>,
 ) -> AppResult<Role> {
-    lock_custom(tx, id).await?;
-    check_grantable(granter, std::slice::from_ref(grant))?;
-    set_grants(tx, id, std::slice::from_ref(grant)).await?;
-    get_in(tx, id).await
+    set_grants(tx, cleared.target(), std::slice::from_ref(grant)).await?;
+    get_in(tx, cleared.target()).await
 }
 
-pub async fn remove_permission(tx: &mut TenantTx, id: Uuid, grant: &Grant) -> AppResult<Role> {
-    lock_custom(tx, id).await?;
+pub async fn remove_permission(
+    tx: &mut TenantTx,
+    cleared: Cleared<act::UpdateRole>,
+    grant: &Grant,
+) -> AppResult<Role> {
     let sql =
         tx.sql("delete from {schema}.role_permissions where role_id = $1 and permission = $2");
     sqlx::query(sql)
-        .bind(id)
+        .bind(cleared.target())
         .bind(grant.to_string())
         .execute(tx.conn())
         .await?;
-    get_in(tx, id).await
+    get_in(tx, cleared.target()).await
 }

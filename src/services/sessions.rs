@@ -121,9 +121,14 @@ pub async fn refresh(app: &App, token: &str) -> AppResult<TokenPair> {
         return Err(invalid_refresh());
     }
     if rotated_at.is_some() {
+        // Somebody holds a stolen copy: end the family and every access token issued
+        // to the user so far.
         revoke_family_in(&mut tx, family).await?;
+        end_access_tokens_in(&mut tx, user_id).await?;
         tx.commit().await?;
-        tracing::warn!(%tenant_id, %user_id, %family, "refresh token reused: family revoked");
+        crate::auth::invalidation::invalidate(app, crate::auth::invalidation::Change::Tenant(tenant_id))
+            .await;
+        tracing::warn!(%tenant_id, %user_id, %family, "refresh token reused: session ended");
         return Err(invalid_refresh());
     }
     if expires_at <= Utc::now() {
@@ -168,12 +173,21 @@ pub async fn revoke_family_in(tx: &mut TenantTx, family: Uuid) -> sqlx::Result<(
     Ok(())
 }
 
-/// Ends every session of a user (password reset, deactivation, deletion).
-pub async fn revoke_user_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<()> {
+/// Ends every session of a user (password reset, deactivation): their refresh tokens
+/// are revoked and access tokens issued until now are refused (`tokens_valid_after`).
+/// The caller invalidates the user caches after commit.
+pub async fn end_all_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<()> {
     let sql = tx.sql(
         "update {schema}.refresh_tokens set revoked_at = now()
          where user_id = $1 and revoked_at is null",
     );
+    sqlx::query(sql).bind(user_id).execute(tx.conn()).await?;
+    end_access_tokens_in(tx, user_id).await
+}
+
+/// Refuses the user's access tokens issued until now.
+async fn end_access_tokens_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<()> {
+    let sql = tx.sql("update {schema}.users set tokens_valid_after = now() where id = $1");
     sqlx::query(sql).bind(user_id).execute(tx.conn()).await?;
     Ok(())
 }

@@ -35,12 +35,34 @@ impl Tenant {
         self.status == "active"
     }
 
-    /// Whether users may register themselves (`settings.self_registration`, default on).
-    pub fn self_registration(&self) -> bool {
+    /// Whether and who may register themselves (`settings.self_registration`); off
+    /// unless the tenant opted in.
+    pub fn self_registration(&self) -> SelfRegistration {
         self.settings
             .get("self_registration")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(true)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A tenant's self-registration setting: `{enabled, allowed_email_domains?}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SelfRegistration {
+    #[serde(default)]
+    pub enabled: bool,
+    /// When set, only addresses at these domains may register.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_email_domains: Option<Vec<String>>,
+}
+
+impl SelfRegistration {
+    /// Whether `email` (already normalised to lowercase) may register.
+    pub fn admits(&self, email: &str) -> bool {
+        let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+        self.enabled
+            && self.allowed_email_domains.as_ref().is_none_or(|allowed| {
+                allowed.iter().any(|a| a.trim().eq_ignore_ascii_case(domain))
+            })
     }
 }
 
@@ -281,6 +303,21 @@ pub async fn purge(db: &PgPool, tenant_id: Uuid) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn self_registration_is_off_unless_enabled_and_limited_to_allowed_domains() {
+        let off = SelfRegistration::default();
+        assert!(!off.admits("a@example.com"));
+        let open = SelfRegistration { enabled: true, allowed_email_domains: None };
+        assert!(open.admits("a@example.com"));
+        let limited = SelfRegistration {
+            enabled: true,
+            allowed_email_domains: Some(vec!["Acme.com".into()]),
+        };
+        assert!(limited.admits("a@acme.com"));
+        assert!(!limited.admits("a@evil.com"));
+        assert!(!limited.admits("a@acme.com.evil.com"));
+    }
 
     #[test]
     fn slugs_follow_the_rule() {

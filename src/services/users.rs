@@ -9,8 +9,12 @@ use crate::{
     auth::password::Password,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
-    rbac::PermissionSet,
-    services::roles,
+    rbac::{
+        PermissionSet,
+        policy::{Cleared, UserTarget, act},
+        roles::ADMIN,
+    },
+    services::{roles, sessions},
 };
 
 /// An email address: trimmed, lowercased, `local@domain.tld`, at most 254 characters.
@@ -69,46 +73,21 @@ pub struct NewUser {
     pub password_hash: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub roles: Vec<String>,
+    /// Registered by themselves: may not log in before the email is verified.
+    pub self_registered: bool,
 }
 
-/// Inserts a user with its roles inside `tx`. Every role must exist (422 naming the
-/// others) and, when `granter` is given, be within the granter's own permissions (403).
-pub async fn create(
-    tx: &mut TenantTx,
-    user: NewUser,
-    granter: Option<&PermissionSet>,
-) -> AppResult<Uuid> {
-    let role_ids = checked_roles(tx, &user.roles, granter).await?;
-    let id = Uuid::now_v7();
-    let sql = tx.sql(
-        "insert into {schema}.users (id, email, password_hash, first_name, last_name)
-         values ($1, $2, $3, $4, $5)",
-    );
-    sqlx::query(sql)
-        .bind(id)
-        .bind(user.email.as_str())
-        .bind(&user.password_hash)
-        .bind(&user.first_name)
-        .bind(&user.last_name)
-        .execute(tx.conn())
-        .await
-        .map_err(on_unique("users_email_idx", || {
-            AppError::new(
-                ErrorCode::EmailTaken,
-                "a user with this email already exists",
-            )
-        }))?;
-    assign(tx, id, &role_ids).await?;
-    Ok(id)
+/// Roles looked up by name: their ids, and what they grant together.
+#[derive(Debug, Clone)]
+pub struct ResolvedRoles {
+    pub ids: Vec<Uuid>,
+    pub grants: PermissionSet,
+    /// The system `admin` role is among them.
+    pub has_admin: bool,
 }
 
-/// Role ids for `names`, checked to exist and to be grantable by `granter`.
-async fn checked_roles(
-    tx: &mut TenantTx,
-    names: &[String],
-    granter: Option<&PermissionSet>,
-) -> AppResult<Vec<Uuid>> {
+/// Looks up roles by name; unknown names answer 422 naming them.
+pub async fn resolve_roles(tx: &mut TenantTx, names: &[String]) -> AppResult<ResolvedRoles> {
     let ids = match roles::resolve(tx, names).await? {
         Ok(ids) => ids,
         Err(missing) => {
@@ -118,15 +97,44 @@ async fn checked_roles(
             ));
         }
     };
-    if let Some(granter) = granter {
-        let granted = PermissionSet::from_stored(roles::grants_of_all(tx, &ids).await?);
-        if !granter.covers_all(&granted) {
-            return Err(AppError::forbidden(
-                "you cannot grant a role with permissions you do not hold",
-            ));
-        }
-    }
-    Ok(ids)
+    let grants = PermissionSet::from_stored(roles::grants_of_all(tx, &ids).await?);
+    Ok(ResolvedRoles {
+        ids,
+        grants,
+        has_admin: names.iter().any(|n| n == ADMIN.name),
+    })
+}
+
+/// Inserts a user with `roles` inside `tx`; the grant was cleared by the policy.
+pub async fn create(
+    tx: &mut TenantTx,
+    user: NewUser,
+    roles: &ResolvedRoles,
+    _cleared: Cleared<act::Grant>,
+) -> AppResult<Uuid> {
+    let id = Uuid::now_v7();
+    let sql = tx.sql(
+        "insert into {schema}.users
+            (id, email, password_hash, first_name, last_name, self_registered)
+         values ($1, $2, $3, $4, $5, $6)",
+    );
+    sqlx::query(sql)
+        .bind(id)
+        .bind(user.email.as_str())
+        .bind(&user.password_hash)
+        .bind(&user.first_name)
+        .bind(&user.last_name)
+        .bind(user.self_registered)
+        .execute(tx.conn())
+        .await
+        .map_err(on_unique("users_email_idx", || {
+            AppError::new(
+                ErrorCode::EmailTaken,
+                "a user with this email already exists",
+            )
+        }))?;
+    assign(tx, id, &roles.ids).await?;
+    Ok(id)
 }
 
 async fn assign(tx: &mut TenantTx, user_id: Uuid, role_ids: &[Uuid]) -> sqlx::Result<()> {
@@ -142,27 +150,57 @@ async fn assign(tx: &mut TenantTx, user_id: Uuid, role_ids: &[Uuid]) -> sqlx::Re
     Ok(())
 }
 
-/// Replaces a user's roles (checked like [`create`]).
+/// Replaces a user's roles.
 pub async fn set_roles(
     tx: &mut TenantTx,
-    user_id: Uuid,
-    names: &[String],
-    granter: &PermissionSet,
+    cleared: Cleared<act::SetUserRoles>,
+    roles: &ResolvedRoles,
 ) -> AppResult<()> {
-    lock(tx, user_id).await?;
-    let ids = checked_roles(tx, names, Some(granter)).await?;
-    assign(tx, user_id, &ids).await?;
+    assign(tx, cleared.target(), &roles.ids).await?;
     Ok(())
 }
 
-/// Locks the user row for the rest of the transaction; 404 when there is none.
-async fn lock(tx: &mut TenantTx, user_id: Uuid) -> AppResult<()> {
-    let sql = tx.sql("select id from {schema}.users where id = $1 for update");
-    let found: Option<Uuid> = sqlx::query_scalar(sql)
-        .bind(user_id)
+/// Locks a user for change and gathers what the policy needs to know: their
+/// permissions, and whether they are an active admin and how many there are. 404 when
+/// there is no such user in the tenant.
+///
+/// Changes to active admins are serialised per tenant (a transaction-scoped advisory
+/// lock), so two admins removing each other at once cannot leave the tenant with none.
+pub async fn target(tx: &mut TenantTx, id: Uuid) -> AppResult<UserTarget> {
+    let sql = tx.sql(
+        "select u.is_active and exists (
+                select 1 from {schema}.user_roles ur join {schema}.roles r on r.id = ur.role_id
+                where ur.user_id = u.id and r.name = 'admin' and r.is_system),
+            array(select distinct rp.permission from {schema}.user_roles ur
+                  join {schema}.role_permissions rp on rp.role_id = ur.role_id
+                  where ur.user_id = u.id)
+         from {schema}.users u where u.id = $1 for update",
+    );
+    let (is_active_admin, grants): (bool, Vec<String>) = sqlx::query_as(sql)
+        .bind(id)
         .fetch_optional(tx.conn())
-        .await?;
-    found.map(|_| ()).ok_or_else(AppError::not_found)
+        .await?
+        .ok_or_else(AppError::not_found)?;
+    let mut active_admins = 0;
+    if is_active_admin {
+        sqlx::query("select pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("{}:admins", tx.tenant_id()))
+            .execute(tx.conn())
+            .await?;
+        let sql = tx.sql(
+            "select count(*) from {schema}.users u
+             where u.is_active and exists (
+                select 1 from {schema}.user_roles ur join {schema}.roles r on r.id = ur.role_id
+                where ur.user_id = u.id and r.name = 'admin' and r.is_system)",
+        );
+        active_admins = sqlx::query_scalar(sql).fetch_one(tx.conn()).await?;
+    }
+    Ok(UserTarget {
+        id,
+        permissions: PermissionSet::from_stored(grants),
+        is_active_admin,
+        active_admins,
+    })
 }
 
 pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<User> {
@@ -201,37 +239,52 @@ pub async fn list(scope: &TenantScope, before: Option<Uuid>, limit: i64) -> AppR
 pub struct UserChanges {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    pub is_active: Option<bool>,
+    /// `Some(true)` reactivates; deactivation is [`deactivate`].
+    pub reactivate: bool,
 }
 
-pub async fn update(tx: &mut TenantTx, id: Uuid, changes: &UserChanges) -> AppResult<()> {
+pub async fn update(
+    tx: &mut TenantTx,
+    cleared: Cleared<act::UpdateUser>,
+    changes: &UserChanges,
+) -> AppResult<()> {
     let sql = tx.sql(
         "update {schema}.users set
             first_name = coalesce($2, first_name),
             last_name = coalesce($3, last_name),
-            is_active = coalesce($4, is_active),
+            is_active = is_active or $4,
             updated_at = now()
          where id = $1",
     );
-    let done = sqlx::query(sql)
-        .bind(id)
+    sqlx::query(sql)
+        .bind(cleared.target())
         .bind(&changes.first_name)
         .bind(&changes.last_name)
-        .bind(changes.is_active)
+        .bind(changes.reactivate)
         .execute(tx.conn())
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(AppError::not_found());
-    }
     Ok(())
 }
 
-pub async fn delete(tx: &mut TenantTx, id: Uuid) -> AppResult<()> {
+/// Deactivates a user and ends every session they have (refresh tokens and access
+/// tokens alike).
+pub async fn deactivate(tx: &mut TenantTx, cleared: Cleared<act::DeactivateUser>) -> AppResult<()> {
+    let sql =
+        tx.sql("update {schema}.users set is_active = false, updated_at = now() where id = $1");
+    sqlx::query(sql)
+        .bind(cleared.target())
+        .execute(tx.conn())
+        .await?;
+    sessions::end_all_in(tx, cleared.target()).await?;
+    Ok(())
+}
+
+pub async fn delete(tx: &mut TenantTx, cleared: Cleared<act::DeleteUser>) -> AppResult<()> {
     let sql = tx.sql("delete from {schema}.users where id = $1");
-    let done = sqlx::query(sql).bind(id).execute(tx.conn()).await?;
-    if done.rows_affected() == 0 {
-        return Err(AppError::not_found());
-    }
+    sqlx::query(sql)
+        .bind(cleared.target())
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
 
@@ -247,13 +300,21 @@ pub async fn set_password(tx: &mut TenantTx, id: Uuid, hash: &str) -> sqlx::Resu
     Ok(())
 }
 
-/// The login view of a user: id, password hash and whether the account is active.
-pub async fn credentials(
-    scope: &TenantScope,
-    email: &str,
-) -> sqlx::Result<Option<(Uuid, String, bool)>> {
+/// The login view of a user.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Credentials {
+    pub id: Uuid,
+    pub password_hash: String,
+    pub is_active: bool,
+    /// Self-registered and not yet verified: may not log in.
+    pub must_verify_email: bool,
+}
+
+pub async fn credentials(scope: &TenantScope, email: &str) -> sqlx::Result<Option<Credentials>> {
     sqlx::query_as(scope.sql(
-        "select id, password_hash, is_active from {schema}.users where lower(email) = lower($1)",
+        "select id, password_hash, is_active,
+            self_registered and not email_verified as must_verify_email
+         from {schema}.users where lower(email) = lower($1)",
     ))
     .bind(email)
     .fetch_optional(scope.db())

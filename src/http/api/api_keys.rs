@@ -11,11 +11,13 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, invalidate},
     auth::principal::TenantPrincipal,
+    db::TenantTx,
     error::{AppError, AppResult, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery, ClientInfo},
         pagination::{PageParams, Paginated},
     },
+    rbac::policy,
     services::{
         api_keys::{self, ApiKey, KeyAccess},
         audit::{self, AuditEntry},
@@ -96,20 +98,27 @@ pub async fn create(
             "must be in the future",
         ));
     }
+    let access = api_keys::resolve(&principal.scope, access).await?;
+    let cleared = policy::grant(&principal.authority(), &access.grants)?;
+    let mut tx = principal.scope.begin().await?;
     let (api_key, key) = api_keys::create(
-        &app.db,
-        &principal,
+        &mut tx,
+        principal.actor.id(),
         app.config.api_key_env(),
         name,
         access,
         body.expires_at,
+        cleared,
     )
     .await?;
-    audit_key(&principal, &client, "api_key.created", &api_key).await?;
+    audit_key(&mut tx, &principal, &client, "api_key.created", &api_key).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { api_key, key })))
 }
 
+/// Records a key event in the transaction that made it.
 async fn audit_key(
+    tx: &mut TenantTx,
     principal: &TenantPrincipal,
     client: &ClientInfo,
     action: &'static str,
@@ -118,7 +127,7 @@ async fn audit_key(
     let entry = AuditEntry::new(Some(principal.actor), action, client)
         .target("api_key", key.id)
         .metadata(json!({"name": key.name, "prefix": key.prefix, "role": key.role, "permissions": key.permissions}));
-    audit::record(&principal.scope, entry).await?;
+    audit::record_in(tx, entry).await?;
     Ok(())
 }
 
@@ -127,6 +136,7 @@ async fn audit_key(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Revoked"),
+        (status = 403, description = "The key holds permissions the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revoke(
@@ -135,11 +145,12 @@ pub async fn revoke(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    api_keys::revoke(&app.db, principal.tenant_id(), id).await?;
+    let mut tx = principal.scope.begin().await?;
+    let cleared = policy::revoke_key(&principal.authority(), &api_keys::target(&mut tx, id).await?)?;
+    let api_key = api_keys::revoke(&mut tx, cleared).await?;
+    audit_key(&mut tx, &principal, &client, "api_key.revoked", &api_key).await?;
+    tx.commit().await?;
     invalidate(&app, Change::ApiKey(id)).await;
-    let entry =
-        AuditEntry::new(Some(principal.actor), "api_key.revoked", &client).target("api_key", id);
-    audit::record(&principal.scope, entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -148,6 +159,7 @@ pub async fn revoke(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Rotated (the new key is shown once)", body = CreatedApiKey),
+        (status = 403, description = "The key holds permissions the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such live key in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn rotate(
@@ -156,9 +168,11 @@ pub async fn rotate(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<CreatedApiKey>> {
-    let (api_key, key) =
-        api_keys::rotate(&app.db, principal.tenant_id(), id, app.config.api_key_env()).await?;
+    let mut tx = principal.scope.begin().await?;
+    let cleared = policy::rotate_key(&principal.authority(), &api_keys::target(&mut tx, id).await?)?;
+    let (api_key, key) = api_keys::rotate(&mut tx, cleared, app.config.api_key_env()).await?;
+    audit_key(&mut tx, &principal, &client, "api_key.rotated", &api_key).await?;
+    tx.commit().await?;
     invalidate(&app, Change::ApiKey(id)).await;
-    audit_key(&principal, &client, "api_key.rotated", &api_key).await?;
     Ok(Json(CreatedApiKey { api_key, key }))
 }

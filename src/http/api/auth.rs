@@ -11,11 +11,11 @@ use utoipa::ToSchema;
 
 use crate::{
     app::AppState,
-    auth::principal::{Actor, Principal, TenantPrincipal},
+    auth::principal::{Actor, Principal},
     error::{AppError, AppResult, Problem},
     http::extract::{AppJson, ClientInfo},
     services::{
-        identity,
+        identity::{self, Registered},
         sessions::{self, TokenPair},
         tenants::Tenant,
         users::{self, Email, User},
@@ -36,7 +36,7 @@ pub struct LoginRequest {
     responses(
         (status = 200, description = "Logged in", body = TokenPair),
         (status = 401, description = "Unknown tenant, unknown user or wrong password (indistinguishable)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Tenant suspended", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Tenant suspended (TENANT_SUSPENDED), or a self-registered address not yet verified (EMAIL_NOT_VERIFIED)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
@@ -76,19 +76,21 @@ pub struct RegisterRequest {
     pub last_name: Option<String>,
 }
 
-/// Register a new user (role `viewer`) in a tenant that allows self-registration.
+/// Register a new user (role `viewer`) in a tenant that opted in to self-registration
+/// (`settings.self_registration`). The address must be verified before the user can log
+/// in. The answer is the same whether or not the address already has an account (that
+/// address is sent a notice instead of a verification token).
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses(
-        (status = 201, description = "Registered; a verification token is sent", body = User),
-        (status = 403, description = "The tenant disabled self-registration", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "EMAIL_TAKEN", body = Problem, content_type = "application/problem+json"),
+        (status = 201, description = "Registered; a verification token is sent", body = Registered),
+        (status = 403, description = "The tenant does not allow self-registration, or not for this email domain", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     State(app): State<AppState>,
     client: ClientInfo,
     AppJson(body): AppJson<RegisterRequest>,
-) -> AppResult<(StatusCode, Json<User>)> {
+) -> AppResult<(StatusCode, Json<Registered>)> {
     let mut errors = Vec::new();
     let email = Email::parse("email", &body.email)
         .map_err(|e| errors.push(e))
@@ -136,7 +138,8 @@ pub struct LogoutRequest {
     pub refresh_token: Option<String>,
 }
 
-/// End the session: the refresh family is revoked and the access token stops working.
+/// End the session: the refresh family is revoked and the access token stops working
+/// (platform operators: the token stops working).
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>, description = "Optional: `{\"refresh_token\": ...}` ends that session too"),
     security(("bearer" = [])),
     responses(
@@ -145,7 +148,7 @@ pub struct LogoutRequest {
     ))]
 pub async fn logout(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Principal,
     client: ClientInfo,
     body: axum::body::Bytes,
 ) -> AppResult<StatusCode> {
@@ -259,7 +262,7 @@ pub struct PlatformAdminIdentity {
 pub async fn me(principal: Principal) -> AppResult<Json<Me>> {
     let p = match principal {
         Principal::Tenant(p) => p,
-        Principal::Platform { admin_id } => {
+        Principal::Platform { admin_id, .. } => {
             return Ok(Json(Me {
                 user: None,
                 api_key: None,

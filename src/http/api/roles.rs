@@ -17,7 +17,7 @@ use crate::{
         extract::{AppJson, AppPath, AppQuery, ClientInfo},
         pagination::{PageParams, Paginated},
     },
-    rbac::{Grant, Permission},
+    rbac::{Grant, Permission, PermissionSet, policy},
     services::{
         audit::{self, AuditEntry},
         roles::{self, Role},
@@ -120,15 +120,12 @@ pub async fn create(
 ) -> AppResult<(StatusCode, Json<Role>)> {
     let name = roles::parse_name(&body.name).map_err(|e| AppError::validation(vec![e]))?;
     let grants = parse_grants("permissions", &body.permissions)?;
+    let cleared = policy::grant(
+        &principal.authority(),
+        &PermissionSet::new(grants.iter().cloned()),
+    )?;
     let mut tx = principal.scope.begin().await?;
-    let role = roles::create(
-        &mut tx,
-        &name,
-        body.description.as_deref(),
-        &grants,
-        &principal.permissions,
-    )
-    .await?;
+    let role = roles::create(&mut tx, &name, body.description.as_deref(), &grants, cleared).await?;
     audit_role(&mut tx, &principal, &client, "role.created", &role).await?;
     tx.commit().await?;
     invalidate(&app, Change::Tenant(principal.tenant_id())).await;
@@ -172,7 +169,7 @@ pub struct UpdateRole {
     request_body = UpdateRole, security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Updated", body = Role),
-        (status = 403, description = "A system role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A system role, or a role with permissions the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -190,7 +187,14 @@ pub async fn update(
         .transpose()
         .map_err(|e| AppError::validation(vec![e]))?;
     let mut tx = principal.scope.begin().await?;
-    let role = roles::update(&mut tx, id, name.as_deref(), body.description.as_deref()).await?;
+    let cleared = policy::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
+    let role = roles::update(
+        &mut tx,
+        cleared,
+        name.as_deref(),
+        body.description.as_deref(),
+    )
+    .await?;
     audit_role(&mut tx, &principal, &client, "role.updated", &role).await?;
     tx.commit().await?;
     invalidate(&app, Change::Tenant(principal.tenant_id())).await;
@@ -202,8 +206,9 @@ pub async fn update(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "A system role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A system role, or a role with permissions the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Live API keys use the role", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
@@ -212,8 +217,9 @@ pub async fn delete(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
     let mut tx = principal.scope.begin().await?;
+    let cleared = policy::delete_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
     let role = roles::get(&principal.scope, id).await?;
-    roles::delete(&mut tx, id).await?;
+    roles::delete(&mut tx, cleared).await?;
     audit_role(&mut tx, &principal, &client, "role.deleted", &role).await?;
     tx.commit().await?;
     invalidate(&app, Change::Tenant(principal.tenant_id())).await;
@@ -244,7 +250,10 @@ pub async fn add_permission(
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", std::slice::from_ref(&body.permission))?.remove(0);
     let mut tx = principal.scope.begin().await?;
-    let role = roles::add_permission(&mut tx, id, &grant, &principal.permissions).await?;
+    let authority = principal.authority();
+    let cleared = policy::update_role(&authority, &roles::target(&mut tx, id).await?)?;
+    let granted = policy::grant(&authority, &PermissionSet::new([grant.clone()]))?;
+    let role = roles::add_permission(&mut tx, cleared, &grant, granted).await?;
     audit_role(&mut tx, &principal, &client, "role.permission_added", &role).await?;
     tx.commit().await?;
     invalidate(&app, Change::Tenant(principal.tenant_id())).await;
@@ -257,7 +266,7 @@ pub async fn add_permission(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The role without the permission", body = Role),
-        (status = 403, description = "A system role", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A system role, or a role with permissions the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown permission", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -269,7 +278,8 @@ pub async fn remove_permission(
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", &[permission])?.remove(0);
     let mut tx = principal.scope.begin().await?;
-    let role = roles::remove_permission(&mut tx, id, &grant).await?;
+    let cleared = policy::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
+    let role = roles::remove_permission(&mut tx, cleared, &grant).await?;
     audit_role(
         &mut tx,
         &principal,

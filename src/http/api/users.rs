@@ -9,15 +9,13 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     auth::invalidation::{Change, invalidate},
-    auth::{
-        password,
-        principal::{Actor, TenantPrincipal},
-    },
+    auth::{password, principal::TenantPrincipal},
     error::{AppError, AppResult, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery, ClientInfo},
         pagination::{PageParams, Paginated},
     },
+    rbac::policy,
     services::{
         audit::{self, AuditEntry},
         identity, sessions,
@@ -82,6 +80,8 @@ pub async fn create(
     let roles = body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]);
     let password_hash = password::hash(new_password).await?;
     let mut tx = principal.scope.begin().await?;
+    let resolved = users::resolve_roles(&mut tx, &roles).await?;
+    let cleared = policy::grant(&principal.authority(), &resolved.grants)?;
     let id = users::create(
         &mut tx,
         NewUser {
@@ -89,9 +89,10 @@ pub async fn create(
             password_hash,
             first_name: body.first_name,
             last_name: body.last_name,
-            roles: roles.clone(),
+            self_registered: false,
         },
-        Some(&principal.permissions),
+        &resolved,
+        cleared,
     )
     .await?;
     let token =
@@ -133,7 +134,9 @@ pub struct UpdateUser {
     request_body = UpdateUser, security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Updated", body = User),
+        (status = 403, description = "The user holds permissions the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Deactivating yourself or the last active admin", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn update(
     State(app): State<AppState>,
@@ -142,27 +145,23 @@ pub async fn update(
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<UpdateUser>,
 ) -> AppResult<Json<User>> {
-    if body.is_active == Some(false) && principal.actor == Actor::User(id) {
-        return Err(AppError::new(
-            crate::error::ErrorCode::Conflict,
-            "you cannot deactivate yourself",
-        ));
-    }
     let changes = UserChanges {
         first_name: body.first_name,
         last_name: body.last_name,
-        is_active: body.is_active,
+        reactivate: body.is_active == Some(true),
     };
     let mut tx = principal.scope.begin().await?;
-    users::update(&mut tx, id, &changes).await?;
-    if changes.is_active == Some(false) {
-        sessions::revoke_user_in(&mut tx, id).await?;
+    let target = users::target(&mut tx, id).await?;
+    let authority = principal.authority();
+    if body.is_active == Some(false) {
+        users::deactivate(&mut tx, policy::deactivate_user(&authority, &target)?).await?;
     }
+    users::update(&mut tx, policy::update_user(&authority, &target)?, &changes).await?;
     audit::record_in(
         &mut tx,
         AuditEntry::new(Some(principal.actor), "user.updated", &client)
             .target("user", id)
-            .metadata(json!({"is_active": changes.is_active})),
+            .metadata(json!({"is_active": body.is_active})),
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
@@ -176,8 +175,9 @@ pub async fn update(
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 403, description = "The user holds permissions the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Deleting yourself", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Deleting yourself or the last active admin", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     State(app): State<AppState>,
@@ -185,14 +185,9 @@ pub async fn delete(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    if principal.actor == Actor::User(id) {
-        return Err(AppError::new(
-            crate::error::ErrorCode::Conflict,
-            "you cannot delete yourself",
-        ));
-    }
     let mut tx = principal.scope.begin().await?;
-    users::delete(&mut tx, id).await?;
+    let target = users::target(&mut tx, id).await?;
+    users::delete(&mut tx, policy::delete_user(&principal.authority(), &target)?).await?;
     audit::record_in(
         &mut tx,
         AuditEntry::new(Some(principal.actor), "user.deleted", &client).target("user", id),
@@ -214,8 +209,9 @@ pub struct SetRoles {
     request_body = SetRoles, security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The user with its new roles", body = User),
-        (status = 403, description = "A role beyond the caller's permissions", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A role beyond the caller's permissions, or a user holding permissions the caller lacks", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Demoting the last active admin", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown roles", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn set_roles(
@@ -226,7 +222,11 @@ pub async fn set_roles(
     AppJson(body): AppJson<SetRoles>,
 ) -> AppResult<Json<User>> {
     let mut tx = principal.scope.begin().await?;
-    users::set_roles(&mut tx, id, &body.roles, &principal.permissions).await?;
+    let target = users::target(&mut tx, id).await?;
+    let roles = users::resolve_roles(&mut tx, &body.roles).await?;
+    let cleared =
+        policy::set_user_roles(&principal.authority(), &target, &roles.grants, roles.has_admin)?;
+    users::set_roles(&mut tx, cleared, &roles).await?;
     audit::record_in(
         &mut tx,
         AuditEntry::new(Some(principal.actor), "user.roles_assigned", &client)

@@ -1,0 +1,108 @@
+//! Per-replica caches in front of the lookups every authenticated request makes.
+//!
+//! Entries live at most 30 s (tenant status 5 s), which bounds how long another replica
+//! can act on a change it missed; the replica that makes a change invalidates at once
+//! and tells the others (`auth::invalidation`). Loads go through
+//! [`TtlCache::insert_loaded`], so a value read before an invalidation is never stored
+//! after it.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::deny_list::DenyList;
+use crate::{cache::TtlCache, rbac::PermissionSet, services::tenants::Tenant};
+
+/// How long another replica may keep serving a revoked key or a changed user.
+const CACHE_TTL: Duration = Duration::from_secs(30);
+/// Tenant status (suspension) is cached more briefly.
+const TENANT_TTL: Duration = Duration::from_secs(5);
+const CACHE_MAX: usize = 100_000;
+
+/// An API key as authentication needs it.
+#[derive(Debug, Clone)]
+pub struct KeyAccess {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub permissions: PermissionSet,
+    pub roles: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An active user as authentication needs it.
+#[derive(Debug, Clone)]
+pub struct UserAccess {
+    pub roles: Vec<String>,
+    pub permissions: PermissionSet,
+    /// Access tokens issued before this are refused.
+    pub tokens_valid_after: Option<DateTime<Utc>>,
+}
+
+/// An active platform operator.
+#[derive(Debug, Clone)]
+pub struct OperatorAccess {
+    pub tokens_valid_after: Option<DateTime<Utc>>,
+}
+
+pub struct AuthCache {
+    pub(super) tenants: TtlCache<Uuid, Tenant>,
+    pub(super) keys: TtlCache<Vec<u8>, Option<KeyAccess>>,
+    pub(super) users: TtlCache<(Uuid, Uuid), Option<UserAccess>>,
+    pub(super) operators: TtlCache<Uuid, Option<OperatorAccess>>,
+    /// Logged-out access tokens. Filled by this replica's logouts, other replicas'
+    /// (through the invalidation channel) and a load from Redis whenever the channel
+    /// (re)connects.
+    pub(super) denied: DenyList,
+    key_uses: Mutex<HashMap<Uuid, DateTime<Utc>>>,
+}
+
+impl AuthCache {
+    /// Caches for access tokens that live `access_ttl`, holding at most `deny_capacity`
+    /// logged-out tokens in memory.
+    pub fn new(access_ttl: Duration, deny_capacity: usize) -> Self {
+        Self {
+            tenants: TtlCache::new(TENANT_TTL, CACHE_MAX),
+            keys: TtlCache::new(CACHE_TTL, CACHE_MAX),
+            users: TtlCache::new(CACHE_TTL, CACHE_MAX),
+            operators: TtlCache::new(CACHE_TTL, 1_000),
+            // A denied token needs remembering only while it could still verify.
+            denied: DenyList::new(access_ttl + Duration::from_secs(60), deny_capacity),
+            key_uses: Default::default(),
+        }
+    }
+
+    /// Forgets everything cached about a tenant: its status, keys and users.
+    pub fn invalidate_tenant(&self, tenant_id: Uuid) {
+        self.tenants.remove(&tenant_id);
+        self.keys
+            .remove_where(|_, k| k.as_ref().is_some_and(|k| k.tenant_id == tenant_id));
+        self.users.remove_where(|(t, _), _| *t == tenant_id);
+    }
+
+    /// Forgets one key at once (revocation, rotation).
+    pub fn invalidate_key(&self, key_id: Uuid) {
+        self.keys
+            .remove_where(|_, k| k.as_ref().is_some_and(|k| k.id == key_id));
+    }
+
+    pub fn invalidate_operator(&self, admin_id: Uuid) {
+        self.operators.remove(&admin_id);
+    }
+
+    pub fn deny_locally(&self, jti: Uuid) {
+        self.denied.insert(jti);
+    }
+
+    pub(super) fn record_key_use(&self, key_id: Uuid) {
+        self.key_uses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key_id, Utc::now());
+    }
+
+    pub(super) fn take_key_uses(&self) -> Vec<(Uuid, DateTime<Utc>)> {
+        let mut uses = self.key_uses.lock().unwrap_or_else(|e| e.into_inner());
+        uses.drain().collect()
+    }
+}
