@@ -80,7 +80,9 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
             .await?
             .ok_or_else(|| AppError::unauthenticated("the operator account is disabled"))?;
         if issued_before(&claims, operator.tokens_valid_after) {
-            return Err(AppError::unauthenticated("the session has ended; log in again"));
+            return Err(AppError::unauthenticated(
+                "the session has ended; log in again",
+            ));
         }
         return Ok(Principal::Platform {
             admin_id: claims.sub,
@@ -96,7 +98,9 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
         .await?
         .ok_or_else(|| AppError::unauthenticated("the account no longer exists or is disabled"))?;
     if issued_before(&claims, user.tokens_valid_after) {
-        return Err(AppError::unauthenticated("the session has ended; log in again"));
+        return Err(AppError::unauthenticated(
+            "the session has ended; log in again",
+        ));
     }
     Ok(Principal::Tenant(Box::new(TenantPrincipal {
         tenant,
@@ -231,7 +235,9 @@ async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<Tenant, AppError> {
             let tenant = tenants::find(&app.db, tenant_id)
                 .await?
                 .ok_or_else(|| AppError::unauthenticated("the tenant does not exist"))?;
-            app.auth.tenants.insert_loaded(seen, tenant_id, tenant.clone());
+            app.auth
+                .tenants
+                .insert_loaded(seen, tenant_id, tenant.clone());
             tenant
         }
     };
@@ -269,13 +275,13 @@ async fn user_access(
     .bind(user_id)
     .fetch_optional(scope.db())
     .await?;
-    let access = row
-        .filter(|(active, ..)| *active)
-        .map(|(_, tokens_valid_after, roles, grants)| UserAccess {
-            roles,
-            permissions: PermissionSet::from_stored(grants),
-            tokens_valid_after,
-        });
+    let access =
+        row.filter(|(active, ..)| *active)
+            .map(|(_, tokens_valid_after, roles, grants)| UserAccess {
+                roles,
+                permissions: PermissionSet::from_stored(grants),
+                tokens_valid_after,
+            });
     app.auth.users.insert_loaded(seen, key, access.clone());
     Ok(access)
 }
@@ -295,6 +301,8 @@ async fn operator_access(app: &App, admin_id: Uuid) -> Result<Option<OperatorAcc
     let access = row
         .filter(|(active, _)| *active)
         .map(|(_, tokens_valid_after)| OperatorAccess { tokens_valid_after });
-    app.auth.operators.insert_loaded(seen, admin_id, access.clone());
+    app.auth
+        .operators
+        .insert_loaded(seen, admin_id, access.clone());
     Ok(access)
 }

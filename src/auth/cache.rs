@@ -90,6 +90,11 @@ impl AuthCache {
         self.operators.remove(&admin_id);
     }
 
+    /// Logged-out tokens held in memory now.
+    pub fn denied_in_memory(&self) -> usize {
+        self.denied.len()
+    }
+
     pub fn deny_locally(&self, jti: Uuid) {
         self.denied.insert(jti);
     }

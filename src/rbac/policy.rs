@@ -153,7 +153,10 @@ pub enum Denial {
 impl From<Denial> for AppError {
     fn from(denial: Denial) -> Self {
         let (code, detail) = match denial {
-            Denial::MissingPermission => (ErrorCode::Forbidden, "you lack the permission for this action"),
+            Denial::MissingPermission => (
+                ErrorCode::Forbidden,
+                "you lack the permission for this action",
+            ),
             Denial::GrantBeyondHeld => (
                 ErrorCode::Forbidden,
                 "you cannot grant permissions you do not hold",
@@ -234,7 +237,11 @@ pub fn decide_key(actor: &ActorView<'_>, action: Action, target: &KeyTarget) -> 
 }
 
 /// The decision for changing (`UpdateRole`) or deleting a role.
-pub fn decide_role(actor: &ActorView<'_>, action: Action, target: &RoleTarget) -> Result<(), Denial> {
+pub fn decide_role(
+    actor: &ActorView<'_>,
+    action: Action,
+    target: &RoleTarget,
+) -> Result<(), Denial> {
     require(actor, action)?;
     if target.is_system {
         return Err(Denial::SystemRole);
@@ -251,7 +258,10 @@ pub fn decide_grant(actor: &ActorView<'_>, granted: &PermissionSet) -> Result<()
     covers(actor, granted, Denial::GrantBeyondHeld)
 }
 
-pub fn update_user(actor: &ActorView<'_>, target: &UserTarget) -> Result<Cleared<act::UpdateUser>, AppError> {
+pub fn update_user(
+    actor: &ActorView<'_>,
+    target: &UserTarget,
+) -> Result<Cleared<act::UpdateUser>, AppError> {
     decide_user(actor, Action::UpdateUser, target, None)?;
     Ok(Cleared::new(target.id))
 }
@@ -264,7 +274,10 @@ pub fn deactivate_user(
     Ok(Cleared::new(target.id))
 }
 
-pub fn delete_user(actor: &ActorView<'_>, target: &UserTarget) -> Result<Cleared<act::DeleteUser>, AppError> {
+pub fn delete_user(
+    actor: &ActorView<'_>,
+    target: &UserTarget,
+) -> Result<Cleared<act::DeleteUser>, AppError> {
     decide_user(actor, Action::DeleteUser, target, None)?;
     Ok(Cleared::new(target.id))
 }
@@ -277,33 +290,53 @@ pub fn set_user_roles(
     granted: &PermissionSet,
     keeps_admin: bool,
 ) -> Result<Cleared<act::SetUserRoles>, AppError> {
-    decide_user(actor, Action::SetUserRoles, target, Some((granted, keeps_admin)))?;
+    decide_user(
+        actor,
+        Action::SetUserRoles,
+        target,
+        Some((granted, keeps_admin)),
+    )?;
     Ok(Cleared::new(target.id))
 }
 
-pub fn rotate_key(actor: &ActorView<'_>, target: &KeyTarget) -> Result<Cleared<act::RotateKey>, AppError> {
+pub fn rotate_key(
+    actor: &ActorView<'_>,
+    target: &KeyTarget,
+) -> Result<Cleared<act::RotateKey>, AppError> {
     decide_key(actor, Action::RotateKey, target)?;
     Ok(Cleared::new(target.id))
 }
 
-pub fn revoke_key(actor: &ActorView<'_>, target: &KeyTarget) -> Result<Cleared<act::RevokeKey>, AppError> {
+pub fn revoke_key(
+    actor: &ActorView<'_>,
+    target: &KeyTarget,
+) -> Result<Cleared<act::RevokeKey>, AppError> {
     decide_key(actor, Action::RevokeKey, target)?;
     Ok(Cleared::new(target.id))
 }
 
-pub fn update_role(actor: &ActorView<'_>, target: &RoleTarget) -> Result<Cleared<act::UpdateRole>, AppError> {
+pub fn update_role(
+    actor: &ActorView<'_>,
+    target: &RoleTarget,
+) -> Result<Cleared<act::UpdateRole>, AppError> {
     decide_role(actor, Action::UpdateRole, target)?;
     Ok(Cleared::new(target.id))
 }
 
-pub fn delete_role(actor: &ActorView<'_>, target: &RoleTarget) -> Result<Cleared<act::DeleteRole>, AppError> {
+pub fn delete_role(
+    actor: &ActorView<'_>,
+    target: &RoleTarget,
+) -> Result<Cleared<act::DeleteRole>, AppError> {
     decide_role(actor, Action::DeleteRole, target)?;
     Ok(Cleared::new(target.id))
 }
 
 /// Giving `granted` to something new (a user being created, a key, a role). The proof
 /// names no target: the thing does not exist yet.
-pub fn grant(actor: &ActorView<'_>, granted: &PermissionSet) -> Result<Cleared<act::Grant>, AppError> {
+pub fn grant(
+    actor: &ActorView<'_>,
+    granted: &PermissionSet,
+) -> Result<Cleared<act::Grant>, AppError> {
     decide_grant(actor, granted)?;
     Ok(Cleared::new(Uuid::nil()))
 }
@@ -325,7 +358,11 @@ mod tests {
 
     /// Position in the chain admin ⊃ manager ⊃ developer ⊃ viewer.
     fn rank(role: SystemRole) -> usize {
-        SYSTEM_ROLES.len() - SYSTEM_ROLES.iter().position(|r| *r == role).expect("system role")
+        SYSTEM_ROLES.len()
+            - SYSTEM_ROLES
+                .iter()
+                .position(|r| *r == role)
+                .expect("system role")
     }
 
     fn user(role: SystemRole, active_admins: i64) -> UserTarget {
@@ -358,7 +395,10 @@ mod tests {
                 };
                 let cells = [
                     (UpdateUser, decide_user(&actor, UpdateUser, &target, None)),
-                    (DeactivateUser, decide_user(&actor, DeactivateUser, &target, None)),
+                    (
+                        DeactivateUser,
+                        decide_user(&actor, DeactivateUser, &target, None),
+                    ),
                     (DeleteUser, decide_user(&actor, DeleteUser, &target, None)),
                     (
                         SetUserRoles,
@@ -384,7 +424,11 @@ mod tests {
                 // Granting a role: allowed exactly when it is within the actor's own.
                 assert_eq!(
                     decide_grant(&actor, &held(target_role)),
-                    if stronger { Err(Denial::GrantBeyondHeld) } else { Ok(()) },
+                    if stronger {
+                        Err(Denial::GrantBeyondHeld)
+                    } else {
+                        Ok(())
+                    },
                     "{} grants {}",
                     actor_role.name,
                     target_role.name
@@ -402,7 +446,10 @@ mod tests {
             .flat_map(|a| SYSTEM_ROLES.iter().map(move |t| (*a, *t)))
             .filter(|(a, t)| {
                 let permissions = held(*a);
-                let actor = ActorView { user_id: None, permissions: &permissions };
+                let actor = ActorView {
+                    user_id: None,
+                    permissions: &permissions,
+                };
                 decide_user(&actor, Action::DeleteUser, &user(*t, 2), None).is_ok()
             })
             .map(|(a, t)| (a.name, t.name))
@@ -424,38 +471,69 @@ mod tests {
     #[test]
     fn the_last_active_admin_stays() {
         let permissions = held(ADMIN);
-        let actor = ActorView { user_id: Some(Uuid::now_v7()), permissions: &permissions };
+        let actor = ActorView {
+            user_id: Some(Uuid::now_v7()),
+            permissions: &permissions,
+        };
         let last = user(ADMIN, 1);
         for action in [Action::DeleteUser, Action::DeactivateUser] {
-            assert_eq!(decide_user(&actor, action, &last, None), Err(Denial::LastAdmin));
+            assert_eq!(
+                decide_user(&actor, action, &last, None),
+                Err(Denial::LastAdmin)
+            );
         }
         assert_eq!(
-            decide_user(&actor, Action::SetUserRoles, &last, Some((&held(MANAGER), false))),
+            decide_user(
+                &actor,
+                Action::SetUserRoles,
+                &last,
+                Some((&held(MANAGER), false))
+            ),
             Err(Denial::LastAdmin)
         );
         assert_eq!(
-            decide_user(&actor, Action::SetUserRoles, &last, Some((&held(ADMIN), true))),
+            decide_user(
+                &actor,
+                Action::SetUserRoles,
+                &last,
+                Some((&held(ADMIN), true))
+            ),
             Ok(())
         );
         assert_eq!(decide_user(&actor, Action::UpdateUser, &last, None), Ok(()));
         // A second admin makes the first removable.
-        assert_eq!(decide_user(&actor, Action::DeleteUser, &user(ADMIN, 2), None), Ok(()));
+        assert_eq!(
+            decide_user(&actor, Action::DeleteUser, &user(ADMIN, 2), None),
+            Ok(())
+        );
     }
 
     #[test]
     fn nobody_deactivates_or_deletes_themselves() {
         let permissions = held(ADMIN);
         let me = user(ADMIN, 3);
-        let actor = ActorView { user_id: Some(me.id), permissions: &permissions };
-        assert_eq!(decide_user(&actor, Action::DeleteUser, &me, None), Err(Denial::OneSelf));
-        assert_eq!(decide_user(&actor, Action::DeactivateUser, &me, None), Err(Denial::OneSelf));
+        let actor = ActorView {
+            user_id: Some(me.id),
+            permissions: &permissions,
+        };
+        assert_eq!(
+            decide_user(&actor, Action::DeleteUser, &me, None),
+            Err(Denial::OneSelf)
+        );
+        assert_eq!(
+            decide_user(&actor, Action::DeactivateUser, &me, None),
+            Err(Denial::OneSelf)
+        );
         assert_eq!(decide_user(&actor, Action::UpdateUser, &me, None), Ok(()));
     }
 
     #[test]
     fn roles_are_changed_only_within_held_permissions_and_not_while_keys_use_them() {
         let permissions = held(ADMIN);
-        let admin = ActorView { user_id: None, permissions: &permissions };
+        let admin = ActorView {
+            user_id: None,
+            permissions: &permissions,
+        };
         let custom = RoleTarget {
             id: Uuid::now_v7(),
             permissions: held(DEVELOPER),
@@ -463,15 +541,33 @@ mod tests {
             live_keys: 1,
         };
         assert_eq!(decide_role(&admin, Action::UpdateRole, &custom), Ok(()));
-        assert_eq!(decide_role(&admin, Action::DeleteRole, &custom), Err(Denial::RoleInUse));
-        let unused = RoleTarget { live_keys: 0, ..custom.clone() };
+        assert_eq!(
+            decide_role(&admin, Action::DeleteRole, &custom),
+            Err(Denial::RoleInUse)
+        );
+        let unused = RoleTarget {
+            live_keys: 0,
+            ..custom.clone()
+        };
         assert_eq!(decide_role(&admin, Action::DeleteRole, &unused), Ok(()));
-        let system = RoleTarget { is_system: true, ..unused.clone() };
-        assert_eq!(decide_role(&admin, Action::UpdateRole, &system), Err(Denial::SystemRole));
+        let system = RoleTarget {
+            is_system: true,
+            ..unused.clone()
+        };
+        assert_eq!(
+            decide_role(&admin, Action::UpdateRole, &system),
+            Err(Denial::SystemRole)
+        );
 
         // A custom role manager that holds less than the role it would change.
         let narrow = PermissionSet::from_stored(["roles:manage", "resources:read"]);
-        let actor = ActorView { user_id: None, permissions: &narrow };
-        assert_eq!(decide_role(&actor, Action::DeleteRole, &unused), Err(Denial::TargetStronger));
+        let actor = ActorView {
+            user_id: None,
+            permissions: &narrow,
+        };
+        assert_eq!(
+            decide_role(&actor, Action::DeleteRole, &unused),
+            Err(Denial::TargetStronger)
+        );
     }
 }

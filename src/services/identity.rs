@@ -14,6 +14,7 @@ use crate::{
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode},
     http::extract::ClientInfo,
+    rbac::{policy, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},
         notify::Message,
@@ -21,7 +22,6 @@ use crate::{
         tenants::{self, Tenant},
         users::{self, Email, NewUser},
     },
-    rbac::{policy, roles::VIEWER},
 };
 
 fn invalid_credentials() -> AppError {
@@ -62,7 +62,11 @@ pub async fn login(
     };
     let user_id = account.id;
     if verified == Verified::No || !account.is_active {
-        let reason = if account.is_active { "wrong_password" } else { "inactive" };
+        let reason = if account.is_active {
+            "wrong_password"
+        } else {
+            "inactive"
+        };
         let entry = AuditEntry::new(Some(Actor::User(user_id)), "auth.login_failed", client)
             .target("user", user_id)
             .metadata(json!({"reason": reason}));
@@ -123,7 +127,8 @@ pub async fn register(
     last_name: Option<String>,
     client: &ClientInfo,
 ) -> AppResult<Registered> {
-    let refused = || AppError::forbidden("this tenant does not allow self-registration for this address");
+    let refused =
+        || AppError::forbidden("this tenant does not allow self-registration for this address");
     let tenant = tenants::find_by_key(&app.db, tenant_key)
         .await?
         .filter(Tenant::is_active)

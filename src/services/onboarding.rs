@@ -12,8 +12,8 @@ use crate::{
     auth::{password, password::Password, principal::Actor},
     db::{TenantScope, TenantTx, migrate},
     error::{AppError, AppResult, ErrorCode},
-    rbac::{policy, roles::ADMIN},
     http::extract::ClientInfo,
+    rbac::{policy, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
         notify::Message,

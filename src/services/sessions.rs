@@ -126,8 +126,11 @@ pub async fn refresh(app: &App, token: &str) -> AppResult<TokenPair> {
         revoke_family_in(&mut tx, family).await?;
         end_access_tokens_in(&mut tx, user_id).await?;
         tx.commit().await?;
-        crate::auth::invalidation::invalidate(app, crate::auth::invalidation::Change::Tenant(tenant_id))
-            .await;
+        crate::auth::invalidation::invalidate(
+            app,
+            crate::auth::invalidation::Change::Tenant(tenant_id),
+        )
+        .await;
         tracing::warn!(%tenant_id, %user_id, %family, "refresh token reused: session ended");
         return Err(invalid_refresh());
     }

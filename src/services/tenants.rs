@@ -61,7 +61,9 @@ impl SelfRegistration {
         let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
         self.enabled
             && self.allowed_email_domains.as_ref().is_none_or(|allowed| {
-                allowed.iter().any(|a| a.trim().eq_ignore_ascii_case(domain))
+                allowed
+                    .iter()
+                    .any(|a| a.trim().eq_ignore_ascii_case(domain))
             })
     }
 }
@@ -308,7 +310,10 @@ mod tests {
     fn self_registration_is_off_unless_enabled_and_limited_to_allowed_domains() {
         let off = SelfRegistration::default();
         assert!(!off.admits("a@example.com"));
-        let open = SelfRegistration { enabled: true, allowed_email_domains: None };
+        let open = SelfRegistration {
+            enabled: true,
+            allowed_email_domains: None,
+        };
         assert!(open.admits("a@example.com"));
         let limited = SelfRegistration {
             enabled: true,

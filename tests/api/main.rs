@@ -3,6 +3,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod authz;
 mod binary;
 mod docs;
 mod errors;
@@ -13,8 +14,10 @@ mod metrics;
 mod migrate;
 mod onboarding;
 mod rbac;
+mod registration;
 mod resources;
 mod routes;
+mod sessions;
 mod tenant_scope;
 mod tenants;
 mod tokens;

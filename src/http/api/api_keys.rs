@@ -146,7 +146,10 @@ pub async fn revoke(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
     let mut tx = principal.scope.begin().await?;
-    let cleared = policy::revoke_key(&principal.authority(), &api_keys::target(&mut tx, id).await?)?;
+    let cleared = policy::revoke_key(
+        &principal.authority(),
+        &api_keys::target(&mut tx, id).await?,
+    )?;
     let api_key = api_keys::revoke(&mut tx, cleared).await?;
     audit_key(&mut tx, &principal, &client, "api_key.revoked", &api_key).await?;
     tx.commit().await?;
@@ -169,7 +172,10 @@ pub async fn rotate(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<CreatedApiKey>> {
     let mut tx = principal.scope.begin().await?;
-    let cleared = policy::rotate_key(&principal.authority(), &api_keys::target(&mut tx, id).await?)?;
+    let cleared = policy::rotate_key(
+        &principal.authority(),
+        &api_keys::target(&mut tx, id).await?,
+    )?;
     let (api_key, key) = api_keys::rotate(&mut tx, cleared, app.config.api_key_env()).await?;
     audit_key(&mut tx, &principal, &client, "api_key.rotated", &api_key).await?;
     tx.commit().await?;

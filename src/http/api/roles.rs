@@ -125,7 +125,14 @@ pub async fn create(
         &PermissionSet::new(grants.iter().cloned()),
     )?;
     let mut tx = principal.scope.begin().await?;
-    let role = roles::create(&mut tx, &name, body.description.as_deref(), &grants, cleared).await?;
+    let role = roles::create(
+        &mut tx,
+        &name,
+        body.description.as_deref(),
+        &grants,
+        cleared,
+    )
+    .await?;
     audit_role(&mut tx, &principal, &client, "role.created", &role).await?;
     tx.commit().await?;
     invalidate(&app, Change::Tenant(principal.tenant_id())).await;

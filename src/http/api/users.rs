@@ -187,7 +187,11 @@ pub async fn delete(
 ) -> AppResult<StatusCode> {
     let mut tx = principal.scope.begin().await?;
     let target = users::target(&mut tx, id).await?;
-    users::delete(&mut tx, policy::delete_user(&principal.authority(), &target)?).await?;
+    users::delete(
+        &mut tx,
+        policy::delete_user(&principal.authority(), &target)?,
+    )
+    .await?;
     audit::record_in(
         &mut tx,
         AuditEntry::new(Some(principal.actor), "user.deleted", &client).target("user", id),
@@ -224,8 +228,12 @@ pub async fn set_roles(
     let mut tx = principal.scope.begin().await?;
     let target = users::target(&mut tx, id).await?;
     let roles = users::resolve_roles(&mut tx, &body.roles).await?;
-    let cleared =
-        policy::set_user_roles(&principal.authority(), &target, &roles.grants, roles.has_admin)?;
+    let cleared = policy::set_user_roles(
+        &principal.authority(),
+        &target,
+        &roles.grants,
+        roles.has_admin,
+    )?;
     users::set_roles(&mut tx, cleared, &roles).await?;
     audit::record_in(
         &mut tx,
