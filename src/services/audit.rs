@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use crate::{
     auth::principal::Actor,
+    client::ClientInfo,
     db::{TenantScope, TenantTx},
-    http::extract::ClientInfo,
 };
 
 /// One audit entry; `action` is `area.event` (`auth.login`, `api_key.revoked`, …).

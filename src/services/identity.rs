@@ -11,9 +11,9 @@ use crate::{
         password::{self, Password, Verified},
         principal::{Actor, TenantPrincipal},
     },
+    client::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode},
-    http::extract::ClientInfo,
     services::{
         audit::{self, AuditEntry},
         notify::Message,

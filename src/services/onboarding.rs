@@ -10,9 +10,9 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::{password, password::Password, principal::Actor},
+    client::ClientInfo,
     db::{TenantScope, TenantTx, migrate},
     error::{AppError, AppResult, ErrorCode},
-    http::extract::ClientInfo,
     services::{
         audit::{self, AuditEntry},
         notify::Message,

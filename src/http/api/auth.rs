@@ -12,8 +12,9 @@ use utoipa::ToSchema;
 use crate::{
     app::AppState,
     auth::principal::{Actor, Principal, TenantPrincipal},
+    client::ClientInfo,
     error::{AppError, AppResult, Problem},
-    http::extract::{AppJson, ClientInfo},
+    http::extract::AppJson,
     services::{
         identity,
         sessions::{self, TokenPair},

@@ -14,10 +14,11 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, invalidate},
     auth::principal::{MaybePrincipal, Principal},
+    client::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
     services::{

@@ -13,9 +13,10 @@ use crate::{
         password,
         principal::{Actor, TenantPrincipal},
     },
+    client::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
     services::{
