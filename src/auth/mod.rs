@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod authenticate;
+pub mod dev_key;
 pub mod invalidation;
 pub mod jwt;
 pub mod password;
