@@ -75,6 +75,34 @@ pub async fn record_in(tx: &mut TenantTx, entry: AuditEntry) -> sqlx::Result<()>
     Ok(())
 }
 
+/// Records `entry` about `tenant_id` in `platform.audit_logs`, inside the caller's
+/// transaction: for events that must outlive the tenant's schema (`tenant.deleted`).
+pub async fn record_platform(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    e: AuditEntry,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into platform.audit_logs
+            (id, tenant_id, actor_type, actor_id, action, target_type, target_id, ip,
+             user_agent, metadata)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(tenant_id)
+    .bind(e.actor_type)
+    .bind(e.actor_id)
+    .bind(e.action)
+    .bind(e.target_type)
+    .bind(e.target_id)
+    .bind(e.ip)
+    .bind(e.user_agent)
+    .bind(e.metadata)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Records `entry` on its own (events that change nothing else, such as a failed login).
 pub async fn record(scope: &TenantScope, entry: AuditEntry) -> sqlx::Result<()> {
     bind(scope.sql(INSERT), entry).execute(scope.db()).await?;

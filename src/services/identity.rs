@@ -99,7 +99,7 @@ pub async fn register(
         .await?
         .filter(Tenant::is_active)
         .ok_or_else(|| AppError::invalid_field("tenant", "no such tenant"))?;
-    if !tenant.self_registration() {
+    if !tenant.self_registration().enabled {
         return Err(AppError::forbidden(
             "this tenant does not allow self-registration",
         ));

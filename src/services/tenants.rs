@@ -4,13 +4,17 @@ use std::{fmt, str::FromStr};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    db::TenantSchema,
+    auth::principal::Actor,
+    client::ClientInfo,
+    db::{TenantSchema, TenantScope},
     error::{AppError, AppResult, FieldError},
+    services::audit::{self, AuditEntry},
 };
 
 /// A customer organisation.
@@ -35,13 +39,124 @@ impl Tenant {
         self.status == "active"
     }
 
-    /// Whether users may register themselves (`settings.self_registration`, default on).
-    pub fn self_registration(&self) -> bool {
+    /// Whether and from which email domains users may register themselves
+    /// (`settings.self_registration`); off unless the tenant opted in.
+    pub fn self_registration(&self) -> SelfRegistration {
         self.settings
             .get("self_registration")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(true)
+            .and_then(|v| SelfRegistration::deserialize(v).ok())
+            .map(SelfRegistration::normalized)
+            .unwrap_or_default()
     }
+}
+
+/// A tenant's self-registration setting: `{enabled, allowed_email_domains?}`. Off by
+/// default; with `allowed_email_domains`, only addresses in those domains may register.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelfRegistration {
+    pub enabled: bool,
+    /// Domains (lowercase) whose addresses may register; absent: any domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_items = 100, value_type = Option<Vec<EmailDomain>>)]
+    pub allowed_email_domains: Option<Vec<String>>,
+}
+
+impl SelfRegistration {
+    /// Domains compare case-insensitively: they are kept lowercase.
+    fn normalized(mut self) -> Self {
+        if let Some(domains) = &mut self.allowed_email_domains {
+            for domain in domains.iter_mut() {
+                domain.make_ascii_lowercase();
+            }
+        }
+        self
+    }
+}
+
+/// An email domain such as `example.com`: labels of letters, digits and inner hyphens.
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", max_length = 253, example = "example.com")]
+#[expect(
+    dead_code,
+    reason = "documents the schema; the value is checked as a String"
+)]
+pub struct EmailDomain(String);
+
+/// The largest settings object a tenant may store, serialized.
+pub const SETTINGS_MAX_BYTES: usize = 16 * 1024;
+/// The most email domains self-registration may list.
+pub const SELF_REGISTRATION_MAX_DOMAINS: usize = 100;
+
+/// A tenant's validated `settings`: a JSON object of at most 16 KiB whose
+/// `self_registration`, when present, is a well-formed [`SelfRegistration`]. Other keys
+/// are the tenant's own and kept as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantSettings(serde_json::Value);
+
+impl TenantSettings {
+    pub fn parse(value: serde_json::Value) -> Result<Self, Vec<FieldError>> {
+        if !value.is_object() {
+            return Err(vec![FieldError::new("settings", "must be an object")]);
+        }
+        let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
+        if size > SETTINGS_MAX_BYTES {
+            return Err(vec![FieldError::new(
+                "settings",
+                format!("must be at most {SETTINGS_MAX_BYTES} bytes as JSON (is {size})"),
+            )]);
+        }
+        // `null` is the same as absent: self-registration off.
+        if let Some(raw) = value.get("self_registration").filter(|v| !v.is_null()) {
+            let field = "settings.self_registration";
+            let parsed = SelfRegistration::deserialize(raw).map_err(|e| {
+                vec![FieldError::new(
+                    field,
+                    format!("must be {{enabled: bool, allowed_email_domains?: [domain]}}: {e}"),
+                )]
+            })?;
+            if let Some(domains) = &parsed.allowed_email_domains {
+                let field = "settings.self_registration.allowed_email_domains";
+                if domains.len() > SELF_REGISTRATION_MAX_DOMAINS {
+                    return Err(vec![FieldError::new(
+                        field,
+                        format!("at most {SELF_REGISTRATION_MAX_DOMAINS} domains"),
+                    )]);
+                }
+                let errors: Vec<FieldError> = domains
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, d)| !is_domain(d))
+                    .map(|(i, _)| {
+                        FieldError::new(
+                            format!("{field}[{i}]"),
+                            "must be a domain name such as example.com",
+                        )
+                    })
+                    .collect();
+                if !errors.is_empty() {
+                    return Err(errors);
+                }
+            }
+        }
+        Ok(Self(value))
+    }
+
+    pub fn into_value(self) -> serde_json::Value {
+        self.0
+    }
+}
+
+/// A DNS name of at least two labels: letters, digits and inner hyphens, each label 1–63
+/// characters, 253 at most in all.
+fn is_domain(name: &str) -> bool {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    name.len() <= 253 && name.split('.').count() >= 2 && name.split('.').all(label_ok)
 }
 
 /// A plan, which sets limits.
@@ -175,12 +290,21 @@ pub async fn list(
 #[derive(Debug, Default)]
 pub struct TenantChanges {
     pub name: Option<String>,
-    pub settings: Option<serde_json::Value>,
+    pub settings: Option<TenantSettings>,
     pub plan: Option<Plan>,
 }
 
-pub async fn update(db: &PgPool, id: Uuid, changes: &TenantChanges) -> AppResult<Tenant> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+/// Applies `changes` and records `tenant.updated` in the tenant's audit log, in one
+/// transaction: the change and its record commit together or not at all.
+pub async fn update(
+    db: &PgPool,
+    id: Uuid,
+    changes: TenantChanges,
+    actor: Actor,
+    client: &ClientInfo,
+) -> AppResult<Tenant> {
+    let mut tx = TenantScope::new(db.clone(), id).begin().await?;
+    let tenant: Tenant = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update platform.tenants set
             name = coalesce($2, name),
             settings = coalesce($3, settings),
@@ -191,40 +315,104 @@ pub async fn update(db: &PgPool, id: Uuid, changes: &TenantChanges) -> AppResult
     )))
     .bind(id)
     .bind(&changes.name)
-    .bind(&changes.settings)
+    .bind(changes.settings.clone().map(TenantSettings::into_value))
     .bind(changes.plan.map(Plan::as_str))
-    .fetch_optional(db)
+    .fetch_optional(tx.conn())
     .await?
-    .ok_or_else(AppError::not_found)
+    .ok_or_else(AppError::not_found)?;
+    let entry = AuditEntry::new(Some(actor), "tenant.updated", client)
+        .target("tenant", id)
+        .metadata(json!({
+            "name": changes.name,
+            "plan": changes.plan,
+            "settings_changed": changes.settings.is_some(),
+        }));
+    audit::record_in(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(tenant)
 }
 
-/// Moves a tenant between `active` and `suspended`; deleted tenants stay deleted.
-pub async fn set_status(db: &PgPool, id: Uuid, status: &str) -> AppResult<Tenant> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+/// The states an operator moves a tenant between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Suspend,
+    Activate,
+}
+
+impl Lifecycle {
+    fn status(self) -> &'static str {
+        match self {
+            Lifecycle::Suspend => "suspended",
+            Lifecycle::Activate => "active",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Lifecycle::Suspend => "tenant.suspended",
+            Lifecycle::Activate => "tenant.activated",
+        }
+    }
+}
+
+/// Suspends or reactivates a tenant and records it in the tenant's audit log, in one
+/// transaction; deleted tenants stay deleted (404).
+pub async fn set_status(
+    db: &PgPool,
+    id: Uuid,
+    change: Lifecycle,
+    actor: Actor,
+    client: &ClientInfo,
+) -> AppResult<Tenant> {
+    let mut tx = TenantScope::new(db.clone(), id).begin().await?;
+    let tenant: Tenant = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update platform.tenants set status = $2, updated_at = now()
          where id = $1 and status <> 'deleted'
          returning {COLUMNS}"
     )))
     .bind(id)
-    .bind(status)
-    .fetch_optional(db)
+    .bind(change.status())
+    .fetch_optional(tx.conn())
     .await?
-    .ok_or_else(AppError::not_found)
+    .ok_or_else(AppError::not_found)?;
+    let entry = AuditEntry::new(Some(actor), change.action(), client).target("tenant", id);
+    audit::record_in(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(tenant)
 }
 
-/// Marks the tenant deleted at once (its tokens and keys stop working); the schema is
-/// purged afterwards by [`purge`].
-pub async fn mark_deleted(db: &PgPool, id: Uuid) -> AppResult<Tenant> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+/// Marks the tenant deleted at once (its tokens and keys stop working) and records
+/// `tenant.deleted` in `platform.audit_logs` in the same transaction: the tenant's own
+/// audit log goes with its schema, this entry outlives the purge. The schema is purged
+/// afterwards by [`purge`].
+pub async fn mark_deleted(
+    db: &PgPool,
+    id: Uuid,
+    actor: Actor,
+    client: &ClientInfo,
+) -> AppResult<Tenant> {
+    let mut tx = db.begin().await?;
+    let tenant: Tenant = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update platform.tenants set status = 'deleted', deleted_at = now(), updated_at = now()
          where id = $1 and status <> 'deleted'
          returning {COLUMNS}"
     )))
     .bind(id)
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(AppError::not_found)
+    .ok_or_else(AppError::not_found)?;
+    let entry = AuditEntry::new(Some(actor), "tenant.deleted", client)
+        .target("tenant", id)
+        .metadata(json!({"slug": tenant.slug, "name": tenant.name, "plan": tenant.plan}));
+    audit::record_platform(&mut tx, id, entry).await?;
+    tx.commit().await?;
+    Ok(tenant)
 }
+
+/// Platform tables whose rows about a tenant outlive its purge: the tenant row itself
+/// (status `deleted`, so ids and slugs stay unique and logins answer cleanly) and the
+/// platform audit log.
+const KEPT_AFTER_PURGE: [&str; 2] = ["tenants", "audit_logs"];
 
 /// Tables dropped per transaction while purging, so a tenant with many objects never
 /// needs more locks than `max_locks_per_transaction` allows.
@@ -233,15 +421,23 @@ const PURGE_BATCH: i64 = 20;
 /// Removes a deleted tenant's schema (in batches of tables, then the schema itself) and
 /// its rows in shared tables. Safe to run again after an interruption.
 pub async fn purge(db: &PgPool, tenant_id: Uuid) -> anyhow::Result<()> {
-    // Shared rows first: once the schema is gone, nothing of the tenant remains.
+    // Shared rows first: once the schema is gone, nothing of the tenant remains. Every
+    // platform table with a tenant_id column is cleared, so tables added later are too.
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select table_name::text from information_schema.columns
+         where table_schema = 'platform' and column_name = 'tenant_id'
+           and table_name::text <> all($1)
+         order by table_name",
+    )
+    .bind(KEPT_AFTER_PURGE)
+    .fetch_all(db)
+    .await?;
     let mut tx = db.begin().await?;
-    for table in [
-        "platform.api_keys",
-        "platform.tenant_migrations",
-        "platform.rate_limit_overrides",
-        "platform.scaling_policies",
-    ] {
-        let sql = format!("delete from {table} where tenant_id = $1");
+    for table in &tables {
+        let sql = format!(
+            "delete from platform.{} where tenant_id = $1",
+            crate::db::quote_ident(table)
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
             .execute(&mut *tx)
