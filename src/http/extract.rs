@@ -190,40 +190,6 @@ where
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{field_of, has_escaped_nul};
-
-    #[test]
-    fn escaped_nul_is_found_and_escaped_backslashes_are_not_mistaken_for_it() {
-        assert!(has_escaped_nul(br#"{"name": "a\u0000b"}"#));
-        assert!(has_escaped_nul(br#"{"a\u0000": 1}"#));
-        assert!(!has_escaped_nul(br#"{"name": "a\\u0000b"}"#));
-        assert!(!has_escaped_nul(br#"{"name": "a\u0001b"}"#));
-        assert!(!has_escaped_nul(br#"{"name": "plain"}"#));
-    }
-
-    #[test]
-    fn field_names_come_from_serde_messages() {
-        assert_eq!(
-            field_of("missing field `email` at line 1 column 2"),
-            "email"
-        );
-        assert_eq!(
-            field_of("admin.email: invalid type: integer `1`, expected a string"),
-            "admin.email"
-        );
-        assert_eq!(
-            field_of("admin: missing field `email` at line 1 column 9"),
-            "admin.email"
-        );
-        assert_eq!(
-            field_of("invalid type: integer `1`, expected a map"),
-            "body"
-        );
-    }
-}
-
 /// The client of a request: the socket peer, or behind a trusted proxy the right-most
 /// untrusted `X-Forwarded-For` hop (see [`crate::client`]).
 impl FromRequestParts<AppState> for ClientInfo {
@@ -259,4 +225,38 @@ pub fn client_info(parts: &Parts, trusted: &[Cidr]) -> ClientInfo {
         header("user-agent").as_deref(),
         trusted,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{field_of, has_escaped_nul};
+
+    #[test]
+    fn escaped_nul_is_found_and_escaped_backslashes_are_not_mistaken_for_it() {
+        assert!(has_escaped_nul(br#"{"name": "a\u0000b"}"#));
+        assert!(has_escaped_nul(br#"{"a\u0000": 1}"#));
+        assert!(!has_escaped_nul(br#"{"name": "a\\u0000b"}"#));
+        assert!(!has_escaped_nul(br#"{"name": "a\u0001b"}"#));
+        assert!(!has_escaped_nul(br#"{"name": "plain"}"#));
+    }
+
+    #[test]
+    fn field_names_come_from_serde_messages() {
+        assert_eq!(
+            field_of("missing field `email` at line 1 column 2"),
+            "email"
+        );
+        assert_eq!(
+            field_of("admin.email: invalid type: integer `1`, expected a string"),
+            "admin.email"
+        );
+        assert_eq!(
+            field_of("admin: missing field `email` at line 1 column 9"),
+            "admin.email"
+        );
+        assert_eq!(
+            field_of("invalid type: integer `1`, expected a map"),
+            "body"
+        );
+    }
 }

@@ -9,6 +9,10 @@ use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+mod settings;
+
+pub use settings::{SelfRegistration, TenantSettings};
+
 use crate::{
     auth::principal::Actor,
     client::ClientInfo,
@@ -42,121 +46,8 @@ impl Tenant {
     /// Whether and from which email domains users may register themselves
     /// (`settings.self_registration`); off unless the tenant opted in.
     pub fn self_registration(&self) -> SelfRegistration {
-        self.settings
-            .get("self_registration")
-            .and_then(|v| SelfRegistration::deserialize(v).ok())
-            .map(SelfRegistration::normalized)
-            .unwrap_or_default()
+        SelfRegistration::of(&self.settings)
     }
-}
-
-/// A tenant's self-registration setting: `{enabled, allowed_email_domains?}`. Off by
-/// default; with `allowed_email_domains`, only addresses in those domains may register.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SelfRegistration {
-    pub enabled: bool,
-    /// Domains (lowercase) whose addresses may register; absent: any domain.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_items = 100, value_type = Option<Vec<EmailDomain>>)]
-    pub allowed_email_domains: Option<Vec<String>>,
-}
-
-impl SelfRegistration {
-    /// Domains compare case-insensitively: they are kept lowercase.
-    fn normalized(mut self) -> Self {
-        if let Some(domains) = &mut self.allowed_email_domains {
-            for domain in domains.iter_mut() {
-                domain.make_ascii_lowercase();
-            }
-        }
-        self
-    }
-}
-
-/// An email domain such as `example.com`: labels of letters, digits and inner hyphens.
-#[derive(ToSchema)]
-#[schema(value_type = String, pattern = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", max_length = 253, example = "example.com")]
-#[expect(
-    dead_code,
-    reason = "documents the schema; the value is checked as a String"
-)]
-pub struct EmailDomain(String);
-
-/// The largest settings object a tenant may store, serialized.
-pub const SETTINGS_MAX_BYTES: usize = 16 * 1024;
-/// The most email domains self-registration may list.
-pub const SELF_REGISTRATION_MAX_DOMAINS: usize = 100;
-
-/// A tenant's validated `settings`: a JSON object of at most 16 KiB whose
-/// `self_registration`, when present, is a well-formed [`SelfRegistration`]. Other keys
-/// are the tenant's own and kept as given.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TenantSettings(serde_json::Value);
-
-impl TenantSettings {
-    pub fn parse(value: serde_json::Value) -> Result<Self, Vec<FieldError>> {
-        if !value.is_object() {
-            return Err(vec![FieldError::new("settings", "must be an object")]);
-        }
-        let size = serde_json::to_vec(&value).map_or(usize::MAX, |v| v.len());
-        if size > SETTINGS_MAX_BYTES {
-            return Err(vec![FieldError::new(
-                "settings",
-                format!("must be at most {SETTINGS_MAX_BYTES} bytes as JSON (is {size})"),
-            )]);
-        }
-        // `null` is the same as absent: self-registration off.
-        if let Some(raw) = value.get("self_registration").filter(|v| !v.is_null()) {
-            let field = "settings.self_registration";
-            let parsed = SelfRegistration::deserialize(raw).map_err(|e| {
-                vec![FieldError::new(
-                    field,
-                    format!("must be {{enabled: bool, allowed_email_domains?: [domain]}}: {e}"),
-                )]
-            })?;
-            if let Some(domains) = &parsed.allowed_email_domains {
-                let field = "settings.self_registration.allowed_email_domains";
-                if domains.len() > SELF_REGISTRATION_MAX_DOMAINS {
-                    return Err(vec![FieldError::new(
-                        field,
-                        format!("at most {SELF_REGISTRATION_MAX_DOMAINS} domains"),
-                    )]);
-                }
-                let errors: Vec<FieldError> = domains
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, d)| !is_domain(d))
-                    .map(|(i, _)| {
-                        FieldError::new(
-                            format!("{field}[{i}]"),
-                            "must be a domain name such as example.com",
-                        )
-                    })
-                    .collect();
-                if !errors.is_empty() {
-                    return Err(errors);
-                }
-            }
-        }
-        Ok(Self(value))
-    }
-
-    pub fn into_value(self) -> serde_json::Value {
-        self.0
-    }
-}
-
-/// A DNS name of at least two labels: letters, digits and inner hyphens, each label 1–63
-/// characters, 253 at most in all.
-fn is_domain(name: &str) -> bool {
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    name.len() <= 253 && name.split('.').count() >= 2 && name.split('.').all(label_ok)
 }
 
 /// A plan, which sets limits.
