@@ -27,14 +27,38 @@ pub struct App {
 
 impl App {
     /// Builds the pools (lazily: nothing is contacted yet) and the metrics recorder.
+    /// Without `JWT_PRIVATE_KEY_FILE`, tokens are signed with a key of this process alone:
+    /// for tests and tools. A serving replica is built by [`App::connect`].
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.database_url, config.database_max_connections)?;
+        let jwt = JwtKeys::from_config(&config, None)?;
+        Self::assemble(config, db, jwt)
+    }
+
+    /// Builds a serving replica. Outside production the shared schema is migrated first
+    /// (a development convenience, like creating the database) and, without
+    /// `JWT_PRIVATE_KEY_FILE`, the development signing key is loaded from it — generated
+    /// by the first replica — so that every replica signs and verifies with one key.
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        let db = crate::db::connect(&config.database_url, config.database_max_connections)?;
+        let mut development_key = None;
+        if !config.is_production() {
+            crate::db::migrate::run_shared(&db).await?;
+            if config.jwt_private_key_file.is_none() {
+                development_key = Some(crate::auth::dev_key::load_or_create(&db).await?);
+            }
+        }
+        let jwt = JwtKeys::from_config(&config, development_key.as_deref())?;
+        Self::assemble(config, db, jwt)
+    }
+
+    fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
         let redis = crate::redis::connect(&config.redis_url)?;
         Ok(Self {
             db,
             redis,
             metrics: Metrics::install().context("failed to install the metrics recorder")?,
-            jwt: JwtKeys::from_config(&config)?,
+            jwt,
             auth: AuthCache::new(
                 std::time::Duration::from_secs(config.access_token_ttl_seconds.unsigned_abs()),
                 config.deny_list_capacity,

@@ -112,10 +112,7 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("failed to bind {}", config.bind_addr))?;
     let workers = config.workers_enabled && !no_workers;
-    let state = AppState::new(App::new(config)?);
-    if state.config.app_env != AppEnv::Production {
-        migrate::run_shared(&state.db).await?;
-    }
+    let state = AppState::new(App::connect(config).await?);
     if let (Some(email), Some(password)) = (
         &state.config.platform_admin_email,
         &state.config.platform_admin_password,

@@ -3,6 +3,8 @@
 
 use std::{env, fmt::Display, net::SocketAddr, str::FromStr, time::Duration};
 
+use crate::client::Cidr;
+
 /// Where the service runs; `production` refuses development conveniences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
@@ -75,7 +77,8 @@ pub struct Config {
     pub migrate_concurrency: usize,
     /// PEM private key that signs access tokens (RSA → RS256, Ed25519 → EdDSA).
     pub jwt_private_key_file: Option<String>,
-    /// Older private keys whose tokens still verify while keys rotate.
+    /// Public keys (or, for compatibility, private keys of which only the public half is
+    /// used) whose tokens still verify while keys rotate.
     pub jwt_previous_key_files: Vec<String>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
@@ -90,6 +93,8 @@ pub struct Config {
     /// Logged-out access tokens held in memory per replica; beyond it, lookups go to
     /// Redis (the deny-list never forgets a logout).
     pub deny_list_capacity: usize,
+    /// Proxies whose `X-Forwarded-For` is believed when they are the socket peer.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Config {
@@ -131,6 +136,7 @@ impl Config {
             platform_admin_password: vars.get("PLATFORM_ADMIN_PASSWORD"),
             base_domain: vars.get("BASE_DOMAIN"),
             deny_list_capacity: vars.parse("DENY_LIST_CAPACITY", 1_000_000)?,
+            trusted_proxies: vars.parse_list("TRUSTED_PROXIES")?,
         };
         config.validate()?;
         Ok(config)
@@ -217,6 +223,23 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
             .unwrap_or_default()
     }
 
+    /// A comma-separated list of values that each parse.
+    fn parse_list<T>(&self, name: &'static str) -> Result<Vec<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        self.list(name)
+            .iter()
+            .map(|raw| {
+                raw.parse().map_err(|e: T::Err| ConfigError {
+                    name,
+                    reason: format!("cannot use {raw:?}: {e}"),
+                })
+            })
+            .collect()
+    }
+
     fn string(&self, name: &str, default: &str) -> String {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
@@ -286,6 +309,17 @@ mod tests {
                 .name,
             "DATABASE_URL"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_cidrs_and_a_bad_one_names_the_variable() {
+        let c =
+            config(&[("TRUSTED_PROXIES", "10.0.0.0/8, 2001:db8::/32,192.0.2.1")]).expect("valid");
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(config(&[]).expect("valid").trusted_proxies.is_empty());
+        let err = config(&[("TRUSTED_PROXIES", "10.0.0.0/8,10.0.0.0/40")]).expect_err("invalid");
+        assert_eq!(err.name, "TRUSTED_PROXIES");
+        assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
     }
 
     #[test]

@@ -58,6 +58,9 @@ struct VerifyingKey {
 
 /// The signing key, every key that verifies, and the JWKS that publishes them.
 pub struct JwtKeys {
+    /// Derived from the private signing key, never stored: the root of
+    /// [`Self::derive_secret`].
+    secret_seed: [u8; 32],
     kid: String,
     algorithm: Algorithm,
     signing: EncodingKey,
@@ -70,19 +73,22 @@ pub struct JwtKeys {
 
 impl JwtKeys {
     /// Loads `JWT_PRIVATE_KEY_FILE` (signs and verifies) and `JWT_PREVIOUS_KEY_FILES`
-    /// (verify only). Without a key file, development gets an ephemeral key and a
-    /// warning; production refuses to start.
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let current = match &config.jwt_private_key_file {
-            Some(path) => std::fs::read_to_string(path)
+    /// (public keys: verify only). Without a key file, production refuses to start;
+    /// elsewhere `development_pem` signs — the key every replica shares through the
+    /// database (see [`super::dev_key`]) — or, when there is none (tests, tools that
+    /// sign nothing), a key of this process alone, with a warning.
+    pub fn from_config(config: &Config, development_pem: Option<&str>) -> anyhow::Result<Self> {
+        let current = match (&config.jwt_private_key_file, development_pem) {
+            (Some(path), _) => std::fs::read_to_string(path)
                 .with_context(|| format!("JWT_PRIVATE_KEY_FILE: cannot read {path}"))?,
-            None if config.is_production() => {
+            (None, _) if config.is_production() => {
                 bail!("JWT_PRIVATE_KEY_FILE must be set in production")
             }
-            None => {
+            (None, Some(pem)) => pem.to_owned(),
+            (None, None) => {
                 tracing::warn!(
-                    "JWT_PRIVATE_KEY_FILE is not set: using an ephemeral signing key; \
-                     tokens will not survive a restart"
+                    "JWT_PRIVATE_KEY_FILE is not set: using a signing key of this process \
+                     alone; its tokens do not survive a restart"
                 );
                 ephemeral_rsa_pem().to_owned()
             }
@@ -103,6 +109,9 @@ impl JwtKeys {
         )
     }
 
+    /// Keys from PEM text: `current` is a private key (signs and verifies); each of
+    /// `previous` is a public key that only verifies (a private key is accepted too, for
+    /// compatibility, and only its public half is kept).
     pub fn from_pems(
         current: &str,
         previous: &[String],
@@ -110,11 +119,15 @@ impl JwtKeys {
         audience: &str,
         access_ttl_seconds: i64,
     ) -> anyhow::Result<Self> {
-        let (signing, algorithm, jwk) = load_private_pem(current)?;
+        let (signing, algorithm, jwk) = load_private_pem(current).context("the JWT signing key")?;
         let kid = jwk.common.key_id.clone().unwrap_or_default();
         let mut keys = vec![jwk];
         for pem in previous {
-            keys.push(load_private_pem(pem)?.2);
+            let jwk = load_public_pem(pem).context("JWT_PREVIOUS_KEY_FILES")?;
+            // The same key listed twice (or the current one again) is published once.
+            if !keys.iter().any(|k| k.common.key_id == jwk.common.key_id) {
+                keys.push(jwk);
+            }
         }
         let mut verifying = HashMap::new();
         for jwk in &keys {
@@ -131,6 +144,7 @@ impl JwtKeys {
             );
         }
         Ok(Self {
+            secret_seed: Sha256::digest(format!("tenantry secret seed\n{current}")).into(),
             kid,
             algorithm,
             signing,
@@ -140,6 +154,17 @@ impl JwtKeys {
             audience: audience.to_owned(),
             access_ttl_seconds,
         })
+    }
+
+    /// A secret for `purpose` (say, keyed hashes of idempotent requests), derived from the
+    /// signing key so that every replica has the same one and no further secret needs
+    /// configuring. It changes when the signing key does.
+    pub fn derive_secret(&self, purpose: &str) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &self.secret_seed);
+        let tag = aws_lc_rs::hmac::sign(&key, purpose.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
     }
 
     /// The public keys, for `/.well-known/jwks.json`.
@@ -216,14 +241,41 @@ fn load_private_pem(pem: &str) -> anyhow::Result<(EncodingKey, Algorithm, Jwk)> 
             Algorithm::EdDSA,
         ),
     };
-    let mut jwk = Jwk::from_encoding_key(&key, algorithm).context("unusable JWT key")?;
-    // The key id is derived from the public key, so every replica agrees on it.
+    let jwk = Jwk::from_encoding_key(&key, algorithm).context("unusable JWT key")?;
+    Ok((key, algorithm, published(jwk)?))
+}
+
+/// A PEM public key (RSA `PUBLIC KEY` or `RSA PUBLIC KEY`; Ed25519 `PUBLIC KEY`) → its
+/// JWK, which verifies only. A private key is accepted for compatibility with earlier
+/// configurations; only its public half is kept.
+fn load_public_pem(pem: &str) -> anyhow::Result<Jwk> {
+    if pem.contains("PRIVATE KEY-----") {
+        tracing::warn!(
+            "JWT_PREVIOUS_KEY_FILES holds a private key: only its public half is used; \
+             list the public key instead so the private one can be destroyed"
+        );
+        return Ok(load_private_pem(pem)?.2);
+    }
+    let (key, algorithm) = match DecodingKey::from_rsa_pem(pem.as_bytes()) {
+        Ok(key) => (key, Algorithm::RS256),
+        Err(_) => (
+            DecodingKey::from_ed_pem(pem.as_bytes())
+                .context("the JWT key is neither an RSA nor an Ed25519 public key in PEM")?,
+            Algorithm::EdDSA,
+        ),
+    };
+    let jwk = Jwk::from_decoding_key(&key, Some(algorithm)).context("unusable JWT key")?;
+    published(jwk)
+}
+
+/// `jwk` with the key id and use every replica derives alike from the public key.
+fn published(mut jwk: Jwk) -> anyhow::Result<Jwk> {
     let public = serde_json::to_vec(&jwk.algorithm)?;
     let digest = Sha256::digest(&public);
     jwk.common.key_id =
         Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12]));
     jwk.common.public_key_use = Some(PublicKeyUse::Signature);
-    Ok((key, algorithm, jwk))
+    Ok(jwk)
 }
 
 /// One RSA key per process for development and tests, generated on first use.
@@ -320,6 +372,117 @@ mod tests {
         assert_eq!(without_old.verify(&token).err(), Some(TokenError::Invalid));
     }
 
+    /// The public halves of an RSA key: SubjectPublicKeyInfo (`PUBLIC KEY`) and PKCS#1
+    /// (`RSA PUBLIC KEY`).
+    fn rsa_public_pems(private_pem: &str) -> (String, String) {
+        use aws_lc_rs::{encoding::AsDer, signature::KeyPair};
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(
+                private_pem
+                    .lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .expect("base64");
+        let pair = aws_lc_rs::rsa::KeyPair::from_pkcs8(&der).expect("pkcs8");
+        let spki = pair.public_key().as_der().expect("spki");
+        (
+            pem_encode("PUBLIC KEY", spki.as_ref()),
+            pem_encode("RSA PUBLIC KEY", pair.public_key().as_ref()),
+        )
+    }
+
+    #[test]
+    fn previous_public_keys_verify_old_tokens_and_are_published_but_never_sign() {
+        let old_pem = generate_rsa_pem();
+        let old = JwtKeys::from_pems(&old_pem, &[], "tenantry", "tenantry", 900).expect("old");
+        let token = old
+            .sign(&old.claims(Uuid::now_v7(), None, vec![]))
+            .expect("sign");
+        let (spki, pkcs1) = rsa_public_pems(&old_pem);
+        for public in [spki, pkcs1] {
+            let rotated = JwtKeys::from_pems(
+                &generate_rsa_pem(),
+                std::slice::from_ref(&public),
+                "tenantry",
+                "tenantry",
+                900,
+            )
+            .expect("a public previous key loads");
+            assert!(rotated.verify(&token).is_ok(), "{public}");
+            let kids: Vec<_> = rotated
+                .jwks()
+                .keys
+                .iter()
+                .filter_map(|k| k.common.key_id.clone())
+                .collect();
+            assert_eq!(kids.len(), 2);
+            assert!(kids.contains(&old.kid), "same kid as the private key had");
+            assert_ne!(rotated.kid, old.kid, "the new key signs");
+            // A public key cannot be the signing key.
+            assert!(JwtKeys::from_pems(&public, &[], "tenantry", "tenantry", 900).is_err());
+        }
+    }
+
+    #[test]
+    fn an_ed25519_public_key_verifies_as_a_previous_key() {
+        use aws_lc_rs::{encoding::AsDer, signature::KeyPair};
+        let pair = aws_lc_rs::signature::Ed25519KeyPair::generate().expect("ed25519");
+        let private_pem = pem_encode("PRIVATE KEY", pair.to_pkcs8v1().expect("pkcs8").as_ref());
+        let public_pem = pem_encode(
+            "PUBLIC KEY",
+            pair.public_key().as_der().expect("spki").as_ref(),
+        );
+        let old = JwtKeys::from_pems(&private_pem, &[], "tenantry", "tenantry", 900).expect("old");
+        let token = old
+            .sign(&old.claims(Uuid::now_v7(), None, vec![]))
+            .expect("sign");
+        let rotated = JwtKeys::from_pems(
+            &generate_rsa_pem(),
+            &[public_pem],
+            "tenantry",
+            "tenantry",
+            900,
+        )
+        .expect("loads");
+        assert!(rotated.verify(&token).is_ok());
+        let jwks = serde_json::to_value(rotated.jwks()).expect("json");
+        assert_eq!(jwks["keys"][1]["crv"], "Ed25519");
+        assert_eq!(jwks["keys"][1]["kid"], old.kid);
+    }
+
+    #[test]
+    fn garbage_in_previous_keys_is_refused_naming_the_variable() {
+        let err = JwtKeys::from_pems(
+            ephemeral_rsa_pem(),
+            &["not a key".to_owned()],
+            "tenantry",
+            "tenantry",
+            900,
+        )
+        .err()
+        .expect("refused");
+        assert!(
+            format!("{err:#}").contains("JWT_PREVIOUS_KEY_FILES"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn derived_secrets_follow_the_signing_key_and_the_purpose() {
+        let a = keys();
+        let b = keys();
+        assert_eq!(
+            a.derive_secret("x"),
+            b.derive_secret("x"),
+            "same key, same secret"
+        );
+        assert_ne!(a.derive_secret("x"), a.derive_secret("y"));
+        let other = JwtKeys::from_pems(&generate_rsa_pem(), &[], "tenantry", "tenantry", 900)
+            .expect("other");
+        assert_ne!(a.derive_secret("x"), other.derive_secret("x"));
+    }
+
     #[test]
     fn ed25519_keys_sign_eddsa_tokens() {
         let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n";
@@ -345,7 +508,7 @@ mod tests {
             _ => None,
         })
         .expect("config");
-        let err = JwtKeys::from_config(&config).err().expect("refused");
+        let err = JwtKeys::from_config(&config, None).err().expect("refused");
         assert!(err.to_string().contains("JWT_PRIVATE_KEY_FILE"), "{err}");
 
         let config = Config::from_lookup(|name| match name {
@@ -353,7 +516,7 @@ mod tests {
             _ => None,
         })
         .expect("config");
-        let err = JwtKeys::from_config(&config).err().expect("refused");
+        let err = JwtKeys::from_config(&config, None).err().expect("refused");
         assert!(
             format!("{err:#}").contains("JWT_PRIVATE_KEY_FILE"),
             "{err:#}"

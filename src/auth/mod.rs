@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod authenticate;
 pub mod cache;
 pub mod deny_list;
+pub mod dev_key;
 pub mod invalidation;
 pub mod jwt;
 pub mod password;

@@ -11,7 +11,11 @@ use axum::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::error::{AppError, ErrorCode, FieldError};
+use crate::{
+    app::AppState,
+    client::{Cidr, ClientInfo},
+    error::{AppError, ErrorCode, FieldError},
+};
 
 /// `Json<T>` whose rejections use the SPEC's error shape: 400 for broken JSON, 415 for a
 /// missing or wrong content type, 413 for a body over the limit, 422 naming the field
@@ -186,6 +190,43 @@ where
     }
 }
 
+/// The client of a request: the socket peer, or behind a trusted proxy the right-most
+/// untrusted `X-Forwarded-For` hop (see [`crate::client`]).
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(client_info(parts, &state.config.trusted_proxies))
+    }
+}
+
+/// The [`ClientInfo`] of a request, for layers that run before the extractors (per-IP
+/// rate limits).
+pub fn client_info(parts: &Parts, trusted: &[Cidr]) -> ClientInfo {
+    let header = |name: &str| {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.join(","))
+    };
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    ClientInfo::resolve(
+        peer,
+        header("x-forwarded-for").as_deref(),
+        header("user-agent").as_deref(),
+        trusted,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::{field_of, has_escaped_nul};
@@ -217,39 +258,5 @@ mod tests {
             field_of("invalid type: integer `1`, expected a map"),
             "body"
         );
-    }
-}
-
-/// Where a request came from, for audit entries: the first `X-Forwarded-For` hop when a
-/// proxy set one, else the peer address; and the `User-Agent`.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<String>,
-    pub user_agent: Option<String>,
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-        };
-        let forwarded = header("x-forwarded-for")
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().chars().take(64).collect::<String>());
-        let peer = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
-        Ok(Self {
-            ip: forwarded.or(peer),
-            user_agent: header("user-agent").map(|v| v.chars().take(512).collect()),
-        })
     }
 }

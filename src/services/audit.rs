@@ -5,8 +5,8 @@ use uuid::Uuid;
 
 use crate::{
     auth::principal::Actor,
+    client::ClientInfo,
     db::{TenantScope, TenantTx},
-    http::extract::ClientInfo,
 };
 
 /// One audit entry; `action` is `area.event` (`auth.login`, `api_key.revoked`, …).
@@ -72,6 +72,34 @@ fn bind(
 pub async fn record_in(tx: &mut TenantTx, entry: AuditEntry) -> sqlx::Result<()> {
     let sql = tx.sql(INSERT);
     bind(sql, entry).execute(tx.conn()).await?;
+    Ok(())
+}
+
+/// Records `entry` about `tenant_id` in `platform.audit_logs`, inside the caller's
+/// transaction: for events that must outlive the tenant's schema (`tenant.deleted`).
+pub async fn record_platform(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    e: AuditEntry,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into platform.audit_logs
+            (id, tenant_id, actor_type, actor_id, action, target_type, target_id, ip,
+             user_agent, metadata)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(tenant_id)
+    .bind(e.actor_type)
+    .bind(e.actor_id)
+    .bind(e.action)
+    .bind(e.target_type)
+    .bind(e.target_id)
+    .bind(e.ip)
+    .bind(e.user_agent)
+    .bind(e.metadata)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

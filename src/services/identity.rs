@@ -11,9 +11,9 @@ use crate::{
         password::{self, Password, Verified},
         principal::{Actor, Principal, TenantPrincipal},
     },
+    client::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode},
-    http::extract::ClientInfo,
     rbac::{policy, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},

@@ -3,16 +3,15 @@
 
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
     app::App,
     auth::{password, password::Password, principal::Actor},
+    client::ClientInfo,
     db::{TenantScope, TenantTx, migrate},
     error::{AppError, AppResult, ErrorCode},
-    http::extract::ClientInfo,
     rbac::{policy, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
@@ -34,7 +33,7 @@ pub struct NewTenant {
     pub admin_password: Password,
     pub admin_first_name: Option<String>,
     pub admin_last_name: Option<String>,
-    /// A hash of the request without its password, to recognise a retry.
+    /// A keyed hash of the whole request (see [`fingerprint`]), to recognise a retry.
     pub fingerprint: Vec<u8>,
 }
 
@@ -43,21 +42,34 @@ pub struct NewTenant {
 pub struct Onboarded {
     pub tenant: Tenant,
     pub admin_user: User,
-    pub tokens: TokenPair,
+    /// The admin's first session. Absent when the answer replays an earlier request
+    /// with the same `Idempotency-Key`: a replay never hands out credentials (log in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenPair>,
+    /// Whether this answer replays an earlier request.
+    #[serde(skip)]
+    pub replayed: bool,
 }
 
-/// The fingerprint of a request body for `Idempotency-Key`, without secrets.
-pub fn fingerprint(parts: &[&str]) -> Vec<u8> {
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0]);
-    }
-    hasher.finalize().to_vec()
+/// How long an idempotency record answers retries; older ones are ignored, replaced
+/// and purged.
+const IDEMPOTENCY_TTL: &str = "24 hours";
+
+/// The purpose under which the idempotency secret is derived from the signing key.
+pub const IDEMPOTENCY_SECRET_PURPOSE: &str = "onboarding idempotency v1";
+
+/// The fingerprint of a request body for `Idempotency-Key`: HMAC-SHA256 of the whole
+/// body, password included, under a server secret. A retry must repeat the request
+/// exactly (whoever knows the key but not the password gets no replay), and the stored
+/// value does not let a reader of the database test password guesses.
+pub fn fingerprint(secret: &[u8], body: &[u8]) -> Vec<u8> {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    aws_lc_rs::hmac::sign(&key, body).as_ref().to_vec()
 }
 
-/// Onboards a tenant. With an idempotency key, a retry of the same request answers the
-/// first result (with fresh tokens) instead of creating a second tenant.
+/// Onboards a tenant. With an idempotency key, a retry of the same request (same caller,
+/// same body) within 24 h answers the first tenant and admin — without tokens — instead
+/// of creating a second tenant; the same key with another body is refused (422).
 pub async fn onboard(
     app: &App,
     input: NewTenant,
@@ -76,13 +88,20 @@ pub async fn onboard(
     };
     if let Some(key) = idempotency_key {
         // A concurrent request with the same key waits here until the first commits.
-        let claimed: Option<bool> = sqlx::query_scalar(
-            "insert into platform.idempotency_keys (scope, key, request_hash)
-             values ($1, $2, $3) on conflict do nothing returning true",
-        )
+        // An expired record is taken over as if it were not there.
+        let claimed: Option<bool> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "insert into platform.idempotency_keys (scope, key, request_hash, tenant_id)
+             values ($1, $2, $3, $4)
+             on conflict (scope, key) do update
+                set request_hash = excluded.request_hash, tenant_id = excluded.tenant_id,
+                    response = null, created_at = now()
+                where platform.idempotency_keys.created_at < now() - interval '{IDEMPOTENCY_TTL}'
+             returning true"
+        )))
         .bind(&idempotency_scope)
         .bind(key)
         .bind(&input.fingerprint)
+        .bind(tenant_id)
         .fetch_optional(tx.conn())
         .await?;
         if claimed.is_none() {
@@ -144,6 +163,9 @@ pub async fn onboard(
     }
     let admin_user = users::get_in(&mut tx, admin_id).await?;
     tx.commit().await?;
+    if idempotency_key.is_some() {
+        purge_expired_idempotency_records(&app.db).await;
+    }
 
     let tenant = tenants::find(&app.db, tenant_id)
         .await?
@@ -158,8 +180,25 @@ pub async fn onboard(
     Ok(Onboarded {
         tenant,
         admin_user,
-        tokens,
+        tokens: Some(tokens),
+        replayed: false,
     })
+}
+
+/// Deletes a batch of expired idempotency records. Opportunistic: run after onboardings
+/// that used a key, so the table stays small without a scheduled job; a failure only
+/// leaves rows that the claim ignores anyway.
+async fn purge_expired_idempotency_records(db: &sqlx::PgPool) {
+    let result = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "delete from platform.idempotency_keys where ctid in (
+            select ctid from platform.idempotency_keys
+            where created_at < now() - interval '{IDEMPOTENCY_TTL}' limit 1000)"
+    )))
+    .execute(db)
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not purge expired idempotency records");
+    }
 }
 
 async fn insert_scaling_policy(tx: &mut TenantTx, plan: Plan) -> sqlx::Result<()> {
@@ -177,20 +216,31 @@ async fn insert_scaling_policy(tx: &mut TenantTx, plan: Plan) -> sqlx::Result<()
     Ok(())
 }
 
-/// Answers a retried onboarding with the tenant and admin it created the first time.
+/// Answers a retried onboarding with the tenant and admin it created the first time —
+/// never with credentials: whoever retries logs in.
 async fn replay(app: &App, scope: &str, key: &str, fingerprint: &[u8]) -> AppResult<Onboarded> {
-    let (request_hash, response): (Vec<u8>, Option<serde_json::Value>) = sqlx::query_as(
-        "select request_hash, response from platform.idempotency_keys where scope = $1 and key = $2",
-    )
-    .bind(scope)
-    .bind(key)
-    .fetch_one(&app.db)
-    .await?;
+    let record: Option<(Vec<u8>, Option<serde_json::Value>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "select request_hash, response from platform.idempotency_keys
+             where scope = $1 and key = $2
+               and created_at >= now() - interval '{IDEMPOTENCY_TTL}'"
+        )))
+        .bind(scope)
+        .bind(key)
+        .fetch_optional(&app.db)
+        .await?;
     let reused = || {
         AppError::new(
-            ErrorCode::Conflict,
+            ErrorCode::IdempotencyKeyReused,
             "this Idempotency-Key was used with a different request",
         )
+    };
+    let Some((request_hash, response)) = record else {
+        // Expired between the claim and this read: the client may simply retry.
+        return Err(AppError::conflict(
+            ErrorCode::Conflict,
+            "this Idempotency-Key is being reused; retry the request",
+        ));
     };
     if request_hash != fingerprint {
         return Err(reused());
@@ -206,13 +256,20 @@ async fn replay(app: &App, scope: &str, key: &str, fingerprint: &[u8]) -> AppRes
     let tenant = tenants::find(&app.db, tenant_id)
         .await?
         .ok_or_else(AppError::not_found)?;
+    if tenant.status == "deleted" {
+        // Its schema may already be gone; the record goes with the purge.
+        return Err(AppError::conflict(
+            ErrorCode::Conflict,
+            "the tenant created with this Idempotency-Key has been deleted",
+        ));
+    }
     let mut tx = TenantScope::new(app.db.clone(), tenant_id).begin().await?;
     let admin_user = users::get_in(&mut tx, user_id).await?;
-    let tokens = sessions::issue(app, &mut tx, user_id, admin_user.roles.clone(), None).await?;
     tx.commit().await?;
     Ok(Onboarded {
         tenant,
         admin_user,
-        tokens,
+        tokens: None,
+        replayed: true,
     })
 }

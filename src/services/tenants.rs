@@ -4,13 +4,21 @@ use std::{fmt, str::FromStr};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+mod settings;
+
+pub use settings::{SelfRegistration, TenantSettings};
+
 use crate::{
-    db::TenantSchema,
+    auth::principal::Actor,
+    client::ClientInfo,
+    db::{TenantSchema, TenantScope},
     error::{AppError, AppResult, FieldError},
+    services::audit::{self, AuditEntry},
 };
 
 /// A customer organisation.
@@ -35,36 +43,10 @@ impl Tenant {
         self.status == "active"
     }
 
-    /// Whether and who may register themselves (`settings.self_registration`); off
-    /// unless the tenant opted in.
+    /// Whether and from which email domains users may register themselves
+    /// (`settings.self_registration`); off unless the tenant opted in.
     pub fn self_registration(&self) -> SelfRegistration {
-        self.settings
-            .get("self_registration")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default()
-    }
-}
-
-/// A tenant's self-registration setting: `{enabled, allowed_email_domains?}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct SelfRegistration {
-    #[serde(default)]
-    pub enabled: bool,
-    /// When set, only addresses at these domains may register.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub allowed_email_domains: Option<Vec<String>>,
-}
-
-impl SelfRegistration {
-    /// Whether `email` (already normalised to lowercase) may register.
-    pub fn admits(&self, email: &str) -> bool {
-        let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
-        self.enabled
-            && self.allowed_email_domains.as_ref().is_none_or(|allowed| {
-                allowed
-                    .iter()
-                    .any(|a| a.trim().eq_ignore_ascii_case(domain))
-            })
+        SelfRegistration::of(&self.settings)
     }
 }
 
@@ -199,12 +181,21 @@ pub async fn list(
 #[derive(Debug, Default)]
 pub struct TenantChanges {
     pub name: Option<String>,
-    pub settings: Option<serde_json::Value>,
+    pub settings: Option<TenantSettings>,
     pub plan: Option<Plan>,
 }
 
-pub async fn update(db: &PgPool, id: Uuid, changes: &TenantChanges) -> AppResult<Tenant> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+/// Applies `changes` and records `tenant.updated` in the tenant's audit log, in one
+/// transaction: the change and its record commit together or not at all.
+pub async fn update(
+    db: &PgPool,
+    id: Uuid,
+    changes: TenantChanges,
+    actor: Actor,
+    client: &ClientInfo,
+) -> AppResult<Tenant> {
+    let mut tx = TenantScope::new(db.clone(), id).begin().await?;
+    let tenant: Tenant = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update platform.tenants set
             name = coalesce($2, name),
             settings = coalesce($3, settings),
@@ -215,40 +206,104 @@ pub async fn update(db: &PgPool, id: Uuid, changes: &TenantChanges) -> AppResult
     )))
     .bind(id)
     .bind(&changes.name)
-    .bind(&changes.settings)
+    .bind(changes.settings.clone().map(TenantSettings::into_value))
     .bind(changes.plan.map(Plan::as_str))
-    .fetch_optional(db)
+    .fetch_optional(tx.conn())
     .await?
-    .ok_or_else(AppError::not_found)
+    .ok_or_else(AppError::not_found)?;
+    let entry = AuditEntry::new(Some(actor), "tenant.updated", client)
+        .target("tenant", id)
+        .metadata(json!({
+            "name": changes.name,
+            "plan": changes.plan,
+            "settings_changed": changes.settings.is_some(),
+        }));
+    audit::record_in(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(tenant)
 }
 
-/// Moves a tenant between `active` and `suspended`; deleted tenants stay deleted.
-pub async fn set_status(db: &PgPool, id: Uuid, status: &str) -> AppResult<Tenant> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+/// The states an operator moves a tenant between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Suspend,
+    Activate,
+}
+
+impl Lifecycle {
+    fn status(self) -> &'static str {
+        match self {
+            Lifecycle::Suspend => "suspended",
+            Lifecycle::Activate => "active",
+        }
+    }
+
+    fn action(self) -> &'static str {
+        match self {
+            Lifecycle::Suspend => "tenant.suspended",
+            Lifecycle::Activate => "tenant.activated",
+        }
+    }
+}
+
+/// Suspends or reactivates a tenant and records it in the tenant's audit log, in one
+/// transaction; deleted tenants stay deleted (404).
+pub async fn set_status(
+    db: &PgPool,
+    id: Uuid,
+    change: Lifecycle,
+    actor: Actor,
+    client: &ClientInfo,
+) -> AppResult<Tenant> {
+    let mut tx = TenantScope::new(db.clone(), id).begin().await?;
+    let tenant: Tenant = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update platform.tenants set status = $2, updated_at = now()
          where id = $1 and status <> 'deleted'
          returning {COLUMNS}"
     )))
     .bind(id)
-    .bind(status)
-    .fetch_optional(db)
+    .bind(change.status())
+    .fetch_optional(tx.conn())
     .await?
-    .ok_or_else(AppError::not_found)
+    .ok_or_else(AppError::not_found)?;
+    let entry = AuditEntry::new(Some(actor), change.action(), client).target("tenant", id);
+    audit::record_in(&mut tx, entry).await?;
+    tx.commit().await?;
+    Ok(tenant)
 }
 
-/// Marks the tenant deleted at once (its tokens and keys stop working); the schema is
-/// purged afterwards by [`purge`].
-pub async fn mark_deleted(db: &PgPool, id: Uuid) -> AppResult<Tenant> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+/// Marks the tenant deleted at once (its tokens and keys stop working) and records
+/// `tenant.deleted` in `platform.audit_logs` in the same transaction: the tenant's own
+/// audit log goes with its schema, this entry outlives the purge. The schema is purged
+/// afterwards by [`purge`].
+pub async fn mark_deleted(
+    db: &PgPool,
+    id: Uuid,
+    actor: Actor,
+    client: &ClientInfo,
+) -> AppResult<Tenant> {
+    let mut tx = db.begin().await?;
+    let tenant: Tenant = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update platform.tenants set status = 'deleted', deleted_at = now(), updated_at = now()
          where id = $1 and status <> 'deleted'
          returning {COLUMNS}"
     )))
     .bind(id)
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(AppError::not_found)
+    .ok_or_else(AppError::not_found)?;
+    let entry = AuditEntry::new(Some(actor), "tenant.deleted", client)
+        .target("tenant", id)
+        .metadata(json!({"slug": tenant.slug, "name": tenant.name, "plan": tenant.plan}));
+    audit::record_platform(&mut tx, id, entry).await?;
+    tx.commit().await?;
+    Ok(tenant)
 }
+
+/// Platform tables whose rows about a tenant outlive its purge: the tenant row itself
+/// (status `deleted`, so ids and slugs stay unique and logins answer cleanly) and the
+/// platform audit log.
+const KEPT_AFTER_PURGE: [&str; 2] = ["tenants", "audit_logs"];
 
 /// Tables dropped per transaction while purging, so a tenant with many objects never
 /// needs more locks than `max_locks_per_transaction` allows.
@@ -257,15 +312,23 @@ const PURGE_BATCH: i64 = 20;
 /// Removes a deleted tenant's schema (in batches of tables, then the schema itself) and
 /// its rows in shared tables. Safe to run again after an interruption.
 pub async fn purge(db: &PgPool, tenant_id: Uuid) -> anyhow::Result<()> {
-    // Shared rows first: once the schema is gone, nothing of the tenant remains.
+    // Shared rows first: once the schema is gone, nothing of the tenant remains. Every
+    // platform table with a tenant_id column is cleared, so tables added later are too.
+    let tables: Vec<String> = sqlx::query_scalar(
+        "select table_name::text from information_schema.columns
+         where table_schema = 'platform' and column_name = 'tenant_id'
+           and table_name::text <> all($1)
+         order by table_name",
+    )
+    .bind(KEPT_AFTER_PURGE)
+    .fetch_all(db)
+    .await?;
     let mut tx = db.begin().await?;
-    for table in [
-        "platform.api_keys",
-        "platform.tenant_migrations",
-        "platform.rate_limit_overrides",
-        "platform.scaling_policies",
-    ] {
-        let sql = format!("delete from {table} where tenant_id = $1");
+    for table in &tables {
+        let sql = format!(
+            "delete from platform.{} where tenant_id = $1",
+            crate::db::quote_ident(table)
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
             .execute(&mut *tx)
@@ -318,7 +381,8 @@ mod tests {
         let limited = SelfRegistration {
             enabled: true,
             allowed_email_domains: Some(vec!["Acme.com".into()]),
-        };
+        }
+        .normalized();
         assert!(limited.admits("a@acme.com"));
         assert!(!limited.admits("a@evil.com"));
         assert!(!limited.admits("a@acme.com.evil.com"));

@@ -7,7 +7,10 @@ use crate::helpers::{PASSWORD, TestApp};
 
 #[tokio::test]
 async fn sensitive_actions_are_recorded_with_actor_target_ip_and_agent() {
-    let app = TestApp::new().await;
+    let app = TestApp::builder()
+        .with_config(|c| c.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")])
+        .build()
+        .await;
     let t = app.onboard("acme").await;
     let admin = t.admin();
     app.post_json(
@@ -21,6 +24,11 @@ async fn sensitive_actions_are_recorded_with_actor_target_ip_and_agent() {
                 .header("content-type", "application/json")
                 .header("user-agent", "audit-test/1.0")
                 .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
+                // Through a trusted proxy: the right-most untrusted hop is the client.
+                .extension(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+                    [10, 0, 0, 2],
+                    443,
+                ))))
                 .body(axum::body::Body::from(
                     json!({"tenant": "acme", "email": t.admin_email, "password": PASSWORD})
                         .to_string(),

@@ -44,6 +44,51 @@ async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
+/// A minimal HTTP/1.1 request with an optional bearer token and JSON body; returns
+/// status and body.
+async fn http_call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> std::io::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let body = body.map(ToString::to_string).unwrap_or_default();
+    let auth = bearer
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await?;
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Waits until `serve` at `addr` answers readiness with 200.
+async fn wait_ready(addr: &str) {
+    for _ in 0..150 {
+        if let Ok((200, _)) = http_get(addr, "/health/ready").await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the server at {addr} did not come up");
+}
+
 async fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     listener.local_addr().expect("addr").port()
@@ -246,4 +291,59 @@ async fn admin_command_creates_a_platform_operator_who_can_log_in() {
         .await
         .expect("run");
     assert!(!short.status.success());
+}
+
+#[tokio::test]
+async fn replicas_without_a_key_file_share_the_development_key_through_the_database() {
+    let app = TestApp::new().await;
+    let spawn = |addr: &str| {
+        tenantry()
+            .args(["serve", "--no-workers"])
+            .env("BIND_ADDR", addr)
+            .env("DATABASE_URL", app.database_url())
+            .env("REDIS_URL", &app.state.config.redis_url)
+            .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (
+        format!("127.0.0.1:{}", free_port().await),
+        format!("127.0.0.1:{}", free_port().await),
+    );
+    // Started together: they race to create the key, and must still agree on it.
+    let (_first, _second) = (spawn(&a), spawn(&b));
+    tokio::join!(wait_ready(&a), wait_ready(&b));
+
+    let (status, body) = http_call(
+        &a,
+        "POST",
+        "/api/v1/tenants",
+        None,
+        Some(&serde_json::json!({
+            "name": "Replicated", "slug": "replicated",
+            "admin": {"email": "admin@replicated.example.com", "password": crate::helpers::PASSWORD},
+        })),
+    )
+    .await
+    .expect("onboard on the first replica");
+    assert_eq!(status, 201, "{body}");
+    let onboarded: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let token = onboarded["tokens"]["access_token"].as_str().expect("token");
+
+    let (status, body) = http_call(&b, "GET", "/api/v1/tenants/current", Some(token), None)
+        .await
+        .expect("call the second replica");
+    assert_eq!(
+        status, 200,
+        "a token from one replica works on the other: {body}"
+    );
+
+    let (_, jwks_a) = http_get(&a, "/.well-known/jwks.json").await.expect("jwks");
+    let (_, jwks_b) = http_get(&b, "/.well-known/jwks.json").await.expect("jwks");
+    assert_eq!(jwks_a, jwks_b, "both publish the same key");
+    let stored: i64 = sqlx::query_scalar("select count(*) from platform.secrets")
+        .fetch_one(app.db())
+        .await
+        .expect("count");
+    assert_eq!(stored, 1, "one development key");
 }

@@ -161,8 +161,15 @@ async fn a_retried_onboarding_with_the_same_idempotency_key_returns_the_first_te
     let app = TestApp::new().await;
     let first = post_with_key(&app, "key-123", &signup("once")).await;
     assert_eq!(first.status, 201, "{}", first.text());
+    assert_eq!(first.header("idempotent-replayed"), Some("false"));
+    assert!(first.json()["tokens"]["access_token"].is_string());
     let again = post_with_key(&app, "key-123", &signup("once")).await;
     assert_eq!(again.status, 201, "{}", again.text());
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert!(
+        again.json().get("tokens").is_none(),
+        "a replay carries no tokens"
+    );
     assert_eq!(first.json()["tenant"]["id"], again.json()["tenant"]["id"]);
     assert_eq!(
         first.json()["admin_user"]["id"],
@@ -177,7 +184,7 @@ async fn a_retried_onboarding_with_the_same_idempotency_key_returns_the_first_te
 
     post_with_key(&app, "key-123", &signup("other"))
         .await
-        .assert_problem(409, "CONFLICT");
+        .assert_problem(422, "IDEMPOTENCY_KEY_REUSED");
 }
 
 #[tokio::test]
@@ -196,4 +203,93 @@ async fn concurrent_retries_with_one_key_create_one_tenant() {
         b.text()
     );
     assert_eq!(a.json()["tenant"]["id"], b.json()["tenant"]["id"]);
+    let with_tokens = [&a, &b]
+        .iter()
+        .filter(|r| r.json().get("tokens").is_some())
+        .count();
+    assert_eq!(
+        with_tokens, 1,
+        "only the request that onboarded gets tokens"
+    );
+}
+
+#[tokio::test]
+async fn replaying_public_onboarding_with_a_wrong_password_gets_no_tokens() {
+    let app = TestApp::new().await;
+    let victim = signup("victim");
+    let first = post_with_key(&app, "leaked-key", &victim).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+
+    // The attacker knows the key, the slug and the email, not the password.
+    let mut guess = victim.clone();
+    guess["admin"]["password"] = json!("not the password");
+    let res = post_with_key(&app, "leaked-key", &guess).await;
+    res.assert_problem(422, "IDEMPOTENCY_KEY_REUSED");
+    assert!(!res.text().contains("access_token"));
+
+    // Even the exact request replayed hands out no credentials.
+    let replay = post_with_key(&app, "leaked-key", &victim).await;
+    assert_eq!(replay.status, 201, "{}", replay.text());
+    assert!(replay.json().get("tokens").is_none(), "{}", replay.text());
+    assert!(!replay.text().contains("refresh_token"));
+}
+
+#[tokio::test]
+async fn idempotency_records_are_scoped_to_the_caller() {
+    let app = TestApp::new().await;
+    let platform = app.platform_token().await;
+    let public = post_with_key(&app, "shared-key", &signup("public-one")).await;
+    assert_eq!(public.status, 201, "{}", public.text());
+    // The operator's key lives in the operator's scope: a new tenant, not a replay.
+    let res = app
+        .request(
+            Request::post("/api/v1/tenants")
+                .header("content-type", "application/json")
+                .header("idempotency-key", "shared-key")
+                .header("authorization", format!("Bearer {}", bearer(&platform)))
+                .body(axum::body::Body::from(signup("operator-one").to_string()))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.header("idempotent-replayed"), Some("false"));
+    assert_eq!(res.json()["tenant"]["slug"], "operator-one");
+}
+
+fn bearer(auth: &Auth) -> &str {
+    match auth {
+        Auth::Bearer(token) => token,
+        _ => panic!("expected a bearer token"),
+    }
+}
+
+#[tokio::test]
+async fn idempotency_records_expire_after_a_day_and_are_purged() {
+    let app = TestApp::new().await;
+    let first = post_with_key(&app, "old-key", &signup("yesterday")).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    sqlx::query("update platform.idempotency_keys set created_at = now() - interval '25 hours'")
+        .execute(app.db())
+        .await
+        .expect("age the record");
+    sqlx::query(
+        "insert into platform.idempotency_keys (scope, key, request_hash, created_at)
+         values ('tenants:public', 'stale', '\\x00', now() - interval '30 hours')",
+    )
+    .execute(app.db())
+    .await
+    .expect("a stale record");
+
+    // The expired record is ignored: the key works for another request.
+    let res = post_with_key(&app, "old-key", &signup("today")).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["tenant"]["slug"], "today");
+    assert!(res.json()["tokens"]["access_token"].is_string());
+
+    let keys: Vec<String> =
+        sqlx::query_scalar("select key from platform.idempotency_keys order by key")
+            .fetch_all(app.db())
+            .await
+            .expect("keys");
+    assert_eq!(keys, ["old-key"], "expired records are purged");
 }

@@ -11,10 +11,11 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, invalidate},
     auth::principal::TenantPrincipal,
+    client::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
     rbac::policy,

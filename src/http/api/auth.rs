@@ -12,8 +12,9 @@ use utoipa::ToSchema;
 use crate::{
     app::AppState,
     auth::principal::{Actor, Principal},
+    client::ClientInfo,
     error::{AppError, AppResult, Problem},
-    http::extract::{AppJson, ClientInfo},
+    http::extract::AppJson,
     services::{
         identity::{self, Registered},
         sessions::{self, TokenPair},

@@ -12,9 +12,10 @@ use crate::{
         invalidation::{Change, invalidate},
         principal::TenantPrincipal,
     },
+    client::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
     rbac::{Grant, Permission, PermissionSet, policy},

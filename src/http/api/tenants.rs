@@ -3,10 +3,9 @@
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode},
 };
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -14,32 +13,40 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, invalidate},
     auth::principal::{MaybePrincipal, Principal},
-    db::TenantScope,
+    client::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
     services::{
-        audit::{self, AuditEntry},
         onboarding::{self, NewTenant, Onboarded},
-        tenants::{self, Plan, Tenant, TenantChanges, TenantFilter, TenantSlug},
+        tenants::{
+            self, Lifecycle, Plan, SelfRegistration, Tenant, TenantChanges, TenantFilter,
+            TenantSettings, TenantSlug,
+        },
         users::{self, Email},
     },
 };
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Serialized back (password included) only to fingerprint the request for
+/// `Idempotency-Key`; never logged or stored.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NewAdmin {
     #[schema(format = Email)]
     pub email: String,
     /// 8 to 128 characters.
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    /// At most 200 characters.
+    #[schema(max_length = 200)]
     pub first_name: Option<String>,
+    /// At most 200 characters.
+    #[schema(max_length = 200)]
     pub last_name: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateTenant {
     /// 1 to 200 characters.
     #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
@@ -61,15 +68,26 @@ fn name(field: &str, raw: &str) -> Result<String, FieldError> {
     }
 }
 
+/// An optional person's name: at most 200 characters.
+fn person_name(field: &str, raw: Option<&String>) -> Result<(), FieldError> {
+    match raw {
+        Some(name) if name.chars().count() > 200 => {
+            Err(FieldError::new(field, "must be at most 200 characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Onboard a tenant: its schema, system roles, admin user and tokens, all at once.
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, description = "Retries with the same key answer the first result")),
     security((), ("bearer" = [])),
     responses(
-        (status = 201, description = "Onboarded", body = Onboarded),
+        (status = 201, description = "Onboarded. A replay of an earlier request with the same `Idempotency-Key` (same caller, same body, within 24 h) answers the same tenant and admin without `tokens`, and `Idempotent-Replayed: true`", body = Onboarded,
+            headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
         (status = 403, description = "Sign-up disabled, or a paid plan without a platform token", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "TENANT_SLUG_TAKEN, or an Idempotency-Key reused for another request", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "TENANT_SLUG_TAKEN, or the tenant of a replayed request was deleted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields; IDEMPOTENCY_KEY_REUSED: the key was used with a different body", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(app): State<AppState>,
@@ -77,7 +95,7 @@ pub async fn create(
     headers: HeaderMap,
     client: ClientInfo,
     AppJson(body): AppJson<CreateTenant>,
-) -> AppResult<(StatusCode, Json<Onboarded>)> {
+) -> AppResult<(StatusCode, [(HeaderName, HeaderValue); 1], Json<Onboarded>)> {
     let platform = principal.as_ref().filter(|p| p.is_platform());
     if platform.is_none() {
         if !app.config.signup_enabled {
@@ -97,25 +115,27 @@ pub async fn create(
     let email = Email::parse("admin.email", &body.admin.email)
         .map_err(|e| errors.push(e))
         .ok();
-    let password = users::password("admin.password", body.admin.password)
+    let password = users::password("admin.password", body.admin.password.clone())
         .map_err(|e| errors.push(e))
         .ok();
-    let (Some(tenant_name), Some(slug), Some(email), Some(password)) =
-        (tenant_name, slug, email, password)
+    let _ =
+        person_name("admin.first_name", body.admin.first_name.as_ref()).map_err(|e| errors.push(e));
+    let _ =
+        person_name("admin.last_name", body.admin.last_name.as_ref()).map_err(|e| errors.push(e));
+    let (Some(tenant_name), Some(slug), Some(email), Some(password), true) =
+        (tenant_name, slug, email, password, errors.is_empty())
     else {
         return Err(AppError::validation(errors));
     };
+    // The whole body, password included: a replay needs the very same request.
+    let fingerprint = onboarding::fingerprint(
+        &app.jwt
+            .derive_secret(onboarding::IDEMPOTENCY_SECRET_PURPOSE),
+        &serde_json::to_vec(&body).map_err(anyhow::Error::from)?,
+    );
     let plan = body.plan.unwrap_or(Plan::Free);
     let first_name = body.admin.first_name;
     let last_name = body.admin.last_name;
-    let fingerprint = onboarding::fingerprint(&[
-        &tenant_name,
-        slug.as_str(),
-        plan.as_str(),
-        email.as_str(),
-        first_name.as_deref().unwrap_or_default(),
-        last_name.as_deref().unwrap_or_default(),
-    ]);
     let idempotency_key = headers
         .get("idempotency-key")
         .map(|v| {
@@ -147,7 +167,11 @@ pub async fn create(
         &client,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(onboarded)))
+    let replayed = [(
+        HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static(if onboarded.replayed { "true" } else { "false" }),
+    )];
+    Ok((StatusCode::CREATED, replayed, Json(onboarded)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -233,11 +257,25 @@ pub async fn get(
 pub struct UpdateTenant {
     #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: Option<String>,
-    /// Replaces the settings object (`self_registration`: bool, …).
-    #[schema(value_type = Option<Object>)]
+    /// Replaces the settings object: at most 16 KiB as JSON. `self_registration`, when
+    /// present, is `{enabled, allowed_email_domains?}`; other keys are the tenant's own.
+    #[schema(value_type = Option<SettingsDoc>)]
     pub settings: Option<serde_json::Value>,
     /// Platform operators only.
     pub plan: Option<Plan>,
+}
+
+/// A tenant's settings as a request states them (at most 16 KiB as JSON; other keys
+/// than these are kept as given).
+#[derive(ToSchema)]
+#[schema(as = TenantSettings)]
+#[expect(
+    dead_code,
+    reason = "documents the schema; the value is checked by TenantSettings"
+)]
+pub struct SettingsDoc {
+    /// Off unless the tenant opts in.
+    self_registration: Option<SelfRegistration>,
 }
 
 /// Change a tenant's name or settings (`tenant:update`), or its plan (platform).
@@ -259,41 +297,33 @@ pub async fn update(
     if body.plan.is_some() && !principal.is_platform() {
         return Err(AppError::forbidden("only platform operators change plans"));
     }
-    if body.settings.as_ref().is_some_and(|s| !s.is_object()) {
-        return Err(AppError::invalid_field("settings", "must be an object"));
+    let mut errors = Vec::new();
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| name("name", n))
+        .transpose()
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let settings = body
+        .settings
+        .map(TenantSettings::parse)
+        .transpose()
+        .map_err(|e| errors.extend(e))
+        .ok()
+        .flatten();
+    if !errors.is_empty() {
+        return Err(AppError::validation(errors));
     }
     let changes = TenantChanges {
-        name: body
-            .name
-            .as_deref()
-            .map(|n| name("name", n))
-            .transpose()
-            .map_err(|e| AppError::validation(vec![e]))?,
-        settings: body.settings,
+        name,
+        settings,
         plan: body.plan,
     };
-    let tenant = tenants::update(&app.db, id, &changes).await?;
+    let tenant = tenants::update(&app.db, id, changes, principal.actor(), &client).await?;
     invalidate(&app, Change::Tenant(id)).await;
-    audit_tenant(&app, &principal, id, "tenant.updated", &client, json!({
-        "name": changes.name, "plan": changes.plan, "settings_changed": changes.settings.is_some(),
-    }))
-    .await?;
     Ok(Json(tenant))
-}
-
-async fn audit_tenant(
-    app: &AppState,
-    principal: &Principal,
-    id: Uuid,
-    action: &'static str,
-    client: &ClientInfo,
-    metadata: serde_json::Value,
-) -> AppResult<()> {
-    let entry = AuditEntry::new(Some(principal.actor()), action, client)
-        .target("tenant", id)
-        .metadata(metadata);
-    audit::record(&TenantScope::new(app.db.clone(), id), entry).await?;
-    Ok(())
 }
 
 /// Delete a tenant: status `deleted` at once (its tokens and keys stop working), the
@@ -311,17 +341,11 @@ pub async fn delete(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<(StatusCode, Json<Tenant>)> {
     visible(&app, &principal, id).await?;
-    let tenant = tenants::mark_deleted(&app.db, id).await?;
+    // The tenant's own audit log goes with its schema: `tenant.deleted` is recorded in
+    // platform.audit_logs, in the same transaction.
+    let tenant = tenants::mark_deleted(&app.db, id, principal.actor(), &client).await?;
     invalidate(&app, Change::Tenant(id)).await;
-    // The tenant's own audit log goes with its schema, so this event is recorded in the
-    // service log instead.
-    tracing::info!(
-        action = "tenant.deleted",
-        tenant_id = %id,
-        actor = %principal.actor(),
-        ip = client.ip.as_deref().unwrap_or_default(),
-        "tenant deleted; purging"
-    );
+    tracing::info!(tenant_id = %id, actor = %principal.actor(), "tenant deleted; purging");
     let db = app.db.clone();
     tokio::spawn(async move {
         if let Err(e) = tenants::purge(&db, id).await {
@@ -336,12 +360,10 @@ async fn set_status(
     principal: &Principal,
     client: &ClientInfo,
     id: Uuid,
-    status: &str,
-    action: &'static str,
+    change: Lifecycle,
 ) -> AppResult<Json<Tenant>> {
-    let tenant = tenants::set_status(&app.db, id, status).await?;
+    let tenant = tenants::set_status(&app.db, id, change, principal.actor(), client).await?;
     invalidate(app, Change::Tenant(id)).await;
-    audit_tenant(app, principal, id, action, client, json!({})).await?;
     Ok(Json(tenant))
 }
 
@@ -358,15 +380,7 @@ pub async fn suspend(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Tenant>> {
-    set_status(
-        &app,
-        &principal,
-        &client,
-        id,
-        "suspended",
-        "tenant.suspended",
-    )
-    .await
+    set_status(&app, &principal, &client, id, Lifecycle::Suspend).await
 }
 
 /// Reactivate a suspended tenant (platform).
@@ -382,5 +396,5 @@ pub async fn activate(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Tenant>> {
-    set_status(&app, &principal, &client, id, "active", "tenant.activated").await
+    set_status(&app, &principal, &client, id, Lifecycle::Activate).await
 }

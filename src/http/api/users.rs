@@ -10,9 +10,10 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, invalidate},
     auth::{password, principal::TenantPrincipal},
+    client::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery, ClientInfo},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
     rbac::policy,

@@ -14,10 +14,13 @@ pub struct Health {
     pub version: &'static str,
 }
 
-/// Readiness: every dependency answered.
+/// Readiness: whether this replica can serve, and how each dependency answered.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ok` when every check passed, else `unavailable`.
+    /// `ok` when every check passed; `degraded` (still 200) when only a dependency the
+    /// service can do without for a while is down (Redis: the limiter and caches fall
+    /// back); `unavailable` (503) when the database is down.
+    #[schema(example = "ok")]
     pub status: &'static str,
     /// One entry per dependency (`database`, `redis`).
     pub checks: BTreeMap<&'static str, Check>,
@@ -52,11 +55,14 @@ pub async fn live() -> Json<Health> {
     Json(HEALTH)
 }
 
-/// The database and Redis answer; 503 when one does not.
+/// Whether this replica can serve: 503 only without the database. Redis down is
+/// reported as `degraded` with 200, because failing readiness on every replica for a
+/// shared dependency would take the whole service out of the load balancer while it
+/// could still serve.
 #[utoipa::path(get, path = "/health/ready", tag = "operations",
     responses(
-        (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "A dependency is down", body = Readiness),
+        (status = 200, description = "Ready (`ok`), or `degraded`: Redis is down and the service serves without it", body = Readiness),
+        (status = 503, description = "The database is down", body = Readiness),
     ))]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let (database, redis) = tokio::join!(
@@ -66,13 +72,8 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
         }),
         check(crate::redis::ping(&app.redis)),
     );
+    let (status, word) = readiness(database.is_ok(), redis.is_ok());
     let checks = BTreeMap::from([("database", database), ("redis", redis)]);
-    let all_ok = checks.values().all(|c| c.status == "ok");
-    let (status, word) = if all_ok {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
-    };
     (
         status,
         Json(Readiness {
@@ -80,6 +81,15 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
             checks,
         }),
     )
+}
+
+/// The answer for the checks' outcomes: only the database is required.
+fn readiness(database: bool, redis: bool) -> (StatusCode, &'static str) {
+    match (database, redis) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, false) => (StatusCode::OK, "degraded"),
+        (true, true) => (StatusCode::OK, "ok"),
+    }
 }
 
 async fn check(probe: impl Future<Output = anyhow::Result<()>>) -> Check {
@@ -98,5 +108,11 @@ async fn check(probe: impl Future<Output = anyhow::Result<()>>) -> Check {
         status: if error.is_none() { "ok" } else { "unavailable" },
         latency_ms,
         error,
+    }
+}
+
+impl Check {
+    fn is_ok(&self) -> bool {
+        self.status == "ok"
     }
 }
