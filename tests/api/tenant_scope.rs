@@ -141,3 +141,36 @@ async fn the_same_statement_reads_different_rows_per_tenant() {
     assert_eq!(in_a.as_deref(), Some("alpha-row"));
     assert_eq!(in_b, None, "another tenant's id is not found");
 }
+
+/// Handlers never build a tenant scope or touch `search_path` themselves: the scope
+/// comes from the authenticated tenant context (or a service acting for a tenant it
+/// looked up), so a handler cannot reach a tenant it was not given.
+#[test]
+fn no_handler_builds_a_tenant_scope() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read src/http") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/http"),
+        &mut files,
+    );
+    assert!(files.len() > 10, "found the handlers");
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read source");
+        for forbidden in ["TenantScope::new", "set_config", "search_path"] {
+            assert!(
+                !text.contains(forbidden),
+                "{} contains {forbidden}",
+                file.display()
+            );
+        }
+    }
+}
