@@ -15,6 +15,7 @@ mod onboarding;
 mod rbac;
 mod resources;
 mod routes;
+mod scaling;
 mod tenant_scope;
 mod tenants;
 mod tokens;
