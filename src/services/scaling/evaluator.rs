@@ -43,7 +43,10 @@ pub struct PassReport {
     pub tenants: usize,
     /// Tenants whose capacity changed (one event each).
     pub changes: usize,
+    /// The whole pass, and its two statements (the rest is deciding in memory).
     pub elapsed: Duration,
+    pub read: Duration,
+    pub write: Duration,
 }
 
 #[derive(sqlx::FromRow)]
@@ -128,6 +131,7 @@ pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassRepor
     .fetch_all(&app.db)
     .await
     .context("failed to read the scaling policies")?;
+    let read = started.elapsed();
 
     let mut writes = Writes::default();
     let mut events = Events::default();
@@ -188,7 +192,9 @@ pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassRepor
         });
     }
 
+    let writing = Instant::now();
     let changes = write(app, now, writes, events).await?;
+    let write = writing.elapsed();
     app.autoscaler
         .gauge
         .publish(loads, app.config.autoscaler_gauge_tenants);
@@ -198,6 +204,8 @@ pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassRepor
         tenants,
         changes,
         elapsed,
+        read,
+        write,
     })
 }
 
