@@ -583,3 +583,104 @@ async fn another_tenant_never_sees_this_tenants_scaling() {
     assert!(next["items"][0]["current_capacity"].as_i64() >= Some(2));
     assert_eq!(next["next_cursor"], Value::Null);
 }
+
+/// A `tenantry serve` process evaluating every second, with its log lines collected.
+struct Server {
+    child: tokio::process::Child,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    async fn start(app: &TestApp) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let addr = format!("127.0.0.1:{}", crate::binary::free_port().await);
+        let mut child = crate::binary::tenantry()
+            .arg("serve")
+            .env("BIND_ADDR", &addr)
+            .env("DATABASE_URL", app.database_url())
+            .env("REDIS_URL", &app.state.config.redis_url)
+            .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+            .env("AUTOSCALER_INTERVAL_SECONDS", "1")
+            .env("RUST_LOG", "info")
+            .spawn()
+            .expect("spawn");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let sink = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().expect("logs").push(line);
+            }
+        });
+        for _ in 0..200 {
+            if crate::binary::http_get(&addr, "/health/live").await.is_ok() {
+                return Self { child, logs };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut stderr = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    use tokio::io::AsyncReadExt;
+                    let _ = err.read_to_string(&mut stderr).await;
+                }
+                let logs = logs.lock().expect("logs").join("\n");
+                panic!("the server exited ({status}): {stderr}\n{logs}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server did not come up");
+    }
+
+    fn logged(&self, text: &str) -> usize {
+        self.logs
+            .lock()
+            .expect("logs")
+            .iter()
+            .filter(|l| l.contains(text))
+            .count()
+    }
+
+    async fn terminate(mut self) {
+        let pid = self.child.id().expect("pid").to_string();
+        let killed = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill");
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("exits promptly")
+            .expect("wait");
+        assert!(status.success(), "{status:?}");
+    }
+}
+
+#[tokio::test]
+async fn two_server_processes_never_both_evaluate() {
+    let app = TestApp::new().await;
+    let one = Server::start(&app).await;
+    let two = Server::start(&app).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let took = "autoscaler evaluator took the lease";
+    assert_eq!(
+        one.logged(took) + two.logged(took),
+        1,
+        "exactly one server evaluates"
+    );
+    let (leader, follower) = if one.logged(took) == 1 {
+        (one, two)
+    } else {
+        (two, one)
+    };
+    // The leader stops and hands over; the other server takes over within an interval.
+    leader.terminate().await;
+    let stopped = Instant::now();
+    while follower.logged(took) == 0 {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(3),
+            "nobody took over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    follower.terminate().await;
+}
