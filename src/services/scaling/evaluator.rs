@@ -53,12 +53,8 @@ pub struct PassReport {
 struct TenantRow {
     tenant_id: Uuid,
     plan: String,
-    min_capacity: i32,
-    max_capacity: i32,
-    target_rps_per_unit: f64,
-    tolerance: f64,
-    scale_up_cooldown_s: i32,
-    scale_down_stabilization_s: i32,
+    #[sqlx(flatten)]
+    policy: Policy,
     current_capacity: i32,
     last_scale_up_at: Option<DateTime<Utc>>,
     recommendations: Json<VecDeque<Recommendation>>,
@@ -140,15 +136,7 @@ pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassRepor
     for row in rows {
         // The column's check constraint admits only the three plans.
         let plan: Plan = row.plan.parse().unwrap_or(Plan::Free);
-        let policy = Policy {
-            min_capacity: row.min_capacity,
-            max_capacity: row.max_capacity,
-            target_rps_per_unit: row.target_rps_per_unit,
-            tolerance: row.tolerance,
-            scale_up_cooldown_s: row.scale_up_cooldown_s,
-            scale_down_stabilization_s: row.scale_down_stabilization_s,
-        }
-        .within_plan(plan);
+        let policy = row.policy.within_plan(plan);
         let history = History {
             last_scale_up_at: row.last_scale_up_at.map(epoch_seconds),
             window: row.recommendations.0,

@@ -64,12 +64,8 @@ pub struct ScalingStatus {
 
 #[derive(sqlx::FromRow)]
 struct PolicyRow {
-    min_capacity: i32,
-    max_capacity: i32,
-    target_rps_per_unit: f64,
-    tolerance: f64,
-    scale_up_cooldown_s: i32,
-    scale_down_stabilization_s: i32,
+    #[sqlx(flatten)]
+    policy: Policy,
     current_capacity: i32,
     desired_capacity: Option<i32>,
     last_evaluated_at: Option<DateTime<Utc>>,
@@ -77,23 +73,12 @@ struct PolicyRow {
 }
 
 impl PolicyRow {
-    fn policy(&self) -> Policy {
-        Policy {
-            min_capacity: self.min_capacity,
-            max_capacity: self.max_capacity,
-            target_rps_per_unit: self.target_rps_per_unit,
-            tolerance: self.tolerance,
-            scale_up_cooldown_s: self.scale_up_cooldown_s,
-            scale_down_stabilization_s: self.scale_down_stabilization_s,
-        }
-    }
-
     fn status(self, plan: Plan) -> ScalingStatus {
         let (min, max) = plan.capacity_bounds();
         ScalingStatus {
             current_capacity: self.current_capacity,
             desired_capacity: self.desired_capacity.unwrap_or(self.current_capacity),
-            policy: self.policy(),
+            policy: self.policy,
             plan_bounds: Bounds { min, max },
             last_evaluated_at: self.last_evaluated_at,
             last_metrics: self.last_metrics,
@@ -122,7 +107,7 @@ pub async fn status(db: &PgPool, tenant_id: Uuid, plan: Plan) -> AppResult<Scali
 /// The tenant's own policy, or the plan's default when it has none yet.
 pub async fn policy_of(db: &PgPool, tenant_id: Uuid, plan: Plan) -> AppResult<(Policy, i32)> {
     Ok(match find(db, tenant_id).await? {
-        Some(row) => (row.policy().within_plan(plan), row.current_capacity),
+        Some(row) => (row.policy.within_plan(plan), row.current_capacity),
         None => {
             let policy = Policy::for_plan(plan);
             (policy, policy.min_capacity)

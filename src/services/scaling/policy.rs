@@ -20,7 +20,7 @@ const MAX_TARGET_RPS_PER_UNIT: f64 = 1_000_000.0;
 
 /// A validated policy. Construct it with [`PolicyInput::validate`] (or [`Policy::for_plan`]);
 /// the decision function relies on `min ≤ max`, a positive target and `0 ≤ tolerance < 1`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Policy {
     /// Lowest capacity (units); at least the plan's minimum.
     pub min_capacity: i32,
