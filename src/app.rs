@@ -23,6 +23,8 @@ pub struct App {
     pub auth: AuthCache,
     /// Messages of the `log` notification backend.
     pub outbox: Outbox,
+    /// This replica's autoscaler state (the capacity gauge it exports).
+    pub autoscaler: crate::services::scaling::Autoscaler,
 }
 
 impl App {
@@ -64,6 +66,7 @@ impl App {
                 config.deny_list_capacity,
             ),
             outbox: Outbox::default(),
+            autoscaler: Default::default(),
             config,
         })
     }

@@ -12,7 +12,7 @@ use crate::{
     config::AppEnv,
     db::{self, migrate},
     http,
-    services::{identity, users::Email},
+    services::{self, identity, users::Email},
     telemetry,
 };
 
@@ -127,7 +127,11 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
         _ => tracing::warn!("could not load the deny-list from Redis; the listener retries"),
     }
     let listener_task = invalidation::spawn_listener(state.clone());
+    let autoscaler = workers.then(|| services::scaling::evaluator::spawn(state.clone()));
     http::serve(state.clone(), listener, shutdown_signal()).await?;
+    if let Some(autoscaler) = autoscaler {
+        autoscaler.shutdown().await;
+    }
     flusher.abort();
     listener_task.abort();
     // What the last interval collected is written before the pool closes.

@@ -95,6 +95,11 @@ pub struct Config {
     pub deny_list_capacity: usize,
     /// Proxies whose `X-Forwarded-For` is believed when they are the socket peer.
     pub trusted_proxies: Vec<Cidr>,
+    /// How often the autoscaler evaluates every tenant (`AUTOSCALER_INTERVAL_SECONDS`).
+    pub autoscaler_interval: Duration,
+    /// Tenants with their own `tenantry_tenant_capacity` series; the rest are summed
+    /// under `tenant="other"` (`AUTOSCALER_GAUGE_TENANTS`).
+    pub autoscaler_gauge_tenants: usize,
 }
 
 impl Config {
@@ -137,6 +142,10 @@ impl Config {
             base_domain: vars.get("BASE_DOMAIN"),
             deny_list_capacity: vars.parse("DENY_LIST_CAPACITY", 1_000_000)?,
             trusted_proxies: vars.parse_list("TRUSTED_PROXIES")?,
+            autoscaler_interval: Duration::from_secs(
+                vars.parse("AUTOSCALER_INTERVAL_SECONDS", 15)?,
+            ),
+            autoscaler_gauge_tenants: vars.parse("AUTOSCALER_GAUGE_TENANTS", 50)?,
         };
         config.validate()?;
         Ok(config)
@@ -181,6 +190,15 @@ impl Config {
         }
         if self.request_timeout.is_zero() {
             return Err(invalid("REQUEST_TIMEOUT_SECONDS", "must be at least 1"));
+        }
+        if !(1..=3600).contains(&self.autoscaler_interval.as_secs()) {
+            return Err(invalid(
+                "AUTOSCALER_INTERVAL_SECONDS",
+                "must be between 1 and 3600",
+            ));
+        }
+        if self.autoscaler_gauge_tenants > 1000 {
+            return Err(invalid("AUTOSCALER_GAUGE_TENANTS", "must be at most 1000"));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
             return Err(ConfigError {
@@ -281,6 +299,17 @@ mod tests {
         assert_eq!(c.redis_url, "redis://127.0.0.1:6379/0");
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(c.workers_enabled);
+        assert_eq!(c.autoscaler_interval, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn the_autoscaler_interval_is_checked() {
+        for bad in ["0", "3601", "soon"] {
+            let err = config(&[("AUTOSCALER_INTERVAL_SECONDS", bad)]).expect_err("invalid");
+            assert_eq!(err.name, "AUTOSCALER_INTERVAL_SECONDS");
+        }
+        let c = config(&[("AUTOSCALER_INTERVAL_SECONDS", "5")]).expect("valid");
+        assert_eq!(c.autoscaler_interval, Duration::from_secs(5));
     }
 
     #[test]

@@ -79,6 +79,11 @@ use crate::{
         api::resources::patch,
         api::resources::delete,
         api::audit::list,
+        api::scaling::status,
+        api::scaling::set_policy,
+        api::scaling::events,
+        api::scaling::simulate,
+        api::scaling::admin_list,
     ),
     components(schemas(Problem, FieldError, ErrorCode)),
     modifiers(&SecuritySchemes, &CommonErrors),
@@ -92,6 +97,7 @@ use crate::{
         (name = "roles", description = "Permissions catalog and the tenant's roles"),
         (name = "resources", description = "The tenant's own data (example business object)"),
         (name = "audit", description = "The tenant's audit log"),
+        (name = "scaling", description = "The tenant's autoscaling: capacity, policy, events, simulation"),
     )
 )]
 struct ApiDoc;

@@ -134,6 +134,12 @@ fn declare(api: Api) -> Api {
         .at(M::DELETE, "/api/v1/resources/{id}",                 Tenant(P::ResourcesDelete), api::resources::delete)
         // Audit
         .at(M::GET,    "/api/v1/audit-logs",                     Tenant(P::AuditRead),   api::audit::list)
+        // Autoscaling
+        .at(M::GET,    "/api/v1/scaling",                        Tenant(P::ScalingRead),   api::scaling::status)
+        .at(M::PUT,    "/api/v1/scaling/policy",                 Tenant(P::ScalingManage), api::scaling::set_policy)
+        .at(M::GET,    "/api/v1/scaling/events",                 Tenant(P::ScalingRead),   api::scaling::events)
+        .at(M::POST,   "/api/v1/scaling/simulate",               Tenant(P::ScalingRead),   api::scaling::simulate)
+        .at(M::GET,    "/api/v1/admin/scaling",                  Platform,                 api::scaling::admin_list)
 }
 
 /// Every route: operational ones (public) and the API.

@@ -7,6 +7,7 @@ pub mod notify;
 pub mod onboarding;
 pub mod resources;
 pub mod roles;
+pub mod scaling;
 pub mod sessions;
 pub mod tenants;
 pub mod users;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::helpers::TestApp;
 
-fn tenantry() -> Command {
+pub(crate) fn tenantry() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tenantry"));
     command
         .env_clear()
@@ -26,7 +26,7 @@ fn tenantry() -> Command {
 }
 
 /// A minimal HTTP/1.1 GET over a fresh connection; returns status and body.
-async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+pub(crate) async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr).await?;
     let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
@@ -89,7 +89,7 @@ async fn wait_ready(addr: &str) {
     panic!("the server at {addr} did not come up");
 }
 
-async fn free_port() -> u16 {
+pub(crate) async fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     listener.local_addr().expect("addr").port()
 }

@@ -18,6 +18,7 @@ mod rbac;
 mod registration;
 mod resources;
 mod routes;
+mod scaling;
 mod sessions;
 mod tenant_purge;
 mod tenant_scope;

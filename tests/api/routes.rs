@@ -54,6 +54,7 @@ const NO_PERMISSION: &[(&str, &str)] = &[
     ("GET", "/api/v1/tenants"),
     ("POST", "/api/v1/tenants/{id}/suspend"),
     ("POST", "/api/v1/tenants/{id}/activate"),
+    ("GET", "/api/v1/admin/scaling"),
 ];
 
 #[tokio::test]

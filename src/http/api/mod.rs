@@ -5,5 +5,6 @@ pub mod audit;
 pub mod auth;
 pub mod resources;
 pub mod roles;
+pub mod scaling;
 pub mod tenants;
 pub mod users;
