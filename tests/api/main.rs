@@ -22,3 +22,4 @@ mod tenant_scope;
 mod tenants;
 mod tokens;
 mod users;
+mod validation;
