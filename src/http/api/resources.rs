@@ -124,7 +124,7 @@ pub struct ReplaceResource {
 
 /// Replace a resource (`If-Match: "<version>"` to refuse a lost update with 412).
 #[utoipa::path(put, path = "/api/v1/resources/{id}", tag = "resources",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag, or `*`", pattern = r#"^(\*|(W/)?"[0-9]{1,9}")$"#)),
     request_body = ReplaceResource, security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Replaced (new ETag)", body = Resource),
@@ -164,7 +164,7 @@ pub struct PatchResource {
 
 /// Change some fields of a resource (`If-Match` as for PUT).
 #[utoipa::path(patch, path = "/api/v1/resources/{id}", tag = "resources",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag, or `*`", pattern = r#"^(\*|(W/)?"[0-9]{1,9}")$"#)),
     request_body = PatchResource, security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Updated (new ETag)", body = Resource),
@@ -192,7 +192,7 @@ pub async fn patch(
 
 /// Delete a resource (`If-Match` as for PUT).
 #[utoipa::path(delete, path = "/api/v1/resources/{id}", tag = "resources",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag, or `*`", pattern = r#"^(\*|(W/)?"[0-9]{1,9}")$"#)),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Deleted"),

@@ -4,7 +4,7 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{
-    ToSchema,
+    IntoParams, ToSchema,
     openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Type},
 };
 use uuid::Uuid;
@@ -319,9 +319,20 @@ pub async fn add_permission(
     Ok(Json(role))
 }
 
+/// The path of `DELETE /roles/{id}/permissions/{permission}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RolePermissionPath {
+    /// The role.
+    pub id: Uuid,
+    /// A grant of the catalog, e.g. `users:read`.
+    #[param(schema_with = grant_schema)]
+    pub permission: String,
+}
+
 /// Take a permission from a custom role.
 #[utoipa::path(delete, path = "/api/v1/roles/{id}/permissions/{permission}", tag = "roles",
-    params(("id" = Uuid, Path), ("permission" = String, Path, description = "e.g. `users:read`")),
+    params(RolePermissionPath),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The role without the permission", body = Role),
@@ -333,7 +344,7 @@ pub async fn remove_permission(
     State(app): State<AppState>,
     principal: TenantPrincipal,
     client: ClientInfo,
-    AppPath((id, permission)): AppPath<(Uuid, String)>,
+    AppPath(RolePermissionPath { id, permission }): AppPath<RolePermissionPath>,
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", &[permission])?.remove(0);
     let mut tx = principal.scope.begin().await?;
