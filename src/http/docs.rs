@@ -20,7 +20,7 @@ use utoipa_swagger_ui::Config;
 use crate::{
     app::AppState,
     error::{AppError, ErrorCode, FieldError, Problem},
-    http::{api, ops},
+    http::{api, api::api_keys::ExactlyOneKeyAccess, ops},
 };
 
 #[derive(OpenApi)]
@@ -86,7 +86,7 @@ use crate::{
         api::scaling::admin_list,
     ),
     components(schemas(Problem, FieldError, ErrorCode)),
-    modifiers(&SecuritySchemes, &CommonErrors),
+    modifiers(&SecuritySchemes, &CommonErrors, &ExactlyOneKeyAccess),
     tags(
         (name = "operations", description = "Health, metrics and documentation"),
         (name = "auth", description = "Login, tokens and account flows"),

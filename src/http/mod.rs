@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod ops;
 pub mod pagination;
 pub mod router;
+pub mod validate;
 
 use std::time::Duration;
 

@@ -8,10 +8,10 @@ use uuid::Uuid;
 
 use crate::{
     db::TenantScope,
-    error::{AppError, AppResult, ErrorCode, FieldError},
+    error::{AppError, AppResult, ErrorCode},
 };
 
-/// The largest `data` object accepted, serialised.
+/// The largest `data` object accepted, serialised (checked on the request types).
 pub const MAX_DATA_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
@@ -25,28 +25,6 @@ pub struct Resource {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// Checks a name (1–200 characters) and a data object (≤ 64 KiB).
-pub fn validate(name: Option<&str>, data: Option<&serde_json::Value>) -> AppResult<()> {
-    let mut errors = Vec::new();
-    if let Some(name) = name
-        && (name.trim().is_empty() || name.chars().count() > 200)
-    {
-        errors.push(FieldError::new("name", "must be 1 to 200 characters"));
-    }
-    if let Some(data) = data {
-        if !data.is_object() {
-            errors.push(FieldError::new("data", "must be a JSON object"));
-        } else if serde_json::to_vec(data).map_or(0, |v| v.len()) > MAX_DATA_BYTES {
-            errors.push(FieldError::new("data", "must be at most 64 KiB"));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(AppError::validation(errors))
-    }
 }
 
 pub async fn create(
@@ -150,21 +128,5 @@ async fn missing_or_stale(scope: &TenantScope, id: Uuid) -> AppError {
     match get(scope, id).await {
         Ok(_) => stale(),
         Err(e) => e,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn names_and_data_are_bounded() {
-        assert!(validate(Some("ok"), Some(&json!({"a": 1}))).is_ok());
-        assert!(validate(Some(""), None).is_err());
-        assert!(validate(Some(&"x".repeat(201)), None).is_err());
-        assert!(validate(None, Some(&json!([1, 2]))).is_err());
-        let big = json!({"blob": "x".repeat(MAX_DATA_BYTES)});
-        assert!(validate(None, Some(&big)).is_err());
     }
 }

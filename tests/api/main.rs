@@ -26,3 +26,4 @@ mod tenant_settings;
 mod tenants;
 mod tokens;
 mod users;
+mod validation;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::{
     app::AppState,
@@ -15,8 +16,9 @@ use crate::{
     db::TenantTx,
     error::{AppError, AppResult, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery},
+        extract::{AppPath, AppQuery},
         pagination::{PageParams, Paginated},
+        validate::{self, ValidJson},
     },
     rbac::policy,
     services::{
@@ -39,16 +41,64 @@ pub async fn list(
     Ok(Json(Paginated::new(rows, page, |k| k.id)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Exactly one of `role` and `permissions` must be given (the schema says so with
+/// `oneOf`).
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct CreateApiKey {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters, not blank.
+    #[validate(length(min = 1, max = 100), custom(function = "validate::not_blank"))]
     #[schema(min_length = 1, max_length = 100, pattern = r".*\S.*")]
     pub name: String,
-    /// A role whose permissions the key gets, or
+    /// A role whose permissions the key gets (give this or `permissions`, not both).
+    #[validate(length(max = 100))]
+    #[schema(max_length = 100, nullable = false)]
     pub role: Option<String>,
-    /// an explicit list of permissions (`resource:action`, `resource:*`, `*`).
+    /// An explicit list of at most 100 permissions (`resource:action`, `resource:*`,
+    /// `*`; see `GET /api/v1/permissions`), instead of `role`.
+    #[validate(
+        length(max = 100),
+        custom(function = "validate::each_at_most::<100>"),
+        custom(function = "validate::grants")
+    )]
+    #[schema(schema_with = key_grants)]
     pub permissions: Option<Vec<String>>,
+    /// When the key stops working; must be in the future.
+    #[schema(nullable = false)]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+fn key_grants() -> utoipa::openapi::schema::Array {
+    super::roles::grant_list(100)
+}
+
+/// States in the OpenAPI document what the field attributes cannot: `CreateApiKey` takes
+/// exactly one of `role` and `permissions` (`allOf` the derived object and a `oneOf` of
+/// the two `required` lists).
+pub struct ExactlyOneKeyAccess;
+
+impl utoipa::Modify for ExactlyOneKeyAccess {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema};
+        let Some(schema) = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("CreateApiKey"))
+        else {
+            return;
+        };
+        let derived = schema.clone();
+        let one_of = OneOfBuilder::new()
+            .item(ObjectBuilder::new().required("role"))
+            .item(ObjectBuilder::new().required("permissions"));
+        *schema = Schema::AllOf(
+            AllOfBuilder::new()
+                .item(derived)
+                .item(one_of)
+                .description(Some("Give exactly one of `role` and `permissions`."))
+                .build(),
+        )
+        .into();
+    }
 }
 
 /// A key as created or rotated: the only time its plaintext is shown.
@@ -72,15 +122,9 @@ pub async fn create(
     State(app): State<AppState>,
     principal: TenantPrincipal,
     client: ClientInfo,
-    AppJson(body): AppJson<CreateApiKey>,
+    ValidJson(body): ValidJson<CreateApiKey>,
 ) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
     let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(AppError::invalid_field(
-            "name",
-            "must be 1 to 100 characters",
-        ));
-    }
     let access = match (body.role, body.permissions) {
         (Some(role), None) => KeyAccess::Role(role),
         (None, Some(permissions)) => {

@@ -8,13 +8,14 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use validator::Validate;
 
 use crate::{
     app::AppState,
     auth::principal::{Actor, Principal},
     client::ClientInfo,
     error::{AppError, AppResult, Problem},
-    http::extract::AppJson,
+    http::validate::{self, ValidJson},
     services::{
         identity::{self, Registered},
         sessions::{self, TokenPair},
@@ -23,12 +24,18 @@ use crate::{
     },
 };
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct LoginRequest {
     /// The tenant's slug or id. When `BASE_DOMAIN` is set it may be left out and is then
     /// taken from the Host's subdomain (`acme.<BASE_DOMAIN>`).
+    #[validate(length(max = 64))]
+    #[schema(max_length = 64)]
     pub tenant: Option<String>,
+    #[validate(length(max = 254))]
+    #[schema(max_length = 254)]
     pub email: String,
+    #[validate(length(max = 128))]
+    #[schema(max_length = 128)]
     pub password: String,
 }
 
@@ -44,7 +51,7 @@ pub async fn login(
     State(app): State<AppState>,
     headers: HeaderMap,
     client: ClientInfo,
-    AppJson(body): AppJson<LoginRequest>,
+    ValidJson(body): ValidJson<LoginRequest>,
 ) -> AppResult<Json<TokenPair>> {
     let tenant = match body.tenant.filter(|t| !t.trim().is_empty()) {
         Some(tenant) => tenant,
@@ -64,16 +71,24 @@ fn tenant_from_host(app: &AppState, headers: &HeaderMap) -> Option<String> {
     (!sub.is_empty() && !sub.contains('.')).then(|| sub.to_owned())
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct RegisterRequest {
     /// The tenant's slug.
+    #[validate(length(max = 64))]
+    #[schema(max_length = 64)]
     pub tenant: String,
-    #[schema(format = Email)]
+    #[validate(custom(function = "validate::email"))]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 128 characters.
+    #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub first_name: Option<String>,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub last_name: Option<String>,
 }
 
@@ -90,18 +105,12 @@ pub struct RegisterRequest {
 pub async fn register(
     State(app): State<AppState>,
     client: ClientInfo,
-    AppJson(body): AppJson<RegisterRequest>,
+    ValidJson(body): ValidJson<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<Registered>)> {
-    let mut errors = Vec::new();
-    let email = Email::parse("email", &body.email)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let password = users::password("password", body.password)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(AppError::validation(errors));
-    };
+    // Both passed validation; parsing gives the domain types.
+    let email = Email::parse("email", &body.email).map_err(|e| AppError::validation(vec![e]))?;
+    let password =
+        users::password("password", body.password).map_err(|e| AppError::validation(vec![e]))?;
     let user = identity::register(
         &app,
         &body.tenant,
@@ -115,8 +124,10 @@ pub async fn register(
     Ok((StatusCode::CREATED, Json(user)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct RefreshRequest {
+    #[validate(length(max = 512))]
+    #[schema(max_length = 512)]
     pub refresh_token: String,
 }
 
@@ -129,13 +140,15 @@ pub struct RefreshRequest {
     ))]
 pub async fn refresh(
     State(app): State<AppState>,
-    AppJson(body): AppJson<RefreshRequest>,
+    ValidJson(body): ValidJson<RefreshRequest>,
 ) -> AppResult<Json<TokenPair>> {
     Ok(Json(sessions::refresh(&app, &body.refresh_token).await?))
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema, Validate)]
 pub struct LogoutRequest {
+    #[validate(length(max = 512))]
+    #[schema(max_length = 512)]
     pub refresh_token: Option<String>,
 }
 
@@ -160,15 +173,20 @@ pub async fn logout(
         serde_json::from_slice(&body)
             .map_err(|_| AppError::malformed("the body is not valid JSON"))?
     };
+    validate::check(&body)?;
     let refresh_token = body.refresh_token;
     identity::logout(&app, &principal, refresh_token.as_deref(), &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct PasswordResetRequest {
     /// The tenant's slug or id.
+    #[validate(length(max = 64))]
+    #[schema(max_length = 64)]
     pub tenant: String,
+    #[validate(length(max = 254))]
+    #[schema(max_length = 254)]
     pub email: String,
 }
 
@@ -178,16 +196,19 @@ pub struct PasswordResetRequest {
     responses((status = 202, description = "If the account exists, a token is on its way")))]
 pub async fn password_reset_request(
     State(app): State<AppState>,
-    AppJson(body): AppJson<PasswordResetRequest>,
+    ValidJson(body): ValidJson<PasswordResetRequest>,
 ) -> StatusCode {
     identity::request_password_reset(app, body.tenant, body.email);
     StatusCode::ACCEPTED
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct PasswordReset {
+    #[validate(length(max = 512))]
+    #[schema(max_length = 512)]
     pub token: String,
     /// 8 to 128 characters.
+    #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
 }
@@ -201,7 +222,7 @@ pub struct PasswordReset {
 pub async fn password_reset(
     State(app): State<AppState>,
     client: ClientInfo,
-    AppJson(body): AppJson<PasswordReset>,
+    ValidJson(body): ValidJson<PasswordReset>,
 ) -> AppResult<StatusCode> {
     let password = users::password("new_password", body.new_password)
         .map_err(|e| AppError::validation(vec![e]))?;
@@ -209,8 +230,10 @@ pub async fn password_reset(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct VerifyEmail {
+    #[validate(length(max = 512))]
+    #[schema(max_length = 512)]
     pub token: String,
 }
 
@@ -222,7 +245,7 @@ pub struct VerifyEmail {
     ))]
 pub async fn verify_email(
     State(app): State<AppState>,
-    AppJson(body): AppJson<VerifyEmail>,
+    ValidJson(body): ValidJson<VerifyEmail>,
 ) -> AppResult<StatusCode> {
     identity::verify_email(&app, &body.token).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -294,9 +317,13 @@ pub async fn me(principal: Principal) -> AppResult<Json<Me>> {
     }))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct AdminLoginRequest {
+    #[validate(length(max = 254))]
+    #[schema(max_length = 254)]
     pub email: String,
+    #[validate(length(max = 128))]
+    #[schema(max_length = 128)]
     pub password: String,
 }
 
@@ -317,7 +344,7 @@ pub struct PlatformToken {
     ))]
 pub async fn admin_login(
     State(app): State<AppState>,
-    AppJson(body): AppJson<AdminLoginRequest>,
+    ValidJson(body): ValidJson<AdminLoginRequest>,
 ) -> AppResult<Json<PlatformToken>> {
     let (access_token, expires_in) =
         identity::admin_login(&app, &body.email, body.password).await?;

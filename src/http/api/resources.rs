@@ -8,15 +8,17 @@ use axum::{
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::{
     auth::principal::TenantPrincipal,
     error::{AppError, AppResult, ErrorCode, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery},
+        extract::{AppPath, AppQuery},
         pagination::{PageParams, Paginated},
+        validate::{self, ValidJson},
     },
-    services::resources::{self, Resource},
+    services::resources::{self, MAX_DATA_BYTES, Resource},
 };
 
 /// A resource with its `ETag`.
@@ -65,12 +67,14 @@ pub async fn list(
     Ok(Json(Paginated::new(rows, page, |r| r.id)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct CreateResource {
-    /// 1 to 200 characters.
+    /// 1 to 200 characters, not blank.
+    #[validate(length(max = 200), custom(function = "validate::not_blank"))]
     #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: String,
-    /// A JSON object of at most 64 KiB; default `{}`.
+    /// A JSON object of at most 64 KiB (serialised); default `{}`.
+    #[validate(custom(function = "validate::json_object_within::<MAX_DATA_BYTES>"))]
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
 }
@@ -84,10 +88,9 @@ pub struct CreateResource {
     ))]
 pub async fn create(
     principal: TenantPrincipal,
-    AppJson(body): AppJson<CreateResource>,
+    ValidJson(body): ValidJson<CreateResource>,
 ) -> AppResult<Response> {
     let data = body.data.unwrap_or_else(|| serde_json::json!({}));
-    resources::validate(Some(&body.name), Some(&data))?;
     let resource =
         resources::create(&principal.scope, &body.name, &data, principal.actor.id()).await?;
     Ok(tagged(StatusCode::CREATED, resource))
@@ -107,17 +110,21 @@ pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppR
     ))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct ReplaceResource {
+    /// 1 to 200 characters, not blank.
+    #[validate(length(max = 200), custom(function = "validate::not_blank"))]
     #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: String,
+    /// A JSON object of at most 64 KiB (serialised).
+    #[validate(custom(function = "validate::json_object_within::<MAX_DATA_BYTES>"))]
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
 /// Replace a resource (`If-Match: "<version>"` to refuse a lost update with 412).
 #[utoipa::path(put, path = "/api/v1/resources/{id}", tag = "resources",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag, or `*`", pattern = r#"^(\*|(W/)?"[0-9]{1,9}")$"#)),
     request_body = ReplaceResource, security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Replaced (new ETag)", body = Resource),
@@ -129,9 +136,8 @@ pub async fn replace(
     principal: TenantPrincipal,
     headers: HeaderMap,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<ReplaceResource>,
+    ValidJson(body): ValidJson<ReplaceResource>,
 ) -> AppResult<Response> {
-    resources::validate(Some(&body.name), Some(&body.data))?;
     let expected = if_match(&headers)?;
     let resource = resources::update(
         &principal.scope,
@@ -144,18 +150,21 @@ pub async fn replace(
     Ok(tagged(StatusCode::OK, resource))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct PatchResource {
+    /// 1 to 200 characters, not blank.
+    #[validate(length(max = 200), custom(function = "validate::not_blank"))]
     #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: Option<String>,
-    /// Replaces `data` when given.
+    /// Replaces `data` when given: a JSON object of at most 64 KiB (serialised).
+    #[validate(custom(function = "validate::json_object_within::<MAX_DATA_BYTES>"))]
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
 }
 
 /// Change some fields of a resource (`If-Match` as for PUT).
 #[utoipa::path(patch, path = "/api/v1/resources/{id}", tag = "resources",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag, or `*`", pattern = r#"^(\*|(W/)?"[0-9]{1,9}")$"#)),
     request_body = PatchResource, security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Updated (new ETag)", body = Resource),
@@ -167,9 +176,8 @@ pub async fn patch(
     principal: TenantPrincipal,
     headers: HeaderMap,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<PatchResource>,
+    ValidJson(body): ValidJson<PatchResource>,
 ) -> AppResult<Response> {
-    resources::validate(body.name.as_deref(), body.data.as_ref())?;
     let expected = if_match(&headers)?;
     let resource = resources::update(
         &principal.scope,
@@ -184,7 +192,7 @@ pub async fn patch(
 
 /// Delete a resource (`If-Match` as for PUT).
 #[utoipa::path(delete, path = "/api/v1/resources/{id}", tag = "resources",
-    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag")),
+    params(("id" = Uuid, Path), ("If-Match" = Option<String>, Header, description = "\"<version>\" from the ETag, or `*`", pattern = r#"^(\*|(W/)?"[0-9]{1,9}")$"#)),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Deleted"),

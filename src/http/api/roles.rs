@@ -3,8 +3,12 @@
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use utoipa::ToSchema;
+use utoipa::{
+    IntoParams, ToSchema,
+    openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Type},
+};
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::{
     app::AppState,
@@ -15,8 +19,9 @@ use crate::{
     client::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery},
+        extract::{AppPath, AppQuery},
         pagination::{PageParams, Paginated},
+        validate::{self, ValidJson},
     },
     rbac::{Grant, Permission, PermissionSet, policy},
     services::{
@@ -60,6 +65,32 @@ pub async fn catalog() -> Json<Catalog> {
     })
 }
 
+/// The OpenAPI statement of one grant: the catalog's permissions, `resource:*` for each
+/// of its resources, and `*` — exactly what [`Grant`]'s parser accepts.
+pub(crate) fn grant_schema() -> Object {
+    let mut values = vec!["*".to_owned()];
+    for permission in Permission::ALL {
+        let wildcard = format!("{}:*", permission.resource());
+        if !values.contains(&wildcard) {
+            values.push(wildcard);
+        }
+        values.push(permission.as_str().to_owned());
+    }
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .max_length(Some(100))
+        .build()
+}
+
+/// A list of at most `max_items` grants (see [`grant_schema`]).
+pub(crate) fn grant_list(max_items: usize) -> Array {
+    ArrayBuilder::new()
+        .items(grant_schema())
+        .max_items(Some(max_items))
+        .build()
+}
+
 /// Parses grant strings, naming the unknown ones in a 422.
 pub(crate) fn parse_grants(field: &str, raw: &[String]) -> AppResult<Vec<Grant>> {
     let mut grants = Vec::new();
@@ -93,15 +124,29 @@ pub async fn list(
     Ok(Json(Paginated::new(rows, page, |r| r.id)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct CreateRole {
     /// `^[a-z][a-z0-9_-]{1,49}$`, unique in the tenant.
-    #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$")]
+    #[validate(custom(function = "validate::role_name"))]
+    #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$", min_length = 2, max_length = 50)]
     pub name: String,
+    /// At most 1,000 characters.
+    #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
-    /// Grants, each within the caller's own permissions.
+    /// At most 100 grants, each within the caller's own permissions.
     #[serde(default)]
+    #[validate(
+        length(max = 100),
+        custom(function = "validate::each_at_most::<100>"),
+        custom(function = "validate::grants")
+    )]
+    #[schema(schema_with = role_grants)]
     pub permissions: Vec<String>,
+}
+
+fn role_grants() -> Array {
+    grant_list(100)
 }
 
 /// Create a custom role.
@@ -117,7 +162,7 @@ pub async fn create(
     State(app): State<AppState>,
     principal: TenantPrincipal,
     client: ClientInfo,
-    AppJson(body): AppJson<CreateRole>,
+    ValidJson(body): ValidJson<CreateRole>,
 ) -> AppResult<(StatusCode, Json<Role>)> {
     let name = roles::parse_name(&body.name).map_err(|e| AppError::validation(vec![e]))?;
     let grants = parse_grants("permissions", &body.permissions)?;
@@ -165,10 +210,15 @@ pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppR
     Ok(Json(roles::get(&principal.scope, id).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct UpdateRole {
-    #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$")]
+    /// `^[a-z][a-z0-9_-]{1,49}$`, unique in the tenant.
+    #[validate(custom(function = "validate::role_name"))]
+    #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$", min_length = 2, max_length = 50)]
     pub name: Option<String>,
+    /// At most 1,000 characters.
+    #[validate(length(max = 1000))]
+    #[schema(max_length = 1000)]
     pub description: Option<String>,
 }
 
@@ -186,7 +236,7 @@ pub async fn update(
     principal: TenantPrincipal,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<UpdateRole>,
+    ValidJson(body): ValidJson<UpdateRole>,
 ) -> AppResult<Json<Role>> {
     let name = body
         .name
@@ -234,9 +284,11 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct AddPermission {
     /// `resource:action`, `resource:*` or `*`.
+    #[validate(length(max = 100), custom(function = "validate::grant"))]
+    #[schema(schema_with = grant_schema)]
     pub permission: String,
 }
 
@@ -254,7 +306,7 @@ pub async fn add_permission(
     principal: TenantPrincipal,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<AddPermission>,
+    ValidJson(body): ValidJson<AddPermission>,
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", std::slice::from_ref(&body.permission))?.remove(0);
     let mut tx = principal.scope.begin().await?;
@@ -268,9 +320,20 @@ pub async fn add_permission(
     Ok(Json(role))
 }
 
+/// The path of `DELETE /roles/{id}/permissions/{permission}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RolePermissionPath {
+    /// The role.
+    pub id: Uuid,
+    /// A grant of the catalog, e.g. `users:read`.
+    #[param(schema_with = grant_schema)]
+    pub permission: String,
+}
+
 /// Take a permission from a custom role.
 #[utoipa::path(delete, path = "/api/v1/roles/{id}/permissions/{permission}", tag = "roles",
-    params(("id" = Uuid, Path), ("permission" = String, Path, description = "e.g. `users:read`")),
+    params(RolePermissionPath),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "The role without the permission", body = Role),
@@ -282,7 +345,7 @@ pub async fn remove_permission(
     State(app): State<AppState>,
     principal: TenantPrincipal,
     client: ClientInfo,
-    AppPath((id, permission)): AppPath<(Uuid, String)>,
+    AppPath(RolePermissionPath { id, permission }): AppPath<RolePermissionPath>,
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", &[permission])?.remove(0);
     let mut tx = principal.scope.begin().await?;

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
+use validator::Validate;
 
 use crate::{
     app::AppState,
@@ -13,8 +14,9 @@ use crate::{
     client::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{
-        extract::{AppJson, AppPath, AppQuery},
+        extract::{AppPath, AppQuery},
         pagination::{PageParams, Paginated},
+        validate::{self, ValidJson},
     },
     rbac::policy,
     services::{
@@ -40,17 +42,31 @@ pub async fn list(
     Ok(Json(Paginated::new(rows, page, |u| u.id)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct CreateUser {
-    #[schema(format = Email)]
+    #[validate(custom(function = "validate::email"))]
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 128 characters.
+    #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub first_name: Option<String>,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub last_name: Option<String>,
-    /// Role names; default `["viewer"]`. Each must be within the caller's permissions.
+    /// Role names (at most 20); default `["viewer"]`. Each must exist and be within the
+    /// caller's permissions.
+    #[validate(length(max = 20), custom(function = "validate::each_at_most::<100>"))]
+    #[schema(schema_with = role_names)]
     pub roles: Option<Vec<String>>,
+}
+
+/// A list of at most 20 role names of at most 100 characters each.
+fn role_names() -> utoipa::openapi::schema::Array {
+    validate::string_list(20, 100)
 }
 
 /// Create a user.
@@ -66,18 +82,12 @@ pub async fn create(
     State(app): State<AppState>,
     principal: TenantPrincipal,
     client: ClientInfo,
-    AppJson(body): AppJson<CreateUser>,
+    ValidJson(body): ValidJson<CreateUser>,
 ) -> AppResult<(StatusCode, Json<User>)> {
-    let mut errors = Vec::new();
-    let email = Email::parse("email", &body.email)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let new_password = users::password("password", body.password)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let (Some(email), Some(new_password)) = (email, new_password) else {
-        return Err(AppError::validation(errors));
-    };
+    // Both passed validation; parsing gives the domain types.
+    let email = Email::parse("email", &body.email).map_err(|e| AppError::validation(vec![e]))?;
+    let new_password =
+        users::password("password", body.password).map_err(|e| AppError::validation(vec![e]))?;
     let roles = body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]);
     let password_hash = password::hash(new_password).await?;
     let mut tx = principal.scope.begin().await?;
@@ -122,9 +132,13 @@ pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppR
     Ok(Json(users::get(&principal.scope, id).await?))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct UpdateUser {
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub first_name: Option<String>,
+    #[validate(length(max = 200))]
+    #[schema(max_length = 200)]
     pub last_name: Option<String>,
     /// `false` deactivates the account: its sessions end and its tokens stop working.
     pub is_active: Option<bool>,
@@ -144,7 +158,7 @@ pub async fn update(
     principal: TenantPrincipal,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<UpdateUser>,
+    ValidJson(body): ValidJson<UpdateUser>,
 ) -> AppResult<Json<User>> {
     let changes = UserChanges {
         first_name: body.first_name,
@@ -203,9 +217,11 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct SetRoles {
-    /// Role names; each must exist and be within the caller's permissions.
+    /// Role names (at most 20); each must exist and be within the caller's permissions.
+    #[validate(length(max = 20), custom(function = "validate::each_at_most::<100>"))]
+    #[schema(schema_with = role_names)]
     pub roles: Vec<String>,
 }
 
@@ -224,7 +240,7 @@ pub async fn set_roles(
     principal: TenantPrincipal,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<SetRoles>,
+    ValidJson(body): ValidJson<SetRoles>,
 ) -> AppResult<Json<User>> {
     let mut tx = principal.scope.begin().await?;
     let target = users::target(&mut tx, id).await?;
