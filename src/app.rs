@@ -8,7 +8,11 @@ use sqlx::PgPool;
 use crate::{
     auth::{authenticate::AuthCache, jwt::JwtKeys},
     config::Config,
-    services::notify::Outbox,
+    services::{
+        metering::{self, Meter},
+        notify::Outbox,
+        rate_limit::RateLimiter,
+    },
     telemetry::Metrics,
 };
 
@@ -23,6 +27,10 @@ pub struct App {
     pub auth: AuthCache,
     /// Messages of the `log` notification backend.
     pub outbox: Outbox,
+    /// Rate limits (Redis, with an in-process fallback) and per-tenant overrides.
+    pub limits: RateLimiter,
+    /// The usage buffer that the metering layer and other services record into.
+    pub meter: Meter,
 }
 
 impl App {
@@ -30,10 +38,16 @@ impl App {
     pub fn new(config: Config) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.database_url, config.database_max_connections)?;
         let redis = crate::redis::connect(&config.redis_url)?;
+        // The recorder first: the limiter and meter register their metrics when built.
+        let metrics = Metrics::install().context("failed to install the metrics recorder")?;
+        let limits = RateLimiter::new(&config, redis.clone());
+        let meter = Meter::new(config.metering_enabled, metering::DEFAULT_MAX_KEYS);
         Ok(Self {
             db,
             redis,
-            metrics: Metrics::install().context("failed to install the metrics recorder")?,
+            metrics,
+            limits,
+            meter,
             jwt: JwtKeys::from_config(&config)?,
             auth: AuthCache::new(std::time::Duration::from_secs(
                 config.access_token_ttl_seconds.unsigned_abs(),

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::helpers::TestApp;
 
-fn tenantry() -> Command {
+pub(crate) fn tenantry() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tenantry"));
     command
         .env_clear()
@@ -44,7 +44,7 @@ async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body))
 }
 
-async fn free_port() -> u16 {
+pub(crate) async fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     listener.local_addr().expect("addr").port()
 }

@@ -3,7 +3,9 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod rate_limits;
 pub mod resources;
 pub mod roles;
 pub mod tenants;
+pub mod usage;
 pub mod users;
