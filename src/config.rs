@@ -93,6 +93,8 @@ pub struct Config {
     pub rate_limit_public_per_minute: u32,
     /// Requests per minute across the cluster; 0 turns the global limit off.
     pub rate_limit_global_per_minute: u32,
+    /// Busy tenants reserve small slices of their allowance per Redis call.
+    pub rate_limit_amortize: bool,
     /// How long a rate-limit check waits for Redis before the in-process limiter answers.
     pub rate_limit_redis_timeout: Duration,
     /// Usage metering of authenticated tenant requests.
@@ -142,6 +144,7 @@ impl Config {
             rate_limit_enabled: vars.parse("RATE_LIMIT_ENABLED", true)?,
             rate_limit_public_per_minute: vars.parse("RATE_LIMIT_PUBLIC_PER_MINUTE", 300)?,
             rate_limit_global_per_minute: vars.parse("RATE_LIMIT_GLOBAL_PER_MINUTE", 3_000_000)?,
+            rate_limit_amortize: vars.parse("RATE_LIMIT_AMORTIZE", true)?,
             rate_limit_redis_timeout: Duration::from_millis(
                 vars.parse("RATE_LIMIT_REDIS_TIMEOUT_MS", 100)?,
             ),

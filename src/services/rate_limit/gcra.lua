@@ -2,8 +2,9 @@
 --
 -- KEYS[i]: the bucket's key; its value is the theoretical arrival time (TAT) in
 -- microseconds of Redis server time, so replicas with skewed clocks agree.
--- ARGV: three numbers per key: emission interval (µs), burst (requests), and the
--- number of requests wanted (`want`, at least 1).
+-- ARGV[1]: requests given back first (an amortized slice that expired unused; they
+-- were charged to these same buckets). Then three numbers per key: emission interval
+-- (µs), burst (requests), and the number of requests wanted (`want`, at least 1).
 --
 -- Grants g = min(want, what every bucket can still admit) requests and charges g to
 -- every bucket; when a bucket admits none, nothing is charged anywhere, so a request
@@ -16,12 +17,13 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = #KEYS
 local tats = {}
+local give_back = tonumber(ARGV[1])
 local granted = math.huge
 for i = 1, n do
-  local interval = tonumber(ARGV[i * 3 - 2])
-  local burst = tonumber(ARGV[i * 3 - 1])
-  local want = tonumber(ARGV[i * 3])
-  local tat = tonumber(redis.call('GET', KEYS[i])) or now
+  local interval = tonumber(ARGV[i * 3 - 1])
+  local burst = tonumber(ARGV[i * 3])
+  local want = tonumber(ARGV[i * 3 + 1])
+  local tat = (tonumber(redis.call('GET', KEYS[i])) or now) - give_back * interval
   if tat < now then tat = now end
   tats[i] = tat
   local room = math.floor((now + burst * interval - tat) / interval)
@@ -31,8 +33,8 @@ for i = 1, n do
 end
 local result = {granted}
 for i = 1, n do
-  local interval = tonumber(ARGV[i * 3 - 2])
-  local burst = tonumber(ARGV[i * 3 - 1])
+  local interval = tonumber(ARGV[i * 3 - 1])
+  local burst = tonumber(ARGV[i * 3])
   local tat = tats[i] + granted * interval
   if granted > 0 then
     redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX',

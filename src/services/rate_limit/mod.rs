@@ -14,6 +14,7 @@
 //! Redis again; when it answers, the shared limiter is back without a restart.
 
 mod gcra;
+mod lease;
 mod overrides;
 mod quota;
 
@@ -30,6 +31,7 @@ use uuid::Uuid;
 
 pub use gcra::BucketState;
 use gcra::{Cell, LocalBuckets};
+use lease::Leases;
 pub use overrides::{Override, Overrides, remove_override, set_override, spawn_refresher};
 pub use quota::daily_send_quota;
 
@@ -148,6 +150,8 @@ pub struct RateLimiter {
     public: Rate,
     global: Option<Rate>,
     pub overrides: Overrides,
+    /// `None` when every request is checked in Redis (`RATE_LIMIT_AMORTIZE=false`).
+    leases: Option<Leases>,
     local: LocalBuckets,
     breaker: Breaker,
     decisions: [[metrics::Counter; 2]; 4],
@@ -178,6 +182,7 @@ impl RateLimiter {
             global: (config.rate_limit_global_per_minute > 0)
                 .then(|| Rate::per_minute(config.rate_limit_global_per_minute)),
             overrides: Overrides::default(),
+            leases: config.rate_limit_amortize.then(Leases::default),
             local: LocalBuckets::new(LOCAL_MAX_BUCKETS),
             breaker: Breaker::new(),
             decisions,
@@ -206,12 +211,28 @@ impl RateLimiter {
             return None;
         }
         let mut buckets: Vec<(Cow<'_, str>, LimitKind, Rate)> = Vec::with_capacity(2);
+        let (mut want, mut give_back) = (1, 0);
+        let mut tenant = None;
         match subject {
-            Subject::Tenant { id, plan } => buckets.push((
-                Cow::Owned(format!("{}t:{}", self.prefix, id.simple())),
-                LimitKind::Tenant,
-                self.tenant_rate(id, plan),
-            )),
+            Subject::Tenant { id, plan } => {
+                let rate = self.tenant_rate(id, plan);
+                if let Some(state) = self.leases.as_ref().and_then(|l| l.take(id, rate)) {
+                    self.count(LimitKind::Tenant, true);
+                    return Some(Decision {
+                        allowed: true,
+                        kind: LimitKind::Tenant,
+                        rate,
+                        state,
+                    });
+                }
+                (want, give_back) = self.leases.as_ref().map_or((1, 0), |l| l.want(id, rate));
+                tenant = Some((id, rate));
+                buckets.push((
+                    Cow::Owned(format!("{}t:{}", self.prefix, id.simple())),
+                    LimitKind::Tenant,
+                    rate,
+                ));
+            }
             Subject::Client(Some(ip)) => buckets.push((
                 Cow::Owned(format!("{}ip:{}", self.prefix, client_bucket(ip))),
                 LimitKind::Ip,
@@ -225,8 +246,13 @@ impl RateLimiter {
         if buckets.is_empty() {
             return None;
         }
-        let (granted, states) = self.take(&buckets, 1).await;
+        let (granted, mut states, shared) = self.take(&buckets, want, give_back).await;
         let allowed = granted > 0;
+        if let (Some(leases), Some((id, rate)), true, true) =
+            (&self.leases, tenant, allowed, shared)
+        {
+            states[0] = leases.granted(id, rate, granted, states[0]);
+        }
         let headline = if allowed {
             0
         } else {
@@ -264,7 +290,7 @@ impl RateLimiter {
             LimitKind::Login,
             LOGIN_FAILURES,
         )];
-        let (granted, states) = self.take(&buckets, 1).await;
+        let (granted, states, _) = self.take(&buckets, 1, 0).await;
         self.count(LimitKind::Login, granted > 0);
         if granted == 0 {
             let decision = Decision {
@@ -280,21 +306,24 @@ impl RateLimiter {
         Ok(LoginAttempt { key: Some(key) })
     }
 
-    /// Grants up to `want` requests over `buckets`: in Redis when it answers, else in
-    /// process.
+    /// Grants up to `want` requests over `buckets` (after giving back `give_back`
+    /// requests of an expired slice) in Redis when it answers (the last value is then
+    /// true); else one request at most, in process.
     async fn take(
         &self,
         buckets: &[(Cow<'_, str>, LimitKind, Rate)],
         want: u64,
-    ) -> (u64, Vec<BucketState>) {
+        give_back: u64,
+    ) -> (u64, Vec<BucketState>, bool) {
         if self.breaker.should_try() {
-            match tokio::time::timeout(self.timeout, self.take_shared(buckets, want)).await {
-                Ok(Ok(answer)) => {
+            let shared = self.take_shared(buckets, want, give_back);
+            match tokio::time::timeout(self.timeout, shared).await {
+                Ok(Ok((granted, states))) => {
                     if self.breaker.close() {
                         self.local.clear();
                         tracing::info!("Redis answers again; the shared rate limiter is back");
                     }
-                    return answer;
+                    return (granted, states, true);
                 }
                 Ok(Err(e)) => self.breaker.open(&format!("{e:#}")),
                 Err(_) => self.breaker.open("no answer in time"),
@@ -304,15 +333,18 @@ impl RateLimiter {
             .iter()
             .map(|(key, _, rate)| (key.as_ref(), rate.cell()))
             .collect();
-        self.local.check(&local, want)
+        let (granted, states) = self.local.check(&local, 1);
+        (granted, states, false)
     }
 
     async fn take_shared(
         &self,
         buckets: &[(Cow<'_, str>, LimitKind, Rate)],
         want: u64,
+        give_back: u64,
     ) -> anyhow::Result<(u64, Vec<BucketState>)> {
         let mut invocation = self.script.prepare_invoke();
+        invocation.arg(give_back);
         for (key, _, rate) in buckets {
             let cell = rate.cell();
             invocation
