@@ -96,7 +96,13 @@ impl Leases {
     /// Records a reservation of `granted` requests, one of which is admitted now;
     /// returns the state the headers report. Requests still held from a reservation that
     /// crossed this one are kept (they are charged in Redis already).
-    pub fn granted(&self, tenant: Uuid, rate: Rate, granted: u64, state: BucketState) -> BucketState {
+    pub fn granted(
+        &self,
+        tenant: Uuid,
+        rate: Rate,
+        granted: u64,
+        state: BucketState,
+    ) -> BucketState {
         let max = max_slice(rate);
         let mut left = granted.saturating_sub(1);
         if max > 1 && granted > 0 {
@@ -122,7 +128,11 @@ impl Leases {
                     left,
                     slice,
                     // Used up at once (a single request had to reserve): demand is there.
-                    next: if left == 0 { (slice * 2).min(max) } else { slice },
+                    next: if left == 0 {
+                        (slice * 2).min(max)
+                    } else {
+                        slice
+                    },
                     state,
                 },
             );
@@ -166,10 +176,17 @@ mod tests {
         leases.granted(t, premium, 1, state(9_999));
         assert_eq!(leases.want(t, premium), (2, 0));
         let first = leases.granted(t, premium, 2, state(9_997));
-        assert_eq!(first.remaining, 9_998, "Redis's remaining plus the one held here");
+        assert_eq!(
+            first.remaining, 9_998,
+            "Redis's remaining plus the one held here"
+        );
         assert_eq!(leases.take(t, premium).map(|s| s.remaining), Some(9_997));
         assert_eq!(leases.take(t, premium), None, "used up");
-        assert_eq!(leases.want(t, premium), (4, 0), "used up while fresh: double");
+        assert_eq!(
+            leases.want(t, premium),
+            (4, 0),
+            "used up while fresh: double"
+        );
         assert_eq!(max_slice(premium), 64);
         // An override changes the rate: the old slice is not used under the new one.
         leases.granted(t, premium, 4, state(9_990));
@@ -184,7 +201,11 @@ mod tests {
         leases.granted(t, premium, 8, state(9_000));
         std::thread::sleep(LEASE_TTL + Duration::from_millis(10));
         assert_eq!(leases.take(t, premium), None, "expired");
-        assert_eq!(leases.want(t, premium), (4, 7), "half the slice; the 7 unused go back");
+        assert_eq!(
+            leases.want(t, premium),
+            (4, 7),
+            "half the slice; the 7 unused go back"
+        );
         assert_eq!(leases.want(t, premium), (4, 0), "given back once");
     }
 }

@@ -2,10 +2,11 @@
 //! routes, a global limit that protects the cluster, failed logins per tenant and email,
 //! and the daily notification send quota.
 //!
-//! Every check is one `EVALSHA` of a GCRA script ([`gcra.lua`](gcra.lua)) over all the
-//! buckets the request touches: either all of them admit it and all are charged, or none
-//! is, so a request that one limit refuses costs the others nothing. The state lives in
-//! Redis, so the limits hold across replicas.
+//! A check is one `EVALSHA` of a GCRA script (`gcra.lua`) over all the buckets the
+//! request touches: either all of them admit it and all are charged, or none is, so a
+//! request that one limit refuses costs the others nothing. The state lives in Redis, so
+//! the limits hold across replicas. Busy tenants skip most round trips: a replica
+//! reserves small slices of their allowance ([`lease`]), charged in Redis up front.
 //!
 //! When Redis does not answer within `RATE_LIMIT_REDIS_TIMEOUT_MS`, an in-process limiter
 //! with the same arithmetic and a bounded number of buckets answers instead (each replica
