@@ -6,7 +6,7 @@
 //! request touches: either all of them admit it and all are charged, or none is, so a
 //! request that one limit refuses costs the others nothing. The state lives in Redis, so
 //! the limits hold across replicas. Busy tenants skip most round trips: a replica
-//! reserves small slices of their allowance ([`lease`]), charged in Redis up front.
+//! reserves small slices of their allowance (module `lease`), charged in Redis up front.
 //!
 //! When Redis does not answer within `RATE_LIMIT_REDIS_TIMEOUT_MS`, an in-process limiter
 //! with the same arithmetic and a bounded number of buckets answers instead (each replica

@@ -87,7 +87,7 @@ impl Overrides {
 }
 
 /// Keeps this replica's overrides current until the process ends: a reload now, on
-/// every change heard, and every [`REFRESH`].
+/// every change heard, and every 20 s.
 pub fn spawn_refresher(app: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let overrides = &app.limits.overrides;
