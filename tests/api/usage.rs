@@ -312,6 +312,14 @@ async fn the_flusher_writes_every_interval_and_keeps_what_a_failed_flush_took() 
     flusher.shutdown(&app.state).await;
     assert_eq!(api_requests(&app, acme.id).await, 4, "flushed at shutdown");
     assert_eq!(app.state.meter.depth(), 0);
+    let metrics = app.get("/metrics").await.text();
+    for name in [
+        "tenantry_metering_buffer_depth",
+        "tenantry_metering_flush_duration_seconds_count",
+        "tenantry_metering_flush_failures_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
 }
 
 /// A GET with extra headers over a fresh connection; returns the status.
