@@ -14,29 +14,28 @@
 //! `tenantry_rate_limit_fallback_total` counts the switch. Once a second one request tries
 //! Redis again; when it answers, the shared limiter is back without a restart.
 
+mod breaker;
+mod decision;
 mod gcra;
 mod lease;
+mod login;
 mod overrides;
 mod quota;
 
-use std::{
-    borrow::Cow,
-    net::IpAddr,
-    sync::atomic::{AtomicU64, Ordering},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
-};
+use std::{borrow::Cow, net::IpAddr, time::Duration};
 
-use axum::http::{HeaderName, HeaderValue};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use breaker::Breaker;
+pub use decision::{Decision, RATELIMIT_POLICY};
 pub use gcra::BucketState;
 use gcra::{Cell, LocalBuckets};
 use lease::Leases;
+pub use login::LoginAttempt;
 pub use overrides::{Override, Overrides, remove_override, set_override, spawn_refresher};
 pub use quota::daily_send_quota;
 
-use crate::{config::Config, error::AppError, redis::Redis};
+use crate::{config::Config, redis::Redis};
 
 /// Which limit a bucket enforces; it names the policy in the `RateLimit` headers and
 /// labels the metrics.
@@ -120,23 +119,9 @@ pub enum Subject<'a> {
     Client(Option<IpAddr>),
 }
 
-/// The answer to one check, describing the bucket the response headers report: the
-/// caller's own limit when admitted, the limit that refused it otherwise.
-#[derive(Debug, Clone, Copy)]
-pub struct Decision {
-    pub allowed: bool,
-    pub kind: LimitKind,
-    pub rate: Rate,
-    pub state: BucketState,
-}
-
 /// Buckets in the fallback limiter; past this, buckets that are full anyway are dropped
 /// first, then all.
 const LOCAL_MAX_BUCKETS: usize = 100_000;
-/// While Redis is unreachable, how often one request tries it again.
-const REDIS_RETRY: Duration = Duration::from_secs(1);
-/// At most one warning per this interval while the fallback answers.
-const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// The rate limiter of this replica.
 pub struct RateLimiter {
@@ -175,7 +160,7 @@ impl RateLimiter {
             redis,
             timeout: config.rate_limit_redis_timeout,
             script: redis::Script::new(include_str!("gcra.lua")),
-            refund_script: redis::Script::new(REFUND),
+            refund_script: redis::Script::new(login::REFUND),
             quota_script: redis::Script::new(quota::SCRIPT),
             global_key: format!("{prefix}global"),
             prefix,
@@ -271,42 +256,6 @@ impl RateLimiter {
         })
     }
 
-    /// Before a login: refuses (429) when this tenant and email already failed
-    /// [`LOGIN_FAILURES`] times recently; otherwise charges one failure up front, which
-    /// [`LoginAttempt::succeeded`] gives back. Charging first means parallel guesses
-    /// cannot all slip through before the first failure is counted.
-    pub async fn login_attempt(&self, tenant: &str, email: &str) -> Result<LoginAttempt, AppError> {
-        if !self.enabled {
-            return Ok(LoginAttempt { key: None });
-        }
-        let email = Sha256::digest(email.trim().to_lowercase().as_bytes());
-        let key = format!(
-            "{}login:{}:{}",
-            self.prefix,
-            tenant.trim().to_lowercase(),
-            hex(&email[..16])
-        );
-        let buckets = [(
-            Cow::Borrowed(key.as_str()),
-            LimitKind::Login,
-            LOGIN_FAILURES,
-        )];
-        let (granted, states, _) = self.take(&buckets, 1, 0).await;
-        self.count(LimitKind::Login, granted > 0);
-        if granted == 0 {
-            let decision = Decision {
-                allowed: false,
-                kind: LimitKind::Login,
-                rate: LOGIN_FAILURES,
-                state: states[0],
-            };
-            return Err(
-                decision.rejection("too many failed logins for this account; try again later")
-            );
-        }
-        Ok(LoginAttempt { key: Some(key) })
-    }
-
     /// Grants up to `want` requests over `buckets` (after giving back `give_back`
     /// requests of an expired slice) in Redis when it answers (the last value is then
     /// true); else one request at most, in process.
@@ -373,60 +322,11 @@ impl RateLimiter {
         Ok((u64::try_from(raw[0]).unwrap_or(0), states))
     }
 
-    async fn refund(&self, key: &str, rate: Rate) {
-        let cell = rate.cell();
-        if !self.breaker.is_open() {
-            let refund = async {
-                let mut conn = self.redis.clone();
-                self.refund_script
-                    .key(key)
-                    .arg(cell.interval_us)
-                    .invoke_async::<i64>(&mut conn)
-                    .await
-            };
-            if let Ok(Ok(_)) = tokio::time::timeout(self.timeout, refund).await {
-                return;
-            }
-        }
-        self.local.refund(key, cell, 1);
-    }
-
     fn count(&self, kind: LimitKind, allowed: bool) {
         let kind = LimitKind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
         self.decisions[kind][usize::from(!allowed)].increment(1);
     }
 }
-
-/// A login attempt charged against its account's failure budget.
-#[must_use = "a successful login gives its charge back"]
-pub struct LoginAttempt {
-    key: Option<String>,
-}
-
-impl LoginAttempt {
-    /// The login did not fail on its credentials: the charge is given back, so only
-    /// failures count.
-    pub async fn succeeded(self, limiter: &RateLimiter) {
-        if let Some(key) = &self.key {
-            limiter.refund(key, LOGIN_FAILURES).await;
-        }
-    }
-}
-
-/// Gives one request back to a GCRA bucket.
-const REFUND: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local tat = tonumber(redis.call('GET', KEYS[1]))
-if not tat then return 0 end
-tat = tat - tonumber(ARGV[1])
-if tat <= now then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.floor((tat - now) / 1000) + 1)
-end
-return 1
-";
 
 /// The bucket of a client address: the address itself for IPv4, its /64 for IPv6 (one
 /// subscriber usually holds a whole /64, so single addresses would be free to rotate).
@@ -441,167 +341,6 @@ fn client_bucket(ip: IpAddr) -> String {
             }
         },
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-impl Decision {
-    /// Whole seconds until the bucket is full again.
-    pub fn reset_secs(&self) -> u64 {
-        ceil_secs(self.state.reset)
-    }
-
-    /// Whole seconds until one more request fits (at least 1).
-    pub fn retry_after_secs(&self) -> u64 {
-        ceil_secs(self.state.retry).max(1)
-    }
-
-    /// The 429 answer for a refused request, with `Retry-After` and the headers that
-    /// describe the limit.
-    pub fn rejection(&self, detail: &'static str) -> AppError {
-        self.headers().into_iter().fold(
-            AppError::rate_limited(detail, self.retry_after_secs()),
-            |error, (name, value)| error.with_header(name, value),
-        )
-    }
-
-    /// The IETF `RateLimit-Policy` and `RateLimit` fields (named by the limit's kind)
-    /// and the legacy `X-RateLimit-Limit`, `-Remaining` and `-Reset` (epoch seconds).
-    pub fn headers(&self) -> [(HeaderName, HeaderValue); 5] {
-        let name = self.kind.as_str();
-        let remaining = self.state.remaining;
-        let reset = self.reset_secs();
-        let text = |s: String| HeaderValue::try_from(s).unwrap_or(HeaderValue::from_static(""));
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        [
-            (
-                RATELIMIT_POLICY.clone(),
-                text(format!(
-                    "\"{name}\";q={};w={}",
-                    self.rate.limit, self.rate.window_secs
-                )),
-            ),
-            (
-                RATELIMIT.clone(),
-                text(format!("\"{name}\";r={remaining};t={reset}")),
-            ),
-            (
-                X_RATELIMIT_LIMIT.clone(),
-                HeaderValue::from(self.rate.limit),
-            ),
-            (X_RATELIMIT_REMAINING.clone(), HeaderValue::from(remaining)),
-            (X_RATELIMIT_RESET.clone(), HeaderValue::from(now + reset)),
-        ]
-    }
-}
-
-pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-
-fn ceil_secs(d: Duration) -> u64 {
-    d.as_micros()
-        .div_ceil(1_000_000)
-        .try_into()
-        .unwrap_or(u64::MAX)
-}
-
-/// Whether Redis is worth asking: closed while it answers; open for [`REDIS_RETRY`] after
-/// a failure, then one caller at a time probes it.
-struct Breaker {
-    epoch: Instant,
-    /// Milliseconds since `epoch` (plus one) when Redis may be tried again; 0 = closed.
-    retry_at: AtomicU64,
-    last_warning: AtomicU64,
-}
-
-impl Breaker {
-    fn new() -> Self {
-        Self {
-            epoch: Instant::now(),
-            retry_at: AtomicU64::new(0),
-            last_warning: AtomicU64::new(0),
-        }
-    }
-
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1
-    }
-
-    fn is_open(&self) -> bool {
-        self.retry_at.load(Ordering::Relaxed) != 0
-    }
-
-    /// Closed: yes. Open: only when the retry time has come, and then only for the one
-    /// caller that moves it on.
-    fn should_try(&self) -> bool {
-        let retry_at = self.retry_at.load(Ordering::Relaxed);
-        if retry_at == 0 {
-            return true;
-        }
-        let now = self.now_ms();
-        now >= retry_at
-            && self
-                .retry_at
-                .compare_exchange(
-                    retry_at,
-                    now + ms(REDIS_RETRY),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-    }
-
-    /// Redis failed: fall back, count the switch, warn at most once per [`WARN_EVERY`].
-    fn open(&self, reason: &str) {
-        let now = self.now_ms();
-        let was = self.retry_at.swap(now + ms(REDIS_RETRY), Ordering::Relaxed);
-        if was == 0 {
-            metrics::counter!("tenantry_rate_limit_fallback_total").increment(1);
-            metrics::gauge!("tenantry_rate_limit_degraded").set(1.0);
-        }
-        let last = self.last_warning.load(Ordering::Relaxed);
-        if (last == 0 || now.saturating_sub(last) >= ms(WARN_EVERY))
-            && self
-                .last_warning
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            tracing::warn!(
-                reason,
-                "Redis is unreachable: rate limits fall back to this replica's own counters"
-            );
-        }
-    }
-
-    /// Redis answered; true when that ends a fallback.
-    fn close(&self) -> bool {
-        if self.retry_at.load(Ordering::Relaxed) == 0 {
-            return false;
-        }
-        let was_open = self.retry_at.swap(0, Ordering::Relaxed) != 0;
-        if was_open {
-            metrics::gauge!("tenantry_rate_limit_degraded").set(0.0);
-        }
-        was_open
-    }
-}
-
-fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -626,22 +365,5 @@ mod tests {
         assert_ne!(client_bucket(a), client_bucket(c));
         let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("ip");
         assert_eq!(client_bucket(mapped), "192.0.2.7");
-    }
-
-    #[test]
-    fn the_breaker_lets_one_probe_through_after_the_retry_time() {
-        let breaker = Breaker::new();
-        assert!(breaker.should_try());
-        breaker.open("test");
-        assert!(breaker.is_open());
-        assert!(!breaker.should_try());
-        breaker
-            .retry_at
-            .store(breaker.now_ms().saturating_sub(1).max(1), Ordering::Relaxed);
-        assert!(breaker.should_try(), "the first caller probes");
-        assert!(!breaker.should_try(), "the others keep to the fallback");
-        assert!(breaker.close());
-        assert!(!breaker.close());
-        assert!(breaker.should_try());
     }
 }
