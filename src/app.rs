@@ -8,7 +8,11 @@ use sqlx::PgPool;
 use crate::{
     auth::{cache::AuthCache, jwt::JwtKeys},
     config::Config,
-    services::notify::Outbox,
+    services::{
+        metering::{self, Meter},
+        notify::Outbox,
+        rate_limit::RateLimiter,
+    },
     telemetry::Metrics,
 };
 
@@ -25,6 +29,10 @@ pub struct App {
     pub outbox: Outbox,
     /// This replica's autoscaler state (the capacity gauge it exports).
     pub autoscaler: crate::services::scaling::Autoscaler,
+    /// Rate limits (Redis, with an in-process fallback) and per-tenant overrides.
+    pub limits: RateLimiter,
+    /// The usage buffer that the metering layer and other services record into.
+    pub meter: Meter,
 }
 
 impl App {
@@ -56,10 +64,16 @@ impl App {
 
     fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
         let redis = crate::redis::connect(&config.redis_url)?;
+        // The recorder first: the limiter and meter register their metrics when built.
+        let metrics = Metrics::install().context("failed to install the metrics recorder")?;
+        let limits = RateLimiter::new(&config, redis.clone());
+        let meter = Meter::new(config.metering_enabled, metering::DEFAULT_MAX_KEYS);
         Ok(Self {
             db,
             redis,
-            metrics: Metrics::install().context("failed to install the metrics recorder")?,
+            metrics,
+            limits,
+            meter,
             jwt,
             auth: AuthCache::new(
                 std::time::Duration::from_secs(config.access_token_ttl_seconds.unsigned_abs()),

@@ -12,7 +12,7 @@ use crate::{
     config::AppEnv,
     db::{self, migrate},
     http,
-    services::{self, identity, users::Email},
+    services::{self, identity, metering, rate_limit, users::Email},
     telemetry,
 };
 
@@ -127,17 +127,34 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
         _ => tracing::warn!("could not load the deny-list from Redis; the listener retries"),
     }
     let listener_task = invalidation::spawn_listener(state.clone());
+    // Rate-limit overrides are in memory before the first request, and kept current.
+    match tokio::time::timeout(
+        crate::redis::TIMEOUT,
+        state.limits.overrides.reload(&state.db),
+    )
+    .await
+    {
+        Ok(Ok(loaded)) => tracing::info!(loaded, "rate-limit overrides loaded"),
+        _ => tracing::warn!("could not load rate-limit overrides; the refresher retries"),
+    }
+    let overrides_task = rate_limit::spawn_refresher(state.clone());
+    let usage_flusher =
+        metering::spawn_flusher(state.clone(), state.config.metering_flush_interval);
     let autoscaler = workers.then(|| services::scaling::evaluator::spawn(state.clone()));
-    http::serve(state.clone(), listener, shutdown_signal()).await?;
+    let served = http::serve(state.clone(), listener, shutdown_signal()).await;
     if let Some(autoscaler) = autoscaler {
         autoscaler.shutdown().await;
     }
     flusher.abort();
     listener_task.abort();
-    // What the last interval collected is written before the pool closes.
+    overrides_task.abort();
+    // What the last interval collected is written before the pool closes: API key use,
+    // and every usage count of the requests just finished.
     if let Err(e) = authenticate::flush_key_uses(&state).await {
         tracing::warn!(error = %format!("{e:#}"), "could not record API key use");
     }
+    usage_flusher.shutdown(&state).await;
+    served?;
     state.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

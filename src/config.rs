@@ -100,6 +100,20 @@ pub struct Config {
     /// Tenants with their own `tenantry_tenant_capacity` series; the rest are summed
     /// under `tenant="other"` (`AUTOSCALER_GAUGE_TENANTS`).
     pub autoscaler_gauge_tenants: usize,
+    /// Rate limiting (per tenant, per IP on public routes, global, failed logins).
+    pub rate_limit_enabled: bool,
+    /// Requests per minute per client IP on public routes.
+    pub rate_limit_public_per_minute: u32,
+    /// Requests per minute across the cluster; 0 turns the global limit off.
+    pub rate_limit_global_per_minute: u32,
+    /// Busy tenants reserve small slices of their allowance per Redis call.
+    pub rate_limit_amortize: bool,
+    /// How long a rate-limit check waits for Redis before the in-process limiter answers.
+    pub rate_limit_redis_timeout: Duration,
+    /// Usage metering of authenticated tenant requests.
+    pub metering_enabled: bool,
+    /// How often buffered usage is written to `platform.usage_rollups`.
+    pub metering_flush_interval: Duration,
 }
 
 impl Config {
@@ -146,6 +160,17 @@ impl Config {
                 vars.parse("AUTOSCALER_INTERVAL_SECONDS", 15)?,
             ),
             autoscaler_gauge_tenants: vars.parse("AUTOSCALER_GAUGE_TENANTS", 50)?,
+            rate_limit_enabled: vars.parse("RATE_LIMIT_ENABLED", true)?,
+            rate_limit_public_per_minute: vars.parse("RATE_LIMIT_PUBLIC_PER_MINUTE", 300)?,
+            rate_limit_global_per_minute: vars.parse("RATE_LIMIT_GLOBAL_PER_MINUTE", 3_000_000)?,
+            rate_limit_amortize: vars.parse("RATE_LIMIT_AMORTIZE", true)?,
+            rate_limit_redis_timeout: Duration::from_millis(
+                vars.parse("RATE_LIMIT_REDIS_TIMEOUT_MS", 100)?,
+            ),
+            metering_enabled: vars.parse("METERING_ENABLED", true)?,
+            metering_flush_interval: Duration::from_millis(
+                vars.parse("METERING_FLUSH_INTERVAL_MS", 2000)?,
+            ),
         };
         config.validate()?;
         Ok(config)
@@ -199,6 +224,34 @@ impl Config {
         }
         if self.autoscaler_gauge_tenants > 1000 {
             return Err(invalid("AUTOSCALER_GAUGE_TENANTS", "must be at most 1000"));
+        }
+        if !(1..=10_000_000).contains(&self.rate_limit_public_per_minute) {
+            return Err(invalid(
+                "RATE_LIMIT_PUBLIC_PER_MINUTE",
+                "must be between 1 and 10000000",
+            ));
+        }
+        if self.rate_limit_global_per_minute > 100_000_000 {
+            return Err(invalid(
+                "RATE_LIMIT_GLOBAL_PER_MINUTE",
+                "must be between 0 (no global limit) and 100000000",
+            ));
+        }
+        if !(Duration::from_millis(1)..=Duration::from_secs(5))
+            .contains(&self.rate_limit_redis_timeout)
+        {
+            return Err(invalid(
+                "RATE_LIMIT_REDIS_TIMEOUT_MS",
+                "must be between 1 and 5000",
+            ));
+        }
+        if !(Duration::from_millis(10)..=Duration::from_secs(3600))
+            .contains(&self.metering_flush_interval)
+        {
+            return Err(invalid(
+                "METERING_FLUSH_INTERVAL_MS",
+                "must be between 10 and 3600000",
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
             return Err(ConfigError {
@@ -300,6 +353,10 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         assert!(c.workers_enabled);
         assert_eq!(c.autoscaler_interval, Duration::from_secs(15));
+        assert!(c.rate_limit_enabled);
+        assert_eq!(c.rate_limit_public_per_minute, 300);
+        assert!(c.metering_enabled);
+        assert_eq!(c.metering_flush_interval, Duration::from_millis(2000));
     }
 
     #[test]
@@ -310,6 +367,30 @@ mod tests {
         }
         let c = config(&[("AUTOSCALER_INTERVAL_SECONDS", "5")]).expect("valid");
         assert_eq!(c.autoscaler_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn limit_and_metering_settings_are_checked() {
+        for (name, value) in [
+            ("RATE_LIMIT_PUBLIC_PER_MINUTE", "0"),
+            ("RATE_LIMIT_PUBLIC_PER_MINUTE", "many"),
+            ("RATE_LIMIT_GLOBAL_PER_MINUTE", "-1"),
+            ("RATE_LIMIT_REDIS_TIMEOUT_MS", "0"),
+            ("RATE_LIMIT_ENABLED", "maybe"),
+            ("METERING_FLUSH_INTERVAL_MS", "5"),
+            ("METERING_ENABLED", "yes please"),
+        ] {
+            assert_eq!(config(&[(name, value)]).expect_err(value).name, name);
+        }
+        let c = config(&[
+            ("RATE_LIMIT_GLOBAL_PER_MINUTE", "0"),
+            ("RATE_LIMIT_ENABLED", "false"),
+            ("METERING_FLUSH_INTERVAL_MS", "250"),
+        ])
+        .expect("valid");
+        assert_eq!(c.rate_limit_global_per_minute, 0);
+        assert!(!c.rate_limit_enabled);
+        assert_eq!(c.metering_flush_interval, Duration::from_millis(250));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::{borrow::Cow, sync::Arc};
 
 use axum::{
-    http::StatusCode,
+    http::{HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
@@ -176,6 +176,8 @@ pub struct AppError {
     detail: Cow<'static, str>,
     errors: Vec<FieldError>,
     cause: Option<anyhow::Error>,
+    /// Headers the answer carries besides the problem (`Retry-After` on a 429).
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -187,7 +189,22 @@ impl AppError {
             detail: detail.into(),
             errors: Vec::new(),
             cause: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// 429 `RATE_LIMITED`, with `Retry-After` (whole seconds, at least 1).
+    pub fn rate_limited(detail: impl Into<Cow<'static, str>>, retry_after_secs: u64) -> Self {
+        Self::new(ErrorCode::RateLimited, detail).with_header(
+            header::RETRY_AFTER,
+            HeaderValue::from(retry_after_secs.max(1)),
+        )
+    }
+
+    /// Adds a header to the answer.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
     }
 
     pub fn code(&self) -> ErrorCode {
@@ -265,6 +282,9 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut response = self.code.status().into_response();
         response.extensions_mut().insert(self.problem());
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         if let Some(cause) = &self.cause {
             response
                 .extensions_mut()

@@ -99,4 +99,41 @@ fn describe() {
         "tenantry_tenant_migrations_pending",
         "Tenant schemas still to migrate in the running migration."
     );
+    describe_counter!(
+        "tenantry_rate_limit_decisions_total",
+        "Rate-limit decisions, by kind (tenant, ip, global, login, send_quota) and outcome (allowed, limited)."
+    );
+    describe_counter!(
+        "tenantry_rate_limit_fallback_total",
+        "Switches to the in-process rate limiter because Redis did not answer."
+    );
+    describe_gauge!(
+        "tenantry_rate_limit_degraded",
+        "1 while this replica's own rate limiter answers instead of Redis."
+    );
+    describe_counter!(
+        "tenantry_rate_limit_local_evictions_total",
+        "Times the in-process rate limiter reached its bucket bound and started afresh."
+    );
+    describe_gauge!(
+        "tenantry_metering_buffer_depth",
+        "Usage entries (tenant and minute) buffered, not yet written."
+    );
+    describe_counter!(
+        "tenantry_metering_events_dropped_total",
+        "Usage events dropped because the buffer was full."
+    );
+    describe_histogram!(
+        "tenantry_metering_flush_duration_seconds",
+        Unit::Seconds,
+        "Time to write one batch of usage rollups."
+    );
+    describe_counter!(
+        "tenantry_metering_flush_failures_total",
+        "Usage flushes that failed (their counts are kept for the next one)."
+    );
+    describe_counter!(
+        "tenantry_metering_rows_flushed_total",
+        "Usage rollup rows upserted."
+    );
 }

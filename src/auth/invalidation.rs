@@ -60,7 +60,11 @@ fn channel(app: &App) -> String {
 
 fn apply(app: &App, change: Change) {
     match change {
-        Change::Tenant(id) => app.auth.invalidate_tenant(id),
+        Change::Tenant(id) => {
+            app.auth.invalidate_tenant(id);
+            // Its rate-limit override may have changed too.
+            app.limits.overrides.changed();
+        }
         Change::ApiKey(id) => app.auth.invalidate_key(id),
         Change::Logout(jti) => app.auth.deny_locally(jti),
         Change::Operator(id) => app.auth.invalidate_operator(id),

@@ -54,6 +54,9 @@ use crate::{
         api::tenants::delete,
         api::tenants::suspend,
         api::tenants::activate,
+        api::usage::tenant_usage,
+        api::rate_limits::set,
+        api::rate_limits::remove,
         api::users::list,
         api::users::create,
         api::users::get,
@@ -84,6 +87,7 @@ use crate::{
         api::scaling::events,
         api::scaling::simulate,
         api::scaling::admin_list,
+        api::usage::usage,
     ),
     components(schemas(Problem, FieldError, ErrorCode)),
     modifiers(&SecuritySchemes, &CommonErrors, &ExactlyOneKeyAccess),
@@ -98,6 +102,7 @@ use crate::{
         (name = "resources", description = "The tenant's own data (example business object)"),
         (name = "audit", description = "The tenant's audit log"),
         (name = "scaling", description = "The tenant's autoscaling: capacity, policy, events, simulation"),
+        (name = "usage", description = "Metered usage per tenant"),
     )
 )]
 struct ApiDoc;
@@ -135,7 +140,9 @@ struct CommonErrors;
 
 impl Modify for CommonErrors {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for item in openapi.paths.paths.values_mut() {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            // Every API route runs the rate limiter (operational ones do not).
+            let limited = path.starts_with("/api/") || path.starts_with("/.well-known/");
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -144,13 +151,13 @@ impl Modify for CommonErrors {
                 &mut item.delete,
             ];
             for operation in operations.into_iter().flatten() {
-                add_common_errors(operation);
+                add_common_errors(operation, limited);
             }
         }
     }
 }
 
-fn add_common_errors(operation: &mut utoipa::openapi::path::Operation) {
+fn add_common_errors(operation: &mut utoipa::openapi::path::Operation, limited: bool) {
     let authenticated = operation.security.as_ref().is_some_and(|requirements| {
         requirements.iter().all(|r| {
             serde_json::to_value(r).is_ok_and(|v| v.as_object().is_some_and(|o| !o.is_empty()))
@@ -170,6 +177,14 @@ fn add_common_errors(operation: &mut utoipa::openapi::path::Operation) {
     }
     if has_body || has_parameters {
         errors.push(("422", "Invalid fields or parameters (named in `errors`)"));
+    }
+    if limited {
+        errors.push((
+            "429",
+            "RATE_LIMITED: over the tenant's, the client address's or the global limit. \
+             `Retry-After` says when to retry; every answer of the route carries \
+             `RateLimit-Policy`, `RateLimit` and `X-RateLimit-Limit/-Remaining/-Reset`",
+        ));
     }
     let problem = utoipa::openapi::ContentBuilder::new()
         .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))

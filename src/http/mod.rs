@@ -4,6 +4,7 @@ pub mod access;
 pub mod api;
 pub mod docs;
 pub mod extract;
+pub mod limits;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;

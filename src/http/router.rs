@@ -14,7 +14,7 @@ use axum::{
 
 use super::{
     access::{self, Access},
-    api, docs, ops,
+    api, docs, limits, ops,
 };
 use crate::{app::AppState, rbac::Permission as P};
 
@@ -35,18 +35,23 @@ struct Api {
 
 impl Api {
     /// Adds a route. Its layers run in this order: [`access::enforce`] (authentication,
-    /// tenant, permission), then the per-tenant layers that later features add here
-    /// (rate limiting, metering), then the handler.
+    /// tenant, permission), then [`limits::rate_limit`] (which needs the principal that
+    /// `enforce` leaves), then [`limits::meter`] (so refused requests are not metered),
+    /// then the handler. `route_layer` wraps what is there: the layer added last runs
+    /// first.
     fn at<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
-        let guarded = on(filter, handler).route_layer(from_fn_with_state(
-            (self.state.clone(), access),
-            access::enforce,
-        ));
+        let guarded = on(filter, handler)
+            .route_layer(from_fn_with_state(self.state.clone(), limits::meter))
+            .route_layer(from_fn_with_state(self.state.clone(), limits::rate_limit))
+            .route_layer(from_fn_with_state(
+                (self.state.clone(), access),
+                access::enforce,
+            ));
         self.router = self.router.route(path, guarded);
         self.table.push(RouteInfo {
             method: method_name(&method),
@@ -104,6 +109,9 @@ fn declare(api: Api) -> Api {
         .at(M::DELETE, "/api/v1/tenants/{id}",                   TenantOrPlatform(P::TenantDelete), api::tenants::delete)
         .at(M::POST,   "/api/v1/tenants/{id}/suspend",           Platform,               api::tenants::suspend)
         .at(M::POST,   "/api/v1/tenants/{id}/activate",          Platform,               api::tenants::activate)
+        .at(M::GET,    "/api/v1/tenants/{id}/usage",             TenantOrPlatform(P::UsageRead),    api::usage::tenant_usage)
+        .at(M::PUT,    "/api/v1/tenants/{id}/rate-limit",        Platform,               api::rate_limits::set)
+        .at(M::DELETE, "/api/v1/tenants/{id}/rate-limit",        Platform,               api::rate_limits::remove)
         // Users
         .at(M::GET,    "/api/v1/users",                          Tenant(P::UsersRead),   api::users::list)
         .at(M::POST,   "/api/v1/users",                          Tenant(P::UsersCreate), api::users::create)
@@ -140,6 +148,8 @@ fn declare(api: Api) -> Api {
         .at(M::GET,    "/api/v1/scaling/events",                 Tenant(P::ScalingRead),   api::scaling::events)
         .at(M::POST,   "/api/v1/scaling/simulate",               Tenant(P::ScalingRead),   api::scaling::simulate)
         .at(M::GET,    "/api/v1/admin/scaling",                  Platform,                 api::scaling::admin_list)
+        // Usage
+        .at(M::GET,    "/api/v1/usage",                          Tenant(P::UsageRead),   api::usage::usage)
 }
 
 /// Every route: operational ones (public) and the API.

@@ -3,11 +3,14 @@
 pub mod api_keys;
 pub mod audit;
 pub mod identity;
+pub mod metering;
 pub mod notify;
 pub mod onboarding;
+pub mod rate_limit;
 pub mod resources;
 pub mod roles;
 pub mod scaling;
 pub mod sessions;
 pub mod tenants;
+pub mod usage;
 pub mod users;

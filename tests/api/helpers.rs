@@ -26,6 +26,7 @@ use uuid::Uuid;
 pub struct TestApp {
     pub state: AppState,
     router: Router,
+    overrides: tokio::task::JoinHandle<()>,
     // Dropped after `state`, so the database outlives the app's pool.
     database: TestDatabase,
 }
@@ -54,6 +55,11 @@ impl TestAppBuilder {
     pub fn with_routes(mut self, routes: Router<AppState>) -> Self {
         self.routes = Some(routes);
         self
+    }
+
+    /// Rate limits on, as in production.
+    pub fn with_rate_limits(self) -> Self {
+        self.with_config(|c| c.rate_limit_enabled = true)
     }
 
     /// Adjust the configuration after the test database is set up.
@@ -96,6 +102,9 @@ impl TestAppBuilder {
             "REDIS_KEY_PREFIX" => Some(redis_prefix.clone()),
             "RUST_LOG" => Some(env_or("TEST_LOG", "warn")),
             "CORS_ALLOWED_ORIGINS" => Some("https://app.example.com".into()),
+            // Most tests send more than a free plan's 60 requests a minute; the rate
+            // limit tests turn limits on with `with_rate_limits`.
+            "RATE_LIMIT_ENABLED" => Some("false".into()),
             _ => None,
         })
         .expect("test configuration is valid");
@@ -106,6 +115,7 @@ impl TestAppBuilder {
 
         let app = App::new(config).expect("build the app");
         let state = AppState::new(app);
+        let overrides = tenantry::services::rate_limit::spawn_refresher(state.clone());
         let router = match self.routes {
             Some(routes) => tenantry::http::with_layers(routes, state.clone()),
             None => tenantry::http::app(state.clone()),
@@ -113,6 +123,7 @@ impl TestAppBuilder {
         TestApp {
             state,
             router,
+            overrides,
             database,
         }
     }
@@ -133,10 +144,16 @@ impl TestApp {
         let app = App::new(self.state.config.clone()).expect("build the replica");
         let state = AppState::new(app);
         let listener = tenantry::auth::invalidation::spawn_listener(state.clone());
+        let overrides = tenantry::services::rate_limit::spawn_refresher(state.clone());
         let router = tenantry::http::app(state.clone());
         // Let the subscription settle before the test publishes anything.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        TestReplica { router, listener }
+        TestReplica {
+            router,
+            listener,
+            overrides,
+            state,
+        }
     }
 
     pub fn db(&self) -> &PgPool {
@@ -453,6 +470,8 @@ async fn delete_redis_keys(redis_url: &str, prefix: &str) {
 pub struct TestReplica {
     router: Router,
     listener: tokio::task::JoinHandle<()>,
+    overrides: tokio::task::JoinHandle<()>,
+    pub state: AppState,
 }
 
 impl TestReplica {
@@ -478,6 +497,13 @@ impl TestReplica {
 impl Drop for TestReplica {
     fn drop(&mut self) {
         self.listener.abort();
+        self.overrides.abort();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.overrides.abort();
     }
 }
 

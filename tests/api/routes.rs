@@ -55,6 +55,8 @@ const NO_PERMISSION: &[(&str, &str)] = &[
     ("POST", "/api/v1/tenants/{id}/suspend"),
     ("POST", "/api/v1/tenants/{id}/activate"),
     ("GET", "/api/v1/admin/scaling"),
+    ("PUT", "/api/v1/tenants/{id}/rate-limit"),
+    ("DELETE", "/api/v1/tenants/{id}/rate-limit"),
 ];
 
 #[tokio::test]
@@ -112,6 +114,12 @@ async fn every_route_is_in_the_openapi_document_and_nothing_else_is() {
             }
         }
         assert!(op["responses"]["500"].is_object());
+        assert!(
+            op["responses"]["429"]["content"]["application/problem+json"].is_object(),
+            "{} {} does not document its rate limit",
+            route.method,
+            route.path
+        );
     }
     let paths = doc["paths"].as_object().expect("paths");
     for (path, ops) in paths {

@@ -14,12 +14,12 @@ use crate::{
     app::AppState,
     auth::principal::{Actor, Principal},
     client::ClientInfo,
-    error::{AppError, AppResult, Problem},
+    error::{AppError, AppResult, ErrorCode, Problem},
     http::validate::{self, ValidJson},
     services::{
         identity::{self, Registered},
         sessions::{self, TokenPair},
-        tenants::Tenant,
+        tenants::{self, Tenant},
         users::{self, Email, User},
     },
 };
@@ -46,6 +46,7 @@ pub struct LoginRequest {
         (status = 401, description = "Unknown tenant, unknown user or wrong password (indistinguishable)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Tenant suspended (TENANT_SUSPENDED), or a self-registered address not yet verified (EMAIL_NOT_VERIFIED)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "10 failed logins for this account in 15 minutes, or too many requests from this address", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn login(
     State(app): State<AppState>,
@@ -58,8 +59,25 @@ pub async fn login(
         None => tenant_from_host(&app, &headers)
             .ok_or_else(|| AppError::invalid_field("tenant", "is required"))?,
     };
-    let pair = identity::login(&app, tenant.trim(), &body.email, body.password, &client).await?;
-    Ok(Json(pair))
+    let tenant = tenant.trim();
+    let attempt = if app.limits.is_enabled() {
+        // One budget per account, whether the tenant was named by slug or by id.
+        let account = match tenants::find_by_key(&app.db, tenant).await? {
+            Some(t) => t.id.to_string(),
+            None => tenant.to_owned(),
+        };
+        Some(app.limits.login_attempt(&account, &body.email).await?)
+    } else {
+        None
+    };
+    let result = identity::login(&app, tenant, &body.email, body.password, &client).await;
+    let failed = matches!(&result, Err(e) if e.code() == ErrorCode::InvalidCredentials);
+    if let Some(attempt) = attempt
+        && !failed
+    {
+        attempt.succeeded(&app.limits).await;
+    }
+    Ok(Json(result?))
 }
 
 /// `acme` from `Host: acme.<BASE_DOMAIN>`.

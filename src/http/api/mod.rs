@@ -3,8 +3,10 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod rate_limits;
 pub mod resources;
 pub mod roles;
 pub mod scaling;
 pub mod tenants;
+pub mod usage;
 pub mod users;

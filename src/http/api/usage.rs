@@ -1,0 +1,92 @@
+//! `/api/v1/usage` and `/api/v1/tenants/{id}/usage`: metered usage, per metric and period.
+
+use axum::{Json, extract::State};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use crate::{
+    app::AppState,
+    auth::principal::{Principal, TenantPrincipal},
+    error::{AppError, AppResult, Problem},
+    http::extract::{AppPath, AppQuery},
+    services::{
+        tenants,
+        usage::{self, Usage, UsageQuery},
+    },
+};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UsageParams {
+    /// RFC 3339; default: a day before `to`.
+    pub from: Option<DateTime<Utc>>,
+    /// RFC 3339; default: now. Minutes that start in `[from, to)` count.
+    pub to: Option<DateTime<Utc>>,
+    /// `minute`, `hour` (default) or `day`; at most 10,080 points per series.
+    pub granularity: Option<String>,
+    /// One metric or several, comma-separated (`api_requests`, `compute_ms`, `bytes_in`,
+    /// `bytes_out`, `jobs_executed`, `notifications_sent`, `files_uploaded`,
+    /// `storage_bytes`); default: all.
+    pub metric: Option<String>,
+}
+
+impl UsageParams {
+    fn query(&self) -> Result<UsageQuery, AppError> {
+        UsageQuery::parse(
+            self.from,
+            self.to,
+            self.granularity.as_deref(),
+            self.metric.as_deref(),
+        )
+    }
+}
+
+/// The caller's tenant's usage: a series per metric and the totals. Usage is written
+/// every few seconds (`METERING_FLUSH_INTERVAL_MS`), so the last seconds may not show yet.
+#[utoipa::path(get, path = "/api/v1/usage", tag = "usage", params(UsageParams),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Usage of the period", body = Usage),
+        (status = 422, description = "`from` after `to`, an unknown granularity or metric, or too many points", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn usage(
+    State(app): State<AppState>,
+    principal: TenantPrincipal,
+    AppQuery(params): AppQuery<UsageParams>,
+) -> AppResult<Json<Usage>> {
+    let query = params.query()?;
+    Ok(Json(
+        usage::usage(&app.db, principal.tenant_id(), &query).await?,
+    ))
+}
+
+/// A tenant's usage: its own (`usage:read`), or any tenant's for platform operators.
+/// Another tenant's id answers 404.
+#[utoipa::path(get, path = "/api/v1/tenants/{id}/usage", tag = "usage",
+    params(("id" = Uuid, Path), UsageParams),
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Usage of the period", body = Usage),
+        (status = 404, description = "No such tenant (or another tenant's)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` after `to`, an unknown granularity or metric, or too many points", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn tenant_usage(
+    State(app): State<AppState>,
+    principal: Principal,
+    AppPath(id): AppPath<Uuid>,
+    AppQuery(params): AppQuery<UsageParams>,
+) -> AppResult<Json<Usage>> {
+    match &principal {
+        Principal::Tenant(p) if p.tenant_id() != id => return Err(AppError::not_found()),
+        Principal::Tenant(_) => {}
+        Principal::Platform { .. } => {
+            tenants::find(&app.db, id)
+                .await?
+                .ok_or_else(AppError::not_found)?;
+        }
+    }
+    let query = params.query()?;
+    Ok(Json(usage::usage(&app.db, id, &query).await?))
+}

@@ -1,0 +1,100 @@
+//! The per-route layers after access control: rate limiting, then metering.
+//!
+//! Both read the [`Principal`] that [`super::access::enforce`] left in the request
+//! extensions, so they sit inside it (see `router.rs`).
+
+use std::time::Instant;
+
+use axum::{
+    body::HttpBody,
+    extract::{Request, State},
+    http::{HeaderMap, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use crate::{
+    app::AppState,
+    auth::principal::Principal,
+    http::extract::client_info,
+    services::rate_limit::{Decision, RATELIMIT_POLICY, Subject},
+};
+
+/// Checks the request against its limits (tenant or client IP, and global), answers 429
+/// when one refuses it, and puts the `RateLimit` headers on every answer.
+pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    if !app.limits.is_enabled() {
+        return next.run(req).await;
+    }
+    let tenant = match req.extensions().get::<Principal>() {
+        Some(Principal::Tenant(p)) => Some(Some((p.tenant.id, plan_name(&p.tenant.plan)))),
+        Some(Principal::Platform { .. }) => Some(None),
+        None => None,
+    };
+    let (req, subject) = match tenant {
+        Some(Some((id, plan))) => (req, Subject::Tenant { id, plan }),
+        Some(None) => (req, Subject::Platform),
+        None => {
+            let (parts, body) = req.into_parts();
+            let client = client_info(&parts, &app.config.trusted_proxies);
+            let ip = client.ip.and_then(|ip| ip.parse().ok());
+            (Request::from_parts(parts, body), Subject::Client(ip))
+        }
+    };
+    let Some(decision) = app.limits.check(subject).await else {
+        return next.run(req).await;
+    };
+    let mut response = if decision.allowed {
+        next.run(req).await
+    } else {
+        decision
+            .rejection("rate limit exceeded; retry after the time in Retry-After")
+            .into_response()
+    };
+    write_headers(response.headers_mut(), &decision);
+    response
+}
+
+/// The plan names the limiter knows, without holding on to the request.
+fn plan_name(plan: &str) -> &'static str {
+    match plan {
+        "premium" => "premium",
+        "standard" => "standard",
+        _ => "free",
+    }
+}
+
+/// Puts the limit's headers on an answer, unless a handler answered with its own (the
+/// failed-login limit's 429).
+fn write_headers(headers: &mut HeaderMap, decision: &Decision) {
+    if headers.contains_key(&RATELIMIT_POLICY) {
+        return;
+    }
+    for (name, value) in decision.headers() {
+        headers.insert(name, value);
+    }
+}
+
+/// Records the usage of every request of an authenticated tenant principal: one
+/// request, its handler time and body sizes (as declared: `Content-Length` in, the
+/// response body's known length out; streamed bodies count what is known up front).
+/// Recording is an in-memory addition; nothing here waits on the database.
+pub async fn meter(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let tenant = match req.extensions().get::<Principal>() {
+        Some(Principal::Tenant(p)) if app.meter.is_enabled() => p.tenant.id,
+        _ => return next.run(req).await,
+    };
+    let bytes_in = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| req.body().size_hint().lower());
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let hint = response.body().size_hint();
+    let bytes_out = hint.exact().unwrap_or(hint.lower());
+    app.meter
+        .record_request(tenant, started.elapsed(), bytes_in, bytes_out);
+    response
+}
