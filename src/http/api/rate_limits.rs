@@ -13,11 +13,10 @@ use crate::{
         principal::Principal,
     },
     client::ClientInfo,
-    db::TenantScope,
     error::{AppError, AppResult, FieldError, Problem},
     http::extract::{AppJson, AppPath},
     services::{
-        audit::{self, AuditEntry},
+        audit::AuditEntry,
         rate_limit::{self, Override},
     },
 };
@@ -73,21 +72,18 @@ pub async fn set(
             ));
         }
     };
-    let row = rate_limit::set_override(&app.db, id, rpm, burst)
+    let entry = AuditEntry::new(
+        Some(principal.actor()),
+        "tenant.rate_limit_overridden",
+        &client,
+    )
+    .target("tenant", id)
+    .metadata(json!({"requests_per_minute": rpm, "burst": burst}));
+    let row = rate_limit::set_override_audited(&app.db, id, rpm, burst, entry)
         .await?
         .ok_or_else(AppError::not_found)?;
     app.limits.overrides.apply(id, Some(&row));
     invalidate(&app, Change::Tenant(id)).await;
-    let metadata = json!({"requests_per_minute": rpm, "burst": burst});
-    audit_override(
-        &app,
-        &principal,
-        &client,
-        id,
-        "tenant.rate_limit_overridden",
-        metadata,
-    )
-    .await?;
     Ok(Json(row))
 }
 
@@ -105,34 +101,16 @@ pub async fn remove(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    if !rate_limit::remove_override(&app.db, id).await? {
+    let entry = AuditEntry::new(
+        Some(principal.actor()),
+        "tenant.rate_limit_override_removed",
+        &client,
+    )
+    .target("tenant", id);
+    if !rate_limit::remove_override_audited(&app.db, id, entry).await? {
         return Err(AppError::not_found());
     }
     app.limits.overrides.apply(id, None);
     invalidate(&app, Change::Tenant(id)).await;
-    audit_override(
-        &app,
-        &principal,
-        &client,
-        id,
-        "tenant.rate_limit_override_removed",
-        json!({}),
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-async fn audit_override(
-    app: &AppState,
-    principal: &Principal,
-    client: &ClientInfo,
-    id: Uuid,
-    action: &'static str,
-    metadata: serde_json::Value,
-) -> AppResult<()> {
-    let entry = AuditEntry::new(Some(principal.actor()), action, client)
-        .target("tenant", id)
-        .metadata(metadata);
-    audit::record(&TenantScope::new(app.db.clone(), id), entry).await?;
-    Ok(())
 }

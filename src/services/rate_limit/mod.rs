@@ -32,7 +32,10 @@ pub use gcra::BucketState;
 use gcra::{Cell, LocalBuckets};
 use lease::Leases;
 pub use login::LoginAttempt;
-pub use overrides::{Override, Overrides, remove_override, set_override, spawn_refresher};
+pub use overrides::{
+    Override, Overrides, remove_override, remove_override_audited, set_override,
+    set_override_audited, spawn_refresher,
+};
 pub use quota::daily_send_quota;
 
 use crate::{config::Config, redis::Redis};
