@@ -6,7 +6,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{authenticate::AuthCache, jwt::JwtKeys},
+    auth::{authenticate::AuthCache, jwt::JwtKeys, token_cache::TokenCache},
     config::Config,
     services::notify::Outbox,
     telemetry::Metrics,
@@ -19,6 +19,8 @@ pub struct App {
     pub redis: crate::redis::Redis,
     pub metrics: Metrics,
     pub jwt: JwtKeys,
+    /// Verified access tokens, so a token's signature is checked about once a minute.
+    pub tokens: TokenCache,
     /// Per-replica caches of authentication lookups.
     pub auth: AuthCache,
     /// Messages of the `log` notification backend.
@@ -35,6 +37,7 @@ impl App {
             redis,
             metrics: Metrics::install().context("failed to install the metrics recorder")?,
             jwt: JwtKeys::from_config(&config)?,
+            tokens: TokenCache::default(),
             auth: AuthCache::new(std::time::Duration::from_secs(
                 config.access_token_ttl_seconds.unsigned_abs(),
             )),
