@@ -11,7 +11,8 @@
 #   --layers-off   RATE_LIMIT_ENABLED=false METERING_ENABLED=false for the product;
 #                  otherwise those variables pass through as set (the product's defaults).
 # Settings: BENCH_RUNS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_POOL (16),
-#           BENCH_PORT (18080; the bare handler takes the next port), BENCH_PRODUCT_BIN
+#           BENCH_PORT (the first free one from 18380; the bare handler takes the next free
+#           one), BENCH_PRODUCT_BIN
 #           (measure this `tenantry` executable instead of building one).
 # Needs wrk (installed with apt when missing): a C load generator with two threads costs
 # the shared cores less than any script, and the other bench scripts use it too.
@@ -30,8 +31,16 @@ RUNS=${BENCH_RUNS:-3}
 DURATION=${BENCH_SECONDS:-10}
 CONNS=${BENCH_CONNECTIONS:-32}
 POOL=${BENCH_POOL:-16}
-PORT=${BENCH_PORT:-18080}
-BARE_PORT=$((PORT + 1))
+# The first port from $1 on which nothing listens (other benchmarks may be running).
+free_port() {
+  local p
+  for p in $(seq "$1" $(($1 + 200))); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+  echo "no free port near $1" >&2; return 1
+}
+PORT=${BENCH_PORT:-$(free_port 18380)}
+BARE_PORT=$(free_port $((PORT + 1)))
 work=$(mktemp -d)
 db="tenantry_bench_hot_$(date +%s)"
 export DATABASE_URL="${DATABASE_URL%/*}/$db"
