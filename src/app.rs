@@ -6,7 +6,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{cache::AuthCache, jwt::JwtKeys},
+    auth::{cache::AuthCache, jwt::JwtKeys, token_cache::TokenCache},
     config::Config,
     services::{
         metering::{self, Meter},
@@ -23,6 +23,8 @@ pub struct App {
     pub redis: crate::redis::Redis,
     pub metrics: Metrics,
     pub jwt: JwtKeys,
+    /// Verified access tokens, so a token's signature is checked about once a minute.
+    pub tokens: TokenCache,
     /// Per-replica caches of authentication lookups.
     pub auth: AuthCache,
     /// Messages of the `log` notification backend.
@@ -75,6 +77,7 @@ impl App {
             limits,
             meter,
             jwt,
+            tokens: TokenCache::default(),
             auth: AuthCache::new(
                 std::time::Duration::from_secs(config.access_token_ttl_seconds.unsigned_abs()),
                 config.deny_list_capacity,

@@ -82,7 +82,8 @@ pub async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_tracing(&config);
+    // Held to the end of `main`: dropping it writes out the queued log lines.
+    let _log_guard = telemetry::init_tracing(&config);
     let result = match cli.command.unwrap_or(Command::Serve { no_workers: false }) {
         Command::Serve { no_workers } => serve(config, no_workers).await,
         Command::Migrate {

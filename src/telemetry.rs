@@ -1,31 +1,88 @@
 //! Logs (tracing, JSON lines or pretty) and Prometheus metrics.
 
-use std::sync::OnceLock;
+mod log_writer;
 
+use std::{
+    collections::HashMap,
+    sync::{LazyLock, OnceLock, RwLock},
+    time::Duration,
+};
+
+use axum::http::{Method, StatusCode};
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
-use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing_subscriber::{
+    EnvFilter,
+    fmt::{self, writer::BoxMakeWriter},
+    layer::SubscriberExt,
+    util::SubscriberInitExt,
+};
 
+use self::log_writer::{BufferedWriter, DroppedLines, WriterGuard};
 use crate::config::{Config, LogFormat};
+
+/// Log bytes waiting for the writer thread at most (about 25,000 request lines). Past
+/// that, lines are dropped and counted rather than making requests wait on stdout.
+const LOG_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+
+/// Lines dropped because the buffer was full, for `tenantry_log_lines_dropped_total`.
+static DROPPED_LINES: OnceLock<DroppedLines> = OnceLock::new();
+
+/// Keeps the log writer thread alive; dropping it writes out the lines still buffered.
+/// `main` holds it until the process exits.
+#[must_use = "dropping the guard stops the log writer: hold it until exit"]
+pub struct LogGuard {
+    _writer: Option<WriterGuard>,
+}
 
 /// Installs the global tracing subscriber. Span fields (request id, tenant, actor) are
 /// printed on every line logged inside the request's span.
-pub fn init_tracing(config: &Config) {
+///
+/// Lines are formatted on the logging thread but written to stdout by a thread of their
+/// own (see [`log_writer`]), so a request never waits for stdout (a slow pipe or disk
+/// would otherwise stall the async workers); when the buffer is full a line is dropped
+/// and counted.
+pub fn init_tracing(config: &Config) -> LogGuard {
     let filter = EnvFilter::try_new(&config.rust_log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // A second call (tests build several apps) keeps the first subscriber and its writer.
+    if DROPPED_LINES.get().is_some() {
+        return LogGuard { _writer: None };
+    }
+    let (writer, dropped, guard) = match BufferedWriter::spawn(std::io::stdout(), LOG_BUFFER_BYTES)
+    {
+        Ok((writer, dropped, guard)) => (BoxMakeWriter::new(writer), Some(dropped), Some(guard)),
+        Err(e) => {
+            eprintln!("tenantry: no log writer thread ({e}): writing logs on the request path");
+            (BoxMakeWriter::new(std::io::stdout), None, None)
+        }
+    };
     let registry = tracing_subscriber::registry().with(filter);
-    // A second call (tests build several apps) keeps the first subscriber.
-    let _ = match config.log_format {
+    let installed = match config.log_format {
         LogFormat::Json => registry
             .with(
                 fmt::layer()
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_writer(writer),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(fmt::layer().pretty()).try_init(),
+        LogFormat::Pretty => registry
+            .with(fmt::layer().pretty().with_writer(writer))
+            .try_init(),
     };
+    match installed {
+        Ok(()) => {
+            if let Some(dropped) = dropped {
+                let _ = DROPPED_LINES.set(dropped);
+            }
+            LogGuard { _writer: guard }
+        }
+        // Another subscriber was there first: ours would write nothing.
+        Err(_) => LogGuard { _writer: None },
+    }
 }
 
 /// Latency buckets (seconds) for `http_request_duration_seconds`.
@@ -66,8 +123,67 @@ impl Metrics {
         metrics::gauge!("tenantry_db_pool_connections", "state" => "idle").set(f64::from(idle));
         metrics::gauge!("tenantry_db_pool_connections", "state" => "in_use")
             .set(f64::from(size.saturating_sub(idle)));
+        if let Some(dropped) = DROPPED_LINES.get() {
+            metrics::counter!("tenantry_log_lines_dropped_total").absolute(dropped.get());
+        }
         self.handle.run_upkeep();
         self.handle.render()
+    }
+}
+
+/// One request's metric handles, for one method and status of a route.
+struct RequestHandles {
+    method: Method,
+    status: StatusCode,
+    count: Counter,
+    latency: Histogram,
+}
+
+/// Handles of `http_requests_total` and `http_request_duration_seconds` by route
+/// template, then method and status. Naming a metric by its labels builds and hashes a
+/// key (several allocations) on every call; the handles are looked up here instead.
+static REQUEST_HANDLES: LazyLock<RwLock<HashMap<Box<str>, Vec<RequestHandles>>>> =
+    LazyLock::new(Default::default);
+/// Label sets kept at most: routes are templates, but a client can make up methods.
+const REQUEST_HANDLES_MAX: usize = 4096;
+
+/// Counts a request and records its latency, by method, route template and status.
+pub fn record_request(method: &Method, route: &str, status: StatusCode, latency: Duration) {
+    let seconds = latency.as_secs_f64();
+    {
+        let handles = REQUEST_HANDLES.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(found) = handles
+            .get(route)
+            .and_then(|v| v.iter().find(|h| h.status == status && h.method == *method))
+        {
+            found.count.increment(1);
+            found.latency.record(seconds);
+            return;
+        }
+    }
+    let labels = [
+        ("method", method.as_str().to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.as_u16().to_string()),
+    ];
+    let count = metrics::counter!("http_requests_total", &labels);
+    let latency = metrics::histogram!("http_request_duration_seconds", &labels);
+    count.increment(1);
+    latency.record(seconds);
+    let mut handles = REQUEST_HANDLES.write().unwrap_or_else(|e| e.into_inner());
+    if handles.values().map(Vec::len).sum::<usize>() < REQUEST_HANDLES_MAX {
+        let for_route = handles.entry(route.into()).or_default();
+        if !for_route
+            .iter()
+            .any(|h| h.status == status && h.method == *method)
+        {
+            for_route.push(RequestHandles {
+                method: method.clone(),
+                status,
+                count,
+                latency,
+            });
+        }
     }
 }
 
@@ -94,6 +210,10 @@ fn describe() {
     describe_counter!(
         "tenantry_redis_errors_total",
         "Redis operations that failed and were worked around, by operation."
+    );
+    describe_counter!(
+        "tenantry_log_lines_dropped_total",
+        "Log lines dropped because the log writer's queue was full."
     );
     describe_gauge!(
         "tenantry_tenant_migrations_pending",

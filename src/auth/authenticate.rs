@@ -66,12 +66,15 @@ fn bad_key() -> AppError {
 }
 
 async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
-    let claims = app.jwt.verify(token).map_err(|e| match e {
-        TokenError::Expired => {
-            AppError::new(ErrorCode::TokenExpired, "the access token has expired")
-        }
-        TokenError::Invalid => AppError::unauthenticated("the access token is not valid"),
-    })?;
+    let claims = app
+        .tokens
+        .verify_cached(&app.jwt, token)
+        .map_err(|e| match e {
+            TokenError::Expired => {
+                AppError::new(ErrorCode::TokenExpired, "the access token has expired")
+            }
+            TokenError::Invalid => AppError::unauthenticated("the access token is not valid"),
+        })?;
     if is_denied(app, claims.jti).await? {
         return Err(AppError::unauthenticated("the access token was logged out"));
     }

@@ -10,3 +10,4 @@ pub mod jwt;
 pub mod password;
 pub mod principal;
 pub mod secrets;
+pub mod token_cache;

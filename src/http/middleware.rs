@@ -39,8 +39,10 @@ impl RequestId {
     }
 
     fn generate() -> Self {
-        let id = Uuid::now_v7().to_string();
-        Self(HeaderValue::from_str(&id).expect("a UUID is a valid header value"))
+        // Formatted on the stack: the header value is the only allocation.
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+        Self(HeaderValue::from_str(id).expect("a UUID is a valid header value"))
     }
 }
 
@@ -61,10 +63,8 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
 /// left a [`Problem`] in the response extensions) and bare ones from the router or a
 /// tower layer (405, timeouts), so the client always sees one shape with the request id.
 pub async fn problem(req: Request, next: Next) -> Response {
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(|id| id.as_str().to_owned());
+    // A cheap handle (the header's bytes are shared); text only for an error body.
+    let request_id = req.extensions().get::<RequestId>().cloned();
     let mut response = next.run(req).await;
     let problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
@@ -74,7 +74,7 @@ pub async fn problem(req: Request, next: Next) -> Response {
     render(
         response,
         Problem {
-            request_id,
+            request_id: request_id.map(|id| id.as_str().to_owned()),
             ..problem
         },
     )
@@ -135,26 +135,25 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
 
 /// The route template of a request (`/api/v1/resources/{id}`), never the raw path, so
 /// metric labels and log fields stay bounded.
-fn route_of(req: &Request) -> String {
+fn route_of(req: &Request) -> &str {
     req.extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned())
+        .map_or("unmatched", MatchedPath::as_str)
 }
 
 /// Counts every request and its latency by method, route template and status.
 pub async fn record_metrics(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = route_of(&req);
+    let method = req.method().clone();
+    // The router's own `Arc<str>`: no copy of the text.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let response = next.run(req).await;
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", response.status().as_u16().to_string()),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    crate::telemetry::record_request(
+        &method,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status(),
+        started.elapsed(),
+    );
     response
 }
 
@@ -169,7 +168,7 @@ pub fn request_span(req: &Request) -> Span {
     tracing::info_span!(
         "request",
         method = %req.method(),
-        route = %route_of(req),
+        route = route_of(req),
         request_id,
         tenant_id = Empty,
         actor = Empty,

@@ -111,7 +111,8 @@ impl TestAppBuilder {
         for f in self.configure {
             f(&mut config);
         }
-        tenantry::telemetry::init_tracing(&config);
+        // The test process never returns through `main`: its log writer lives as long.
+        std::mem::forget(tenantry::telemetry::init_tracing(&config));
 
         let app = App::new(config).expect("build the app");
         let state = AppState::new(app);
