@@ -1,6 +1,8 @@
 //! Authentication: a bearer JWT or an `X-API-Key` becomes a [`Principal`], with its
 //! tenant checked (suspended or deleted → 403) and its permissions resolved.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -230,17 +232,18 @@ async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError>
 }
 
 /// The tenant, if it may act: suspended and deleted tenants answer 403.
-async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<Tenant, AppError> {
+async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<Arc<Tenant>, AppError> {
     let tenant = match app.auth.tenants.get(&tenant_id) {
         Some(tenant) => tenant,
         None => {
             let seen = app.auth.tenants.generation();
             let tenant = tenants::find(&app.db, tenant_id)
                 .await?
+                .map(Arc::new)
                 .ok_or_else(|| AppError::unauthenticated("the tenant does not exist"))?;
             app.auth
                 .tenants
-                .insert_loaded(seen, tenant_id, tenant.clone());
+                .insert_loaded(seen, tenant_id, Arc::clone(&tenant));
             tenant
         }
     };

@@ -6,7 +6,11 @@
 //! [`TtlCache::insert_loaded`], so a value read before an invalidation is never stored
 //! after it.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -46,7 +50,7 @@ pub struct OperatorAccess {
 }
 
 pub struct AuthCache {
-    pub(super) tenants: TtlCache<Uuid, Tenant>,
+    pub(super) tenants: TtlCache<Uuid, Arc<Tenant>>,
     pub(super) keys: TtlCache<Vec<u8>, Option<KeyAccess>>,
     pub(super) users: TtlCache<(Uuid, Uuid), Option<UserAccess>>,
     pub(super) operators: TtlCache<Uuid, Option<OperatorAccess>>,

@@ -1,5 +1,7 @@
 //! Who is calling: the authenticated principal, and the extractors handlers use to get it.
 
+use std::sync::Arc;
+
 use axum::{extract::FromRequestParts, http::request::Parts};
 use uuid::Uuid;
 
@@ -62,7 +64,8 @@ impl PresentedToken {
 /// tenant's tables.
 #[derive(Debug, Clone)]
 pub struct TenantPrincipal {
-    pub tenant: Tenant,
+    /// Shared with the per-replica tenant cache: no copy per request.
+    pub tenant: Arc<Tenant>,
     pub actor: Actor,
     pub roles: Vec<String>,
     pub permissions: PermissionSet,
@@ -129,14 +132,18 @@ impl Principal {
     }
 }
 
+// The extractors below move the principal out of the request extensions instead of
+// cloning it: the layers before the handler (access, rate limit, metering) have read it
+// by then, and a handler takes it once. A second principal extractor in one handler
+// would answer 401, loudly.
+
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .get::<Principal>()
-            .cloned()
+            .remove::<Principal>()
             .ok_or_else(|| AppError::unauthenticated("authentication is required"))
     }
 }
@@ -149,7 +156,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybePrincipal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<Principal>().cloned()))
+        Ok(Self(parts.extensions.remove::<Principal>()))
     }
 }
 
@@ -157,11 +164,14 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPrincipal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.get::<Principal>() {
-            Some(Principal::Tenant(p)) => Ok((**p).clone()),
-            Some(Principal::Platform { .. }) => Err(AppError::forbidden(
-                "this route acts inside a tenant; platform tokens cannot use it",
-            )),
+        match parts.extensions.remove::<Principal>() {
+            Some(Principal::Tenant(p)) => Ok(*p),
+            Some(platform @ Principal::Platform { .. }) => {
+                parts.extensions.insert(platform);
+                Err(AppError::forbidden(
+                    "this route acts inside a tenant; platform tokens cannot use it",
+                ))
+            }
             None => Err(AppError::unauthenticated("authentication is required")),
         }
     }

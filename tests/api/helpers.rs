@@ -144,6 +144,11 @@ impl TestApp {
     pub async fn replica(&self) -> TestReplica {
         let app = App::new(self.state.config.clone()).expect("build the replica");
         let state = AppState::new(app);
+        // As `serve` does: logouts made before this replica started are known before it
+        // answers anybody.
+        tenantry::auth::invalidation::load_deny_list(&state)
+            .await
+            .expect("load the deny-list");
         let listener = tenantry::auth::invalidation::spawn_listener(state.clone());
         let overrides = tenantry::services::rate_limit::spawn_refresher(state.clone());
         let router = tenantry::http::app(state.clone());

@@ -331,7 +331,7 @@ pub async fn me(principal: Principal) -> AppResult<Json<Me>> {
             .map(|p| p.as_str().to_owned())
             .collect(),
         roles: p.roles,
-        tenant: Some(p.tenant),
+        tenant: Some(Tenant::clone(&p.tenant)),
     }))
 }
 

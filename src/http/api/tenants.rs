@@ -222,7 +222,7 @@ pub async fn list(
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "The caller's tenant", body = Tenant)))]
 pub async fn current(principal: crate::auth::principal::TenantPrincipal) -> Json<Tenant> {
-    Json(principal.tenant)
+    Json(Tenant::clone(&principal.tenant))
 }
 
 /// The tenant `id` as the caller may see it: platform operators see any, a tenant
