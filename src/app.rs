@@ -23,6 +23,8 @@ pub struct App {
     pub auth: AuthCache,
     /// Messages of the `log` notification backend.
     pub outbox: Outbox,
+    /// Producer side of the background job queue.
+    pub jobs: crate::jobs::JobQueue,
 }
 
 impl App {
@@ -32,6 +34,7 @@ impl App {
         let redis = crate::redis::connect(&config.redis_url)?;
         Ok(Self {
             db,
+            jobs: crate::jobs::JobQueue::new(redis.clone(), &config),
             redis,
             metrics: Metrics::install().context("failed to install the metrics recorder")?,
             jwt: JwtKeys::from_config(&config)?,

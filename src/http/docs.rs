@@ -78,6 +78,10 @@ use crate::{
         api::resources::replace,
         api::resources::patch,
         api::resources::delete,
+        api::jobs::create,
+        api::jobs::list,
+        api::jobs::get,
+        api::jobs::cancel,
         api::audit::list,
     ),
     components(schemas(Problem, FieldError, ErrorCode)),
@@ -92,6 +96,7 @@ use crate::{
         (name = "roles", description = "Permissions catalog and the tenant's roles"),
         (name = "resources", description = "The tenant's own data (example business object)"),
         (name = "audit", description = "The tenant's audit log"),
+        (name = "jobs", description = "Background jobs"),
     )
 )]
 struct ApiDoc;
