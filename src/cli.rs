@@ -134,8 +134,7 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     }
     let listener_task = invalidation::spawn_listener(state.clone());
     let stop = Stop::on_signal();
-    let job_worker =
-        workers.then(|| tokio::spawn(jobs::worker::run(state.clone(), stop.wait())));
+    let job_worker = workers.then(|| tokio::spawn(jobs::worker::run(state.clone(), stop.wait())));
     http::serve(state.clone(), listener, stop.wait()).await?;
     if let Some(job_worker) = job_worker {
         // The worker saw the same signal; its running jobs finish before the pool closes.

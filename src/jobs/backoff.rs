@@ -10,7 +10,9 @@ pub const MAX_DELAY: Duration = Duration::from_secs(60);
 /// retries of jobs that failed together spread out but never come sooner than half the
 /// nominal delay.
 pub fn delay(base: Duration, attempt: i32, jitter: f64) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+    let exponent = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
     let nominal = base.saturating_mul(1 << exponent).min(MAX_DELAY);
     let half = nominal / 2;
     half + half.mul_f64(jitter.clamp(0.0, 1.0))

@@ -71,7 +71,8 @@ impl JobQueue {
         let mut builder = TaskBuilder::new(message);
         if let Some(delay) = delay.filter(|d| !d.is_zero()) {
             // apalis schedules with whole seconds; round up so a retry is never early.
-            builder = builder.run_after(Duration::from_secs(delay.as_millis().div_ceil(1000) as u64));
+            builder =
+                builder.run_after(Duration::from_secs(delay.as_millis().div_ceil(1000) as u64));
         }
         if let Some(key) = key {
             builder = builder.idempotency_key(key);

@@ -31,7 +31,9 @@ pub async fn run(state: AppState) {
                 }
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "could not take the reconciler lease"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "could not take the reconciler lease")
+            }
         }
     }
 }
@@ -49,7 +51,12 @@ async fn lead(state: &AppState, me: &str) -> anyhow::Result<bool> {
          if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
          return 0",
     );
-    let held: i64 = script.key(key).arg(me).arg(ttl).invoke_async(&mut conn).await?;
+    let held: i64 = script
+        .key(key)
+        .arg(me)
+        .arg(ttl)
+        .invoke_async(&mut conn)
+        .await?;
     Ok(held == 1)
 }
 
@@ -69,7 +76,9 @@ pub async fn round(state: &AppState) -> anyhow::Result<usize> {
         };
         match result {
             Ok(n) => handed += n,
-            Err(e) => tracing::warn!(%tenant_id, error = %format!("{e:#}"), "could not reconcile the tenant's jobs"),
+            Err(e) => {
+                tracing::warn!(%tenant_id, error = %format!("{e:#}"), "could not reconcile the tenant's jobs")
+            }
         }
     }
     if let Err(e) = queue_depth(state).await {
@@ -136,7 +145,10 @@ async fn purge_if_left(state: &AppState, tenant_id: Uuid) -> anyhow::Result<bool
     if marked.is_none() {
         return Ok(false);
     }
-    state.jobs.push(JobMessage::tenant_purge(tenant_id), None, None).await?;
+    state
+        .jobs
+        .push(JobMessage::tenant_purge(tenant_id), None, None)
+        .await?;
     Ok(true)
 }
 
@@ -155,4 +167,3 @@ async fn queue_depth(state: &AppState) -> anyhow::Result<()> {
     metrics::gauge!("tenantry_jobs_queue_depth", "state" => "scheduled").set(scheduled as f64);
     Ok(())
 }
-

@@ -28,7 +28,11 @@ fn millis(d: Duration) -> i64 {
 /// Claims a `queued` row, or a `running` one whose lease ran out (its worker died):
 /// `None` when the row is gone, finished, or running under a live lease — a duplicate
 /// message, which is then dropped.
-pub async fn claim(scope: &TenantScope, id: Uuid, lease: Duration) -> sqlx::Result<Option<Claimed>> {
+pub async fn claim(
+    scope: &TenantScope,
+    id: Uuid,
+    lease: Duration,
+) -> sqlx::Result<Option<Claimed>> {
     sqlx::query_as(scope.sql(
         "update {schema}.jobs set status = 'running', attempts = attempts + 1,
             started_at = coalesce(started_at, now()),

@@ -38,7 +38,14 @@ pub async fn handle(state: &AppState, message: JobMessage) -> anyhow::Result<()>
 fn observe<T, E>(job_type: &'static str, started: Instant, outcome: &Result<T, E>) {
     metrics::histogram!("tenantry_job_duration_seconds", "type" => job_type)
         .record(started.elapsed().as_secs_f64());
-    count(job_type, if outcome.is_ok() { "succeeded" } else { "failed" });
+    count(
+        job_type,
+        if outcome.is_ok() {
+            "succeeded"
+        } else {
+            "failed"
+        },
+    );
 }
 
 fn count(job_type: &'static str, outcome: &'static str) {
@@ -78,13 +85,28 @@ async fn run_row(state: &AppState, message: JobMessage) -> anyhow::Result<()> {
     };
     let (id, attempt) = (claimed.id, claimed.attempts);
     let Some(job_type) = JobType::parse(&claimed.job_type) else {
-        record::finish(&scope, id, attempt, "failed", None, Some("unknown job type")).await?;
+        record::finish(
+            &scope,
+            id,
+            attempt,
+            "failed",
+            None,
+            Some("unknown job type"),
+        )
+        .await?;
         return Ok(());
     };
     let name = job_type.as_str();
     if claimed.cancel_requested {
-        record::finish(&scope, id, attempt, "cancelled", None, Some("cancelled by request"))
-            .await?;
+        record::finish(
+            &scope,
+            id,
+            attempt,
+            "cancelled",
+            None,
+            Some("cancelled by request"),
+        )
+        .await?;
         count(name, "cancelled");
         return Ok(());
     }
@@ -127,8 +149,15 @@ async fn run_row(state: &AppState, message: JobMessage) -> anyhow::Result<()> {
         }
         Ended::CancelRequested => {
             count(name, "cancelled");
-            record::finish(&scope, id, attempt, "cancelled", None, Some("cancelled by request"))
-                .await?
+            record::finish(
+                &scope,
+                id,
+                attempt,
+                "cancelled",
+                None,
+                Some("cancelled by request"),
+            )
+            .await?
         }
         Ended::Lost => false,
     };
@@ -140,7 +169,13 @@ async fn run_row(state: &AppState, message: JobMessage) -> anyhow::Result<()> {
 }
 
 /// Renews the lease every `every` until a cancellation request or a lost claim.
-async fn watch(scope: &TenantScope, id: Uuid, attempt: i32, every: Duration, lease: Duration) -> Ended {
+async fn watch(
+    scope: &TenantScope,
+    id: Uuid,
+    attempt: i32,
+    every: Duration,
+    lease: Duration,
+) -> Ended {
     loop {
         tokio::time::sleep(every).await;
         match record::heartbeat(scope, id, attempt, lease).await {

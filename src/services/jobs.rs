@@ -70,7 +70,10 @@ impl NewJob {
         let mut errors = Vec::new();
         let parsed = JobType::parse(job_type).filter(|t| t.is_public());
         if parsed.is_none() {
-            errors.push(FieldError::new("type", "is not a job type (echo, usage_report)"));
+            errors.push(FieldError::new(
+                "type",
+                "is not a job type (echo, usage_report)",
+            ));
         }
         let payload = payload.unwrap_or_else(|| serde_json::json!({}));
         if let Some(t) = parsed
@@ -94,7 +97,11 @@ impl NewJob {
 }
 
 /// Writes the row (`queued`) inside `tx`; [`enqueue`] it after the commit.
-pub async fn insert(tx: &mut TenantTx, job: &NewJob, created_by: Option<Uuid>) -> sqlx::Result<Job> {
+pub async fn insert(
+    tx: &mut TenantTx,
+    job: &NewJob,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<Job> {
     let sql = tx.sql_parts(&[
         "with inserted as (insert into {schema}.jobs (id, type, payload, max_attempts, created_by)
          values ($1, $2, $3, $4, $5) returning *) ",

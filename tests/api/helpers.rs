@@ -96,6 +96,12 @@ impl TestAppBuilder {
             "REDIS_KEY_PREFIX" => Some(redis_prefix.clone()),
             "RUST_LOG" => Some(env_or("TEST_LOG", "warn")),
             "CORS_ALLOWED_ORIGINS" => Some("https://app.example.com".into()),
+            // Jobs on a test's time scale: quick retries, short leases, a busy reconciler.
+            "JOB_RETRY_BASE_MS" => Some("20".into()),
+            "JOB_LEASE_MS" => Some("1500".into()),
+            "JOB_HEARTBEAT_MS" => Some("100".into()),
+            "JOB_RECONCILE_MS" => Some("200".into()),
+            "JOB_REQUEUE_AFTER_MS" => Some("1000".into()),
             _ => None,
         })
         .expect("test configuration is valid");
@@ -137,6 +143,22 @@ impl TestApp {
         // Let the subscription settle before the test publishes anything.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         TestReplica { router, listener }
+    }
+
+    /// Starts job workers (and the reconciler) in this process, as `tenantry serve` does;
+    /// they stop when the returned handle is dropped or stopped.
+    pub fn start_worker(&self) -> TestWorker {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(tenantry::jobs::worker::run(
+            self.state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        TestWorker {
+            stop: Some(stop),
+            task,
+        }
     }
 
     pub fn db(&self) -> &PgPool {
@@ -472,6 +494,32 @@ impl TestReplica {
                 .expect("infallible"),
         )
         .await
+    }
+}
+
+/// Job workers started by [`TestApp::start_worker`].
+pub struct TestWorker {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestWorker {
+    /// Stops taking jobs and waits for the running ones to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = &mut self.task;
+        let result = tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("the worker stops");
+        result.expect("worker task").expect("worker ran");
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

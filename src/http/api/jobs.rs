@@ -138,5 +138,8 @@ pub async fn cancel(
     principal: TenantPrincipal,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<(StatusCode, Json<Job>)> {
-    Ok((StatusCode::ACCEPTED, Json(jobs::cancel(&principal.scope, id).await?)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(jobs::cancel(&principal.scope, id).await?),
+    ))
 }

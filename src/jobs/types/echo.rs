@@ -33,7 +33,10 @@ impl Params {
     }
 }
 
-pub async fn run(ctx: &JobContext<'_>, payload: &serde_json::Value) -> Result<serde_json::Value, String> {
+pub async fn run(
+    ctx: &JobContext<'_>,
+    payload: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
     let params = Params::parse(payload).map_err(|e| e.message)?;
     if params.delay_ms > 0 {
         // An await point: a cancellation or shutdown drops the job here.
@@ -58,7 +61,10 @@ mod tests {
         assert_eq!(Params::parse(&json!({})), Ok(Params::default()));
         assert_eq!(
             Params::parse(&json!({"delay_ms": 10, "fail_times": 2})),
-            Ok(Params { delay_ms: 10, fail_times: 2 })
+            Ok(Params {
+                delay_ms: 10,
+                fail_times: 2
+            })
         );
         assert!(Params::parse(&json!({"delay_ms": 10_001})).is_err());
         assert!(Params::parse(&json!({"delay_ms": -1})).is_err());

@@ -35,7 +35,10 @@ impl Params {
 
 /// Delivers with the job id as the deduplication key: a retry of a job whose first run
 /// delivered but crashed before recording it does not deliver twice.
-pub async fn run(ctx: &JobContext<'_>, payload: &serde_json::Value) -> Result<serde_json::Value, String> {
+pub async fn run(
+    ctx: &JobContext<'_>,
+    payload: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
     let params = Params::parse(payload).map_err(|e| e.message)?;
     let template = TEMPLATES
         .iter()

@@ -51,7 +51,10 @@ impl Params {
     }
 }
 
-pub async fn run(ctx: &JobContext<'_>, payload: &serde_json::Value) -> Result<serde_json::Value, String> {
+pub async fn run(
+    ctx: &JobContext<'_>,
+    payload: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
     let params = Params::parse(payload).map_err(|e| e.message)?;
     let rows: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(
         "select bucket_start, metric, value from platform.usage_rollups
