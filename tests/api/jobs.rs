@@ -535,3 +535,110 @@ async fn job_metrics_are_exported() {
     assert!(text.contains("tenantry_jobs_total"), "{text}");
     assert!(text.contains("tenantry_job_duration_seconds"), "{text}");
 }
+
+/// A `tenantry worker` process on the test's database and Redis namespace.
+fn worker_process(app: &TestApp) -> tokio::process::Child {
+    let config = &app.state.config;
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_tenantry"))
+        .arg("worker")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("APP_ENV", "test")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .env("DATABASE_URL", app.database_url())
+        .env("REDIS_URL", &config.redis_url)
+        .env("REDIS_KEY_PREFIX", &config.redis_key_prefix)
+        .env("JOB_RETRY_BASE_MS", "20")
+        .env("JOB_LEASE_MS", "1500")
+        .env("JOB_HEARTBEAT_MS", "100")
+        .env("JOB_RECONCILE_MS", "200")
+        .env("JOB_REQUEUE_AFTER_MS", "1000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tenantry worker")
+}
+
+async fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("pid").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .await
+        .expect("kill");
+    assert!(sent.success());
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_loses_nothing_the_job_is_retried_and_succeeds() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let id = submit(
+        &app,
+        &t.admin(),
+        json!({"type": "echo", "payload": {"delay_ms": 3000}}),
+    )
+    .await;
+    let mut first = worker_process(&app);
+    wait_for(&app, &t.admin(), id, |j| j["status"] == "running").await;
+    signal(&first, "-KILL").await;
+    first.wait().await.expect("killed");
+    // Another process takes over once the dead one's lease ran out.
+    let _second = worker_process(&app);
+    let done = wait_for(&app, &t.admin(), id, finished).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["attempts"], 2, "run again after the kill: {done}");
+    assert_eq!(done["result"], json!({"delay_ms": 3000}));
+}
+
+#[tokio::test]
+async fn a_worker_stopped_with_sigterm_finishes_its_running_job_and_exits_zero() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let id = submit(
+        &app,
+        &t.admin(),
+        json!({"type": "echo", "payload": {"delay_ms": 1000}}),
+    )
+    .await;
+    let mut worker = worker_process(&app);
+    wait_for(&app, &t.admin(), id, |j| j["status"] == "running").await;
+    signal(&worker, "-TERM").await;
+    let status = tokio::time::timeout(Duration::from_secs(15), worker.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
+    assert!(status.success(), "{status:?}");
+    let done = job(&app, &t.admin(), id).await;
+    assert_eq!(
+        done["status"], "succeeded",
+        "finished before exiting: {done}"
+    );
+    assert_eq!(done["attempts"], 1);
+}
+
+#[tokio::test]
+async fn two_worker_processes_share_the_queue_and_never_run_a_job_twice() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let _first = worker_process(&app);
+    let _second = worker_process(&app);
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(
+            submit(
+                &app,
+                &t.admin(),
+                json!({"type": "echo", "payload": {"i": i, "delay_ms": 100}}),
+            )
+            .await,
+        );
+    }
+    for id in ids {
+        let done = wait_for(&app, &t.admin(), id, finished).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["attempts"], 1, "{done}");
+    }
+}
