@@ -1,7 +1,8 @@
-"""Jobs benchmark client: onboards a tenant and submits N echo jobs over T keep-alive
-connections, then prints the tenant id (the shell script measures completion in SQL).
+"""Jobs benchmark setup: onboards a tenant, creates an admin API key and prints
+"<tenant id> <key>" (wrk then submits the jobs; the shell script measures in SQL).
+With N > 0 it also submits N echo jobs itself over THREADS keep-alive connections.
 
-Usage: python3 jobs.py BASE_URL N THREADS
+Usage: python3 jobs.py BASE_URL [N THREADS]
 """
 
 import http.client
@@ -11,7 +12,9 @@ import threading
 import urllib.parse
 import uuid
 
-base, count, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+base = sys.argv[1]
+count = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+threads = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 url = urllib.parse.urlparse(base)
 
 
@@ -40,7 +43,7 @@ status, key = call(conn, "POST", "/api/v1/api-keys", {"name": "bench", "role": "
                    {"Authorization": "Bearer " + body["tokens"]["access_token"]})
 assert status == 201, (status, key)
 headers = {"X-API-Key": key["key"]}
-print(tenant_id, flush=True)
+print(tenant_id, key["key"], flush=True)
 
 
 def submit(n):

@@ -13,10 +13,12 @@
 //! `docs/jobs.md` describes the design and its guarantees.
 
 pub mod backoff;
+pub mod promoter;
 pub mod queue;
 pub mod reconciler;
 pub mod record;
 pub mod runner;
+pub mod tenants;
 pub mod types;
 pub mod worker;
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use uuid::Uuid;
 
+use super::tenants::TenantStates;
 use super::{
     JobMessage, JobQueue, MessageKind, backoff,
     record::{self, Beat},
@@ -21,7 +22,11 @@ enum Ended {
 
 /// Handles one delivery. `Err` means the message could not be handled at all (the
 /// database or Redis is down): apalis keeps the message and delivers it again.
-pub async fn handle(state: &AppState, message: JobMessage) -> anyhow::Result<()> {
+pub async fn handle(
+    state: &AppState,
+    tenants: &TenantStates,
+    message: JobMessage,
+) -> anyhow::Result<()> {
     match message.kind {
         MessageKind::TenantPurge => {
             let started = Instant::now();
@@ -31,7 +36,7 @@ pub async fn handle(state: &AppState, message: JobMessage) -> anyhow::Result<()>
             tracing::info!(tenant_id = %message.tenant_id, ?outcome, "tenant purge job done");
             Ok(())
         }
-        MessageKind::Row => run_row(state, message).await,
+        MessageKind::Row => run_row(state, tenants, message).await,
     }
 }
 
@@ -52,14 +57,16 @@ fn count(job_type: &'static str, outcome: &'static str) {
     metrics::counter!("tenantry_jobs_total", "type" => job_type, "outcome" => outcome).increment(1);
 }
 
-async fn run_row(state: &AppState, message: JobMessage) -> anyhow::Result<()> {
+async fn run_row(
+    state: &AppState,
+    tenants: &TenantStates,
+    message: JobMessage,
+) -> anyhow::Result<()> {
     let scope = TenantScope::new(state.db.clone(), message.tenant_id);
-    let status: Option<String> =
-        sqlx::query_scalar("select status from platform.tenants where id = $1")
-            .bind(message.tenant_id)
-            .fetch_optional(&state.db)
-            .await
-            .context("failed to read the job's tenant")?;
+    let status = tenants
+        .status(&state.db, message.tenant_id)
+        .await
+        .context("failed to read the job's tenant")?;
     match status.as_deref() {
         Some("active") => {}
         // Not ready yet: apalis delivers the message again later.

@@ -7,12 +7,13 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::PgExecutor;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
     AppState,
-    db::{TenantScope, TenantTx},
+    db::{TenantScope, TenantSql, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError},
     jobs::{JobMessage, JobQueue, JobType},
 };
@@ -96,51 +97,72 @@ impl NewJob {
     }
 }
 
+const INSERT: &[&str] = &[
+    "with inserted as (insert into {schema}.jobs (id, type, payload, max_attempts, created_by)
+     values ($1, $2, $3, $4, $5) returning *) ",
+    "select id, type, payload, status, attempts, max_attempts, result, error,
+     created_by, created_at, started_at, finished_at, cancel_requested_at from inserted",
+];
+
 /// Writes the row (`queued`) inside `tx`; [`enqueue`] it after the commit.
 pub async fn insert(
     tx: &mut TenantTx,
     job: &NewJob,
     created_by: Option<Uuid>,
 ) -> sqlx::Result<Job> {
-    let sql = tx.sql_parts(&[
-        "with inserted as (insert into {schema}.jobs (id, type, payload, max_attempts, created_by)
-         values ($1, $2, $3, $4, $5) returning *) ",
-        "select id, type, payload, status, attempts, max_attempts, result, error,
-         created_by, created_at, started_at, finished_at, cancel_requested_at from inserted",
-    ]);
+    let sql = tx.sql_parts(INSERT);
+    insert_on(tx.conn(), sql, job, created_by).await
+}
+
+async fn insert_on(
+    db: impl PgExecutor<'_>,
+    sql: TenantSql,
+    job: &NewJob,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<Job> {
     sqlx::query_as(sql)
         .bind(Uuid::now_v7())
         .bind(job.job_type.as_str())
         .bind(&job.payload)
         .bind(job.max_attempts)
         .bind(created_by)
-        .fetch_one(tx.conn())
+        .fetch_one(db)
         .await
 }
 
 /// Hands a committed row to Redis. A failure is logged, not returned: the row is
 /// committed, and the reconciler hands it over once `JOB_REQUEUE_AFTER_MS` passed.
+///
+/// The push runs on a task of its own: when the client goes away, axum drops the
+/// request's future, and a push cut off there would leave the job waiting for the
+/// reconciler.
 pub async fn enqueue(state: &AppState, tenant_id: Uuid, job_id: Uuid) {
     let message = JobMessage::row(tenant_id, job_id);
-    if let Err(e) = state
-        .jobs
-        .push(message, None, Some(&JobQueue::row_key(&message, 0)))
-        .await
-    {
-        tracing::warn!(%job_id, error = %format!("{e:#}"), "could not enqueue the job; the reconciler will");
+    let jobs = state.jobs.clone();
+    let push = tokio::spawn(async move {
+        jobs.push(message, None, Some(&JobQueue::row_key(&message, 0)))
+            .await
+    });
+    match push.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(%job_id, error = %format!("{e:#}"), "could not enqueue the job; the reconciler will");
+        }
+        Err(e) => {
+            tracing::warn!(%job_id, error = %e, "the enqueue task failed; the reconciler will")
+        }
     }
 }
 
-/// Submits a job of its own: row, commit, enqueue.
+/// Submits a job on its own: the row, then the enqueue.
 pub async fn submit(
     state: &AppState,
     scope: &TenantScope,
     job: &NewJob,
     created_by: Option<Uuid>,
 ) -> AppResult<Job> {
-    let mut tx = scope.begin().await?;
-    let row = insert(&mut tx, job, created_by).await?;
-    tx.commit().await?;
+    // One statement commits on its own: no other change goes with this row.
+    let row = insert_on(scope.db(), scope.sql_parts(INSERT), job, created_by).await?;
     enqueue(state, scope.tenant_id(), row.id).await;
     Ok(row)
 }

@@ -642,3 +642,26 @@ async fn two_worker_processes_share_the_queue_and_never_run_a_job_twice() {
         assert_eq!(done["attempts"], 1, "{done}");
     }
 }
+
+/// apalis-redis promotes all due messages with one Lua `unpack`, which fails past ~8,000
+/// values and kills the worker; the promoter keeps that from happening.
+#[tokio::test]
+async fn a_backlog_larger_than_luas_unpack_limit_does_not_stop_the_worker() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    // Messages of a tenant that does not exist: each is dropped at once when taken.
+    let ghost = Uuid::now_v7();
+    for chunk in 0..90 {
+        let pushes = (0..100).map(|i| {
+            let message = tenantry::jobs::JobMessage::row(ghost, Uuid::from_u128(chunk * 1000 + i));
+            app.state.jobs.push(message, None, None)
+        });
+        for pushed in futures::future::join_all(pushes).await {
+            pushed.expect("push");
+        }
+    }
+    let _worker = app.start_worker();
+    let id = submit(&app, &t.admin(), json!({"type": "echo"})).await;
+    let done = wait_for(&app, &t.admin(), id, finished).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+}
