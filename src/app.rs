@@ -35,6 +35,8 @@ pub struct App {
     pub limits: RateLimiter,
     /// The usage buffer that the metering layer and other services record into.
     pub meter: Meter,
+    /// Producer side of the background job queue.
+    pub jobs: crate::jobs::JobQueue,
 }
 
 impl App {
@@ -72,6 +74,7 @@ impl App {
         let meter = Meter::new(config.metering_enabled, metering::DEFAULT_MAX_KEYS);
         Ok(Self {
             db,
+            jobs: crate::jobs::JobQueue::new(redis.clone(), &config),
             redis,
             metrics,
             limits,

@@ -1,4 +1,4 @@
-//! The `tenantry` command line: `serve` (default), `migrate`, `openapi`, `admin`.
+//! The `tenantry` command line: `serve` (default), `worker`, `migrate`, `openapi`, `admin`.
 
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ use crate::{
     auth::{authenticate, invalidation, password::Password},
     config::AppEnv,
     db::{self, migrate},
-    http,
+    http, jobs,
     services::{self, identity, metering, rate_limit, users::Email},
     telemetry,
 };
@@ -35,6 +35,8 @@ enum Command {
         #[arg(long)]
         no_workers: bool,
     },
+    /// Run background job workers only (no HTTP API), to scale them separately.
+    Worker,
     /// Apply shared migrations, then bring every tenant schema up to date.
     Migrate {
         /// Skip the shared schema; migrate tenant schemas only.
@@ -86,6 +88,7 @@ pub async fn main() -> ExitCode {
     let _log_guard = telemetry::init_tracing(&config);
     let result = match cli.command.unwrap_or(Command::Serve { no_workers: false }) {
         Command::Serve { no_workers } => serve(config, no_workers).await,
+        Command::Worker => run_worker(config).await,
         Command::Migrate {
             tenants_only,
             concurrency,
@@ -141,8 +144,18 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     let overrides_task = rate_limit::spawn_refresher(state.clone());
     let usage_flusher =
         metering::spawn_flusher(state.clone(), state.config.metering_flush_interval);
+    let stop = Stop::on_signal();
+    let job_worker = workers.then(|| tokio::spawn(jobs::worker::run(state.clone(), stop.wait())));
     let autoscaler = workers.then(|| services::scaling::evaluator::spawn(state.clone()));
-    let served = http::serve(state.clone(), listener, shutdown_signal()).await;
+    let served = http::serve(state.clone(), listener, stop.wait()).await;
+    if let Some(job_worker) = job_worker {
+        // The worker saw the same signal; its running jobs finish before the pool closes.
+        match job_worker.await {
+            Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "job worker failed"),
+            Err(e) => tracing::error!(error = %e, "job worker task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     if let Some(autoscaler) = autoscaler {
         autoscaler.shutdown().await;
     }
@@ -159,6 +172,44 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     state.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `tenantry worker`: job workers and the reconciler, until SIGTERM.
+async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
+    if config.app_env != AppEnv::Production {
+        db::ensure_database(&config.database_url).await?;
+    }
+    let state = AppState::new(App::new(config)?);
+    if state.config.app_env != AppEnv::Production {
+        migrate::run_shared(&state.db).await?;
+    }
+    jobs::worker::run(state.clone(), shutdown_signal()).await?;
+    state.db.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One shutdown signal, awaited by several parts of the process (HTTP and workers).
+#[derive(Clone)]
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    fn on_signal() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = tx.send(true);
+        });
+        Self(rx)
+    }
+
+    fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            // A dropped sender also means stop.
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    }
 }
 
 /// How often API keys' `last_used_at` is written.

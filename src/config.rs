@@ -114,6 +114,19 @@ pub struct Config {
     pub metering_enabled: bool,
     /// How often buffered usage is written to `platform.usage_rollups`.
     pub metering_flush_interval: Duration,
+    /// First retry delay of a failed job; later ones double, up to a minute, with jitter.
+    pub job_retry_base: Duration,
+    /// How long a running job stays claimed without its worker renewing the claim; a
+    /// dead worker's job is picked up again after it.
+    pub job_lease: Duration,
+    /// How often a running job renews its lease and looks for a cancellation request.
+    pub job_heartbeat: Duration,
+    /// Jobs one worker process runs at the same time.
+    pub job_concurrency: usize,
+    /// How often the reconciler looks for queued jobs missing from Redis and expired leases.
+    pub job_reconcile_interval: Duration,
+    /// A queued job not picked up for this long is handed to Redis again.
+    pub job_requeue_after: Duration,
 }
 
 impl Config {
@@ -171,6 +184,12 @@ impl Config {
             metering_flush_interval: Duration::from_millis(
                 vars.parse("METERING_FLUSH_INTERVAL_MS", 2000)?,
             ),
+            job_retry_base: Duration::from_millis(vars.parse("JOB_RETRY_BASE_MS", 1000)?),
+            job_lease: Duration::from_millis(vars.parse("JOB_LEASE_MS", 30_000)?),
+            job_heartbeat: Duration::from_millis(vars.parse("JOB_HEARTBEAT_MS", 1000)?),
+            job_concurrency: vars.parse("JOB_CONCURRENCY", 32)?,
+            job_reconcile_interval: Duration::from_millis(vars.parse("JOB_RECONCILE_MS", 5000)?),
+            job_requeue_after: Duration::from_millis(vars.parse("JOB_REQUEUE_AFTER_MS", 60_000)?),
         };
         config.validate()?;
         Ok(config)
@@ -212,6 +231,18 @@ impl Config {
                 "PLATFORM_ADMIN_PASSWORD",
                 "PLATFORM_ADMIN_EMAIL and PLATFORM_ADMIN_PASSWORD go together",
             ));
+        }
+        if self.job_concurrency == 0 {
+            return Err(invalid("JOB_CONCURRENCY", "must be at least 1"));
+        }
+        if self.job_heartbeat.is_zero() || self.job_heartbeat >= self.job_lease {
+            return Err(invalid(
+                "JOB_HEARTBEAT_MS",
+                "must be at least 1 and shorter than JOB_LEASE_MS",
+            ));
+        }
+        if self.job_reconcile_interval.is_zero() {
+            return Err(invalid("JOB_RECONCILE_MS", "must be at least 1"));
         }
         if self.request_timeout.is_zero() {
             return Err(invalid("REQUEST_TIMEOUT_SECONDS", "must be at least 1"));

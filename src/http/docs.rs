@@ -81,6 +81,10 @@ use crate::{
         api::resources::replace,
         api::resources::patch,
         api::resources::delete,
+        api::jobs::create,
+        api::jobs::list,
+        api::jobs::get,
+        api::jobs::cancel,
         api::audit::list,
         api::scaling::status,
         api::scaling::set_policy,
@@ -103,6 +107,7 @@ use crate::{
         (name = "audit", description = "The tenant's audit log"),
         (name = "scaling", description = "The tenant's autoscaling: capacity, policy, events, simulation"),
         (name = "usage", description = "Metered usage per tenant"),
+        (name = "jobs", description = "Background jobs"),
     )
 )]
 struct ApiDoc;

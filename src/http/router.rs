@@ -140,6 +140,11 @@ fn declare(api: Api) -> Api {
         .at(M::PUT,    "/api/v1/resources/{id}",                 Tenant(P::ResourcesUpdate), api::resources::replace)
         .at(M::PATCH,  "/api/v1/resources/{id}",                 Tenant(P::ResourcesUpdate), api::resources::patch)
         .at(M::DELETE, "/api/v1/resources/{id}",                 Tenant(P::ResourcesDelete), api::resources::delete)
+        // Background jobs
+        .at(M::GET,    "/api/v1/jobs",                           Tenant(P::JobsRead),    api::jobs::list)
+        .at(M::POST,   "/api/v1/jobs",                           Tenant(P::JobsCreate),  api::jobs::create)
+        .at(M::GET,    "/api/v1/jobs/{id}",                      Tenant(P::JobsRead),    api::jobs::get)
+        .at(M::POST,   "/api/v1/jobs/{id}/cancel",               Tenant(P::JobsCancel),  api::jobs::cancel)
         // Audit
         .at(M::GET,    "/api/v1/audit-logs",                     Tenant(P::AuditRead),   api::audit::list)
         // Autoscaling

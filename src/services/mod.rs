@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod identity;
+pub mod jobs;
 pub mod metering;
 pub mod notify;
 pub mod onboarding;

@@ -21,6 +21,8 @@ const OUTBOX_MAX: usize = 1000;
 #[derive(Default)]
 pub struct Outbox {
     messages: Mutex<VecDeque<Message>>,
+    /// Keys of [`Outbox::send_once`] deliveries, most recent last.
+    sent_keys: Mutex<VecDeque<uuid::Uuid>>,
 }
 
 impl Outbox {
@@ -35,6 +37,23 @@ impl Outbox {
             messages.pop_front();
         }
         messages.push_back(message);
+    }
+
+    /// Sends unless a message with the same `key` (a job id) was sent already, so a
+    /// retried `notification.send` job does not deliver twice. `false` when skipped.
+    pub fn send_once(&self, key: uuid::Uuid, message: Message) -> bool {
+        {
+            let mut sent = self.sent_keys.lock().unwrap_or_else(|e| e.into_inner());
+            if sent.contains(&key) {
+                return false;
+            }
+            if sent.len() == OUTBOX_MAX {
+                sent.pop_front();
+            }
+            sent.push_back(key);
+        }
+        self.send(message);
+        true
     }
 
     /// Messages sent to `to`, oldest first.

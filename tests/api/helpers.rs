@@ -105,6 +105,12 @@ impl TestAppBuilder {
             // Most tests send more than a free plan's 60 requests a minute; the rate
             // limit tests turn limits on with `with_rate_limits`.
             "RATE_LIMIT_ENABLED" => Some("false".into()),
+            // Jobs on a test's time scale: quick retries, short leases, a busy reconciler.
+            "JOB_RETRY_BASE_MS" => Some("20".into()),
+            "JOB_LEASE_MS" => Some("1500".into()),
+            "JOB_HEARTBEAT_MS" => Some("100".into()),
+            "JOB_RECONCILE_MS" => Some("200".into()),
+            "JOB_REQUEUE_AFTER_MS" => Some("1000".into()),
             _ => None,
         })
         .expect("test configuration is valid");
@@ -159,6 +165,22 @@ impl TestApp {
             listener,
             overrides,
             state,
+        }
+    }
+
+    /// Starts job workers (and the reconciler) in this process, as `tenantry serve` does;
+    /// they stop when the returned handle is dropped or stopped.
+    pub fn start_worker(&self) -> TestWorker {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(tenantry::jobs::worker::run(
+            self.state.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        TestWorker {
+            stop: Some(stop),
+            task,
         }
     }
 
@@ -497,6 +519,32 @@ impl TestReplica {
                 .expect("infallible"),
         )
         .await
+    }
+}
+
+/// Job workers started by [`TestApp::start_worker`].
+pub struct TestWorker {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestWorker {
+    /// Stops taking jobs and waits for the running ones to finish.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = &mut self.task;
+        let result = tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("the worker stops");
+        result.expect("worker task").expect("worker ran");
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

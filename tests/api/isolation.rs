@@ -48,7 +48,20 @@ async fn every_id_route_hides_another_tenants_objects() {
         .as_str()
         .expect("resource")
         .to_owned();
+    let a_job = app
+        .call(
+            Method::POST,
+            "/api/v1/jobs",
+            &a.admin(),
+            Some(json!({"type": "echo", "payload": {"owner": "alpha"}})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("job")
+        .to_owned();
     let ids: HashMap<&str, String> = HashMap::from([
+        ("/api/v1/jobs/", a_job),
         ("/api/v1/tenants/", a.id.to_string()),
         ("/api/v1/users/", a_user.to_string()),
         ("/api/v1/api-keys/", a_key.to_string()),

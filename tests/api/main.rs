@@ -11,6 +11,7 @@ mod errors;
 mod health;
 mod helpers;
 mod isolation;
+mod jobs;
 mod metrics;
 mod migrate;
 mod onboarding;

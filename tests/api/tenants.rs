@@ -147,6 +147,8 @@ async fn operators_list_filter_suspend_and_activate_tenants() {
 #[tokio::test]
 async fn deleting_a_tenant_stops_its_credentials_and_purges_its_schema() {
     let app = TestApp::new().await;
+    // The purge is a background job.
+    let _worker = app.start_worker();
     let acme = app.onboard("acme").await;
     let (_, key) = app
         .api_key(&acme, json!({"name": "ci", "role": "viewer"}))

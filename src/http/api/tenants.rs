@@ -346,12 +346,15 @@ pub async fn delete(
     let tenant = tenants::mark_deleted(&app.db, id, principal.actor(), &client).await?;
     invalidate(&app, Change::Tenant(id)).await;
     tracing::info!(tenant_id = %id, actor = %principal.actor(), "tenant deleted; purging");
-    let db = app.db.clone();
-    tokio::spawn(async move {
-        if let Err(e) = tenants::purge(&db, id).await {
-            tracing::error!(tenant_id = %id, error = %format!("{e:#}"), "tenant purge failed");
-        }
-    });
+    // The purge is a job: it survives a restart, and should this push fail the
+    // reconciler enqueues it for any deleted tenant whose schema is still there.
+    if let Err(e) = app
+        .jobs
+        .push(crate::jobs::JobMessage::tenant_purge(id), None, None)
+        .await
+    {
+        tracing::warn!(tenant_id = %id, error = %format!("{e:#}"), "could not enqueue the purge; the reconciler will");
+    }
     Ok((StatusCode::ACCEPTED, Json(tenant)))
 }
 

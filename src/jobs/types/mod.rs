@@ -1,0 +1,93 @@
+//! The job types: what a payload may hold and what running it does.
+
+pub mod echo;
+pub mod notification;
+pub mod purge;
+pub mod usage_report;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{AppState, db::TenantScope, error::FieldError};
+
+/// The largest payload accepted, serialised.
+pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
+
+/// A job type with a row in the tenant's `jobs` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum JobType {
+    /// Returns its payload; `delay_ms` (≤ 10,000) waits first, `fail_times` fails that
+    /// many attempts first.
+    #[serde(rename = "echo")]
+    Echo,
+    /// Usage of a period as CSV.
+    #[serde(rename = "usage_report")]
+    UsageReport,
+    /// Internal: delivers one message.
+    #[serde(rename = "notification.send")]
+    NotificationSend,
+}
+
+impl JobType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Echo => "echo",
+            Self::UsageReport => "usage_report",
+            Self::NotificationSend => "notification.send",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Echo, Self::UsageReport, Self::NotificationSend]
+            .into_iter()
+            .find(|t| t.as_str() == raw)
+    }
+
+    /// Whether clients may submit it through `POST /api/v1/jobs`.
+    pub fn is_public(self) -> bool {
+        matches!(self, Self::Echo | Self::UsageReport)
+    }
+
+    /// Checks a payload for this type (an object of at most [`MAX_PAYLOAD_BYTES`]).
+    pub fn validate(self, payload: &serde_json::Value) -> Result<(), FieldError> {
+        if !payload.is_object() {
+            return Err(FieldError::new("payload", "must be a JSON object"));
+        }
+        if serde_json::to_vec(payload).map_or(0, |v| v.len()) > MAX_PAYLOAD_BYTES {
+            return Err(FieldError::new("payload", "must be at most 16 KiB"));
+        }
+        match self {
+            Self::Echo => echo::Params::parse(payload).map(drop),
+            Self::UsageReport => usage_report::Params::parse(payload).map(drop),
+            Self::NotificationSend => notification::Params::parse(payload).map(drop),
+        }
+    }
+}
+
+/// What a running job may use: the app and the tenant's scope.
+pub struct JobContext<'a> {
+    pub state: &'a AppState,
+    pub scope: &'a TenantScope,
+    pub job_id: Uuid,
+    /// 1 on the first run.
+    pub attempt: i32,
+}
+
+/// Runs one attempt; `Err` is the error recorded (and retried while attempts remain).
+pub async fn run(
+    job_type: JobType,
+    ctx: &JobContext<'_>,
+    payload: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    match job_type {
+        JobType::Echo => echo::run(ctx, payload).await,
+        JobType::UsageReport => usage_report::run(ctx, payload).await,
+        JobType::NotificationSend => notification::run(ctx, payload).await,
+    }
+}
+
+/// A payload field as a field error named `payload.<name>`.
+fn invalid(name: &str, message: &str) -> FieldError {
+    FieldError::new(format!("payload.{name}"), message)
+}

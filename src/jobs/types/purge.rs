@@ -1,0 +1,86 @@
+//! `tenant.purge` (internal): removes a deleted tenant's shared rows and schema.
+//!
+//! [`crate::services::tenants::purge`] works in batches and every step is idempotent
+//! (`delete ... where tenant_id`, `drop ... if exists`), so a purge cut off by a crash or
+//! a restart simply runs again from where the database stands. A Redis lease keeps two
+//! workers from purging the same tenant at once; the reconciler enqueues the purge again
+//! for any deleted tenant whose schema still exists.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::{AppState, services::tenants};
+
+/// What one delivery of a purge message did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Purged,
+    /// The tenant is not deleted (restored, or never was): nothing to do.
+    NotDeleted,
+    /// Another worker holds the purge lease.
+    Busy,
+}
+
+fn lease_key(state: &AppState, tenant_id: Uuid) -> String {
+    state.redis_key(&format!("jobs:purge:{tenant_id}"))
+}
+
+pub async fn run(state: &AppState, tenant_id: Uuid, lease: Duration) -> anyhow::Result<Outcome> {
+    let status: Option<String> =
+        sqlx::query_scalar("select status from platform.tenants where id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&state.db)
+            .await?;
+    // A missing row counts as deleted: another cleanup may already have removed it.
+    if status.as_deref().is_some_and(|s| s != "deleted") {
+        return Ok(Outcome::NotDeleted);
+    }
+    let key = lease_key(state, tenant_id);
+    let mut conn = state.redis.clone();
+    let acquired: Option<String> = redis::cmd("SET")
+        .arg(&key)
+        .arg("1")
+        .arg("NX")
+        .arg("PX")
+        .arg(lease.as_millis() as u64)
+        .query_async(&mut conn)
+        .await?;
+    if acquired.is_none() {
+        return Ok(Outcome::Busy);
+    }
+    // Renew the lease while the purge runs, so a long purge keeps it and a dead worker's
+    // lease runs out.
+    let renew = {
+        let key = key.clone();
+        let mut conn = conn.clone();
+        async move {
+            let mut ticker = tokio::time::interval(lease / 3);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let _: Result<i64, _> = redis::cmd("PEXPIRE")
+                    .arg(&key)
+                    .arg(lease.as_millis() as u64)
+                    .query_async(&mut conn)
+                    .await;
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = tenants::purge(&state.db, tenant_id) => r,
+        _ = renew => Err(anyhow::anyhow!("the purge lease renewal stopped")),
+    };
+    let _: Result<i64, _> = redis::cmd("DEL").arg(&key).query_async(&mut conn).await;
+    result.map(|()| Outcome::Purged)
+}
+
+/// Whether a purge of this tenant is running somewhere (its lease is held).
+pub async fn is_running(state: &AppState, tenant_id: Uuid) -> anyhow::Result<bool> {
+    let mut conn = state.redis.clone();
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(lease_key(state, tenant_id))
+        .query_async(&mut conn)
+        .await?;
+    Ok(exists == 1)
+}

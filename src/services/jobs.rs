@@ -1,0 +1,227 @@
+//! Job records: the API side of background jobs (submit, list, get, cancel).
+//!
+//! A job's row is written inside the caller's transaction, so it exists exactly when the
+//! change that asked for it does; the message goes to Redis after the commit
+//! ([`enqueue`]). If that push fails, or the process dies before it, the reconciler hands
+//! the row over later: an accepted job is never lost.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    AppState,
+    db::{TenantScope, TenantSql, TenantTx},
+    error::{AppError, AppResult, ErrorCode, FieldError},
+    jobs::{JobMessage, JobQueue, JobType},
+};
+
+/// Attempts a job gets unless the request says otherwise.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
+/// The most attempts a request may ask for.
+pub const MAX_MAX_ATTEMPTS: i32 = 10;
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct Job {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub job_type: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// Runs started so far.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// The last attempt's error (kept while a retry is queued), or why it did not run.
+    pub error: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When a running job was asked to stop; it ends `cancelled` at its next check.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "select id, type, payload, status, attempts, max_attempts, result, error,
+    created_by, created_at, started_at, finished_at, cancel_requested_at from {schema}.jobs";
+
+/// A job request checked at the boundary.
+#[derive(Debug)]
+pub struct NewJob {
+    pub job_type: JobType,
+    pub payload: serde_json::Value,
+    pub max_attempts: i32,
+}
+
+impl NewJob {
+    /// Checks a client's request: a known, public type (else 422), a valid bounded
+    /// payload, and `max_attempts` from 1 to [`MAX_MAX_ATTEMPTS`].
+    pub fn parse(
+        job_type: &str,
+        payload: Option<serde_json::Value>,
+        max_attempts: Option<i32>,
+    ) -> AppResult<Self> {
+        let mut errors = Vec::new();
+        let parsed = JobType::parse(job_type).filter(|t| t.is_public());
+        if parsed.is_none() {
+            errors.push(FieldError::new(
+                "type",
+                "is not a job type (echo, usage_report)",
+            ));
+        }
+        let payload = payload.unwrap_or_else(|| serde_json::json!({}));
+        if let Some(t) = parsed
+            && let Err(e) = t.validate(&payload)
+        {
+            errors.push(e);
+        }
+        let max_attempts = max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        if !(1..=MAX_MAX_ATTEMPTS).contains(&max_attempts) {
+            errors.push(FieldError::new("max_attempts", "must be between 1 and 10"));
+        }
+        match parsed {
+            Some(job_type) if errors.is_empty() => Ok(Self {
+                job_type,
+                payload,
+                max_attempts,
+            }),
+            _ => Err(AppError::validation(errors)),
+        }
+    }
+}
+
+const INSERT: &[&str] = &[
+    "with inserted as (insert into {schema}.jobs (id, type, payload, max_attempts, created_by)
+     values ($1, $2, $3, $4, $5) returning *) ",
+    "select id, type, payload, status, attempts, max_attempts, result, error,
+     created_by, created_at, started_at, finished_at, cancel_requested_at from inserted",
+];
+
+/// Writes the row (`queued`) inside `tx`; [`enqueue`] it after the commit.
+pub async fn insert(
+    tx: &mut TenantTx,
+    job: &NewJob,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<Job> {
+    let sql = tx.sql_parts(INSERT);
+    insert_on(tx.conn(), sql, job, created_by).await
+}
+
+async fn insert_on(
+    db: impl PgExecutor<'_>,
+    sql: TenantSql,
+    job: &NewJob,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<Job> {
+    sqlx::query_as(sql)
+        .bind(Uuid::now_v7())
+        .bind(job.job_type.as_str())
+        .bind(&job.payload)
+        .bind(job.max_attempts)
+        .bind(created_by)
+        .fetch_one(db)
+        .await
+}
+
+/// Hands a committed row to Redis. A failure is logged, not returned: the row is
+/// committed, and the reconciler hands it over once `JOB_REQUEUE_AFTER_MS` passed.
+///
+/// The push runs on a task of its own: when the client goes away, axum drops the
+/// request's future, and a push cut off there would leave the job waiting for the
+/// reconciler.
+pub async fn enqueue(state: &AppState, tenant_id: Uuid, job_id: Uuid) {
+    let message = JobMessage::row(tenant_id, job_id);
+    let jobs = state.jobs.clone();
+    let push = tokio::spawn(async move {
+        jobs.push(message, None, Some(&JobQueue::row_key(&message, 0)))
+            .await
+    });
+    match push.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(%job_id, error = %format!("{e:#}"), "could not enqueue the job; the reconciler will");
+        }
+        Err(e) => {
+            tracing::warn!(%job_id, error = %e, "the enqueue task failed; the reconciler will")
+        }
+    }
+}
+
+/// Submits a job on its own: the row, then the enqueue.
+pub async fn submit(
+    state: &AppState,
+    scope: &TenantScope,
+    job: &NewJob,
+    created_by: Option<Uuid>,
+) -> AppResult<Job> {
+    // One statement commits on its own: no other change goes with this row.
+    let row = insert_on(scope.db(), scope.sql_parts(INSERT), job, created_by).await?;
+    enqueue(state, scope.tenant_id(), row.id).await;
+    Ok(row)
+}
+
+pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
+    sqlx::query_as(scope.sql_parts(&[COLUMNS, " where id = $1"]))
+        .bind(id)
+        .fetch_optional(scope.db())
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+/// Newest first, keyset-paginated, optionally filtered by status and type.
+pub async fn list(
+    scope: &TenantScope,
+    status: Option<&str>,
+    job_type: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Job>> {
+    sqlx::query_as(scope.sql_parts(&[
+        COLUMNS,
+        " where ($1::uuid is null or id < $1) and ($2::text is null or status = $2)
+          and ($3::text is null or type = $3) order by id desc limit $4",
+    ]))
+    .bind(before)
+    .bind(status)
+    .bind(job_type)
+    .bind(limit)
+    .fetch_all(scope.db())
+    .await
+}
+
+/// Cancels a job: a queued one at once, a running one at its next check (the row shows
+/// `cancel_requested_at` meanwhile). A finished job is a 409.
+pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
+    // SET expressions see the row as it was, so each `case` tests the old status.
+    let cancelled: Option<Job> = sqlx::query_as(scope.sql(
+        "with changed as (
+            update {schema}.jobs set
+                status = case when status = 'queued' then 'cancelled' else status end,
+                finished_at = case when status = 'queued' then now() else finished_at end,
+                error = case when status = 'queued' then 'cancelled by request' else error end,
+                cancel_requested_at = coalesce(cancel_requested_at, now())
+            where id = $1 and status in ('queued', 'running') returning *)
+         select id, type, payload, status, attempts, max_attempts, result, error,
+            created_by, created_at, started_at, finished_at, cancel_requested_at from changed",
+    ))
+    .bind(id)
+    .fetch_optional(scope.db())
+    .await?;
+    match cancelled {
+        Some(job) => Ok(job),
+        None => {
+            let job = get(scope, id).await?;
+            Err(AppError::conflict(
+                ErrorCode::Conflict,
+                format!("the job is already {}", job.status),
+            ))
+        }
+    }
+}
