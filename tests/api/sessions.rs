@@ -164,6 +164,7 @@ async fn operators_can_log_out_and_a_password_change_ends_their_tokens() {
 #[tokio::test]
 async fn a_deleted_and_purged_tenant_answers_401_or_403_never_500() {
     let app = TestApp::new().await;
+    let _worker = app.start_worker();
     let acme = app.onboard("acme").await;
     let res = app
         .call(

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::helpers::{Auth, TestApp};
 
-/// Waits until the background purge has dropped the tenant's schema.
+/// Waits until the purge job has dropped the tenant's schema.
 async fn wait_for_purge(app: &TestApp, tenant_id: Uuid) {
     let schema = TenantSchema::for_tenant(tenant_id);
     for _ in 0..200 {
@@ -43,6 +43,8 @@ async fn count(app: &TestApp, table: &str, tenant_id: Uuid) -> i64 {
 #[tokio::test]
 async fn a_purged_tenants_credentials_answer_401_or_403_on_every_route() {
     let app = TestApp::new().await;
+    // The purge is a job.
+    let _worker = app.start_worker();
     let acme = app.onboard("acme").await;
     let other = app.onboard("other").await;
     let (key_id, key) = app
@@ -144,6 +146,8 @@ async fn a_purged_tenants_credentials_answer_401_or_403_on_every_route() {
 #[tokio::test]
 async fn the_purge_clears_every_platform_table_but_keeps_the_tenant_row_and_the_deletion_record() {
     let app = TestApp::new().await;
+    // The purge is a job.
+    let _worker = app.start_worker();
     let acme = app.onboard("acme").await;
     app.api_key(&acme, json!({"name": "ci", "role": "viewer"}))
         .await;
