@@ -60,7 +60,7 @@ if len(admin) == 2:
                          {"email": admin[0], "password": admin[1]})
     if status == 200:
         status, answer = call("PUT", f"/api/v1/tenants/{tenant_id}/rate-limit",
-                              {"requests_per_minute": 100_000_000, "burst": 10_000_000},
+                              {"requests_per_minute": 10_000_000, "burst": 10_000_000},
                               {"Authorization": f"Bearer {login['access_token']}"})
         if status in (404, 405):
             print("rate-limit override: no such route on this server (no limiter yet)")
