@@ -175,19 +175,7 @@ async fn a_deleted_and_purged_tenant_answers_401_or_403_never_500() {
         )
         .await;
     assert_eq!(res.status, 202);
-    let schema = tenantry::db::TenantSchema::for_tenant(acme.id);
-    for _ in 0..200 {
-        let exists: bool =
-            sqlx::query_scalar("select exists (select 1 from pg_namespace where nspname = $1)")
-                .bind(schema.name())
-                .fetch_one(app.db())
-                .await
-                .expect("catalog");
-        if !exists {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    crate::tenant_purge::wait_for_purge(&app, acme.id).await;
     for tenant in [acme.slug.clone(), acme.id.to_string()] {
         app.post_json(
             "/api/v1/auth/login",

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::helpers::{Auth, TestApp};
 
 /// Waits until the purge job has dropped the tenant's schema.
-async fn wait_for_purge(app: &TestApp, tenant_id: Uuid) {
+pub(crate) async fn wait_for_purge(app: &TestApp, tenant_id: Uuid) {
     let schema = TenantSchema::for_tenant(tenant_id);
     for _ in 0..200 {
         let exists: bool =
