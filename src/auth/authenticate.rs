@@ -225,8 +225,8 @@ async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError>
     Ok(Some(KeyAccess {
         id,
         tenant_id,
-        permissions,
-        roles,
+        permissions: Arc::new(permissions),
+        roles: roles.into(),
         expires_at,
     }))
 }
@@ -284,8 +284,8 @@ async fn user_access(
     let access =
         row.filter(|(active, ..)| *active)
             .map(|(_, tokens_valid_after, roles, grants)| UserAccess {
-                roles,
-                permissions: PermissionSet::from_stored(grants),
+                roles: roles.into(),
+                permissions: Arc::new(PermissionSet::from_stored(grants)),
                 tokens_valid_after,
             });
     app.auth.users.insert_loaded(seen, key, access.clone());

@@ -4,7 +4,8 @@
 //! can act on a change it missed; the replica that makes a change invalidates at once
 //! and tells the others (`auth::invalidation`). Loads go through
 //! [`TtlCache::insert_loaded`], so a value read before an invalidation is never stored
-//! after it.
+//! after it. Cached values share their roles and permissions (`Arc`), so handing them to
+//! a request copies no strings.
 
 use std::{
     collections::HashMap,
@@ -29,16 +30,16 @@ const CACHE_MAX: usize = 100_000;
 pub struct KeyAccess {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    pub permissions: PermissionSet,
-    pub roles: Vec<String>,
+    pub permissions: Arc<PermissionSet>,
+    pub roles: Arc<[String]>,
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An active user as authentication needs it.
 #[derive(Debug, Clone)]
 pub struct UserAccess {
-    pub roles: Vec<String>,
-    pub permissions: PermissionSet,
+    pub roles: Arc<[String]>,
+    pub permissions: Arc<PermissionSet>,
     /// Access tokens issued before this are refused.
     pub tokens_valid_after: Option<DateTime<Utc>>,
 }

@@ -67,8 +67,8 @@ pub struct TenantPrincipal {
     /// Shared with the per-replica tenant cache: no copy per request.
     pub tenant: Arc<Tenant>,
     pub actor: Actor,
-    pub roles: Vec<String>,
-    pub permissions: PermissionSet,
+    pub roles: Arc<[String]>,
+    pub permissions: Arc<PermissionSet>,
     pub scope: TenantScope,
     pub token: Option<PresentedToken>,
 }

@@ -330,7 +330,7 @@ pub async fn me(principal: Principal) -> AppResult<Json<Me>> {
             .iter()
             .map(|p| p.as_str().to_owned())
             .collect(),
-        roles: p.roles,
+        roles: p.roles.to_vec(),
         tenant: Some(Tenant::clone(&p.tenant)),
     }))
 }
