@@ -121,7 +121,7 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
         &state.config.platform_admin_email,
         &state.config.platform_admin_password,
     ) {
-        upsert_admin(&state.db, email, password.clone()).await?;
+        upsert_admin(&state, email, password.clone()).await?;
     }
     tracing::info!(workers, "starting");
     let flusher = tokio::spawn(flush_key_uses_every(state.clone(), KEY_USE_FLUSH));
@@ -225,10 +225,10 @@ async fn flush_key_uses_every(state: AppState, every: std::time::Duration) {
     }
 }
 
-async fn upsert_admin(db: &sqlx::PgPool, email: &str, password: String) -> anyhow::Result<()> {
+async fn upsert_admin(app: &App, email: &str, password: String) -> anyhow::Result<()> {
     let email = Email::parse("email", email).map_err(|e| anyhow::anyhow!("email {}", e.message))?;
     let password = Password::parse(password).map_err(|e| anyhow::anyhow!("password {e}"))?;
-    identity::upsert_platform_admin(db, &email, password).await?;
+    identity::set_platform_admin(app, &email, password).await?;
     tracing::info!(email = email.as_str(), "platform operator ready");
     Ok(())
 }
@@ -241,9 +241,9 @@ async fn create_platform_admin(
     if config.app_env != AppEnv::Production {
         db::ensure_database(&config.database_url).await?;
     }
-    let pool = db::connect(&config.database_url, 2)?;
-    migrate::run_shared(&pool).await?;
-    upsert_admin(&pool, email, password).await?;
+    let app = App::new(config)?;
+    migrate::run_shared(&app.db).await?;
+    upsert_admin(&app, email, password).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -350,6 +350,18 @@ pub async fn admin_login(app: &App, email: &str, password: String) -> AppResult<
     Ok((app.jwt.sign(&claims)?, app.jwt.access_ttl_seconds()))
 }
 
+/// Creates or resets a platform operator and tells every replica (a changed password
+/// ends the operator's tokens everywhere at once, not after the cache's 30 s).
+pub async fn set_platform_admin(
+    app: &App,
+    email: &Email,
+    password: Password,
+) -> anyhow::Result<Uuid> {
+    let id = upsert_platform_admin(&app.db, email, password).await?;
+    invalidation::invalidate(app, invalidation::Change::Operator(id)).await;
+    Ok(id)
+}
+
 /// Creates a platform operator, or sets the password of an existing one. A changed
 /// password ends the operator's existing tokens; the same password (a replica starting
 /// with `PLATFORM_ADMIN_PASSWORD`) changes nothing.

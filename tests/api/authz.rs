@@ -35,9 +35,9 @@ async fn a_manager_cannot_rotate_or_revoke_an_admin_key() {
         (Method::POST, format!("/api/v1/api-keys/{key_id}/rotate")),
         (Method::DELETE, format!("/api/v1/api-keys/{key_id}")),
     ] {
-        let res = app.call(method, &uri, &manager, None).await;
-        let problem = res.assert_problem(403, "FORBIDDEN");
-        assert!(problem.get("key").is_none(), "no key is handed out");
+        app.call(method, &uri, &manager, None)
+            .await
+            .assert_problem(403, "FORBIDDEN");
     }
     // The admin key still works: nothing was rotated or revoked.
     let res = app

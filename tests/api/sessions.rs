@@ -146,6 +146,15 @@ async fn operators_can_log_out_and_a_password_change_ends_their_tokens() {
 
     let second = app.platform_token().await;
     assert_eq!(me(&app, &second).await, 200);
+    let replica = app.replica().await;
+    assert_eq!(
+        replica
+            .call(Method::GET, "/api/v1/auth/me", &second)
+            .await
+            .status,
+        200,
+        "the other replica has the operator cached"
+    );
     // The same password again (a replica starting with PLATFORM_ADMIN_PASSWORD) keeps it.
     app.platform_token().await;
     assert_eq!(me(&app, &second).await, 200);
@@ -154,11 +163,27 @@ async fn operators_can_log_out_and_a_password_change_ends_their_tokens() {
         .expect("email");
     let password = tenantry::auth::password::Password::parse("another long password".into())
         .expect("password");
-    let id = tenantry::services::identity::upsert_platform_admin(app.db(), &email, password)
+    tenantry::services::identity::set_platform_admin(&app.state, &email, password)
         .await
         .expect("reset");
-    app.state.auth.invalidate_operator(id);
-    assert_eq!(me(&app, &second).await, 401);
+    assert_eq!(me(&app, &second).await, 401, "this replica knows at once");
+    let mut ended = false;
+    for _ in 0..50 {
+        if replica
+            .call(Method::GET, "/api/v1/auth/me", &second)
+            .await
+            .status
+            == 401
+        {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        ended,
+        "the other replica heard of the change well before its cache expired"
+    );
 }
 
 #[tokio::test]
