@@ -49,6 +49,19 @@ pub struct Job {
     pub cancel_requested_at: Option<DateTime<Utc>>,
 }
 
+impl Job {
+    /// The job as clients see it: internal jobs (`notification.send`, …) may carry
+    /// secrets in their payload — a reset token in a message body — so their payload
+    /// and result are never shown, whatever the reader's permissions.
+    fn shown(mut self) -> Self {
+        if !JobType::parse(&self.job_type).is_some_and(JobType::is_public) {
+            self.payload = serde_json::json!({});
+            self.result = None;
+        }
+        self
+    }
+}
+
 const COLUMNS: &str = "select id, type, payload, status, attempts, max_attempts, result, error,
     created_by, created_at, started_at, finished_at, cancel_requested_at from {schema}.jobs";
 
@@ -172,6 +185,7 @@ pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
         .bind(id)
         .fetch_optional(scope.db())
         .await?
+        .map(Job::shown)
         .ok_or_else(AppError::not_found)
 }
 
@@ -194,6 +208,7 @@ pub async fn list(
     .bind(limit)
     .fetch_all(scope.db())
     .await
+    .map(|rows: Vec<Job>| rows.into_iter().map(Job::shown).collect())
 }
 
 /// Cancels a job: a queued one at once, a running one at its next check (the row shows
@@ -215,7 +230,7 @@ pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
     .fetch_optional(scope.db())
     .await?;
     match cancelled {
-        Some(job) => Ok(job),
+        Some(job) => Ok(job.shown()),
         None => {
             let job = get(scope, id).await?;
             Err(AppError::conflict(

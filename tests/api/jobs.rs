@@ -696,3 +696,34 @@ async fn a_backlog_larger_than_luas_unpack_limit_does_not_stop_the_worker() {
     let done = wait_for(&app, &t.admin(), id, finished).await;
     assert_eq!(done["status"], "succeeded", "{done}");
 }
+
+#[tokio::test]
+async fn internal_jobs_never_show_their_payload_or_result() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let mut tx = app.scope(t.id).begin().await.expect("begin");
+    let job = tenantry::services::jobs::insert(
+        &mut tx,
+        &tenantry::services::jobs::NewJob {
+            job_type: tenantry::jobs::JobType::NotificationSend,
+            payload: json!({"to": "bob@acme.example.com", "body": "reset token: pr_secret"}),
+            max_attempts: 1,
+        },
+        None,
+    )
+    .await
+    .expect("insert");
+    tx.commit().await.expect("commit");
+    for uri in [
+        format!("/api/v1/jobs/{}", job.id),
+        "/api/v1/jobs?type=notification.send".to_owned(),
+    ] {
+        let res = app.call(Method::GET, &uri, &t.admin(), None).await;
+        assert_eq!(res.status, 200, "{}", res.text());
+        assert!(
+            res.text().contains(&job.id.to_string()),
+            "{uri}: the job is listed"
+        );
+        assert!(!res.text().contains("pr_secret"), "{uri}: {}", res.text());
+    }
+}
