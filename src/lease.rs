@@ -52,6 +52,10 @@ impl Lease {
         }
     }
 
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     pub fn owner(&self) -> &str {
         &self.owner
     }

@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod jobs;
+pub mod lease;
 pub mod rbac;
 pub mod redis;
 pub mod services;

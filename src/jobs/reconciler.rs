@@ -13,18 +13,21 @@
 use uuid::Uuid;
 
 use super::{JobMessage, JobQueue, types::purge};
-use crate::{AppState, db::TenantScope};
+use crate::{AppState, db::TenantScope, lease::Lease};
 
 /// Rows handed over per tenant and round, so one tenant's backlog cannot stall the round.
 const BATCH: i64 = 500;
 
 pub async fn run(state: AppState) {
-    let me = Uuid::now_v7().to_string();
+    let lease = Lease::new(
+        state.redis_key("jobs:reconciler"),
+        state.config.job_reconcile_interval * 3,
+    );
     let mut ticker = tokio::time::interval(state.config.job_reconcile_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match lead(&state, &me).await {
+        match lease.acquire_or_renew(&state.redis).await {
             Ok(true) => {
                 if let Err(e) = round(&state).await {
                     tracing::warn!(error = %format!("{e:#}"), "job reconciliation failed");
@@ -38,29 +41,6 @@ pub async fn run(state: AppState) {
     }
 }
 
-/// Takes or extends the reconciler lease; `true` when this process holds it.
-async fn lead(state: &AppState, me: &str) -> anyhow::Result<bool> {
-    let key = state.redis_key("jobs:reconciler");
-    let ttl = (state.config.job_reconcile_interval * 3).as_millis() as u64;
-    let mut conn = state.redis.clone();
-    // Extend when ours, else take it when free: one atomic step.
-    let script = redis::Script::new(
-        "if redis.call('get', KEYS[1]) == ARGV[1] then
-             return redis.call('pexpire', KEYS[1], ARGV[2])
-         end
-         if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-         return 0",
-    );
-    let held: i64 = script
-        .key(key)
-        .arg(me)
-        .arg(ttl)
-        .invoke_async(&mut conn)
-        .await?;
-    Ok(held == 1)
-}
-
-/// One pass over every tenant.
 pub async fn round(state: &AppState) -> anyhow::Result<usize> {
     let tenants: Vec<(Uuid, String)> = sqlx::query_as(
         "select id, status from platform.tenants where status in ('active', 'deleted')",

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::{AppState, services::tenants};
+use crate::{AppState, lease::Lease, services::tenants};
 
 /// What one delivery of a purge message did.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,42 +36,32 @@ pub async fn run(state: &AppState, tenant_id: Uuid, lease: Duration) -> anyhow::
     if status.as_deref().is_some_and(|s| s != "deleted") {
         return Ok(Outcome::NotDeleted);
     }
-    let key = lease_key(state, tenant_id);
-    let mut conn = state.redis.clone();
-    let acquired: Option<String> = redis::cmd("SET")
-        .arg(&key)
-        .arg("1")
-        .arg("NX")
-        .arg("PX")
-        .arg(lease.as_millis() as u64)
-        .query_async(&mut conn)
-        .await?;
-    if acquired.is_none() {
+    let lease = Lease::new(lease_key(state, tenant_id), lease);
+    if !lease.acquire_or_renew(&state.redis).await? {
         return Ok(Outcome::Busy);
     }
     // Renew the lease while the purge runs, so a long purge keeps it and a dead worker's
-    // lease runs out.
-    let renew = {
-        let key = key.clone();
-        let mut conn = conn.clone();
-        async move {
-            let mut ticker = tokio::time::interval(lease / 3);
+    // lease runs out; renewing and releasing only ever touch this worker's own lease.
+    let renew = async {
+        let mut ticker = tokio::time::interval(lease.ttl() / 3);
+        ticker.tick().await;
+        loop {
             ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                let _: Result<i64, _> = redis::cmd("PEXPIRE")
-                    .arg(&key)
-                    .arg(lease.as_millis() as u64)
-                    .query_async(&mut conn)
-                    .await;
+            if !matches!(
+                lease.acquire_or_renew(&state.redis).await,
+                Ok(true) | Err(_)
+            ) {
+                return;
             }
         }
     };
     let result = tokio::select! {
         r = tenants::purge(&state.db, tenant_id) => r,
-        _ = renew => Err(anyhow::anyhow!("the purge lease renewal stopped")),
+        () = renew => Err(anyhow::anyhow!("the purge lease was lost")),
     };
-    let _: Result<i64, _> = redis::cmd("DEL").arg(&key).query_async(&mut conn).await;
+    if let Err(e) = lease.release(&state.redis).await {
+        tracing::warn!(%tenant_id, error = %format!("{e:#}"), "could not release the purge lease");
+    }
     result.map(|()| Outcome::Purged)
 }
 

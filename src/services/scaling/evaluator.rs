@@ -28,10 +28,9 @@ use uuid::Uuid;
 use super::{
     decision::{self, Action, History, Recommendation},
     gauge::TenantLoad,
-    lease::Lease,
     policy::Policy,
 };
-use crate::{app::App, app::AppState, services::tenants::Plan};
+use crate::{app::App, app::AppState, lease::Lease, services::tenants::Plan};
 
 /// The metric whose rollups give the load (written by metering).
 pub const LOAD_METRIC: &str = "api_requests";

@@ -10,7 +10,6 @@
 pub mod decision;
 pub mod evaluator;
 pub mod gauge;
-pub mod lease;
 pub mod policy;
 
 use chrono::{DateTime, Utc};
