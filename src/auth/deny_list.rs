@@ -9,7 +9,7 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::RwLock,
     time::{Duration, Instant},
 };
 
@@ -29,7 +29,7 @@ pub struct DenyList {
     /// How long an entry must be kept: the longest an access token can still verify.
     keep: Duration,
     max: usize,
-    inner: Mutex<Inner>,
+    inner: RwLock<Inner>,
 }
 
 struct Inner {
@@ -43,21 +43,21 @@ impl DenyList {
         Self {
             keep,
             max: max.max(1),
-            inner: Mutex::new(Inner {
+            inner: RwLock::new(Inner {
                 entries: HashMap::new(),
                 incomplete_until: None,
             }),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records a logout; when the set is full, marks it incomplete instead.
     pub fn insert(&self, jti: Uuid) {
         let now = Instant::now();
-        let mut inner = self.lock();
+        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if inner.entries.len() >= self.max && !inner.entries.contains_key(&jti) {
             inner.entries.retain(|_, until| *until > now);
             if inner.entries.len() >= self.max {
@@ -71,7 +71,8 @@ impl DenyList {
 
     pub fn lookup(&self, jti: &Uuid) -> Lookup {
         let now = Instant::now();
-        let inner = self.lock();
+        // Every bearer request asks: readers do not wait for each other.
+        let inner = self.read();
         match inner.entries.get(jti) {
             Some(until) if *until > now => Lookup::Denied,
             _ if inner.incomplete_until.is_some_and(|until| until > now) => Lookup::Unknown,
@@ -80,7 +81,7 @@ impl DenyList {
     }
 
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        self.read().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -132,10 +132,8 @@ impl Principal {
     }
 }
 
-// The extractors below move the principal out of the request extensions instead of
-// cloning it: the layers before the handler (access, rate limit, metering) have read it
-// by then, and a handler takes it once. A second principal extractor in one handler
-// would answer 401, loudly.
+// The extractors clone the principal: its tenant, roles and permissions are shared
+// (`Arc`), so a clone is a few reference counts and the scope's pool handle.
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = AppError;
@@ -143,7 +141,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         parts
             .extensions
-            .remove::<Principal>()
+            .get::<Principal>()
+            .cloned()
             .ok_or_else(|| AppError::unauthenticated("authentication is required"))
     }
 }
@@ -156,7 +155,7 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybePrincipal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.remove::<Principal>()))
+        Ok(Self(parts.extensions.get::<Principal>().cloned()))
     }
 }
 
@@ -164,14 +163,11 @@ impl<S: Send + Sync> FromRequestParts<S> for TenantPrincipal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        match parts.extensions.remove::<Principal>() {
-            Some(Principal::Tenant(p)) => Ok(*p),
-            Some(platform @ Principal::Platform { .. }) => {
-                parts.extensions.insert(platform);
-                Err(AppError::forbidden(
-                    "this route acts inside a tenant; platform tokens cannot use it",
-                ))
-            }
+        match parts.extensions.get::<Principal>() {
+            Some(Principal::Tenant(p)) => Ok((**p).clone()),
+            Some(Principal::Platform { .. }) => Err(AppError::forbidden(
+                "this route acts inside a tenant; platform tokens cannot use it",
+            )),
             None => Err(AppError::unauthenticated("authentication is required")),
         }
     }

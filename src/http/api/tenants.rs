@@ -227,15 +227,15 @@ pub async fn current(principal: crate::auth::principal::TenantPrincipal) -> Json
 
 /// The tenant `id` as the caller may see it: platform operators see any, a tenant
 /// principal only its own (another tenant's id is 404, like one that does not exist).
-async fn visible(app: &AppState, principal: &Principal, id: Uuid) -> AppResult<Tenant> {
-    if let Some(p) = principal.tenant()
-        && p.tenant_id() != id
-    {
-        return Err(AppError::not_found());
+/// A tenant principal's own tenant was loaded when it authenticated: no second read.
+pub(crate) async fn visible(app: &AppState, principal: &Principal, id: Uuid) -> AppResult<Tenant> {
+    match principal.tenant() {
+        Some(p) if p.tenant_id() == id => Ok(Tenant::clone(&p.tenant)),
+        Some(_) => Err(AppError::not_found()),
+        None => tenants::find(&app.db, id)
+            .await?
+            .ok_or_else(AppError::not_found),
     }
-    tenants::find(&app.db, id)
-        .await?
-        .ok_or_else(AppError::not_found)
 }
 
 /// One tenant.

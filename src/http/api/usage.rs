@@ -11,10 +11,7 @@ use crate::{
     auth::principal::{Principal, TenantPrincipal},
     error::{AppError, AppResult, Problem},
     http::extract::{AppPath, AppQuery},
-    services::{
-        tenants,
-        usage::{self, Usage, UsageQuery},
-    },
+    services::usage::{self, Usage, UsageQuery},
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -78,15 +75,7 @@ pub async fn tenant_usage(
     AppPath(id): AppPath<Uuid>,
     AppQuery(params): AppQuery<UsageParams>,
 ) -> AppResult<Json<Usage>> {
-    match &principal {
-        Principal::Tenant(p) if p.tenant_id() != id => return Err(AppError::not_found()),
-        Principal::Tenant(_) => {}
-        Principal::Platform { .. } => {
-            tenants::find(&app.db, id)
-                .await?
-                .ok_or_else(AppError::not_found)?;
-        }
-    }
+    super::tenants::visible(&app, &principal, id).await?;
     let query = params.query()?;
     Ok(Json(usage::usage(&app.db, id, &query).await?))
 }
