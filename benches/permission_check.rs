@@ -103,7 +103,7 @@ async fn run(url: &str, redis: &str, database: &str) -> anyhow::Result<()> {
         "RUST_LOG" => Some("error".to_owned()),
         _ => None,
     })?;
-    let state = AppState::new(App::new(config)?);
+    let state = AppState::new(App::new(config).await?);
     migrate::run_shared(&state.db).await?;
     let router = tenantry::http::app(state.clone());
 

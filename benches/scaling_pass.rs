@@ -54,7 +54,7 @@ async fn run(url: &str, redis: &str) -> anyhow::Result<()> {
         "RUST_LOG" => Some("warn".into()),
         _ => None,
     })?;
-    let app = App::new(config)?;
+    let app = App::new(config).await?;
     migrate::run_shared(&app.db).await?;
     seed(&app.db, tenants).await?;
 

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and Redis are reachable for the tests (or a local run).
+# Makes sure PostgreSQL, Redis and an S3+SNS endpoint are reachable for the tests (or a
+# local run).
 #
-# Source it: `. scripts/services.sh`. It keeps DATABASE_URL and REDIS_URL when something
-# answers there (default: 127.0.0.1:5432 and :6379); otherwise it starts throwaway servers
-# under $TENANTRY_SVC_DIR (default /tmp/tenantry-svc) on ports 55432 and 56379, installing
-# Debian's postgresql and redis-server first when they are missing, and exports their URLs.
+# Source it: `. scripts/services.sh`. It keeps DATABASE_URL, REDIS_URL and AWS_ENDPOINT_URL
+# when something answers there (default: 127.0.0.1:5432, :6379 and :4566, LocalStack's
+# port); otherwise it starts throwaway servers under $TENANTRY_SVC_DIR (default
+# /tmp/tenantry-svc) on ports 55432, 56379 and 54566 — installing Debian's postgresql and
+# redis-server, and moto's server from PyPI into a virtualenv there, when they are
+# missing — and exports their URLs. The S3/SNS stand-in gets the SDK's test credentials
+# unless AWS credentials are already set.
 
 : "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/postgres}"
 : "${REDIS_URL:=redis://127.0.0.1:6379/0}"
+: "${AWS_ENDPOINT_URL:=http://127.0.0.1:4566}"
 : "${TENANTRY_SVC_DIR:=/tmp/tenantry-svc}"
 
 # host:port of a URL such as postgres://user@host:port/db
@@ -56,6 +61,18 @@ _svc_redis() {
   _svc_wait "$REDIS_URL"
 }
 
+_svc_moto() {
+  local venv=$TENANTRY_SVC_DIR/moto-venv
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    echo "services.sh: installing moto's server into $venv" >&2
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q 'moto[server]' >&2 || return 1
+  fi
+  mkdir -p "$TENANTRY_SVC_DIR"
+  nohup "$venv/bin/moto_server" -H 127.0.0.1 -p 54566 >"$TENANTRY_SVC_DIR/moto.log" 2>&1 &
+  AWS_ENDPOINT_URL=http://127.0.0.1:54566
+  _svc_wait "$AWS_ENDPOINT_URL"
+}
+
 if ! _svc_reachable "$DATABASE_URL"; then
   fallback=postgres://postgres@127.0.0.1:55432/postgres
   if _svc_reachable "$fallback"; then DATABASE_URL=$fallback; else
@@ -70,5 +87,13 @@ if ! _svc_reachable "$REDIS_URL"; then
     _svc_redis || return 1 2>/dev/null || exit 1
   fi
 fi
-export DATABASE_URL REDIS_URL
-echo "services.sh: PostgreSQL $(_svc_hostport "$DATABASE_URL"), Redis $(_svc_hostport "$REDIS_URL")" >&2
+if ! _svc_reachable "$AWS_ENDPOINT_URL"; then
+  fallback=http://127.0.0.1:54566
+  if _svc_reachable "$fallback"; then AWS_ENDPOINT_URL=$fallback; else
+    echo "services.sh: no S3/SNS endpoint at $(_svc_hostport "$AWS_ENDPOINT_URL"); starting moto" >&2
+    _svc_moto || return 1 2>/dev/null || exit 1
+  fi
+fi
+: "${AWS_ACCESS_KEY_ID:=test}" "${AWS_SECRET_ACCESS_KEY:=test}" "${AWS_REGION:=us-east-1}"
+export DATABASE_URL REDIS_URL AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_REGION
+echo "services.sh: PostgreSQL $(_svc_hostport "$DATABASE_URL"), Redis $(_svc_hostport "$REDIS_URL"), S3/SNS $(_svc_hostport "$AWS_ENDPOINT_URL")" >&2

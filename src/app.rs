@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use crate::{
     auth::{cache::AuthCache, jwt::JwtKeys, token_cache::TokenCache},
-    config::Config,
+    config::{Config, NotificationsBackend, StorageBackend},
     services::{
         metering::{self, Meter},
         notify::Outbox,
@@ -43,10 +43,10 @@ impl App {
     /// Builds the pools (lazily: nothing is contacted yet) and the metrics recorder.
     /// Without `JWT_PRIVATE_KEY_FILE`, tokens are signed with a key of this process alone:
     /// for tests and tools. A serving replica is built by [`App::connect`].
-    pub fn new(config: Config) -> anyhow::Result<Self> {
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
         let db = crate::db::connect(&config.database_url, config.database_max_connections)?;
         let jwt = JwtKeys::from_config(&config, None)?;
-        Self::assemble(config, db, jwt)
+        Self::assemble(config, db, jwt).await
     }
 
     /// Builds a serving replica. Outside production the shared schema is migrated first
@@ -63,10 +63,18 @@ impl App {
             }
         }
         let jwt = JwtKeys::from_config(&config, development_key.as_deref())?;
-        Self::assemble(config, db, jwt)
+        Self::assemble(config, db, jwt).await
     }
 
-    fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
+    async fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
+        // Only S3 storage and SNS notifications talk to AWS.
+        let _aws = if config.storage_backend == StorageBackend::S3
+            || config.notifications_backend == NotificationsBackend::Sns
+        {
+            Some(crate::aws::sdk_config(&config).await)
+        } else {
+            None
+        };
         let redis = crate::redis::connect(&config.redis_url)?;
         // The recorder first: the limiter and meter register their metrics when built.
         let metrics = Metrics::install().context("failed to install the metrics recorder")?;

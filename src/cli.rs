@@ -179,7 +179,7 @@ async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
     if config.app_env != AppEnv::Production {
         db::ensure_database(&config.database_url).await?;
     }
-    let state = AppState::new(App::new(config)?);
+    let state = AppState::new(App::new(config).await?);
     if state.config.app_env != AppEnv::Production {
         migrate::run_shared(&state.db).await?;
     }
@@ -241,7 +241,7 @@ async fn create_platform_admin(
     if config.app_env != AppEnv::Production {
         db::ensure_database(&config.database_url).await?;
     }
-    let app = App::new(config)?;
+    let app = App::new(config).await?;
     migrate::run_shared(&app.db).await?;
     upsert_admin(&app, email, password).await?;
     Ok(ExitCode::SUCCESS)

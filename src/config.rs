@@ -47,6 +47,48 @@ impl FromStr for LogFormat {
     }
 }
 
+/// Where file contents live (`STORAGE_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageBackend {
+    /// An S3 bucket (`S3_BUCKET_NAME`), or an S3-compatible server at `AWS_ENDPOINT_URL`.
+    S3,
+    /// Files under `STORAGE_DIR`, downloaded through signed links the service serves.
+    Fs,
+}
+
+impl FromStr for StorageBackend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "s3" => Ok(Self::S3),
+            "fs" => Ok(Self::Fs),
+            other => Err(format!("expected s3 or fs, got {other:?}")),
+        }
+    }
+}
+
+/// How notifications leave (`NOTIFICATIONS_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationsBackend {
+    /// Records each send and delivers nothing.
+    Log,
+    /// Amazon SNS, or an SNS-compatible server at `AWS_ENDPOINT_URL`.
+    Sns,
+}
+
+impl FromStr for NotificationsBackend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "log" => Ok(Self::Log),
+            "sns" => Ok(Self::Sns),
+            other => Err(format!("expected log or sns, got {other:?}")),
+        }
+    }
+}
+
 /// A configuration value that could not be used; names the variable.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {name}: {reason}")]
@@ -127,6 +169,19 @@ pub struct Config {
     pub job_reconcile_interval: Duration,
     /// A queued job not picked up for this long is handed to Redis again.
     pub job_requeue_after: Duration,
+    pub aws_region: String,
+    /// An S3/SNS-compatible server (LocalStack, moto) instead of AWS; S3 is then
+    /// addressed path-style.
+    pub aws_endpoint_url: Option<String>,
+    pub storage_backend: StorageBackend,
+    /// Root of the `fs` storage backend.
+    pub storage_dir: String,
+    pub s3_bucket_name: Option<String>,
+    pub notifications_backend: NotificationsBackend,
+    /// Topic that email notifications are published to; created at start outside
+    /// production when unset and the backend is `sns`.
+    pub sns_email_topic_arn: Option<String>,
+    pub from_email: String,
 }
 
 impl Config {
@@ -190,6 +245,22 @@ impl Config {
             job_concurrency: vars.parse("JOB_CONCURRENCY", 32)?,
             job_reconcile_interval: Duration::from_millis(vars.parse("JOB_RECONCILE_MS", 5000)?),
             job_requeue_after: Duration::from_millis(vars.parse("JOB_REQUEUE_AFTER_MS", 60_000)?),
+            aws_region: vars.string("AWS_REGION", "us-east-1"),
+            aws_endpoint_url: vars.get("AWS_ENDPOINT_URL"),
+            storage_backend: vars.parse(
+                "STORAGE_BACKEND",
+                if vars.get("S3_BUCKET_NAME").is_some() {
+                    StorageBackend::S3
+                } else {
+                    StorageBackend::Fs
+                },
+            )?,
+            storage_dir: vars.string("STORAGE_DIR", "./data/files"),
+            s3_bucket_name: vars.get("S3_BUCKET_NAME"),
+            notifications_backend: vars
+                .parse("NOTIFICATIONS_BACKEND", NotificationsBackend::Log)?,
+            sns_email_topic_arn: vars.get("SNS_EMAIL_TOPIC_ARN"),
+            from_email: vars.string("FROM_EMAIL", "noreply@example.com"),
         };
         config.validate()?;
         Ok(config)
@@ -282,6 +353,21 @@ impl Config {
             return Err(invalid(
                 "METERING_FLUSH_INTERVAL_MS",
                 "must be between 10 and 3600000",
+            ));
+        }
+        if self.storage_backend == StorageBackend::S3 && self.s3_bucket_name.is_none() {
+            return Err(invalid(
+                "S3_BUCKET_NAME",
+                "must be set when STORAGE_BACKEND is s3",
+            ));
+        }
+        if self.is_production()
+            && self.notifications_backend == NotificationsBackend::Sns
+            && self.sns_email_topic_arn.is_none()
+        {
+            return Err(invalid(
+                "SNS_EMAIL_TOPIC_ARN",
+                "must be set in production when NOTIFICATIONS_BACKEND is sns",
             ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
@@ -388,6 +474,23 @@ mod tests {
         assert_eq!(c.rate_limit_public_per_minute, 300);
         assert!(c.metering_enabled);
         assert_eq!(c.metering_flush_interval, Duration::from_millis(2000));
+        assert_eq!(c.aws_region, "us-east-1");
+        assert_eq!(c.storage_backend, StorageBackend::Fs);
+        assert_eq!(c.storage_dir, "./data/files");
+        assert_eq!(c.notifications_backend, NotificationsBackend::Log);
+        assert_eq!(c.from_email, "noreply@example.com");
+    }
+
+    #[test]
+    fn a_bucket_name_selects_s3_storage() {
+        let c = config(&[("S3_BUCKET_NAME", "files")]).expect("valid");
+        assert_eq!(c.storage_backend, StorageBackend::S3);
+        let c = config(&[("S3_BUCKET_NAME", "files"), ("STORAGE_BACKEND", "fs")]).expect("valid");
+        assert_eq!(c.storage_backend, StorageBackend::Fs);
+        let err = config(&[("STORAGE_BACKEND", "s3")]).expect_err("no bucket");
+        assert_eq!(err.name, "S3_BUCKET_NAME");
+        let err = config(&[("NOTIFICATIONS_BACKEND", "pigeon")]).expect_err("unknown");
+        assert_eq!(err.name, "NOTIFICATIONS_BACKEND");
     }
 
     #[test]

@@ -120,7 +120,7 @@ impl TestAppBuilder {
         // The test process never returns through `main`: its log writer lives as long.
         std::mem::forget(tenantry::telemetry::init_tracing(&config));
 
-        let app = App::new(config).expect("build the app");
+        let app = App::new(config).await.expect("build the app");
         let state = AppState::new(app);
         let overrides = tenantry::services::rate_limit::spawn_refresher(state.clone());
         let router = match self.routes {
@@ -148,7 +148,9 @@ impl TestApp {
     /// A second replica: its own process state (pools, caches) over the same database
     /// and Redis namespace, listening for the others' invalidations.
     pub async fn replica(&self) -> TestReplica {
-        let app = App::new(self.state.config.clone()).expect("build the replica");
+        let app = App::new(self.state.config.clone())
+            .await
+            .expect("build the replica");
         let state = AppState::new(app);
         // As `serve` does: logouts made before this replica started are known before it
         // answers anybody.

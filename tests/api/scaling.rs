@@ -401,9 +401,9 @@ async fn only_one_replica_evaluates_and_another_takes_over_when_it_dies() {
         .await;
     app.onboard("acme").await;
     let replica =
-        |app: &TestApp| AppState::new(App::new(app.state.config.clone()).expect("replica"));
-    let first = evaluator::spawn(replica(&app));
-    let second = evaluator::spawn(replica(&app));
+        async || AppState::new(App::new(app.state.config.clone()).await.expect("replica"));
+    let first = evaluator::spawn(replica().await);
+    let second = evaluator::spawn(replica().await);
     let until = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < until {
         assert!(
@@ -446,7 +446,7 @@ async fn a_replica_that_shuts_down_hands_the_lease_over_at_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let second = evaluator::spawn(AppState::new(
-        App::new(app.state.config.clone()).expect("replica"),
+        App::new(app.state.config.clone()).await.expect("replica"),
     ));
     first.shutdown().await;
     let stopped = Instant::now();
