@@ -27,39 +27,26 @@ pub(crate) fn tenantry() -> Command {
 
 /// A minimal HTTP/1.1 GET over a fresh connection; returns status and body.
 pub(crate) async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).await?;
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    http_request(addr, "GET", path, &[], None).await
 }
 
-/// A minimal HTTP/1.1 request with an optional bearer token and JSON body; returns
+/// A minimal HTTP/1.1 request with extra headers and an optional JSON body; returns
 /// status and body.
-async fn http_call(
+pub(crate) async fn http_request(
     addr: &str,
     method: &str,
     path: &str,
-    bearer: Option<&str>,
+    headers: &[(&str, &str)],
     body: Option<&serde_json::Value>,
 ) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(addr).await?;
     let body = body.map(ToString::to_string).unwrap_or_default();
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
+    let headers: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}\
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
@@ -78,8 +65,21 @@ async fn http_call(
     Ok((status, body))
 }
 
+/// [`http_request`] with an optional bearer token.
+async fn http_call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> std::io::Result<(u16, String)> {
+    let auth = bearer.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    http_request(addr, method, path, &headers, body).await
+}
+
 /// Waits until `serve` at `addr` answers readiness with 200.
-async fn wait_ready(addr: &str) {
+pub(crate) async fn wait_ready(addr: &str) {
     for _ in 0..150 {
         if let Ok((200, _)) = http_get(addr, "/health/ready").await {
             return;

@@ -18,6 +18,7 @@ mod onboarding;
 mod rate_limits;
 mod rbac;
 mod registration;
+mod replicas;
 mod resources;
 mod routes;
 mod scaling;

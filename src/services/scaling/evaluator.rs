@@ -345,6 +345,7 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>, stats: Arc<Eva
             }
         };
         let was_leader = stats.leader.swap(leader, Ordering::Relaxed);
+        metrics::gauge!("tenantry_autoscaler_leader").set(if leader { 1.0 } else { 0.0 });
         if leader != was_leader {
             tracing::info!(
                 leader,
@@ -364,6 +365,7 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>, stats: Arc<Eva
         match run_pass(&state, Utc::now()).await {
             Ok(report) => {
                 stats.passes.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("tenantry_autoscaler_passes_total").increment(1);
                 tracing::debug!(
                     tenants = report.tenants,
                     changes = report.changes,
@@ -375,6 +377,7 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>, stats: Arc<Eva
         }
     }
     if stats.leader.swap(false, Ordering::Relaxed) {
+        metrics::gauge!("tenantry_autoscaler_leader").set(0.0);
         state.autoscaler.gauge.clear();
         if let Err(e) = lease.release(&state.redis).await {
             tracing::warn!(error = %format!("{e:#}"), "could not release the autoscaler lease");
@@ -388,6 +391,14 @@ fn describe_metrics() {
         "tenantry_autoscaler_pass_seconds",
         metrics::Unit::Seconds,
         "Duration of the last autoscaler evaluation pass over every active tenant."
+    );
+    metrics::describe_gauge!(
+        "tenantry_autoscaler_leader",
+        "1 while this replica holds the autoscaler lease (one replica evaluates), else 0."
+    );
+    metrics::describe_counter!(
+        "tenantry_autoscaler_passes_total",
+        "Autoscaler evaluation passes this replica ran as the leader."
     );
     metrics::describe_counter!(
         "tenantry_autoscaler_changes_total",
