@@ -8,6 +8,7 @@ mod binary;
 mod client_address;
 mod docs;
 mod errors;
+mod faults;
 mod health;
 mod helpers;
 mod isolation;
