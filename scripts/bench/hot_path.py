@@ -2,7 +2,7 @@
 
 Usage: python3 hot_path.py BASE_URL OUT_DIR [ADMIN_EMAIL ADMIN_PASSWORD]
 Onboards a tenant, creates a resource and an API key (role admin), and writes `jwt`,
-`api_key`, `tenant_id` and `resource_id` into OUT_DIR. With operator credentials it also
+`api_key`, `tenant_id`, `resource_id` and `login.json` (the admin's login body) into OUT_DIR. With operator credentials it also
 lifts the tenant's rate limit (PUT /api/v1/tenants/{id}/rate-limit) so the benchmark
 measures the cost of the limiter's check rather than its 429s; a server without that
 route yet is fine.
@@ -71,7 +71,9 @@ if len(admin) == 2:
     else:
         print(f"operator login failed ({status}); tenant limit left at its plan's")
 
-for name, value in [("jwt", token), ("api_key", key["key"]),
-                    ("tenant_id", tenant_id), ("resource_id", resource["id"])]:
+login = json.dumps({"tenant": slug, "email": f"admin@{slug}.example.com",
+                    "password": "benchmark password 1"})
+for name, value in [("jwt", token), ("api_key", key["key"]), ("tenant_id", tenant_id),
+                    ("resource_id", resource["id"]), ("login.json", login)]:
     with open(f"{out}/{name}", "w") as f:
         f.write(value)

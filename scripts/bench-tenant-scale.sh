@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Tenant scale, from the outside (release build, loopback):
+#   1. onboards BENCH_TENANTS (2000) tenants through the API from 4 clients, each with one
+#      resource: the onboarding rate, overall and per 500;
+#   2. `tenantry migrate` when every tenant is current;
+#   3. JWT GET /api/v1/resources/{id} spread over the first BENCH_HOT (10) tenants vs over
+#      all of them (wrk -t2 -c32, BENCH_RUNS=2 interleaved rounds): req/s, p50, p99, and
+#      the CPU per request of the server and of its PostgreSQL backends;
+#   4. memory: the server's RSS and its PostgreSQL backends' private memory (RssAnon).
+# Rate limiting is off (a free plan's 60/min would refuse the load); the rest as configured.
+# Usage: scripts/bench-tenant-scale.sh   Settings: BENCH_TENANTS, BENCH_HOT, BENCH_RUNS,
+#   BENCH_SECONDS (10), BENCH_POOL (16), BENCH_PRODUCT_BIN (a built `tenantry` to measure).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/services.sh
+. scripts/bench/lib.sh
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+
+N=${BENCH_TENANTS:-2000}
+HOT=${BENCH_HOT:-10}
+RUNS=${BENCH_RUNS:-2}
+DURATION=${BENCH_SECONDS:-10}
+POOL=${BENCH_POOL:-16}
+PORT=${BENCH_PORT:-18480}
+work=$(mktemp -d)
+db="tenantry_bench_scale_$(date +%s)"
+export DATABASE_URL="${DATABASE_URL%/*}/$db"
+server=""
+cleanup() {
+  [ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
+  psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building (release)..." >&2
+product=${BENCH_PRODUCT_BIN:-$(cargo build --profile bench --bin tenantry --message-format=json 2>/dev/null | executable tenantry)}
+[ -x "$product" ] || { echo "build failed: run cargo build --profile bench" >&2; exit 1; }
+cp "$product" "$work/tenantry"; product=$work/tenantry
+
+export APP_ENV=development RUST_LOG=warn LOG_FORMAT=json RATE_LIMIT_ENABLED=false \
+  DATABASE_MAX_CONNECTIONS=$POOL REDIS_KEY_PREFIX="bench:$db:" ACCESS_TOKEN_TTL_SECONDS=86400
+BIND_ADDR=127.0.0.1:$PORT "$product" serve --no-workers > "$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 1 150); do
+  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1
+done
+kill -0 "$server" 2>/dev/null || { tail -n 20 "$work/server.log" >&2; exit 1; }
+
+echo "command: scripts/bench-tenant-scale.sh  ($(nproc) cores; server, PostgreSQL, Redis and clients share them)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); pool $POOL; rate limiting off"
+python3 scripts/bench/tenant_scale.py "http://127.0.0.1:$PORT" "$N" 4 "$work/creds"
+
+start=$(date +%s.%N)
+"$product" migrate > "$work/migrate.log" 2>&1 || { tail "$work/migrate.log" >&2; exit 1; }
+echo "tenantry migrate, all $N tenants current: $(echo "$(date +%s.%N) - $start" | bc) s"
+
+backends() { psql "${DATABASE_URL%/*}/postgres" -Atc \
+  "select pid from pg_stat_activity where datname = '$db' and application_name = 'tenantry'"; }
+anon_mib() { local k=0 p; for p in "$@"; do k=$((k + $(awk '/^RssAnon:/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo $((k / 1024)); }
+# One wrk run over the first $1 tenants → "req/s p50 p99 non2xx server_us pg_us"
+load() {
+  local pids out s0 s1 p0 p1
+  pids=$(backends)
+  s0=$(cpu_ticks "$server"); p0=$(cpu_ticks $pids)
+  out=$(BENCH_CREDS="$work/creds" BENCH_LIMIT=$1 wrk -t2 -c32 -d"$2s" --latency \
+    -s scripts/bench/tenants.lua "http://127.0.0.1:$PORT")
+  s1=$(cpu_ticks "$server"); p1=$(cpu_ticks $pids)
+  awk -v s=$((s1 - s0)) -v p=$((p1 - p0)) -v hz="$(getconf CLK_TCK)" '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0;
+                     if (v ~ /s$/) return v * 1000; return v }
+    /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) }
+    /Non-2xx or 3xx responses/ { bad = $NF }
+    END { printf "%.0f %.2f %.2f %d %.0f %.0f\n", rps, p50, p99, bad, s / hz * 1e6 / n, p / hz * 1e6 / n }' <<< "$out"
+}
+load "$HOT" 3 >/dev/null; load "$N" 3 >/dev/null   # warm both sets
+echo
+echo "wrk -t2 -c32 -d${DURATION}s, JWT GET /api/v1/resources/{id}, a random tenant per request"
+echo "| run | tenants | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | non-2xx |"
+echo "|---|---|---|---|---|---|---|---|"
+for run in $(seq 1 "$RUNS"); do
+  for spread in "$HOT" "$N"; do
+    read -r rps p50 p99 bad s_us p_us < <(load "$spread" "$DURATION")
+    echo "| $run | $spread | $rps | $p50 | $p99 | $s_us | $p_us | $bad |"
+  done
+done
+pids=$(backends)
+echo
+echo "server RSS $(rss_of "$server");" \
+  "PostgreSQL backends: $(echo $pids | wc -w), private memory $(anon_mib $pids) MiB in all"
