@@ -114,7 +114,9 @@ async fn main() -> anyhow::Result<()> {
     .fetch_one(&db)
     .await?;
     let bare = Bare {
-        select: leak(format!("select {COLUMNS} from {schema}.resources where id = $1")),
+        select: leak(format!(
+            "select {COLUMNS} from {schema}.resources where id = $1"
+        )),
         list: leak(format!(
             "select {COLUMNS} from {schema}.resources where ($1::uuid is null or id < $1)
              order by id desc limit $2"
