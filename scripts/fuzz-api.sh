@@ -13,7 +13,7 @@ venv=/tmp/tenantry-schemathesis
 db="tenantry_fuzz_$(date +%s)"
 export DATABASE_URL="${DATABASE_URL%/*}/$db"
 cargo build --bin tenantry 2>&1 | tail -n 1
-BIND_ADDR=127.0.0.1:$PORT RUST_LOG=warn REDIS_KEY_PREFIX="fuzz:$db:" target/debug/tenantry serve >/dev/null 2>&1 &
+BIND_ADDR=127.0.0.1:$PORT RUST_LOG=warn REDIS_KEY_PREFIX="fuzz:$db:" "${CARGO_TARGET_DIR:-target}/debug/tenantry" serve >/dev/null 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
