@@ -16,6 +16,7 @@ from tenantry_client.api.resources import get as get_resource
 from tenantry_client.api.resources import list_ as list_resources
 from tenantry_client.api.tenants import create as create_tenant
 from tenantry_client.models import (
+    Accepted,
     CreateApiKey,
     CreateJob,
     CreateResource,
@@ -73,7 +74,10 @@ missing = get_resource.sync(client=with_key, id=uuid.uuid4())
 assert isinstance(missing, Problem), missing
 assert missing.status == 404 and missing.code == ErrorCode.NOT_FOUND, missing
 
-job = create_job.sync(client=admin, body=CreateJob(type_="echo", payload=JsonObject.from_dict({"message": "hello"})))
-assert isinstance(job, Job), job
-assert isinstance(get_job.sync(client=with_key, id=job.id), Job)
+accepted = create_job.sync(
+    client=admin, body=CreateJob(type_="echo", payload=JsonObject.from_dict({"message": "hello"}))
+)
+assert isinstance(accepted, Accepted) and accepted.status == "queued", accepted
+job = get_job.sync(client=with_key, id=accepted.id)
+assert isinstance(job, Job) and job.payload.additional_properties == {"message": "hello"}, job
 print(f"client tour passed: tenant {slug}, resource {resource.id}, job {job.id}")
