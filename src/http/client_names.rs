@@ -55,7 +55,10 @@ fn rewrite(doc: &mut Value) {
             .iter()
             .any(|k| schema.get(k).is_some());
         if named {
-            by_shape.entry(shape(schema)).or_default().push(name.clone());
+            by_shape
+                .entry(shape(schema))
+                .or_default()
+                .push(name.clone());
         }
     }
     let descriptions: HashMap<String, Option<Value>> = schemas
@@ -130,7 +133,10 @@ fn named_free_form(node: &Map<String, Value>) -> Option<Value> {
 
 /// Path parameters are required; an optional body is its schema, not a `oneOf` with null.
 fn fix_operation(operation: &mut Value) {
-    if let Some(params) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
+    if let Some(params) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    {
         for param in params {
             if param.get("in") == Some(&json!("path")) {
                 param["required"] = json!(true);
@@ -261,9 +267,10 @@ mod tests {
         for (at, node) in found {
             let map = node.as_object().expect("object");
             assert!(named_free_form(map).is_none(), "free-form object at {at}");
-            let is_grant = map.get("enum").and_then(|e| e.as_array()).is_some_and(|e| {
-                e.contains(&json!("tenant:read"))
-            });
+            let is_grant = map
+                .get("enum")
+                .and_then(|e| e.as_array())
+                .is_some_and(|e| e.contains(&json!("tenant:read")));
             assert!(!is_grant, "inline grant enum at {at}");
         }
     }

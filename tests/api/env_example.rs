@@ -28,11 +28,11 @@ fn listed() -> BTreeSet<String> {
 fn env_example_lists_exactly_the_variables_read() {
     let read = Mutex::new(BTreeSet::new());
     Config::from_lookup(|name| {
-        read.lock().unwrap().insert(name.to_owned());
+        read.lock().expect("not poisoned").insert(name.to_owned());
         None
     })
     .expect("the defaults are valid");
-    let mut read = read.into_inner().unwrap();
+    let mut read = read.into_inner().expect("not poisoned");
     read.extend(READ_BY_THE_AWS_SDK.map(String::from));
     let listed = listed();
     let unlisted: Vec<_> = read.difference(&listed).collect();
