@@ -109,13 +109,14 @@ fn named_free_form(node: &Map<String, Value>) -> Option<Value> {
         }
         _ => return None,
     };
-    let structured = ["properties", "oneOf", "allOf", "anyOf", "$ref"]
-        .iter()
-        .any(|k| node.contains_key(*k));
+    // Only a bare object: anything more (required keys, property rules) is its own shape.
+    let bare = node
+        .keys()
+        .all(|k| matches!(k.as_str(), "type" | "description" | "additionalProperties"));
     let open = node
         .get("additionalProperties")
         .is_none_or(|a| a == &Value::Bool(true));
-    if structured || !open {
+    if !bare || !open {
         return None;
     }
     let reference = json!({"$ref": format!("{REF}{JSON_OBJECT}")});
@@ -273,6 +274,19 @@ mod tests {
                 .is_some_and(|e| e.contains(&json!("tenant:read")));
             assert!(!is_grant, "inline grant enum at {at}");
         }
+    }
+
+    #[test]
+    fn objects_with_rules_keep_them() {
+        let rule = json!({"type": "object", "required": ["role"]});
+        assert!(named_free_form(rule.as_object().expect("object")).is_none());
+        let bare = json!({"type": ["object", "null"], "description": "Free."});
+        assert_eq!(
+            named_free_form(bare.as_object().expect("object")),
+            Some(
+                json!({"description": "Free.", "oneOf": [{"$ref": format!("{REF}{JSON_OBJECT}")}, {"type": "null"}]})
+            )
+        );
     }
 
     #[test]
