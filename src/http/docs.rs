@@ -209,9 +209,12 @@ fn add_common_errors(operation: &mut utoipa::openapi::path::Operation, limited: 
     }
 }
 
-/// The OpenAPI document (3.1) of every route.
+/// The OpenAPI document (3.1) of every route, with the schema names a generated client
+/// needs (see [`client_names`](crate::http::client_names)).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    crate::http::client_names::apply(&mut doc);
+    doc
 }
 
 static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {

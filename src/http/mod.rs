@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod api;
+pub mod client_names;
 pub mod docs;
 pub mod extract;
 pub mod limits;

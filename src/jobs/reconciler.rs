@@ -145,5 +145,6 @@ async fn queue_depth(state: &AppState) -> anyhow::Result<()> {
         .await?;
     metrics::gauge!("tenantry_jobs_queue_depth", "state" => "ready").set(ready as f64);
     metrics::gauge!("tenantry_jobs_queue_depth", "state" => "scheduled").set(scheduled as f64);
+    crate::telemetry::publish_queue_depth(&state.config, ready, scheduled);
     Ok(())
 }

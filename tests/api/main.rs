@@ -7,6 +7,7 @@ mod authz;
 mod binary;
 mod client_address;
 mod docs;
+mod env_example;
 mod errors;
 mod faults;
 mod health;

@@ -306,12 +306,21 @@ fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
     schema
 }
 
+/// `schema`, or the named schema it refers to.
+fn deref<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")],
+        None => schema,
+    }
+}
+
 /// Every string and array a request schema takes is bounded in the document.
-fn assert_bounded(name: &str, schema: &Value) {
+fn assert_bounded(doc: &Value, name: &str, schema: &Value) {
     let properties = schema["properties"]
         .as_object()
         .unwrap_or_else(|| panic!("{name} has properties: {schema}"));
     for (field, property) in properties {
+        let property = deref(doc, property);
         let types = match &property["type"] {
             Value::String(t) => vec![t.as_str()],
             Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
@@ -328,7 +337,7 @@ fn assert_bounded(name: &str, schema: &Value) {
                 property["maxItems"].is_u64(),
                 "{name}.{field} states maxItems: {property}"
             );
-            let items = &property["items"];
+            let items = deref(doc, &property["items"]);
             assert!(
                 items["maxLength"].is_u64() || items["enum"].is_array(),
                 "{name}.{field} bounds its items: {property}"
@@ -362,9 +371,9 @@ async fn the_openapi_document_states_every_bound() {
     ] {
         let schema = schema(&doc, name);
         if name == "AddPermission" {
-            assert!(schema["properties"]["permission"]["enum"].is_array());
+            assert!(deref(&doc, &schema["properties"]["permission"])["enum"].is_array());
         } else {
-            assert_bounded(name, schema);
+            assert_bounded(&doc, name, schema);
         }
     }
 
@@ -379,7 +388,7 @@ async fn the_openapi_document_states_every_bound() {
     assert_eq!(role["description"]["maxLength"], 1000);
     assert_eq!(role["name"]["pattern"], "^[a-z][a-z0-9_-]{1,49}$");
     assert_eq!(role["permissions"]["maxItems"], 100);
-    let grants = role["permissions"]["items"]["enum"]
+    let grants = deref(&doc, &role["permissions"]["items"])["enum"]
         .as_array()
         .expect("grants are enumerated");
     for grant in ["*", "users:*", "users:read"] {
@@ -399,7 +408,7 @@ async fn the_openapi_document_states_every_bound() {
     // API keys: the object's bounds, and exactly one of role and permissions.
     let key = schema(&doc, "CreateApiKey");
     let parts = key["allOf"].as_array().expect("allOf");
-    assert_bounded("CreateApiKey", &parts[0]);
+    assert_bounded(&doc, "CreateApiKey", &parts[0]);
     assert_eq!(parts[0]["properties"]["name"]["maxLength"], 100);
     assert_eq!(
         parts[1]["oneOf"],

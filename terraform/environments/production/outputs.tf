@@ -3,6 +3,18 @@ output "api_url" {
   value = module.stack.api_url
 }
 
+output "docs_url" {
+  value = module.stack.docs_url
+}
+
+output "dashboard_url" {
+  value = module.stack.dashboard_url
+}
+
+output "redis_key_prefix" {
+  value = module.stack.redis_key_prefix
+}
+
 output "alb_dns_name" {
   value = module.stack.alb_dns_name
 }

@@ -434,6 +434,96 @@ resource "aws_appautoscaling_policy" "requests" {
   }
 }
 
+# Workers scale on the job backlog. Every worker publishes Tenantry/JobsQueueDepth (ready
+# jobs in Redis) as a CloudWatch Embedded Metric Format log line every 30 s (see
+# docs/scaling.md); two alarms drive a step policy each. CPU target tracking above still
+# scales out for heavy jobs; the longer scale-in keeps the two from fighting.
+
+locals {
+  queue_metric = {
+    namespace  = "Tenantry"
+    name       = "JobsQueueDepth"
+    dimensions = { Deployment = var.metrics_deployment }
+  }
+}
+
+resource "aws_appautoscaling_policy" "worker_queue_out" {
+  name               = "${var.name}-worker-queue-out"
+  policy_type        = "StepScaling"
+  service_namespace  = aws_appautoscaling_target.this["worker"].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this["worker"].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this["worker"].resource_id
+
+  step_scaling_policy_configuration {
+    adjustment_type         = "ChangeInCapacity"
+    cooldown                = var.worker.scale_out_cooldown_s
+    metric_aggregation_type = "Maximum"
+
+    # Bounds are relative to the alarm threshold (queue_high).
+    step_adjustment {
+      metric_interval_lower_bound = 0
+      metric_interval_upper_bound = 3 * var.worker.queue_high
+      scaling_adjustment          = 1
+    }
+    step_adjustment {
+      metric_interval_lower_bound = 3 * var.worker.queue_high
+      scaling_adjustment          = 2
+    }
+  }
+}
+
+resource "aws_appautoscaling_policy" "worker_queue_in" {
+  name               = "${var.name}-worker-queue-in"
+  policy_type        = "StepScaling"
+  service_namespace  = aws_appautoscaling_target.this["worker"].service_namespace
+  scalable_dimension = aws_appautoscaling_target.this["worker"].scalable_dimension
+  resource_id        = aws_appautoscaling_target.this["worker"].resource_id
+
+  step_scaling_policy_configuration {
+    adjustment_type         = "ChangeInCapacity"
+    cooldown                = var.worker.scale_in_cooldown_s
+    metric_aggregation_type = "Maximum"
+
+    step_adjustment {
+      metric_interval_upper_bound = 0
+      scaling_adjustment          = -1
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "worker_queue_high" {
+  alarm_name          = "${var.name}-worker-queue-high"
+  alarm_description   = "Job backlog above ${var.worker.queue_high}: add workers."
+  namespace           = local.queue_metric.namespace
+  metric_name         = local.queue_metric.name
+  dimensions          = local.queue_metric.dimensions
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 2
+  threshold           = var.worker.queue_high
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_appautoscaling_policy.worker_queue_out.arn]
+  tags                = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "worker_queue_low" {
+  alarm_name          = "${var.name}-worker-queue-low"
+  alarm_description   = "Job backlog below ${var.worker.queue_low} for 10 minutes: remove a worker."
+  namespace           = local.queue_metric.namespace
+  metric_name         = local.queue_metric.name
+  dimensions          = local.queue_metric.dimensions
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 10
+  threshold           = var.worker.queue_low
+  comparison_operator = "LessThanThreshold"
+  # No data means no worker is publishing: do not scale in on silence.
+  treat_missing_data = "notBreaching"
+  alarm_actions      = [aws_appautoscaling_policy.worker_queue_in.arn]
+  tags               = var.tags
+}
+
 # ---- WAF ---------------------------------------------------------------------------
 # AWS managed rules against common exploits and known bad IPs, plus a coarse per-IP
 # flood guard. Plan-based rate limits per tenant stay in the application.

@@ -108,6 +108,10 @@ variable "worker" {
     cpu_target           = optional(number, 70)
     scale_in_cooldown_s  = optional(number, 300)
     scale_out_cooldown_s = optional(number, 60)
+    # Step scaling on Tenantry/JobsQueueDepth (ready jobs waiting in Redis): add one
+    # worker above queue_high, two above 4 x queue_high; remove one below queue_low.
+    queue_high = optional(number, 100)
+    queue_low  = optional(number, 10)
   })
 }
 
@@ -145,4 +149,9 @@ variable "waf_log_retention_days" {
   description = "Retention of the WAF log group."
   type        = number
   default     = 30
+}
+
+variable "metrics_deployment" {
+  description = "Value of the Deployment dimension of the metrics the service publishes (its REDIS_KEY_PREFIX without the trailing colon)."
+  type        = string
 }

@@ -23,6 +23,7 @@ locals {
   app_environment = {
     for k, v in {
       APP_ENV                  = "production"
+      REDIS_KEY_PREFIX         = "${local.name}:"
       LOG_FORMAT               = "json"
       RUST_LOG                 = var.rust_log
       AWS_REGION               = var.region
@@ -126,6 +127,7 @@ module "compute" {
   container_insights         = var.container_insights
   waf_enabled                = var.waf_enabled
   deletion_protection        = var.deletion_protection
+  metrics_deployment         = local.name
 
   secrets = {
     DATABASE_URL = module.secrets.database_url_secret_arn

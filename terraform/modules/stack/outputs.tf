@@ -3,6 +3,21 @@ output "api_url" {
   value       = "${var.certificate_arn == "" ? "http" : "https"}://${module.compute.alb_dns_name}"
 }
 
+output "docs_url" {
+  description = "Swagger UI of the API; the OpenAPI document is at /openapi.json."
+  value       = "${var.certificate_arn == "" ? "http" : "https"}://${module.compute.alb_dns_name}/docs"
+}
+
+output "dashboard_url" {
+  description = "CloudWatch dashboard in the AWS console."
+  value       = "https://${var.region}.console.aws.amazon.com/cloudwatch/home?region=${var.region}#dashboards:name=${module.monitoring.dashboard_name}"
+}
+
+output "redis_key_prefix" {
+  description = "REDIS_KEY_PREFIX of this environment, also the Deployment dimension of Tenantry/JobsQueueDepth."
+  value       = "${local.name}:"
+}
+
 output "alb_dns_name" {
   description = "DNS name of the load balancer."
   value       = module.compute.alb_dns_name

@@ -164,6 +164,9 @@ variable "worker" {
     memory    = number
     min_count = number
     max_count = number
+    # Job backlog (ready jobs) above which a worker is added / below which one is removed.
+    queue_high = optional(number)
+    queue_low  = optional(number)
   })
 }
 

@@ -1,0 +1,83 @@
+"""A short tour with the Python client generated from /openapi.json (scripts/client-smoke.sh).
+
+Fails when a response does not parse into its typed model: onboarding, login, an API
+key, resources (list items are `Resource`), a problem response and a job.
+"""
+import sys
+import uuid
+
+from tenantry_client import AuthenticatedClient, Client
+from tenantry_client.api.api_keys import create as create_key
+from tenantry_client.api.auth import login, me
+from tenantry_client.api.jobs import create as create_job
+from tenantry_client.api.jobs import get as get_job
+from tenantry_client.api.resources import create as create_resource
+from tenantry_client.api.resources import get as get_resource
+from tenantry_client.api.resources import list_ as list_resources
+from tenantry_client.api.tenants import create as create_tenant
+from tenantry_client.models import (
+    Accepted,
+    CreateApiKey,
+    CreateJob,
+    CreateResource,
+    CreateTenant,
+    ErrorCode,
+    Grant,
+    Job,
+    JsonObject,
+    LoginRequest,
+    Me,
+    NewAdmin,
+    Onboarded,
+    PaginatedResource,
+    Problem,
+    Resource,
+    TokenPair,
+)
+
+base_url = sys.argv[1]
+slug = f"smoke-{uuid.uuid4().hex[:8]}"
+email, password = f"admin@{slug}.example.com", "smoke password 1"
+
+public = Client(base_url=base_url, raise_on_unexpected_status=True)
+onboarded = create_tenant.sync(
+    client=public,
+    body=CreateTenant(name="Smoke Ltd", slug=slug, admin=NewAdmin(email=email, password=password)),
+)
+assert isinstance(onboarded, Onboarded), onboarded
+assert onboarded.tenant.slug == slug
+
+tokens = login.sync(client=public, body=LoginRequest(email=email, password=password, tenant=slug))
+assert isinstance(tokens, TokenPair), tokens
+admin = AuthenticatedClient(base_url=base_url, token=tokens.access_token, raise_on_unexpected_status=True)
+who = me.sync(client=admin)
+assert isinstance(who, Me), who
+
+created = create_key.sync(
+    client=admin,
+    body=CreateApiKey(name="smoke", permissions=[Grant.RESOURCES, Grant.JOBSREAD]),
+)
+key = created.key
+with_key = AuthenticatedClient(
+    base_url=base_url, token=key, prefix="", auth_header_name="X-API-Key", raise_on_unexpected_status=True
+)
+resource = create_resource.sync(
+    client=with_key, body=CreateResource(name="first", data=JsonObject.from_dict({"colour": "blue"}))
+)
+assert isinstance(resource, Resource), resource
+assert resource.data.additional_properties == {"colour": "blue"}
+page = list_resources.sync(client=with_key)
+assert isinstance(page, PaginatedResource), page
+assert all(isinstance(item, Resource) for item in page.items) and page.items[0].id == resource.id
+
+missing = get_resource.sync(client=with_key, id=uuid.uuid4())
+assert isinstance(missing, Problem), missing
+assert missing.status == 404 and missing.code == ErrorCode.NOT_FOUND, missing
+
+accepted = create_job.sync(
+    client=admin, body=CreateJob(type_="echo", payload=JsonObject.from_dict({"message": "hello"}))
+)
+assert isinstance(accepted, Accepted) and accepted.status == "queued", accepted
+job = get_job.sync(client=with_key, id=accepted.id)
+assert isinstance(job, Job) and job.payload.additional_properties == {"message": "hello"}, job
+print(f"client tour passed: tenant {slug}, resource {resource.id}, job {job.id}")
