@@ -91,6 +91,11 @@ async fn compose(
 ) -> AppResult<(Option<String>, String, String)> {
     let fail =
         |field: &str, message: String| AppError::validation(vec![FieldError::new(field, message)]);
+    let variables = content.variables.unwrap_or_default();
+    let mut errors = template::check_variables(&variables);
+    if !errors.is_empty() {
+        return Err(AppError::validation(errors));
+    }
     let (subject, body, template) = match (content.body, content.template) {
         (Some(_), Some(_)) => {
             return Err(fail(
@@ -126,11 +131,6 @@ async fn compose(
                         channel.as_str()
                     ),
                 ));
-            }
-            let variables = content.variables.unwrap_or_default();
-            let mut errors = template::check_variables(&variables);
-            if !errors.is_empty() {
-                return Err(AppError::validation(errors));
             }
             let subject_template = stored.subject.clone().unwrap_or_default();
             match template::render(&[&subject_template, &stored.body], &variables) {
