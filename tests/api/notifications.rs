@@ -128,6 +128,29 @@ async fn email_sms_and_push_are_queued_then_sent_and_shown_in_the_history() {
         assert!(entry["sent_at"].is_string(), "{entry}");
         assert!(entry.get("body").is_none(), "no content in the history");
     }
+    // Each delivery is metered: the welcome email of onboarding and these three.
+    let welcome = history(&app, &t.admin(), "?channel=email&limit=100")
+        .await
+        .into_iter()
+        .find(|e| e["template_name"] == "welcome")
+        .and_then(|e| e["id"].as_str().and_then(|s| s.parse().ok()))
+        .expect("the welcome email");
+    assert_eq!(settled(&app, &t.admin(), welcome).await["status"], "sent");
+    app.state.meter.flush(app.db()).await.expect("flush");
+    let usage = app
+        .call(
+            Method::GET,
+            "/api/v1/usage?metric=notifications_sent&granularity=day",
+            &t.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        usage.json()["totals"]["notifications_sent"],
+        4,
+        "{}",
+        usage.text()
+    );
     let outbox = app.state.notifier.outbox().expect("log backend");
     let delivered = &outbox.sent_to("bob@example.com")[0];
     assert_eq!(
