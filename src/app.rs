@@ -10,7 +10,7 @@ use crate::{
     config::{Config, NotificationsBackend, StorageBackend},
     services::{
         metering::{self, Meter},
-        notify::Outbox,
+        notifications::Notifier,
         rate_limit::RateLimiter,
     },
     telemetry::Metrics,
@@ -27,8 +27,8 @@ pub struct App {
     pub tokens: TokenCache,
     /// Per-replica caches of authentication lookups.
     pub auth: AuthCache,
-    /// Messages of the `log` notification backend.
-    pub outbox: Outbox,
+    /// Where notifications go: the `log` backend (an in-process outbox) or SNS.
+    pub notifier: Notifier,
     /// This replica's autoscaler state (the capacity gauge it exports).
     pub autoscaler: crate::services::scaling::Autoscaler,
     /// Rate limits (Redis, with an in-process fallback) and per-tenant overrides.
@@ -68,13 +68,14 @@ impl App {
 
     async fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
         // Only S3 storage and SNS notifications talk to AWS.
-        let _aws = if config.storage_backend == StorageBackend::S3
+        let aws = if config.storage_backend == StorageBackend::S3
             || config.notifications_backend == NotificationsBackend::Sns
         {
             Some(crate::aws::sdk_config(&config).await)
         } else {
             None
         };
+        let notifier = Notifier::from_config(&config, aws.as_ref()).await?;
         let redis = crate::redis::connect(&config.redis_url)?;
         // The recorder first: the limiter and meter register their metrics when built.
         let metrics = Metrics::install().context("failed to install the metrics recorder")?;
@@ -93,7 +94,7 @@ impl App {
                 std::time::Duration::from_secs(config.access_token_ttl_seconds.unsigned_abs()),
                 config.deny_list_capacity,
             ),
-            outbox: Outbox::default(),
+            notifier,
             autoscaler: Default::default(),
             config,
         })

@@ -85,6 +85,15 @@ use crate::{
         api::jobs::list,
         api::jobs::get,
         api::jobs::cancel,
+        api::notifications::email,
+        api::notifications::sms,
+        api::notifications::push,
+        api::notifications::list_templates,
+        api::notifications::create_template,
+        api::notifications::get_template,
+        api::notifications::replace_template,
+        api::notifications::delete_template,
+        api::notifications::history,
         api::audit::list,
         api::scaling::status,
         api::scaling::set_policy,
@@ -108,6 +117,7 @@ use crate::{
         (name = "scaling", description = "The tenant's autoscaling: capacity, policy, events, simulation"),
         (name = "usage", description = "Metered usage per tenant"),
         (name = "jobs", description = "Background jobs"),
+        (name = "notifications", description = "Email, SMS and push sends (SNS), templates and the send history"),
     )
 )]
 struct ApiDoc;

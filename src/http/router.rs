@@ -145,6 +145,16 @@ fn declare(api: Api) -> Api {
         .at(M::POST,   "/api/v1/jobs",                           Tenant(P::JobsCreate),  api::jobs::create)
         .at(M::GET,    "/api/v1/jobs/{id}",                      Tenant(P::JobsRead),    api::jobs::get)
         .at(M::POST,   "/api/v1/jobs/{id}/cancel",               Tenant(P::JobsCancel),  api::jobs::cancel)
+        // Notifications
+        .at(M::POST,   "/api/v1/notifications/email",            Tenant(P::NotificationsSend), api::notifications::email)
+        .at(M::POST,   "/api/v1/notifications/sms",              Tenant(P::NotificationsSend), api::notifications::sms)
+        .at(M::POST,   "/api/v1/notifications/push",             Tenant(P::NotificationsSend), api::notifications::push)
+        .at(M::GET,    "/api/v1/notifications/templates",        Tenant(P::NotificationsRead), api::notifications::list_templates)
+        .at(M::POST,   "/api/v1/notifications/templates",        Tenant(P::NotificationsManageTemplates), api::notifications::create_template)
+        .at(M::GET,    "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsRead), api::notifications::get_template)
+        .at(M::PUT,    "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsManageTemplates), api::notifications::replace_template)
+        .at(M::DELETE, "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsManageTemplates), api::notifications::delete_template)
+        .at(M::GET,    "/api/v1/notifications/history",          Tenant(P::NotificationsRead), api::notifications::history)
         // Audit
         .at(M::GET,    "/api/v1/audit-logs",                     Tenant(P::AuditRead),   api::audit::list)
         // Autoscaling

@@ -122,6 +122,7 @@ async fn run_row(
         scope: &scope,
         job_id: id,
         attempt,
+        max_attempts: claimed.max_attempts,
     };
     let started = Instant::now();
     // The job runs while the watch renews its lease; when the watch sees a cancellation

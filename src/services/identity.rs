@@ -17,7 +17,7 @@ use crate::{
     rbac::{policy, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},
-        notify::Message,
+        notifications::{self, Outgoing},
         sessions::{self, Purpose, TokenPair},
         tenants::{self, Tenant},
         users::{self, Email, NewUser},
@@ -145,14 +145,18 @@ pub async fn register(
     };
     let scope = TenantScope::new(app.db.clone(), tenant.id);
     if users::credentials(&scope, email.as_str()).await?.is_some() {
-        app.outbox.send(Message {
-            to: email.as_str().to_owned(),
-            template: "registration_existing_account",
-            subject: format!("Someone tried to register at {}", tenant.name),
-            body: "An account with this address already exists. If this was you, log in or \
-                   reset your password; otherwise you can ignore this message."
+        let notice = notifications::system_email(
+            email.as_str(),
+            "registration_existing_account",
+            format!("Someone tried to register at {}", tenant.name),
+            "An account with this address already exists. If this was you, log in or \
+             reset your password; otherwise you can ignore this message."
                 .to_owned(),
-        });
+        );
+        // The answer must not differ from a new registration's, even if this fails.
+        if let Err(e) = notifications::send_system(app, &scope, &notice).await {
+            tracing::error!(error = %e, "could not queue the existing-account notice");
+        }
         return Ok(answer);
     }
     let mut tx = scope.begin().await?;
@@ -183,18 +187,21 @@ pub async fn register(
             .target("user", user_id),
     )
     .await?;
+    let verification =
+        notifications::queue_in(&mut tx, &verification_email(email.as_str(), &token), None).await?;
     tx.commit().await?;
-    send_verification(app, email.as_str(), &token);
+    notifications::dispatch(app, tenant.id, &verification).await;
     Ok(answer)
 }
 
-pub fn send_verification(app: &App, to: &str, token: &str) {
-    app.outbox.send(Message {
-        to: to.to_owned(),
-        template: "email_verification",
-        subject: "Confirm your email address".to_owned(),
-        body: format!("Your verification token: {token}"),
-    });
+/// The email that carries an email verification token.
+pub fn verification_email(to: &str, token: &str) -> Outgoing {
+    notifications::system_email(
+        to,
+        "email_verification",
+        "Confirm your email address".to_owned(),
+        format!("Your verification token: {token}"),
+    )
 }
 
 /// Ends the caller's session. A user's refresh family (the one named in the token, and
@@ -281,13 +288,15 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
             let user_id = account.id;
             let mut tx = scope.begin().await?;
             let token = sessions::create_one_time(&mut tx, user_id, Purpose::PasswordReset).await?;
+            let message = notifications::system_email(
+                &email.to_lowercase(),
+                "password_reset",
+                "Reset your password".to_owned(),
+                format!("Your password reset token (valid 1 hour): {token}"),
+            );
+            let queued = notifications::queue_in(&mut tx, &message, None).await?;
             tx.commit().await?;
-            app.outbox.send(Message {
-                to: email.to_lowercase(),
-                template: "password_reset",
-                subject: "Reset your password".to_owned(),
-                body: format!("Your password reset token (valid 1 hour): {token}"),
-            });
+            notifications::dispatch(&app, tenant.id, &queued).await;
             Ok(())
         };
         if let Err(e) = result.await {

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    AppState,
+    App, AppState,
     db::{TenantScope, TenantSql, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError},
     jobs::{JobMessage, JobQueue, JobType},
@@ -149,7 +149,7 @@ async fn insert_on(
 /// The push runs on a task of its own: when the client goes away, axum drops the
 /// request's future, and a push cut off there would leave the job waiting for the
 /// reconciler.
-pub async fn enqueue(state: &AppState, tenant_id: Uuid, job_id: Uuid) {
+pub async fn enqueue(state: &App, tenant_id: Uuid, job_id: Uuid) {
     let message = JobMessage::row(tenant_id, job_id);
     let jobs = state.jobs.clone();
     let push = tokio::spawn(async move {

@@ -5,7 +5,7 @@ pub mod audit;
 pub mod identity;
 pub mod jobs;
 pub mod metering;
-pub mod notify;
+pub mod notifications;
 pub mod onboarding;
 pub mod rate_limit;
 pub mod resources;

@@ -15,8 +15,7 @@ use crate::{
     rbac::{policy, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
-        notify::Message,
-        roles,
+        notifications, roles,
         sessions::{self, TokenPair},
         tenants::{self, Plan, Tenant, TenantSlug},
         users::{self, Email, NewUser, User},
@@ -162,7 +161,19 @@ pub async fn onboard(
         .await?;
     }
     let admin_user = users::get_in(&mut tx, admin_id).await?;
+    let welcome = notifications::queue_in(
+        &mut tx,
+        &notifications::system_email(
+            &admin_user.email,
+            "welcome",
+            format!("Welcome to {}", input.name),
+            format!("Your organisation {} is ready.", input.slug.as_str()),
+        ),
+        None,
+    )
+    .await?;
     tx.commit().await?;
+    notifications::dispatch(app, tenant_id, &welcome).await;
     if idempotency_key.is_some() {
         purge_expired_idempotency_records(&app.db).await;
     }
@@ -170,12 +181,6 @@ pub async fn onboard(
     let tenant = tenants::find(&app.db, tenant_id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("onboarded tenant vanished")))?;
-    app.outbox.send(Message {
-        to: admin_user.email.clone(),
-        template: "welcome",
-        subject: format!("Welcome to {}", tenant.name),
-        body: format!("Your organisation {} is ready.", tenant.slug),
-    });
     tracing::info!(%tenant_id, slug = %tenant.slug, "tenant onboarded");
     Ok(Onboarded {
         tenant,

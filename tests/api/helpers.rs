@@ -18,6 +18,7 @@ use sqlx::PgPool;
 use tenantry::{
     App, AppState, Config,
     db::{TenantScope, migrate},
+    services::notifications::outbox::Message,
 };
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -48,6 +49,7 @@ type ConfigEdit = Box<dyn FnOnce(&mut Config)>;
 pub struct TestAppBuilder {
     routes: Option<Router<AppState>>,
     configure: Vec<ConfigEdit>,
+    sns: bool,
 }
 
 impl TestAppBuilder {
@@ -60,6 +62,13 @@ impl TestAppBuilder {
     /// Rate limits on, as in production.
     pub fn with_rate_limits(self) -> Self {
         self.with_config(|c| c.rate_limit_enabled = true)
+    }
+
+    /// Notifications through SNS at the moto stand-in (`AWS_ENDPOINT_URL`), email to a
+    /// topic of this test's own.
+    pub fn with_sns(mut self) -> Self {
+        self.sns = true;
+        self
     }
 
     /// Adjust the configuration after the test database is set up.
@@ -114,6 +123,18 @@ impl TestAppBuilder {
             _ => None,
         })
         .expect("test configuration is valid");
+        if self.sns {
+            config.notifications_backend = tenantry::config::NotificationsBackend::Sns;
+            config.aws_endpoint_url = Some(aws_endpoint());
+            let topic = sns_client()
+                .await
+                .create_topic()
+                .name(format!("tenantry-test-{}", Uuid::new_v4().simple()))
+                .send()
+                .await
+                .expect("create the test's email topic");
+            config.sns_email_topic_arn = topic.topic_arn().map(str::to_owned);
+        }
         for f in self.configure {
             f(&mut config);
         }
@@ -188,6 +209,28 @@ impl TestApp {
 
     pub fn db(&self) -> &PgPool {
         &self.state.db
+    }
+
+    /// The message with `template` that the `log` backend recorded for `to`, waiting
+    /// (up to 10 s) for a worker to deliver it.
+    pub async fn wait_for_message(&self, to: &str, template: &str) -> Message {
+        let outbox = self
+            .state
+            .notifier
+            .outbox()
+            .expect("the log notification backend");
+        for _ in 0..500 {
+            if let Some(message) = outbox
+                .sent_to(to)
+                .into_iter()
+                .rev()
+                .find(|m| m.template == template)
+            {
+                return message;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no {template} message was delivered to {to}");
     }
 
     /// The URL of this test's database.
@@ -634,6 +677,86 @@ impl TestResponse {
             "the problem quotes the request id"
         );
         problem
+    }
+}
+
+/// The S3/SNS stand-in's URL (`scripts/services.sh` starts moto there).
+pub fn aws_endpoint() -> String {
+    env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:54566")
+}
+
+/// An SNS client for the stand-in, to set up what a test needs (topics, endpoints).
+pub async fn sns_client() -> aws_sdk_sns::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(aws_endpoint())
+        .load()
+        .await;
+    aws_sdk_sns::Client::new(&config)
+}
+
+/// The SNS part of moto's record of everything it received (`/moto-api/data.json`).
+///
+/// That document reads every model's `status`; an S3 object's status read moves it to
+/// `RESTORED` ("immediate" progression), which looks its bucket up and fails the whole
+/// document once another test deleted that bucket. So object restores are first set to
+/// progress only by hand (they never do here), and the read is tried a few times.
+pub async fn moto_sns_data() -> Value {
+    let freeze = r#"{"model_name": "s3::keyrestore", "transition": {"progression": "manual", "times": 1000000000}}"#;
+    let mut last = String::new();
+    for _ in 0..5 {
+        let read = match moto_http("POST", "/moto-api/state-manager/set-transition", freeze).await {
+            Ok(_) => moto_http("GET", "/moto-api/data.json", "").await,
+            Err(e) => Err(e),
+        };
+        match read {
+            Ok(body) => match serde_json::from_str::<Value>(&body) {
+                Ok(data) => return data["sns"].clone(),
+                Err(_) => last = body,
+            },
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "moto's data could not be read: {}",
+        last.chars().take(500).collect::<String>()
+    );
+}
+
+/// A request to the stand-in's own API: the body of a 2xx answer, or what went wrong.
+async fn moto_http(method: &str, path: &str, body: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let endpoint = aws_endpoint();
+    let host = endpoint
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&host)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let request = format!(
+        "{method} {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .map_err(|e| format!("read: {e}"))?;
+    let response = String::from_utf8_lossy(&response);
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or("not an HTTP answer")?;
+    if head.starts_with("HTTP/1.1 2") || head.starts_with("HTTP/1.0 2") {
+        Ok(body.to_owned())
+    } else {
+        Err(format!("{head}\n{body}"))
     }
 }
 

@@ -60,8 +60,21 @@ async fn every_id_route_hides_another_tenants_objects() {
         .as_str()
         .expect("job")
         .to_owned();
+    let a_template = app
+        .call(
+            Method::POST,
+            "/api/v1/notifications/templates",
+            &a.admin(),
+            Some(json!({"name": "alpha-template", "channel": "sms", "body": "alpha"})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("template")
+        .to_owned();
     let ids: HashMap<&str, String> = HashMap::from([
         ("/api/v1/jobs/", a_job),
+        ("/api/v1/notifications/templates/", a_template),
         ("/api/v1/tenants/", a.id.to_string()),
         ("/api/v1/users/", a_user.to_string()),
         ("/api/v1/api-keys/", a_key.to_string()),
@@ -71,7 +84,7 @@ async fn every_id_route_hides_another_tenants_objects() {
     let (_, b_key) = app
         .api_key(&b, json!({"name": "b-key", "role": "admin"}))
         .await;
-    let bodies = json!({"name": "pwned", "data": {}, "roles": ["viewer"], "permission": "users:read", "first_name": "pwned"});
+    let bodies = json!({"name": "pwned", "data": {}, "roles": ["viewer"], "permission": "users:read", "first_name": "pwned", "channel": "sms", "body": "pwned"});
 
     let (_, table) = router::api(&app.state);
     let mut checked = 0;
@@ -110,6 +123,7 @@ async fn every_id_route_hides_another_tenants_objects() {
         "/api/v1/roles",
         "/api/v1/resources",
         "/api/v1/audit-logs",
+        "/api/v1/notifications/templates",
     ] {
         let text = app
             .call(Method::GET, &format!("{list}?limit=100"), &b.admin(), None)
@@ -120,6 +134,7 @@ async fn every_id_route_hides_another_tenants_objects() {
             "a-key",
             "alpha-role",
             "alpha-secret",
+            "alpha-template",
             &a_resource,
         ] {
             assert!(!text.contains(secret), "{list} shows {secret}");

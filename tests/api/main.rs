@@ -16,6 +16,7 @@ mod isolation;
 mod jobs;
 mod metrics;
 mod migrate;
+mod notifications;
 mod onboarding;
 mod rate_limits;
 mod rbac;

@@ -35,17 +35,16 @@ async fn a_password_reset_ends_existing_access_tokens_here_and_on_other_replicas
         )
         .await;
     assert_eq!(res.status, 202);
-    let mut token = None;
-    for _ in 0..100 {
-        if let Some(m) = app.state.outbox.sent_to(&acme.admin_email).last()
-            && m.template == "password_reset"
-        {
-            token = m.body.split_whitespace().last().map(str::to_owned);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let token = token.expect("a reset token was sent");
+    let _worker = app.start_worker();
+    let message = app
+        .wait_for_message(&acme.admin_email, "password_reset")
+        .await;
+    let token = message
+        .body
+        .split_whitespace()
+        .last()
+        .expect("a reset token was sent")
+        .to_owned();
     let res = app
         .post_json(
             "/api/v1/auth/password-reset",

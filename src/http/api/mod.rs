@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod jobs;
+pub mod notifications;
 pub mod rate_limits;
 pub mod resources;
 pub mod roles;

@@ -21,7 +21,7 @@ use crate::{
     rbac::policy,
     services::{
         audit::{self, AuditEntry},
-        identity, sessions,
+        identity, notifications, sessions,
         users::{self, Email, NewUser, User, UserChanges},
     },
 };
@@ -116,8 +116,14 @@ pub async fn create(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
+    let verification = notifications::queue_in(
+        &mut tx,
+        &identity::verification_email(&user.email, &token),
+        Some(principal.actor.id()),
+    )
+    .await?;
     tx.commit().await?;
-    identity::send_verification(&app, &user.email, &token);
+    notifications::dispatch(&app, principal.tenant_id(), &verification).await;
     Ok((StatusCode::CREATED, Json(user)))
 }
 

@@ -72,6 +72,8 @@ pub struct JobContext<'a> {
     pub job_id: Uuid,
     /// 1 on the first run.
     pub attempt: i32,
+    /// The last attempt the job gets.
+    pub max_attempts: i32,
 }
 
 /// Runs one attempt; `Err` is the error recorded (and retried while attempts remain).

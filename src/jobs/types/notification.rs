@@ -1,23 +1,34 @@
-//! `notification.send` (internal): delivers one message through the notification
-//! backend. Until the SNS backends exist, that is the `log` backend's outbox.
+//! `notification.send` (internal): delivers one message through the configured backend
+//! and records the outcome on its `notification_logs` row.
 
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::{JobContext, invalid};
-use crate::{error::FieldError, services::notify::Message};
+use crate::{
+    error::FieldError,
+    services::{
+        metering::Metric,
+        notifications::{self, Channel, Outcome, Outgoing},
+    },
+};
 
 #[derive(Debug, Deserialize)]
 pub struct Params {
+    pub log_id: Uuid,
+    pub channel: Channel,
     pub to: String,
-    pub template: String,
+    pub template: Option<String>,
+    // Removed from the payload once the log row is final.
     #[serde(default)]
     pub subject: String,
     #[serde(default)]
     pub body: String,
+    pub data: Option<serde_json::Value>,
 }
 
-/// Templates the identity flows send; the outbox records the name as `&'static str`.
-const TEMPLATES: &[&str] = &["welcome", "password_reset", "email_verification", "message"];
+/// The longest error kept on the log row.
+const MAX_ERROR_CHARS: usize = 1000;
 
 impl Params {
     pub fn parse(payload: &serde_json::Value) -> Result<Self, FieldError> {
@@ -26,33 +37,69 @@ impl Params {
         if params.to.trim().is_empty() {
             return Err(invalid("to", "must not be empty"));
         }
-        if !TEMPLATES.contains(&params.template.as_str()) {
-            return Err(invalid("template", "is not a known template"));
-        }
         Ok(params)
     }
 }
 
-/// Delivers with the job id as the deduplication key: a retry of a job whose first run
-/// delivered but crashed before recording it does not deliver twice.
+/// Sends unless the log row is already final: a retry of a job whose delivery went
+/// through (and was recorded) does not deliver twice. The last failed attempt marks
+/// the row `failed`; earlier ones keep it `queued` with the error.
 pub async fn run(
     ctx: &JobContext<'_>,
     payload: &serde_json::Value,
 ) -> Result<serde_json::Value, String> {
     let params = Params::parse(payload).map_err(|e| e.message)?;
-    let template = TEMPLATES
-        .iter()
-        .copied()
-        .find(|t| *t == params.template)
-        .unwrap_or("message");
-    let delivered = ctx.state.outbox.send_once(
-        ctx.job_id,
-        Message {
-            to: params.to,
-            template,
-            subject: params.subject,
-            body: params.body,
-        },
-    );
-    Ok(serde_json::json!({ "backend": "log", "delivered": delivered }))
+    let status = notifications::log_status(ctx.scope, params.log_id)
+        .await
+        .map_err(|e| format!("could not read the notification log: {e}"))?;
+    let Some((status, message_id)) = status else {
+        return Err("the notification log row is missing".to_owned());
+    };
+    if status != "queued" {
+        return Ok(serde_json::json!({
+            "status": status, "message_id": message_id, "delivered": false
+        }));
+    }
+    let notifier = &ctx.state.notifier;
+    let message = Outgoing {
+        channel: params.channel,
+        to: params.to,
+        template: params.template,
+        subject: params.subject,
+        body: params.body,
+        data: params.data,
+    };
+    let record = |outcome| notifications::record(ctx.scope, params.log_id, ctx.job_id, outcome);
+    match notifier.send(params.log_id, &message).await {
+        Ok(message_id) => {
+            ctx.state
+                .meter
+                .record(ctx.scope.tenant_id(), Metric::NotificationsSent, 1);
+            record(Outcome::Sent(&message_id))
+                .await
+                .map_err(|e| format!("sent, but could not record it: {e}"))?;
+            Ok(serde_json::json!({
+                "status": "sent", "message_id": message_id, "backend": notifier.name()
+            }))
+        }
+        Err(error) => {
+            let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+            tracing::warn!(
+                log_id = %params.log_id,
+                channel = message.channel.as_str(),
+                attempt = ctx.attempt,
+                %error,
+                "notification not delivered"
+            );
+            let outcome = if ctx.attempt >= ctx.max_attempts {
+                Outcome::Failed(&error)
+            } else {
+                Outcome::Retrying(&error)
+            };
+            if let Err(e) = record(outcome).await {
+                tracing::warn!(log_id = %params.log_id, error = %e, "could not record the failed send");
+            }
+            Err(error)
+        }
+    }
 }

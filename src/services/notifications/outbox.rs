@@ -1,16 +1,18 @@
-//! Outgoing messages of the identity flows (password reset, email verification, welcome).
-//!
-//! Until the notification service exists, the `log` backend is the only one: it records
-//! each message in a bounded in-process outbox (which tests read) and logs that it was
-//! sent, never its content, since reset links are secrets.
+//! The `log` backend's record: a bounded in-process outbox of the latest messages
+//! (which tests read). It logs that a message was sent, never its content, since reset
+//! links are secrets.
 
 use std::{collections::VecDeque, sync::Mutex};
 
 /// One message that would be delivered.
 #[derive(Debug, Clone)]
 pub struct Message {
+    /// `email`, `sms` or `push`.
+    pub channel: &'static str,
     pub to: String,
-    pub template: &'static str,
+    /// The template's name; empty for a message sent with its own body.
+    pub template: String,
+    /// The subject of an email, the title of a push notification.
     pub subject: String,
     pub body: String,
 }
@@ -28,6 +30,7 @@ pub struct Outbox {
 impl Outbox {
     pub fn send(&self, message: Message) {
         tracing::info!(
+            channel = message.channel,
             template = message.template,
             to = %mask(&message.to),
             "notification recorded (log backend, not delivered)"
@@ -39,8 +42,9 @@ impl Outbox {
         messages.push_back(message);
     }
 
-    /// Sends unless a message with the same `key` (a job id) was sent already, so a
-    /// retried `notification.send` job does not deliver twice. `false` when skipped.
+    /// Sends unless a message with the same `key` (a notification log id) was sent
+    /// already, so a retried `notification.send` job does not deliver twice. `false`
+    /// when skipped.
     pub fn send_once(&self, key: uuid::Uuid, message: Message) -> bool {
         {
             let mut sent = self.sent_keys.lock().unwrap_or_else(|e| e.into_inner());
@@ -67,12 +71,15 @@ impl Outbox {
     }
 }
 
-/// `alice@example.com` → `a***@example.com`, for logs.
-fn mask(address: &str) -> String {
+/// `alice@example.com` → `a***@example.com`, `+15551234567` → `+1555***`, for logs.
+pub fn mask(address: &str) -> String {
     match address.split_once('@') {
         Some((user, domain)) => {
             let first = user.chars().next().unwrap_or('*');
             format!("{first}***@{domain}")
+        }
+        None if address.starts_with('+') && address.len() > 5 => {
+            format!("{}***", address.chars().take(5).collect::<String>())
         }
         None => "***".to_owned(),
     }
@@ -85,6 +92,7 @@ mod tests {
     #[test]
     fn addresses_are_masked_in_logs() {
         assert_eq!(mask("alice@example.com"), "a***@example.com");
+        assert_eq!(mask("+15551234567"), "+1555***");
         assert_eq!(mask("nonsense"), "***");
     }
 }

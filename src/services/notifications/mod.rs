@@ -1,0 +1,418 @@
+//! Notifications: templates, sends and their history.
+//!
+//! A send is a `notification.send` job with a row in `notification_logs`, both written
+//! in one transaction: the row starts `queued`, and the job moves it to `sent` (with the
+//! provider's message id) or, after its last attempt, to `failed`. The job reads the row
+//! before sending, so a retry after a delivery that went through does not deliver again.
+//! The message body lives only in the job's payload (hidden from the jobs API, and
+//! removed once the row is final): identity messages carry reset and verification tokens.
+
+pub mod backend;
+pub mod outbox;
+pub mod template;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub use backend::{Notifier, Outgoing};
+
+use crate::{
+    App,
+    db::{TenantScope, TenantTx},
+    error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
+    jobs::JobType,
+    services::jobs::{self, DEFAULT_MAX_ATTEMPTS, NewJob},
+};
+
+/// How a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Sms,
+    Push,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Push => "push",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Email, Self::Sms, Self::Push]
+            .into_iter()
+            .find(|c| c.as_str() == raw)
+    }
+}
+
+/// A phone number in E.164 form: `+`, a non-zero digit, then 1 to 14 digits.
+pub fn is_e164(raw: &str) -> bool {
+    raw.strip_prefix('+').is_some_and(|digits| {
+        (2..=15).contains(&digits.len())
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// An SNS platform endpoint ARN: `arn:aws:sns:<region>:<12-digit account>:endpoint/...`
+/// (other AWS partitions, such as `aws-cn`, included).
+pub fn is_endpoint_arn(raw: &str) -> bool {
+    let parts: Vec<&str> = raw.splitn(6, ':').collect();
+    let [arn, partition, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    arn == "arn"
+        && partition.starts_with("aws")
+        && service == "sns"
+        && !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource.strip_prefix("endpoint/").is_some_and(|rest| {
+            rest.len() > 2 && rest.contains('/') && !rest.contains(char::is_whitespace)
+        })
+        && raw.len() <= 1024
+}
+
+/// A template name: `^[a-z][a-z0-9_.-]{0,99}$`.
+pub fn parse_template_name(field: &str, raw: &str) -> Result<String, FieldError> {
+    let ok = (1..=100).contains(&raw.len())
+        && raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
+        });
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must match ^[a-z][a-z0-9_.-]{0,99}$ (lowercase letters, digits, _ . -)",
+        ))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Templates
+
+/// A stored message with `{{ name }}` placeholders.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct Template {
+    pub id: Uuid,
+    /// Unique in the tenant.
+    pub name: String,
+    /// `email`, `sms` or `push`.
+    pub channel: String,
+    /// Email subject or push title (may hold placeholders).
+    pub subject: Option<String>,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The fields of a template, checked.
+#[derive(Debug, Clone)]
+pub struct TemplateInput {
+    pub name: String,
+    pub channel: Channel,
+    pub subject: Option<String>,
+    pub body: String,
+}
+
+const TEMPLATE_COLUMNS: &str = "select id, name, channel, subject, body, created_at, updated_at from {schema}.notification_templates";
+
+fn name_taken() -> AppError {
+    AppError::conflict(
+        ErrorCode::Conflict,
+        "a notification template with this name already exists",
+    )
+}
+
+pub async fn create_template(tx: &mut TenantTx, input: &TemplateInput) -> AppResult<Template> {
+    let sql = tx.sql(
+        "insert into {schema}.notification_templates (id, name, channel, subject, body)
+         values ($1, $2, $3, $4, $5)
+         returning id, name, channel, subject, body, created_at, updated_at",
+    );
+    sqlx::query_as(sql)
+        .bind(Uuid::now_v7())
+        .bind(&input.name)
+        .bind(input.channel.as_str())
+        .bind(&input.subject)
+        .bind(&input.body)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(on_unique("notification_templates_name_key", name_taken))
+}
+
+pub async fn replace_template(
+    tx: &mut TenantTx,
+    id: Uuid,
+    input: &TemplateInput,
+) -> AppResult<Template> {
+    let sql = tx.sql(
+        "update {schema}.notification_templates
+         set name = $2, channel = $3, subject = $4, body = $5, updated_at = now()
+         where id = $1
+         returning id, name, channel, subject, body, created_at, updated_at",
+    );
+    sqlx::query_as(sql)
+        .bind(id)
+        .bind(&input.name)
+        .bind(input.channel.as_str())
+        .bind(&input.subject)
+        .bind(&input.body)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(on_unique("notification_templates_name_key", name_taken))?
+        .ok_or_else(AppError::not_found)
+}
+
+pub async fn delete_template(tx: &mut TenantTx, id: Uuid) -> AppResult<Template> {
+    let sql = tx.sql(
+        "delete from {schema}.notification_templates where id = $1
+         returning id, name, channel, subject, body, created_at, updated_at",
+    );
+    sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+pub async fn get_template(scope: &TenantScope, id: Uuid) -> AppResult<Template> {
+    sqlx::query_as(scope.sql_parts(&[TEMPLATE_COLUMNS, " where id = $1"]))
+        .bind(id)
+        .fetch_optional(scope.db())
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+pub async fn find_template(scope: &TenantScope, name: &str) -> sqlx::Result<Option<Template>> {
+    sqlx::query_as(scope.sql_parts(&[TEMPLATE_COLUMNS, " where name = $1"]))
+        .bind(name)
+        .fetch_optional(scope.db())
+        .await
+}
+
+/// Newest first, keyset-paginated, optionally of one channel.
+pub async fn list_templates(
+    scope: &TenantScope,
+    channel: Option<Channel>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Template>> {
+    sqlx::query_as(scope.sql_parts(&[
+        TEMPLATE_COLUMNS,
+        " where ($1::uuid is null or id < $1) and ($2::text is null or channel = $2)
+          order by id desc limit $3",
+    ]))
+    .bind(before)
+    .bind(channel.map(Channel::as_str))
+    .bind(limit)
+    .fetch_all(scope.db())
+    .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Sends and their history
+
+/// One send as the history shows it: never the body.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct LogEntry {
+    pub id: Uuid,
+    /// `email`, `sms` or `push`.
+    pub channel: String,
+    pub recipient: String,
+    pub template_name: Option<String>,
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    /// The provider's message id once sent (`log-<id>` on the `log` backend).
+    pub provider_message_id: Option<String>,
+    /// Why the last attempt failed (kept while a retry is queued).
+    pub error: Option<String>,
+    /// The user or API key that asked; `null` for the service's own messages.
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+const LOG_COLUMNS: &str = "select id, channel, recipient, template_name, status,
+    provider_message_id, error, created_by, created_at, sent_at from {schema}.notification_logs";
+
+/// Newest first, keyset-paginated, filtered by channel and status.
+pub async fn history(
+    scope: &TenantScope,
+    channel: Option<Channel>,
+    status: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<LogEntry>> {
+    sqlx::query_as(scope.sql_parts(&[
+        LOG_COLUMNS,
+        " where ($1::uuid is null or id < $1) and ($2::text is null or channel = $2)
+          and ($3::text is null or status = $3) order by id desc limit $4",
+    ]))
+    .bind(before)
+    .bind(channel.map(Channel::as_str))
+    .bind(status)
+    .bind(limit)
+    .fetch_all(scope.db())
+    .await
+}
+
+/// A send accepted: its log row and the job that delivers it.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Queued {
+    /// The `notification_logs` row (see the history).
+    pub id: Uuid,
+    /// Always `queued`.
+    #[schema(value_type = String, example = "queued")]
+    pub status: &'static str,
+    /// The `notification.send` job (payload and result are not shown: they may hold secrets).
+    pub job_id: Uuid,
+}
+
+/// Writes the log row (`queued`) and its `notification.send` job inside `tx`; after the
+/// commit, [`dispatch`] hands the job to the queue.
+pub async fn queue_in(
+    tx: &mut TenantTx,
+    message: &Outgoing,
+    created_by: Option<Uuid>,
+) -> sqlx::Result<Queued> {
+    let id = Uuid::now_v7();
+    let sql = tx.sql(
+        "insert into {schema}.notification_logs (id, channel, recipient, template_name, created_by)
+         values ($1, $2, $3, $4, $5)",
+    );
+    sqlx::query(sql)
+        .bind(id)
+        .bind(message.channel.as_str())
+        .bind(&message.to)
+        .bind(&message.template)
+        .bind(created_by)
+        .execute(tx.conn())
+        .await?;
+    let mut payload = json!({
+        "log_id": id,
+        "channel": message.channel,
+        "to": message.to,
+        "subject": message.subject,
+        "body": message.body,
+    });
+    if let Some(template) = &message.template {
+        payload["template"] = template.clone().into();
+    }
+    if let Some(data) = &message.data {
+        payload["data"] = data.clone();
+    }
+    let job = NewJob {
+        job_type: JobType::NotificationSend,
+        payload,
+        max_attempts: DEFAULT_MAX_ATTEMPTS,
+    };
+    let job = jobs::insert(tx, &job, created_by).await?;
+    Ok(Queued {
+        id,
+        status: "queued",
+        job_id: job.id,
+    })
+}
+
+/// Hands a committed send to the queue (the reconciler does it if this fails).
+pub async fn dispatch(app: &App, tenant_id: Uuid, queued: &Queued) {
+    jobs::enqueue(app, tenant_id, queued.job_id).await;
+}
+
+/// Sends one of the service's own messages (welcome, verification, password reset) in
+/// a transaction of its own; not counted against the tenant's send quota.
+pub async fn send_system(
+    app: &App,
+    scope: &TenantScope,
+    message: &Outgoing,
+) -> sqlx::Result<Queued> {
+    let mut tx = scope.begin().await?;
+    let queued = queue_in(&mut tx, message, None).await?;
+    tx.commit().await?;
+    dispatch(app, scope.tenant_id(), &queued).await;
+    Ok(queued)
+}
+
+/// An email of the service itself (`template` names the kind of message).
+pub fn system_email(to: &str, template: &str, subject: String, body: String) -> Outgoing {
+    Outgoing {
+        channel: Channel::Email,
+        to: to.to_owned(),
+        template: Some(template.to_owned()),
+        subject,
+        body,
+        data: None,
+    }
+}
+
+/// A log row's status and message id, for the job.
+pub async fn log_status(
+    scope: &TenantScope,
+    id: Uuid,
+) -> sqlx::Result<Option<(String, Option<String>)>> {
+    sqlx::query_as(
+        scope.sql(
+            "select status, provider_message_id from {schema}.notification_logs where id = $1",
+        ),
+    )
+    .bind(id)
+    .fetch_optional(scope.db())
+    .await
+}
+
+/// What the job records after an attempt.
+pub enum Outcome<'a> {
+    Sent(&'a str),
+    /// Another attempt follows: the row stays `queued` with the error.
+    Retrying(&'a str),
+    Failed(&'a str),
+}
+
+/// Updates the log row after an attempt; once it is final (`sent` or `failed`), the
+/// message content is removed from the job's payload.
+pub async fn record(
+    scope: &TenantScope,
+    log_id: Uuid,
+    job_id: Uuid,
+    outcome: Outcome<'_>,
+) -> sqlx::Result<()> {
+    let mut tx = scope.begin().await?;
+    let (status, message_id, error) = match outcome {
+        Outcome::Sent(id) => ("sent", Some(id), None),
+        Outcome::Retrying(e) => ("queued", None, Some(e)),
+        Outcome::Failed(e) => ("failed", None, Some(e)),
+    };
+    let sql = tx.sql(
+        "update {schema}.notification_logs set status = $2, provider_message_id = $3,
+            error = $4, sent_at = case when $2 = 'sent' then now() end
+         where id = $1 and status = 'queued'",
+    );
+    sqlx::query(sql)
+        .bind(log_id)
+        .bind(status)
+        .bind(message_id)
+        .bind(error)
+        .execute(tx.conn())
+        .await?;
+    if status != "queued" {
+        let sql = tx.sql(
+            "update {schema}.jobs set payload = payload - 'subject' - 'body' - 'data'
+             where id = $1",
+        );
+        sqlx::query(sql).bind(job_id).execute(tx.conn()).await?;
+    }
+    tx.commit().await
+}
