@@ -7,9 +7,12 @@
 #      all of them (wrk -t2 -c32, BENCH_RUNS=2 interleaved rounds): req/s, p50, p99, and
 #      the CPU per request of the server and of its PostgreSQL backends;
 #   4. memory: the server's RSS and its PostgreSQL backends' private memory (RssAnon).
+# Steps 3 and 4 are repeated for each DATABASE_TENANT_POOLS value in BENCH_TENANT_POOLS
+# ("1 4": one pool, then tenants hashed onto 4 pools), restarting the server in between.
 # Rate limiting is off (a free plan's 60/min would refuse the load); the rest as configured.
 # Usage: scripts/bench-tenant-scale.sh   Settings: BENCH_TENANTS, BENCH_HOT, BENCH_RUNS,
-#   BENCH_SECONDS (10), BENCH_POOL (16), BENCH_PRODUCT_BIN (a built `tenantry` to measure).
+#   BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS, BENCH_PRODUCT_BIN (a built
+#   `tenantry` to measure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
@@ -40,12 +43,16 @@ cp "$product" "$work/tenantry"; product=$work/tenantry
 
 export APP_ENV=development RUST_LOG=warn LOG_FORMAT=json RATE_LIMIT_ENABLED=false \
   DATABASE_MAX_CONNECTIONS=$POOL REDIS_KEY_PREFIX="bench:$db:" ACCESS_TOKEN_TTL_SECONDS=86400
-BIND_ADDR=127.0.0.1:$PORT "$product" serve --no-workers > "$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 150); do
-  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1
-done
-kill -0 "$server" 2>/dev/null || { tail -n 20 "$work/server.log" >&2; exit 1; }
+start_server() { # DATABASE_TENANT_POOLS
+  if [ -n "$server" ]; then kill "$server"; wait "$server" 2>/dev/null || true; fi
+  DATABASE_TENANT_POOLS=$1 BIND_ADDR=127.0.0.1:$PORT "$product" serve --no-workers > "$work/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 150); do
+    curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1
+  done
+  kill -0 "$server" 2>/dev/null || { tail -n 20 "$work/server.log" >&2; exit 1; }
+}
+start_server 1
 
 echo "command: scripts/bench-tenant-scale.sh  ($(nproc) cores; server, PostgreSQL, Redis and clients share them)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); pool $POOL; rate limiting off"
@@ -74,18 +81,20 @@ load() {
     /Non-2xx or 3xx responses/ { bad = $NF }
     END { printf "%.0f %.2f %.2f %d %.0f %.0f\n", rps, p50, p99, bad, s / hz * 1e6 / n, p / hz * 1e6 / n }' <<< "$out"
 }
-load "$HOT" 3 >/dev/null; load "$N" 3 >/dev/null   # warm both sets
-echo
-echo "wrk -t2 -c32 -d${DURATION}s, JWT GET /api/v1/resources/{id}, a random tenant per request"
-echo "| run | tenants | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | non-2xx |"
-echo "|---|---|---|---|---|---|---|---|"
-for run in $(seq 1 "$RUNS"); do
-  for spread in "$HOT" "$N"; do
-    read -r rps p50 p99 bad s_us p_us < <(load "$spread" "$DURATION")
-    echo "| $run | $spread | $rps | $p50 | $p99 | $s_us | $p_us | $bad |"
+for pools in ${BENCH_TENANT_POOLS:-1 4}; do
+  start_server "$pools"
+  load "$HOT" 3 >/dev/null; load "$N" 3 >/dev/null   # warm both sets
+  echo
+  echo "DATABASE_TENANT_POOLS=$pools: wrk -t2 -c32 -d${DURATION}s, JWT GET /api/v1/resources/{id}, a random tenant per request"
+  echo "| run | tenants | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | non-2xx |"
+  echo "|---|---|---|---|---|---|---|---|"
+  for run in $(seq 1 "$RUNS"); do
+    for spread in "$HOT" "$N"; do
+      read -r rps p50 p99 bad s_us p_us < <(load "$spread" "$DURATION")
+      echo "| $run | $spread | $rps | $p50 | $p99 | $s_us | $p_us | $bad |"
+    done
   done
+  pids=$(backends)
+  echo "server RSS $(rss_of "$server");" \
+    "PostgreSQL backends: $(echo $pids | wc -w), private memory $(anon_mib $pids) MiB in all"
 done
-pids=$(backends)
-echo
-echo "server RSS $(rss_of "$server");" \
-  "PostgreSQL backends: $(echo $pids | wc -w), private memory $(anon_mib $pids) MiB in all"

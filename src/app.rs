@@ -19,7 +19,10 @@ use crate::{
 /// Everything a request handler, a job or a command needs, built once at start.
 pub struct App {
     pub config: Config,
+    /// The platform pool (and, with `DATABASE_TENANT_POOLS=1`, the tenants' too).
     pub db: PgPool,
+    /// The pools of tenant-scoped work; see [`App::tenant_scope`].
+    pub tenant_db: crate::db::TenantPools,
     pub redis: crate::redis::Redis,
     pub metrics: Metrics,
     pub jwt: JwtKeys,
@@ -67,6 +70,12 @@ impl App {
     }
 
     async fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
+        let tenant_db = crate::db::TenantPools::new(
+            &db,
+            &config.database_url,
+            config.database_max_connections,
+            config.database_tenant_pools,
+        )?;
         // Only S3 storage and SNS notifications talk to AWS.
         let aws = if config.storage_backend == StorageBackend::S3
             || config.notifications_backend == NotificationsBackend::Sns
@@ -83,6 +92,7 @@ impl App {
         let meter = Meter::new(config.metering_enabled, metering::DEFAULT_MAX_KEYS);
         Ok(Self {
             db,
+            tenant_db,
             jobs: crate::jobs::JobQueue::new(redis.clone(), &config),
             redis,
             metrics,
@@ -98,6 +108,11 @@ impl App {
             autoscaler: Default::default(),
             config,
         })
+    }
+
+    /// The tenant's schema, on the tenant's pool.
+    pub fn tenant_scope(&self, tenant_id: uuid::Uuid) -> crate::db::TenantScope {
+        crate::db::TenantScope::new(self.tenant_db.for_tenant(tenant_id).clone(), tenant_id)
     }
 
     /// A Redis key in this deployment's namespace.

@@ -104,6 +104,11 @@ pub struct Config {
     pub bind_addr: SocketAddr,
     pub database_url: String,
     pub database_max_connections: u32,
+    /// Tenant-affine pools (`DATABASE_TENANT_POOLS`): tenants are hashed onto this many
+    /// pools of `DATABASE_MAX_CONNECTIONS / n` connections each, so that each connection
+    /// sees a fraction of the tenant schemas (statement and catalog caches stay warm).
+    /// 1 = one pool for everything.
+    pub database_tenant_pools: u32,
     pub redis_url: String,
     /// Prefix of every Redis key this process writes, so that deployments (and tests)
     /// can share one Redis.
@@ -203,6 +208,7 @@ impl Config {
                 "postgres://postgres@127.0.0.1:5432/tenantry",
             ),
             database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", 20)?,
+            database_tenant_pools: vars.parse("DATABASE_TENANT_POOLS", 1)?,
             redis_url: vars.string("REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "tenantry:"),
             rust_log: vars.string("RUST_LOG", "info"),
@@ -278,6 +284,14 @@ impl Config {
         }
         if !self.redis_url.starts_with("redis://") && !self.redis_url.starts_with("rediss://") {
             return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
+        }
+        if self.database_tenant_pools == 0
+            || self.database_tenant_pools > self.database_max_connections
+        {
+            return Err(invalid(
+                "DATABASE_TENANT_POOLS",
+                "must be between 1 and DATABASE_MAX_CONNECTIONS",
+            ));
         }
         if self.database_max_connections == 0 {
             return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));

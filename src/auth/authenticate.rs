@@ -98,7 +98,7 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
         .tid
         .ok_or_else(|| AppError::unauthenticated("the access token names no tenant"))?;
     let tenant = active_tenant(app, tenant_id).await?;
-    let scope = TenantScope::new(app.db.clone(), tenant_id);
+    let scope = app.tenant_scope(tenant_id);
     let user = user_access(app, &scope, claims.sub)
         .await?
         .ok_or_else(|| AppError::unauthenticated("the account no longer exists or is disabled"))?;
@@ -175,7 +175,7 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     let tenant = active_tenant(app, access.tenant_id).await?;
     app.auth.record_key_use(access.id);
     Ok(Principal::Tenant(Box::new(TenantPrincipal {
-        scope: TenantScope::new(app.db.clone(), tenant.id),
+        scope: app.tenant_scope(tenant.id),
         tenant,
         actor: Actor::ApiKey(access.id),
         roles: access.roles,
@@ -209,7 +209,7 @@ async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError>
     active_tenant(app, tenant_id).await?;
     let (roles, permissions) = match role_id {
         Some(role_id) => {
-            let scope = TenantScope::new(app.db.clone(), tenant_id);
+            let scope = app.tenant_scope(tenant_id);
             // The role by id: a rename never changes the key; a deleted role (refused
             // while keys use it) would leave the key with nothing.
             match crate::services::roles::name_and_grants(&scope, role_id).await? {

@@ -37,6 +37,38 @@ pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
         .connect_lazy_with(options))
 }
 
+/// The pools tenant-scoped work runs on: tenants hashed onto `n` pools, so that each
+/// connection sees about 1/n of the tenant schemas. Every tenant schema has its own
+/// statement texts, and PostgreSQL keeps catalog entries per connection per schema:
+/// spread over thousands of schemas, one pool's connections keep evicting prepared
+/// statements and rebuilding catalog caches. With one pool this is the platform pool.
+#[derive(Clone)]
+pub struct TenantPools(Vec<PgPool>);
+
+impl TenantPools {
+    /// `n` pools of `max_connections / n` connections (`n` = 1: `platform` itself).
+    pub fn new(platform: &PgPool, url: &str, max_connections: u32, n: u32) -> anyhow::Result<Self> {
+        if n <= 1 {
+            return Ok(Self(vec![platform.clone()]));
+        }
+        let each = (max_connections / n).max(1);
+        (0..n)
+            .map(|_| connect(url, each))
+            .collect::<anyhow::Result<_>>()
+            .map(Self)
+    }
+
+    /// The pool of `tenant_id` (UUIDv7: the low bits are random).
+    pub fn for_tenant(&self, tenant_id: uuid::Uuid) -> &PgPool {
+        let n = self.0.len() as u64;
+        &self.0[(tenant_id.as_u128() as u64 % n) as usize]
+    }
+
+    pub fn all(&self) -> &[PgPool] {
+        &self.0
+    }
+}
+
 /// Creates the database named in `url` when it does not exist (development convenience).
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not valid")?;

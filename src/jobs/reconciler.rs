@@ -13,7 +13,7 @@
 use uuid::Uuid;
 
 use super::{JobMessage, JobQueue, types::purge};
-use crate::{AppState, db::TenantScope, lease::Lease};
+use crate::{AppState, lease::Lease};
 
 /// Rows handed over per tenant and round, so one tenant's backlog cannot stall the round.
 const BATCH: i64 = 500;
@@ -72,7 +72,7 @@ pub async fn round(state: &AppState) -> anyhow::Result<usize> {
 
 /// Hands over one tenant's stale `queued` rows and expired `running` ones.
 async fn requeue(state: &AppState, tenant_id: Uuid) -> anyhow::Result<usize> {
-    let scope = TenantScope::new(state.db.clone(), tenant_id);
+    let scope = state.tenant_scope(tenant_id);
     // Marking `enqueued_at` first means a crash after this statement costs one more
     // round, never a lost job; for an expired lease it is set past `lease_until`, so the
     // row is handed over once per expiry.

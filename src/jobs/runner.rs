@@ -62,7 +62,7 @@ async fn run_row(
     tenants: &TenantStates,
     message: JobMessage,
 ) -> anyhow::Result<()> {
-    let scope = TenantScope::new(state.db.clone(), message.tenant_id);
+    let scope = state.tenant_scope(message.tenant_id);
     let status = tenants
         .status(&state.db, message.tenant_id)
         .await

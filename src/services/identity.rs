@@ -12,7 +12,6 @@ use crate::{
         principal::{Actor, Principal, TenantPrincipal},
     },
     client::ClientInfo,
-    db::TenantScope,
     error::{AppError, AppResult, ErrorCode},
     rbac::{policy, roles::VIEWER},
     services::{
@@ -44,9 +43,7 @@ pub async fn login(
     let tenant = tenants::find_by_key(&app.db, tenant_key)
         .await?
         .filter(|t| t.status != "deleted");
-    let scope = tenant
-        .as_ref()
-        .map(|t| TenantScope::new(app.db.clone(), t.id));
+    let scope = tenant.as_ref().map(|t| app.tenant_scope(t.id));
     let account = match &scope {
         Some(scope) => users::credentials(scope, email).await?,
         None => None,
@@ -143,7 +140,7 @@ pub async fn register(
         roles: vec![VIEWER.name.to_owned()],
         email_verified: false,
     };
-    let scope = TenantScope::new(app.db.clone(), tenant.id);
+    let scope = app.tenant_scope(tenant.id);
     if users::credentials(&scope, email.as_str()).await?.is_some() {
         let notice = notifications::system_email(
             email.as_str(),
@@ -278,7 +275,7 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
             else {
                 return anyhow::Ok(());
             };
-            let scope = TenantScope::new(app.db.clone(), tenant.id);
+            let scope = app.tenant_scope(tenant.id);
             let Some(account) = users::credentials(&scope, &email)
                 .await?
                 .filter(|a| a.is_active)

@@ -10,7 +10,7 @@ use crate::{
     app::App,
     auth::{password, password::Password, principal::Actor},
     client::ClientInfo,
-    db::{TenantScope, TenantTx, migrate},
+    db::{TenantTx, migrate},
     error::{AppError, AppResult, ErrorCode},
     rbac::{policy, roles::ADMIN},
     services::{
@@ -79,7 +79,7 @@ pub async fn onboard(
     // Hash before the transaction: it is the slow part and holds no locks.
     let password_hash = password::hash(input.admin_password.clone()).await?;
     let tenant_id = Uuid::now_v7();
-    let mut tx = TenantScope::new(app.db.clone(), tenant_id).begin().await?;
+    let mut tx = app.tenant_scope(tenant_id).begin().await?;
 
     let idempotency_scope = match actor {
         Some(actor) => format!("tenants:{actor}"),
@@ -268,7 +268,7 @@ async fn replay(app: &App, scope: &str, key: &str, fingerprint: &[u8]) -> AppRes
             "the tenant created with this Idempotency-Key has been deleted",
         ));
     }
-    let mut tx = TenantScope::new(app.db.clone(), tenant_id).begin().await?;
+    let mut tx = app.tenant_scope(tenant_id).begin().await?;
     let admin_user = users::get_in(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(Onboarded {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::secrets::{random_base62, sha256},
-    db::{TenantScope, TenantTx},
+    db::TenantTx,
     error::{AppError, AppResult, ErrorCode},
 };
 
@@ -97,7 +97,7 @@ pub async fn refresh(app: &App, token: &str) -> AppResult<TokenPair> {
             format!("the tenant is {}", tenant.status),
         ));
     }
-    let scope = TenantScope::new(app.db.clone(), tenant_id);
+    let scope = app.tenant_scope(tenant_id);
     let mut tx = scope.begin().await?;
     type Row = (
         Uuid,
@@ -260,7 +260,7 @@ pub async fn consume_one_time(
         .await?
         .filter(|t| t.is_active())
         .ok_or_else(invalid)?;
-    let mut tx = TenantScope::new(app.db.clone(), tenant.id).begin().await?;
+    let mut tx = app.tenant_scope(tenant.id).begin().await?;
     let sql = tx.sql(
         "update {schema}.one_time_tokens set used_at = now()
          where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()

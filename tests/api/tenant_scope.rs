@@ -174,3 +174,53 @@ fn no_handler_builds_a_tenant_scope() {
         }
     }
 }
+
+/// With tenant-affine pools, tenants are spread over the pools, and each is served
+/// (over HTTP, end to end) with its own rows only.
+#[tokio::test]
+async fn tenants_hashed_onto_several_pools_are_each_served_their_own_rows() {
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.database_max_connections = 4;
+            c.database_tenant_pools = 2;
+        })
+        .build()
+        .await;
+    assert_eq!(app.state.tenant_db.all().len(), 2);
+    let mut pools_used = std::collections::HashSet::new();
+    let mut tenants = Vec::new();
+    for i in 0..6 {
+        let tenant = app.onboard(&format!("pooled-{i}")).await;
+        let pool = app.state.tenant_db.for_tenant(tenant.id);
+        pools_used.insert(std::ptr::from_ref(pool) as usize);
+        let created = app
+            .call(
+                axum::http::Method::POST,
+                "/api/v1/resources",
+                &tenant.admin(),
+                Some(json!({"name": format!("of pooled-{i}")})),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        tenants.push(tenant);
+    }
+    assert_eq!(pools_used.len(), 2, "six tenants land on both pools");
+    for (i, tenant) in tenants.iter().enumerate() {
+        let page = app
+            .call(
+                axum::http::Method::GET,
+                "/api/v1/resources",
+                &tenant.admin(),
+                None,
+            )
+            .await;
+        assert_eq!(page.status, 200);
+        let names: Vec<String> = page.json()["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|r| r["name"].as_str().expect("name").to_owned())
+            .collect();
+        assert_eq!(names, [format!("of pooled-{i}")]);
+    }
+}
