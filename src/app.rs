@@ -37,6 +37,8 @@ pub struct App {
     pub meter: Meter,
     /// Producer side of the background job queue.
     pub jobs: crate::jobs::JobQueue,
+    /// File contents (S3 or the filesystem).
+    pub storage: crate::storage::Storage,
 }
 
 impl App {
@@ -63,18 +65,24 @@ impl App {
             }
         }
         let jwt = JwtKeys::from_config(&config, development_key.as_deref())?;
-        Self::assemble(config, db, jwt).await
+        let app = Self::assemble(config, db, jwt).await?;
+        if !app.config.is_production() {
+            // The bucket (or directory) is created in development, like the database.
+            app.storage.prepare().await;
+        }
+        Ok(app)
     }
 
     async fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
         // Only S3 storage and SNS notifications talk to AWS.
-        let _aws = if config.storage_backend == StorageBackend::S3
+        let aws = if config.storage_backend == StorageBackend::S3
             || config.notifications_backend == NotificationsBackend::Sns
         {
             Some(crate::aws::sdk_config(&config).await)
         } else {
             None
         };
+        let storage = crate::storage::Storage::new(&config, aws.as_ref(), db.clone())?;
         let redis = crate::redis::connect(&config.redis_url)?;
         // The recorder first: the limiter and meter register their metrics when built.
         let metrics = Metrics::install().context("failed to install the metrics recorder")?;
@@ -95,6 +103,7 @@ impl App {
             ),
             outbox: Outbox::default(),
             autoscaler: Default::default(),
+            storage,
             config,
         })
     }
