@@ -85,6 +85,15 @@ use crate::{
         api::jobs::list,
         api::jobs::get,
         api::jobs::cancel,
+        api::files::upload,
+        api::files::create_upload,
+        api::files::complete,
+        api::files::list,
+        api::files::get,
+        api::files::download,
+        api::files::delete,
+        api::files::link_get,
+        api::files::link_put,
         api::audit::list,
         api::scaling::status,
         api::scaling::set_policy,
@@ -108,6 +117,7 @@ use crate::{
         (name = "scaling", description = "The tenant's autoscaling: capacity, policy, events, simulation"),
         (name = "usage", description = "Metered usage per tenant"),
         (name = "jobs", description = "Background jobs"),
+        (name = "files", description = "The tenant's stored files (S3 or the filesystem) and signed links"),
     )
 )]
 struct ApiDoc;
