@@ -8,6 +8,7 @@ mod binary;
 mod client_address;
 mod docs;
 mod errors;
+mod files;
 mod health;
 mod helpers;
 mod isolation;
