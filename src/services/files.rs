@@ -74,8 +74,7 @@ const COLUMNS: &str = "select id, name, content_type, size, checksum_sha256, sta
 
 /// A file name: 1 to 255 characters, no control characters.
 pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
-    if name.trim().is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control)
-    {
+    if name.trim().is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
         return Err(FieldError::new(
             field,
             "must be 1 to 255 characters without control characters",
@@ -87,12 +86,17 @@ pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
 /// A media type such as `text/csv` (printable ASCII with a `/`, at most 255 bytes).
 pub fn check_content_type(field: &str, value: &str) -> Result<(), FieldError> {
     let ok = value.len() <= 255
-        && value.split_once('/').is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
+        && value
+            .split_once('/')
+            .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
         && value.bytes().all(|b| (0x20..0x7f).contains(&b));
     if ok {
         Ok(())
     } else {
-        Err(FieldError::new(field, "must be a media type such as text/csv"))
+        Err(FieldError::new(
+            field,
+            "must be a media type such as text/csv",
+        ))
     }
 }
 
@@ -111,15 +115,20 @@ fn storage_down(e: anyhow::Error) -> AppError {
 fn put_error(e: PutError) -> AppError {
     match e {
         PutError::TooLarge(limit) => too_large(limit),
-        PutError::Body(detail) => AppError::malformed(format!("the upload could not be read: {detail}")),
+        PutError::Body(detail) => {
+            AppError::malformed(format!("the upload could not be read: {detail}"))
+        }
         PutError::Storage(e) => storage_down(e),
     }
 }
 
 fn record_stored(app: &AppState, tenant_id: Uuid, size: u64) {
     app.meter.record(tenant_id, Metric::FilesUploaded, 1);
-    app.meter
-        .record(tenant_id, Metric::StorageBytes, i64::try_from(size).unwrap_or(i64::MAX));
+    app.meter.record(
+        tenant_id,
+        Metric::StorageBytes,
+        i64::try_from(size).unwrap_or(i64::MAX),
+    );
 }
 
 /// Inserts an available file row (and its audit entry, when a client asked for it).
@@ -156,7 +165,12 @@ async fn insert_available(
     Ok(file)
 }
 
-fn uploaded_entry(p: &TenantPrincipal, client: &ClientInfo, file: Uuid, stored: &Stored) -> AuditEntry {
+fn uploaded_entry(
+    p: &TenantPrincipal,
+    client: &ClientInfo,
+    file: Uuid,
+    stored: &Stored,
+) -> AuditEntry {
     AuditEntry::new(Some(p.actor), "file.uploaded", client)
         .target("file", file)
         .metadata(serde_json::json!({"size": stored.size, "checksum_sha256": stored.sha256}))
@@ -340,7 +354,9 @@ pub async fn complete(
         app.storage.delete(&key).await.map_err(storage_down)?;
         return Err(AppError::new(
             ErrorCode::PayloadTooLarge,
-            format!("the uploaded object has {size} bytes, more than the {limit} declared or allowed"),
+            format!(
+                "the uploaded object has {size} bytes, more than the {limit} declared or allowed"
+            ),
         ));
     }
     let stored = app.storage.digest(&key).await.map_err(storage_down)?;

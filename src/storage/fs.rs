@@ -23,7 +23,7 @@ use tokio::{
     sync::OnceCell,
 };
 
-use super::{PutError, Presentation, Stored, Tally};
+use super::{Presentation, PutError, Stored, Tally};
 
 /// The name of the signing key's row in `platform.secrets`.
 const KEY_NAME: &str = "files_link_signing_key";
@@ -105,7 +105,10 @@ impl FsStorage {
             .file_name()
             .and_then(|n| n.to_str())
             .context("a key has a file name")?;
-        let temp = dir.join(format!(".{file_name}.{}.part", uuid::Uuid::new_v4().simple()));
+        let temp = dir.join(format!(
+            ".{file_name}.{}.part",
+            uuid::Uuid::new_v4().simple()
+        ));
         let result = async {
             let mut file = tokio::io::BufWriter::new(
                 tokio::fs::File::create(&temp)
@@ -201,10 +204,21 @@ impl FsStorage {
             .await
     }
 
-    async fn sign(&self, method: &str, key: &str, mut params: LinkParams) -> anyhow::Result<String> {
-        let tag = hmac::sign(self.signing_key().await?, message(method, key, &params).as_bytes());
+    async fn sign(
+        &self,
+        method: &str,
+        key: &str,
+        mut params: LinkParams,
+    ) -> anyhow::Result<String> {
+        let tag = hmac::sign(
+            self.signing_key().await?,
+            message(method, key, &params).as_bytes(),
+        );
         params.signature = super::hex(tag.as_ref());
-        Ok(format!("/files/{key}?{}", serde_urlencoded::to_string(&params)?))
+        Ok(format!(
+            "/files/{key}?{}",
+            serde_urlencoded::to_string(&params)?
+        ))
     }
 
     pub async fn sign_get(
@@ -222,7 +236,12 @@ impl FsStorage {
         self.sign("GET", key, params).await
     }
 
-    pub async fn sign_put(&self, key: &str, ttl: Duration, max_size: u64) -> anyhow::Result<String> {
+    pub async fn sign_put(
+        &self,
+        key: &str,
+        ttl: Duration,
+        max_size: u64,
+    ) -> anyhow::Result<String> {
         let params = LinkParams {
             expires: expiry(ttl),
             size: Some(max_size),
@@ -256,8 +275,9 @@ impl FsStorage {
 /// appear in a key, and parameters are escaped, so no two links share a message.
 fn message(method: &str, key: &str, p: &LinkParams) -> String {
     let escape = |s: &Option<String>| {
-        s.as_deref()
-            .map_or_else(String::new, |s| s.replace('\\', "\\\\").replace('\n', "\\n"))
+        s.as_deref().map_or_else(String::new, |s| {
+            s.replace('\\', "\\\\").replace('\n', "\\n")
+        })
     };
     format!(
         "{method}\n{key}\n{}\n{}\n{}\n{}",
@@ -310,12 +330,14 @@ async fn load_or_create_secret(db: &PgPool) -> anyhow::Result<String> {
     }
     let mut bytes = [0u8; 32];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no randomness"))?;
-    sqlx::query("insert into platform.secrets (name, value) values ($1, $2) on conflict do nothing")
-        .bind(KEY_NAME)
-        .bind(super::hex(&bytes))
-        .execute(db)
-        .await
-        .context("failed to store the link-signing key")?;
+    sqlx::query(
+        "insert into platform.secrets (name, value) values ($1, $2) on conflict do nothing",
+    )
+    .bind(KEY_NAME)
+    .bind(super::hex(&bytes))
+    .execute(db)
+    .await
+    .context("failed to store the link-signing key")?;
     stored()
         .await?
         .context("the link-signing key vanished after it was stored")
@@ -343,7 +365,10 @@ mod tests {
         let base = message("GET", "tenants/a/b", &p);
         assert_ne!(base, message("PUT", "tenants/a/b", &p));
         assert_ne!(base, message("GET", "tenants/a/c", &p));
-        let later = LinkParams { expires: 11, ..p.clone() };
+        let later = LinkParams {
+            expires: 11,
+            ..p.clone()
+        };
         assert_ne!(base, message("GET", "tenants/a/b", &later));
         let renamed = LinkParams {
             name: Some("a\n".into()),

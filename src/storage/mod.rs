@@ -83,7 +83,8 @@ impl Storage {
     ) -> anyhow::Result<Self> {
         match config.storage_backend {
             StorageBackend::S3 => {
-                let aws = aws.ok_or_else(|| anyhow::anyhow!("S3 storage needs AWS configuration"))?;
+                let aws =
+                    aws.ok_or_else(|| anyhow::anyhow!("S3 storage needs AWS configuration"))?;
                 let bucket = config
                     .s3_bucket_name
                     .clone()
@@ -214,7 +215,12 @@ impl Storage {
 
     /// A URL that takes one `PUT` of the object's contents for `ttl`. The fs backend
     /// refuses bodies over `max_size`; S3 does not check, so completing the upload does.
-    pub async fn upload_url(&self, key: &str, ttl: Duration, max_size: u64) -> anyhow::Result<String> {
+    pub async fn upload_url(
+        &self,
+        key: &str,
+        ttl: Duration,
+        max_size: u64,
+    ) -> anyhow::Result<String> {
         match self {
             Self::S3(s) => s.presign_put(key, ttl).await,
             Self::Fs(s) => s.sign_put(key, ttl, max_size).await,
@@ -257,10 +263,12 @@ impl Tally {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// `Content-Disposition: attachment` for a user's file name: an ASCII fallback in a

@@ -12,7 +12,7 @@ use aws_sdk_s3::{
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
-use super::{PART_SIZE, PutError, Presentation, Stored, Tally};
+use super::{PART_SIZE, Presentation, PutError, Stored, Tally};
 
 pub struct S3Storage {
     client: Client,
@@ -193,9 +193,7 @@ impl S3Storage {
             .send()
             .await
         {
-            Ok(head) => Ok(Some(
-                head.content_length().unwrap_or_default().max(0) as u64,
-            )),
+            Ok(head) => Ok(Some(head.content_length().unwrap_or_default().max(0) as u64)),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(None),
             Err(e) => Err(anyhow::Error::new(e).context("failed to look up the object")),
         }

@@ -548,7 +548,9 @@ impl TestBucket {
             .bucket(&name)
             .send()
             .await
-            .expect("create the test bucket (is the S3 stand-in running? scripts/test.sh starts it)");
+            .expect(
+                "create the test bucket (is the S3 stand-in running? scripts/test.sh starts it)",
+            );
         Self {
             name,
             endpoint: s3_endpoint(),

@@ -197,7 +197,10 @@ pub async fn list(
         (status = 200, description = "The file", body = FileMeta),
         (status = 404, description = "No such file in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppResult<Json<FileMeta>> {
+pub async fn get(
+    principal: TenantPrincipal,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<FileMeta>> {
     Ok(Json(files::get(&principal.scope, id).await?))
 }
 
@@ -281,10 +284,16 @@ async fn check_link(
     let Ok(Query(params)) = params else {
         return Err(AppError::forbidden("the link is not valid"));
     };
-    match fs.verify(method, key, &params).await.map_err(AppError::internal)? {
+    match fs
+        .verify(method, key, &params)
+        .await
+        .map_err(AppError::internal)?
+    {
         Ok(()) => Ok(params),
         Err(LinkError::Expired) => Err(AppError::forbidden("the link has expired")),
-        Err(LinkError::BadSignature) => Err(AppError::forbidden("the link's signature is not valid")),
+        Err(LinkError::BadSignature) => {
+            Err(AppError::forbidden("the link's signature is not valid"))
+        }
     }
 }
 
@@ -316,16 +325,20 @@ pub async fn link_get(
         .as_deref()
         .and_then(|t| HeaderValue::from_str(t).ok())
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let disposition =
-        HeaderValue::from_str(&content_disposition(params.name.as_deref().unwrap_or("file")))
-            .map_err(AppError::internal)?;
+    let disposition = HeaderValue::from_str(&content_disposition(
+        params.name.as_deref().unwrap_or("file"),
+    ))
+    .map_err(AppError::internal)?;
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         [
             (header::CONTENT_TYPE, content_type),
             (header::CONTENT_LENGTH, HeaderValue::from(size)),
             (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, HeaderValue::from_static("private, no-store")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            ),
         ],
         body,
     )
@@ -350,9 +363,16 @@ pub async fn link_put(
     body: Body,
 ) -> AppResult<StatusCode> {
     let params = check_link(&app, "PUT", &key, params).await?;
-    let limit = params.size.ok_or_else(|| AppError::forbidden("the link is not valid"))?;
+    let limit = params
+        .size
+        .ok_or_else(|| AppError::forbidden("the link is not valid"))?;
     app.storage
-        .put_stream(&key, "application/octet-stream", body.into_data_stream(), limit)
+        .put_stream(
+            &key,
+            "application/octet-stream",
+            body.into_data_stream(),
+            limit,
+        )
         .await
         .map_err(|e| match e {
             crate::storage::PutError::TooLarge(limit) => AppError::new(

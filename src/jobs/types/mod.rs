@@ -50,8 +50,8 @@ impl JobType {
             Self::NotificationSend,
             Self::FilesCleanup,
         ]
-            .into_iter()
-            .find(|t| t.as_str() == raw)
+        .into_iter()
+        .find(|t| t.as_str() == raw)
     }
 
     /// Whether clients may submit it through `POST /api/v1/jobs`.
