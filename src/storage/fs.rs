@@ -31,7 +31,8 @@ const KEY_NAME: &str = "files_link_signing_key";
 pub struct FsStorage {
     root: PathBuf,
     db: PgPool,
-    key: OnceCell<hmac::Key>,
+    /// Boxed: an HMAC key is large, and most of the time this is never loaded.
+    key: OnceCell<Box<hmac::Key>>,
 }
 
 /// The query string of a signed link.
@@ -199,9 +200,13 @@ impl FsStorage {
         self.key
             .get_or_try_init(|| async {
                 let secret = load_or_create_secret(&self.db).await?;
-                Ok(hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()))
+                Ok(Box::new(hmac::Key::new(
+                    hmac::HMAC_SHA256,
+                    secret.as_bytes(),
+                )))
             })
             .await
+            .map(|key| &**key)
     }
 
     async fn sign(
@@ -293,7 +298,7 @@ fn expiry(ttl: Duration) -> i64 {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
