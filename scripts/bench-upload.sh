@@ -59,13 +59,13 @@ print(d)' "$1"; }
 # run BACKEND: starts the server on that backend, uploads, prints a table row.
 run() {
   local backend=$1 slug token tenant ops res started ended
-  local env=(APP_ENV=development BIND_ADDR=127.0.0.1:$PORT RUST_LOG=warn
-    REDIS_KEY_PREFIX="bench:$db:" REQUEST_TIMEOUT_SECONDS=900
-    PLATFORM_ADMIN_EMAIL=$admin_email PLATFORM_ADMIN_PASSWORD=$admin_password)
+  local env=(APP_ENV=development "BIND_ADDR=127.0.0.1:$PORT" RUST_LOG=warn
+    "REDIS_KEY_PREFIX=bench:$db:" REQUEST_TIMEOUT_SECONDS=900
+    "PLATFORM_ADMIN_EMAIL=$admin_email" "PLATFORM_ADMIN_PASSWORD=$admin_password")
   if [ "$backend" = s3 ]; then
-    env+=(STORAGE_BACKEND=s3 S3_BUCKET_NAME="bench-upload-$stamp")
+    env+=(STORAGE_BACKEND=s3 "S3_BUCKET_NAME=bench-upload-$stamp")
   else
-    env+=(STORAGE_BACKEND=fs STORAGE_DIR="$work/files")
+    env+=(STORAGE_BACKEND=fs "STORAGE_DIR=$work/files")
   fi
   env "${env[@]}" "$product" serve --no-workers > "$work/server-$backend.log" 2>&1 &
   server=$!
