@@ -40,6 +40,8 @@ pub struct App {
     pub meter: Meter,
     /// Producer side of the background job queue.
     pub jobs: crate::jobs::JobQueue,
+    /// File contents (S3 or the filesystem).
+    pub storage: crate::storage::Storage,
 }
 
 impl App {
@@ -66,7 +68,12 @@ impl App {
             }
         }
         let jwt = JwtKeys::from_config(&config, development_key.as_deref())?;
-        Self::assemble(config, db, jwt).await
+        let app = Self::assemble(config, db, jwt).await?;
+        if !app.config.is_production() {
+            // The bucket (or directory) is created in development, like the database.
+            app.storage.prepare().await;
+        }
+        Ok(app)
     }
 
     async fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
@@ -85,6 +92,7 @@ impl App {
             None
         };
         let notifier = Notifier::from_config(&config, aws.as_ref()).await?;
+        let storage = crate::storage::Storage::new(&config, aws.as_ref(), db.clone())?;
         let redis = crate::redis::connect(&config.redis_url)?;
         // The recorder first: the limiter and meter register their metrics when built.
         let metrics = Metrics::install().context("failed to install the metrics recorder")?;
@@ -106,6 +114,7 @@ impl App {
             ),
             notifier,
             autoscaler: Default::default(),
+            storage,
             config,
         })
     }

@@ -19,6 +19,7 @@ pub mod lease;
 pub mod rbac;
 pub mod redis;
 pub mod services;
+pub mod storage;
 pub mod telemetry;
 
 pub use app::{App, AppState};

@@ -94,6 +94,15 @@ use crate::{
         api::notifications::replace_template,
         api::notifications::delete_template,
         api::notifications::history,
+        api::files::upload,
+        api::files::create_upload,
+        api::files::complete,
+        api::files::list,
+        api::files::get,
+        api::files::download,
+        api::files::delete,
+        api::files::link_get,
+        api::files::link_put,
         api::audit::list,
         api::scaling::status,
         api::scaling::set_policy,
@@ -118,6 +127,7 @@ use crate::{
         (name = "usage", description = "Metered usage per tenant"),
         (name = "jobs", description = "Background jobs"),
         (name = "notifications", description = "Email, SMS and push sends (SNS), templates and the send history"),
+        (name = "files", description = "The tenant's stored files (S3 or the filesystem) and signed links"),
     )
 )]
 struct ApiDoc;

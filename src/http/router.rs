@@ -6,6 +6,7 @@
 
 use axum::{
     Router,
+    extract::DefaultBodyLimit,
     handler::Handler,
     http::Method,
     middleware::from_fn_with_state,
@@ -155,6 +156,14 @@ fn declare(api: Api) -> Api {
         .at(M::PUT,    "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsManageTemplates), api::notifications::replace_template)
         .at(M::DELETE, "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsManageTemplates), api::notifications::delete_template)
         .at(M::GET,    "/api/v1/notifications/history",          Tenant(P::NotificationsRead), api::notifications::history)
+        // Files (the upload route takes bodies up to the largest plan's file size)
+        .at(M::GET,    "/api/v1/files",                          Tenant(P::FilesRead),   api::files::list)
+        .at(M::POST,   "/api/v1/files",                          Tenant(P::FilesUpload), api::files::upload.layer(DefaultBodyLimit::max(api::files::UPLOAD_BODY_LIMIT)))
+        .at(M::POST,   "/api/v1/files/uploads",                  Tenant(P::FilesUpload), api::files::create_upload)
+        .at(M::GET,    "/api/v1/files/{id}",                     Tenant(P::FilesRead),   api::files::get)
+        .at(M::DELETE, "/api/v1/files/{id}",                     Tenant(P::FilesDelete), api::files::delete)
+        .at(M::POST,   "/api/v1/files/{id}/complete",            Tenant(P::FilesUpload), api::files::complete)
+        .at(M::GET,    "/api/v1/files/{id}/download",            Tenant(P::FilesRead),   api::files::download)
         // Audit
         .at(M::GET,    "/api/v1/audit-logs",                     Tenant(P::AuditRead),   api::audit::list)
         // Autoscaling
@@ -175,6 +184,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/health/live", get(ops::health::live))
         .route("/health/ready", get(ops::health::ready))
         .route("/metrics", get(ops::metrics::metrics))
+        // Signed links of the fs storage backend: the signature is the credential.
+        .route(
+            "/files/{*key}",
+            get(api::files::link_get).put(api::files::link_put),
+        )
         .merge(docs::router())
         .merge(api(state).0)
 }

@@ -117,6 +117,34 @@ const INSERT: &[&str] = &[
      created_by, created_at, started_at, finished_at, cancel_requested_at from inserted",
 ];
 
+const INSERT_DELAYED: &[&str] = &[
+    "with inserted as (insert into {schema}.jobs
+        (id, type, payload, max_attempts, created_by, enqueued_at)
+     values ($1, $2, $3, $4, $5, now() + $6 * interval '1 millisecond') returning *) ",
+    "select id, type, payload, status, attempts, max_attempts, result, error,
+     created_by, created_at, started_at, finished_at, cancel_requested_at from inserted",
+];
+
+/// Writes a row due after `delay` inside `tx`; [`enqueue_after`] it after the commit.
+/// Its `enqueued_at` lies in the future, so the reconciler leaves it alone until then.
+pub async fn insert_delayed(
+    tx: &mut TenantTx,
+    job: &NewJob,
+    created_by: Option<Uuid>,
+    delay: std::time::Duration,
+) -> sqlx::Result<Job> {
+    let sql = tx.sql_parts(INSERT_DELAYED);
+    sqlx::query_as(sql)
+        .bind(Uuid::now_v7())
+        .bind(job.job_type.as_str())
+        .bind(&job.payload)
+        .bind(job.max_attempts)
+        .bind(created_by)
+        .bind(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+        .fetch_one(tx.conn())
+        .await
+}
+
 /// Writes the row (`queued`) inside `tx`; [`enqueue`] it after the commit.
 pub async fn insert(
     tx: &mut TenantTx,
@@ -150,10 +178,15 @@ async fn insert_on(
 /// request's future, and a push cut off there would leave the job waiting for the
 /// reconciler.
 pub async fn enqueue(state: &App, tenant_id: Uuid, job_id: Uuid) {
+    enqueue_after(state, tenant_id, job_id, std::time::Duration::ZERO).await;
+}
+
+/// [`enqueue`] for a row written by [`insert_delayed`]: the message is due after `delay`.
+pub async fn enqueue_after(state: &App, tenant_id: Uuid, job_id: Uuid, delay: std::time::Duration) {
     let message = JobMessage::row(tenant_id, job_id);
     let jobs = state.jobs.clone();
     let push = tokio::spawn(async move {
-        jobs.push(message, None, Some(&JobQueue::row_key(&message, 0)))
+        jobs.push(message, Some(delay), Some(&JobQueue::row_key(&message, 0)))
             .await
     });
     match push.await {

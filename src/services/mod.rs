@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod files;
 pub mod identity;
 pub mod jobs;
 pub mod metering;

@@ -30,6 +30,8 @@ pub struct TestApp {
     overrides: tokio::task::JoinHandle<()>,
     // Dropped after `state`, so the database outlives the app's pool.
     database: TestDatabase,
+    /// The test's S3 bucket ([`TestAppBuilder::with_s3`]), emptied and deleted on drop.
+    bucket: Option<TestBucket>,
 }
 
 /// The test's own database and Redis namespace, removed on drop even when the test
@@ -39,6 +41,8 @@ struct TestDatabase {
     name: String,
     redis_url: String,
     redis_prefix: String,
+    /// The test's own `STORAGE_DIR`.
+    storage_dir: std::path::PathBuf,
 }
 
 /// A change to the test configuration.
@@ -50,6 +54,7 @@ pub struct TestAppBuilder {
     routes: Option<Router<AppState>>,
     configure: Vec<ConfigEdit>,
     sns: bool,
+    s3: bool,
 }
 
 impl TestAppBuilder {
@@ -71,6 +76,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Files in S3 (the moto stand-in at `AWS_ENDPOINT_URL`), in a bucket of this test's
+    /// own, created now and deleted with the app.
+    pub fn with_s3(mut self) -> Self {
+        self.s3 = true;
+        self
+    }
+
     /// Adjust the configuration after the test database is set up.
     pub fn with_config(mut self, f: impl FnOnce(&mut Config) + 'static) -> Self {
         self.configure.push(Box::new(f));
@@ -89,11 +101,13 @@ impl TestAppBuilder {
         tenantry::db::ensure_database(&database_url)
             .await
             .expect("create the test database");
+        let storage_dir = std::env::temp_dir().join(format!("tenantry-files-{database}"));
         let database = TestDatabase {
             server_url,
             name: database,
             redis_url: redis_url.clone(),
             redis_prefix: redis_prefix.clone(),
+            storage_dir: storage_dir.clone(),
         };
         let setup = sqlx::PgPool::connect(&database_url)
             .await
@@ -120,6 +134,7 @@ impl TestAppBuilder {
             "JOB_HEARTBEAT_MS" => Some("100".into()),
             "JOB_RECONCILE_MS" => Some("200".into()),
             "JOB_REQUEUE_AFTER_MS" => Some("1000".into()),
+            "STORAGE_DIR" => Some(storage_dir.to_string_lossy().into_owned()),
             _ => None,
         })
         .expect("test configuration is valid");
@@ -135,6 +150,15 @@ impl TestAppBuilder {
                 .expect("create the test's email topic");
             config.sns_email_topic_arn = topic.topic_arn().map(str::to_owned);
         }
+        let bucket = if self.s3 {
+            let bucket = TestBucket::create(&database.name).await;
+            config.storage_backend = tenantry::config::StorageBackend::S3;
+            config.s3_bucket_name = Some(bucket.name.clone());
+            config.aws_endpoint_url = Some(bucket.endpoint.clone());
+            Some(bucket)
+        } else {
+            None
+        };
         for f in self.configure {
             f(&mut config);
         }
@@ -153,6 +177,7 @@ impl TestAppBuilder {
             router,
             overrides,
             database,
+            bucket,
         }
     }
 }
@@ -231,6 +256,30 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("no {template} message was delivered to {to}");
+    }
+
+    /// The test's S3 bucket name, when it has one.
+    pub fn bucket(&self) -> Option<&str> {
+        self.bucket.as_ref().map(|b| b.name.as_str())
+    }
+
+    /// The test's `STORAGE_DIR`.
+    pub fn storage_dir(&self) -> &std::path::Path {
+        &self.database.storage_dir
+    }
+
+    /// Follows a link the service handed out: a path goes through this service (the fs
+    /// backend's signed links), an absolute URL to its server (S3 presigned URLs).
+    pub async fn fetch(&self, method: Method, url: &str, body: Vec<u8>) -> TestResponse {
+        if url.starts_with('/') {
+            let request = Request::builder()
+                .method(method)
+                .uri(url)
+                .body(Body::from(body))
+                .expect("valid request");
+            return self.request(request).await;
+        }
+        http1(method, url, body).await
     }
 
     /// The URL of this test's database.
@@ -505,6 +554,87 @@ impl Drop for TestDatabase {
             });
         });
         let _ = cleanup.join();
+        let _ = std::fs::remove_dir_all(&self.storage_dir);
+    }
+}
+
+/// The S3 stand-in's address.
+pub fn s3_endpoint() -> String {
+    env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:54566")
+}
+
+/// An S3 client for the stand-in (credentials from the environment, as the app's).
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    let mut config = Config::from_lookup(|_| None).expect("default configuration");
+    config.aws_endpoint_url = Some(s3_endpoint());
+    let shared = tenantry::aws::sdk_config(&config).await;
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A test's own bucket, emptied and deleted on drop.
+pub struct TestBucket {
+    pub name: String,
+    pub endpoint: String,
+}
+
+impl TestBucket {
+    async fn create(database: &str) -> Self {
+        // Bucket names: 3 to 63 lowercase letters, digits and dashes.
+        let name = format!("t-{}", &database.trim_start_matches("tenantry_test_")[..32]);
+        s3_client()
+            .await
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect(
+                "create the test bucket (is the S3 stand-in running? scripts/test.sh starts it)",
+            );
+        Self {
+            name,
+            endpoint: s3_endpoint(),
+        }
+    }
+}
+
+/// The keys in a bucket under `prefix`.
+pub async fn bucket_keys(bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = s3_client()
+        .await
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list the bucket");
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+impl Drop for TestBucket {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("cleanup runtime");
+            runtime.block_on(async move {
+                let client = s3_client().await;
+                for key in bucket_keys(&name, "").await {
+                    let _ = client.delete_object().bucket(&name).key(key).send().await;
+                }
+                let _ = client.delete_bucket().bucket(&name).send().await;
+            });
+        });
+        let _ = cleanup.join();
     }
 }
 
@@ -757,6 +887,77 @@ async fn moto_http(method: &str, path: &str, body: &str) -> Result<String, Strin
         Ok(body.to_owned())
     } else {
         Err(format!("{head}\n{body}"))
+    }
+}
+
+/// One HTTP/1.1 request over plain TCP (`Connection: close`), for URLs outside the
+/// service such as the S3 stand-in's presigned ones.
+pub async fn http1(method: Method, url: &str, body: Vec<u8>) -> TestResponse {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (host, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let target = if target.is_empty() { "/" } else { target };
+    let mut stream = tokio::net::TcpStream::connect(host)
+        .await
+        .expect("connect to the server");
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    stream.write_all(&body).await.expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':')
+            && let (Ok(name), Ok(value)) = (
+                header::HeaderName::from_bytes(name.trim().as_bytes()),
+                header::HeaderValue::from_str(value.trim()),
+            )
+        {
+            headers.append(name, value);
+        }
+    }
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .get(header::TRANSFER_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    TestResponse {
+        status: StatusCode::from_u16(status).expect("status"),
+        headers,
+        body: Bytes::from(body),
+    }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&raw[..end]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 2 + size + 2..];
     }
 }
 

@@ -72,9 +72,22 @@ async fn every_id_route_hides_another_tenants_objects() {
         .as_str()
         .expect("template")
         .to_owned();
+    let a_file = app
+        .call(
+            Method::POST,
+            "/api/v1/files/uploads",
+            &a.admin(),
+            Some(json!({"name": "alpha-secret.txt", "content_type": "text/plain", "size": 1})),
+        )
+        .await
+        .json()["file"]["id"]
+        .as_str()
+        .expect("file")
+        .to_owned();
     let ids: HashMap<&str, String> = HashMap::from([
         ("/api/v1/jobs/", a_job),
         ("/api/v1/notifications/templates/", a_template),
+        ("/api/v1/files/", a_file),
         ("/api/v1/tenants/", a.id.to_string()),
         ("/api/v1/users/", a_user.to_string()),
         ("/api/v1/api-keys/", a_key.to_string()),
@@ -122,6 +135,7 @@ async fn every_id_route_hides_another_tenants_objects() {
         "/api/v1/api-keys",
         "/api/v1/roles",
         "/api/v1/resources",
+        "/api/v1/files",
         "/api/v1/audit-logs",
         "/api/v1/notifications/templates",
     ] {

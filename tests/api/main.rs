@@ -10,6 +10,7 @@ mod docs;
 mod env_example;
 mod errors;
 mod faults;
+mod files;
 mod health;
 mod helpers;
 mod isolation;

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod files;
 pub mod jobs;
 pub mod notifications;
 pub mod rate_limits;

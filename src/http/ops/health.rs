@@ -19,10 +19,11 @@ pub struct Health {
 pub struct Readiness {
     /// `ok` when every check passed; `degraded` (still 200) when only a dependency the
     /// service can do without for a while is down (Redis: the limiter and caches fall
-    /// back); `unavailable` (503) when the database is down.
+    /// back; storage: only file routes fail); `unavailable` (503) when the database is
+    /// down.
     #[schema(example = "ok")]
     pub status: &'static str,
-    /// One entry per dependency (`database`, `redis`).
+    /// One entry per dependency (`database`, `redis`, `storage`).
     pub checks: BTreeMap<&'static str, Check>,
 }
 
@@ -55,25 +56,30 @@ pub async fn live() -> Json<Health> {
     Json(HEALTH)
 }
 
-/// Whether this replica can serve: 503 only without the database. Redis down is
-/// reported as `degraded` with 200, because failing readiness on every replica for a
+/// Whether this replica can serve: 503 only without the database. Redis or file storage
+/// down is reported as `degraded` with 200, because failing readiness on every replica for a
 /// shared dependency would take the whole service out of the load balancer while it
 /// could still serve.
 #[utoipa::path(get, path = "/health/ready", tag = "operations",
     responses(
-        (status = 200, description = "Ready (`ok`), or `degraded`: Redis is down and the service serves without it", body = Readiness),
+        (status = 200, description = "Ready (`ok`), or `degraded`: Redis or file storage is down and the service serves without it", body = Readiness),
         (status = 503, description = "The database is down", body = Readiness),
     ))]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let (database, redis) = tokio::join!(
+    let (database, redis, storage) = tokio::join!(
         check(async {
             sqlx::query("select 1").execute(&app.db).await?;
             Ok(())
         }),
         check(crate::redis::ping(&app.redis)),
+        check(app.storage.ping()),
     );
-    let (status, word) = readiness(database.is_ok(), redis.is_ok());
-    let checks = BTreeMap::from([("database", database), ("redis", redis)]);
+    let (status, word) = readiness(database.is_ok(), redis.is_ok() && storage.is_ok());
+    let checks = BTreeMap::from([
+        ("database", database),
+        ("redis", redis),
+        ("storage", storage),
+    ]);
     (
         status,
         Json(Readiness {
@@ -84,8 +90,8 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>)
 }
 
 /// The answer for the checks' outcomes: only the database is required.
-fn readiness(database: bool, redis: bool) -> (StatusCode, &'static str) {
-    match (database, redis) {
+fn readiness(database: bool, others: bool) -> (StatusCode, &'static str) {
+    match (database, others) {
         (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (true, false) => (StatusCode::OK, "degraded"),
         (true, true) => (StatusCode::OK, "ok"),

@@ -1,6 +1,7 @@
 //! The job types: what a payload may hold and what running it does.
 
 pub mod echo;
+pub mod files_cleanup;
 pub mod notification;
 pub mod purge;
 pub mod usage_report;
@@ -27,6 +28,9 @@ pub enum JobType {
     /// Internal: delivers one message.
     #[serde(rename = "notification.send")]
     NotificationSend,
+    /// Internal: removes the tenant's presigned uploads left pending past their expiry.
+    #[serde(rename = "files.cleanup")]
+    FilesCleanup,
 }
 
 impl JobType {
@@ -35,13 +39,19 @@ impl JobType {
             Self::Echo => "echo",
             Self::UsageReport => "usage_report",
             Self::NotificationSend => "notification.send",
+            Self::FilesCleanup => "files.cleanup",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Echo, Self::UsageReport, Self::NotificationSend]
-            .into_iter()
-            .find(|t| t.as_str() == raw)
+        [
+            Self::Echo,
+            Self::UsageReport,
+            Self::NotificationSend,
+            Self::FilesCleanup,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == raw)
     }
 
     /// Whether clients may submit it through `POST /api/v1/jobs`.
@@ -61,6 +71,7 @@ impl JobType {
             Self::Echo => echo::Params::parse(payload).map(drop),
             Self::UsageReport => usage_report::Params::parse(payload).map(drop),
             Self::NotificationSend => notification::Params::parse(payload).map(drop),
+            Self::FilesCleanup => Ok(()),
         }
     }
 }
@@ -86,6 +97,7 @@ pub async fn run(
         JobType::Echo => echo::run(ctx, payload).await,
         JobType::UsageReport => usage_report::run(ctx, payload).await,
         JobType::NotificationSend => notification::run(ctx, payload).await,
+        JobType::FilesCleanup => files_cleanup::run(ctx).await,
     }
 }
 

@@ -55,8 +55,17 @@ pub async fn run(state: &AppState, tenant_id: Uuid, lease: Duration) -> anyhow::
             }
         }
     };
+    // Objects first: the rows naming them go with the schema.
+    let purge = async {
+        let objects = state
+            .storage
+            .delete_prefix(&crate::storage::tenant_prefix(tenant_id))
+            .await?;
+        tracing::info!(%tenant_id, objects, "deleted the tenant's stored files");
+        tenants::purge(&state.db, tenant_id).await
+    };
     let result = tokio::select! {
-        r = tenants::purge(&state.db, tenant_id) => r,
+        r = purge => r,
         () = renew => Err(anyhow::anyhow!("the purge lease was lost")),
     };
     if let Err(e) = lease.release(&state.redis).await {

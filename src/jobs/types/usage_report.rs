@@ -1,6 +1,6 @@
 //! `usage_report`: the tenant's usage of a period as CSV (`bucket_start,metric,value`,
-//! one line per minute bucket). Until files exist the CSV is the job's result; with files
-//! it becomes a stored file and the result its id.
+//! one line per minute bucket), stored as a file (`usage-report-<from>-<to>.csv`); the
+//! job's result holds its `file_id`, downloadable through `/api/v1/files/{id}/download`.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -75,11 +75,27 @@ pub async fn run(
         // Metric names are internal identifiers (no commas or quotes).
         csv.push_str(&format!("{},{metric},{value}\n", bucket.to_rfc3339()));
     }
+    let name = format!(
+        "usage-report-{}-{}.csv",
+        params.from.format("%Y%m%dT%H%M%SZ"),
+        params.to.format("%Y%m%dT%H%M%SZ")
+    );
+    let file = crate::services::files::store_generated(
+        ctx.state,
+        ctx.scope,
+        &name,
+        "text/csv",
+        csv.into(),
+        None,
+    )
+    .await
+    .map_err(|e| format!("could not store the report: {e:#}"))?;
     Ok(serde_json::json!({
         "format": "text/csv",
         "rows": rows.len(),
         "truncated": rows.len() as i64 == MAX_ROWS,
-        "csv": csv,
+        "file_id": file.id,
+        "size": file.size,
     }))
 }
 

@@ -1,0 +1,487 @@
+//! Files: the tenant's `files` rows and their objects in [`crate::storage`].
+//!
+//! Two ways in: a streamed upload through the service ([`upload`]), or a presigned
+//! upload ([`create_upload`], the client `PUT`s to the URL, then [`complete`]). A file is
+//! `pending` until its contents are verified, then `available`; only available files are
+//! downloadable (409 before). Uploads left pending past their URL's expiry are removed by
+//! the `files.cleanup` job ([`cleanup_expired`]).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::Stream;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    AppState,
+    auth::principal::TenantPrincipal,
+    client::ClientInfo,
+    db::TenantScope,
+    error::{AppError, AppResult, ErrorCode, FieldError},
+    jobs::JobType,
+    services::{
+        audit::{self, AuditEntry},
+        jobs::{self, NewJob},
+        metering::Metric,
+    },
+    storage::{self, Presentation, PutError, Stored},
+};
+
+/// How long a presigned upload URL works.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+/// A pending upload is removed this long after it was created: the URL's lifetime plus
+/// a grace period for a `complete` sent just after a late `PUT`.
+pub const PENDING_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Download links last this long unless `expires_in` says otherwise.
+pub const DEFAULT_LINK_TTL: Duration = Duration::from_secs(300);
+/// The longest download link.
+pub const MAX_LINK_TTL_SECS: u64 = 3600;
+/// The largest file of any plan (premium), for the upload route's body limit.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// The largest file a plan may store: free 10 MiB, standard 100 MiB, premium 1 GiB.
+pub fn size_limit(plan: &str) -> u64 {
+    const MIB: u64 = 1024 * 1024;
+    match plan {
+        "premium" => MAX_FILE_BYTES,
+        "standard" => 100 * MIB,
+        _ => 10 * MIB,
+    }
+}
+
+/// A stored file as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+pub struct FileMeta {
+    pub id: Uuid,
+    /// The user's file name (metadata only).
+    pub name: String,
+    pub content_type: String,
+    /// Bytes; for a `pending` upload, the declared size.
+    pub size: i64,
+    /// Lowercase hex SHA-256 of the contents; null while `pending`.
+    pub checksum_sha256: Option<String>,
+    /// `pending` (presigned upload not completed) or `available`.
+    pub status: String,
+    pub uploaded_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "select id, name, content_type, size, checksum_sha256, status, uploaded_by,
+    created_at from {schema}.files";
+
+/// A file name: 1 to 255 characters, no control characters.
+pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
+    if name.trim().is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must be 1 to 255 characters without control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A media type such as `text/csv` (printable ASCII with a `/`, at most 255 bytes).
+pub fn check_content_type(field: &str, value: &str) -> Result<(), FieldError> {
+    let ok = value.len() <= 255
+        && value
+            .split_once('/')
+            .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be a media type such as text/csv",
+        ))
+    }
+}
+
+fn too_large(limit: u64) -> AppError {
+    AppError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("the file is larger than the plan's limit of {limit} bytes"),
+    )
+}
+
+fn storage_down(e: anyhow::Error) -> AppError {
+    tracing::error!(error = %format!("{e:#}"), "file storage failed");
+    AppError::unavailable("file storage is unavailable; try again later")
+}
+
+fn put_error(e: PutError) -> AppError {
+    match e {
+        PutError::TooLarge(limit) => too_large(limit),
+        PutError::Body(detail) => {
+            AppError::malformed(format!("the upload could not be read: {detail}"))
+        }
+        PutError::Storage(e) => storage_down(e),
+    }
+}
+
+fn record_stored(app: &AppState, tenant_id: Uuid, size: u64) {
+    app.meter.record(tenant_id, Metric::FilesUploaded, 1);
+    app.meter.record(
+        tenant_id,
+        Metric::StorageBytes,
+        i64::try_from(size).unwrap_or(i64::MAX),
+    );
+}
+
+/// Inserts an available file row (and its audit entry, when a client asked for it).
+async fn insert_available(
+    scope: &TenantScope,
+    id: Uuid,
+    name: &str,
+    content_type: &str,
+    stored: &Stored,
+    uploaded_by: Option<Uuid>,
+    audit: Option<AuditEntry>,
+) -> sqlx::Result<FileMeta> {
+    let mut tx = scope.begin().await?;
+    let sql = tx.sql(
+        "insert into {schema}.files
+            (id, object_key, name, content_type, size, checksum_sha256, uploaded_by, status)
+         values ($1, $2, $3, $4, $5, $6, $7, 'available')
+         returning id, name, content_type, size, checksum_sha256, status, uploaded_by, created_at",
+    );
+    let file: FileMeta = sqlx::query_as(sql)
+        .bind(id)
+        .bind(storage::object_key(scope.tenant_id(), id))
+        .bind(name)
+        .bind(content_type)
+        .bind(i64::try_from(stored.size).unwrap_or(i64::MAX))
+        .bind(&stored.sha256)
+        .bind(uploaded_by)
+        .fetch_one(tx.conn())
+        .await?;
+    if let Some(entry) = audit {
+        audit::record_in(&mut tx, entry).await?;
+    }
+    tx.commit().await?;
+    Ok(file)
+}
+
+fn uploaded_entry(
+    p: &TenantPrincipal,
+    client: &ClientInfo,
+    file: Uuid,
+    stored: &Stored,
+) -> AuditEntry {
+    AuditEntry::new(Some(p.actor), "file.uploaded", client)
+        .target("file", file)
+        .metadata(serde_json::json!({"size": stored.size, "checksum_sha256": stored.sha256}))
+}
+
+/// Streams `body` to storage as a new file. Over the plan's limit is 413 and nothing is
+/// kept.
+pub async fn upload<S, E>(
+    app: &AppState,
+    p: &TenantPrincipal,
+    client: &ClientInfo,
+    name: &str,
+    content_type: &str,
+    body: S,
+) -> AppResult<FileMeta>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+    E: std::fmt::Display,
+{
+    let id = Uuid::now_v7();
+    let key = storage::object_key(p.tenant_id(), id);
+    let stored = app
+        .storage
+        .put_stream(&key, content_type, body, size_limit(&p.tenant.plan))
+        .await
+        .map_err(put_error)?;
+    let entry = uploaded_entry(p, client, id, &stored);
+    let inserted = insert_available(
+        &p.scope,
+        id,
+        name,
+        content_type,
+        &stored,
+        Some(p.actor.id()),
+        Some(entry),
+    )
+    .await;
+    match inserted {
+        Ok(file) => {
+            record_stored(app, p.tenant_id(), stored.size);
+            Ok(file)
+        }
+        Err(e) => {
+            // No row, no object.
+            let _ = app.storage.delete(&key).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Stores contents a job produced (a usage report) as an available file.
+pub async fn store_generated(
+    app: &AppState,
+    scope: &TenantScope,
+    name: &str,
+    content_type: &str,
+    contents: Bytes,
+    created_by: Option<Uuid>,
+) -> anyhow::Result<FileMeta> {
+    let id = Uuid::now_v7();
+    let key = storage::object_key(scope.tenant_id(), id);
+    let stored = app
+        .storage
+        .put_bytes(&key, content_type, contents)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    match insert_available(scope, id, name, content_type, &stored, created_by, None).await {
+        Ok(file) => {
+            record_stored(app, scope.tenant_id(), stored.size);
+            Ok(file)
+        }
+        Err(e) => {
+            let _ = app.storage.delete(&key).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// A presigned upload: the pending file, where to `PUT` its contents, and until when.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingUpload {
+    pub file: FileMeta,
+    /// `PUT` the contents here (S3: an absolute presigned URL; fs: a path on this
+    /// service), then `POST /api/v1/files/{id}/complete`.
+    pub upload_url: String,
+    pub method: &'static str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Creates a pending file and a URL to upload it to. A declared size over the plan's
+/// limit is 413. A `files.cleanup` job, due when the URL has expired, removes the
+/// upload if it is never completed.
+pub async fn create_upload(
+    app: &AppState,
+    p: &TenantPrincipal,
+    name: &str,
+    content_type: &str,
+    size: u64,
+) -> AppResult<PendingUpload> {
+    let limit = size_limit(&p.tenant.plan);
+    if size > limit {
+        return Err(too_large(limit));
+    }
+    let id = Uuid::now_v7();
+    let key = storage::object_key(p.tenant_id(), id);
+    let upload_url = app
+        .storage
+        .upload_url(&key, UPLOAD_URL_TTL, size)
+        .await
+        .map_err(storage_down)?;
+    let mut tx = p.scope.begin().await?;
+    let sql = tx.sql(
+        "insert into {schema}.files (id, object_key, name, content_type, size, uploaded_by, status)
+         values ($1, $2, $3, $4, $5, $6, 'pending')
+         returning id, name, content_type, size, checksum_sha256, status, uploaded_by, created_at",
+    );
+    let file: FileMeta = sqlx::query_as(sql)
+        .bind(id)
+        .bind(&key)
+        .bind(name)
+        .bind(content_type)
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .bind(p.actor.id())
+        .fetch_one(tx.conn())
+        .await?;
+    let cleanup = NewJob {
+        job_type: JobType::FilesCleanup,
+        payload: serde_json::json!({}),
+        max_attempts: jobs::DEFAULT_MAX_ATTEMPTS,
+    };
+    let delay = PENDING_LIFETIME + Duration::from_secs(60);
+    let job = jobs::insert_delayed(&mut tx, &cleanup, None, delay).await?;
+    tx.commit().await?;
+    jobs::enqueue_after(app, p.tenant_id(), job.id, delay).await;
+    Ok(PendingUpload {
+        expires_at: file.created_at
+            + chrono::Duration::from_std(UPLOAD_URL_TTL).unwrap_or_default(),
+        file,
+        upload_url,
+        method: "PUT",
+    })
+}
+
+async fn object_key(scope: &TenantScope, id: Uuid) -> AppResult<(String, FileMeta)> {
+    let row: Option<(String,)> =
+        sqlx::query_as(scope.sql("select object_key from {schema}.files where id = $1"))
+            .bind(id)
+            .fetch_optional(scope.db())
+            .await?;
+    let (key,) = row.ok_or_else(AppError::not_found)?;
+    Ok((key, get(scope, id).await?))
+}
+
+/// Verifies a presigned upload and makes the file available: the object must exist, be
+/// no larger than declared (and the plan allows); its SHA-256 is computed by reading it.
+/// Completing twice is 409.
+pub async fn complete(
+    app: &AppState,
+    p: &TenantPrincipal,
+    client: &ClientInfo,
+    id: Uuid,
+) -> AppResult<FileMeta> {
+    let (key, file) = object_key(&p.scope, id).await?;
+    if file.status != "pending" {
+        return Err(AppError::conflict(
+            ErrorCode::Conflict,
+            "the upload is already complete",
+        ));
+    }
+    let size = app.storage.size(&key).await.map_err(storage_down)?;
+    let Some(size) = size else {
+        return Err(AppError::conflict(
+            ErrorCode::Conflict,
+            "nothing has been uploaded to the upload URL yet",
+        ));
+    };
+    let declared = u64::try_from(file.size).unwrap_or_default();
+    let limit = size_limit(&p.tenant.plan).min(declared);
+    if size > limit {
+        // Refused contents do not stay; the URL may be used again while it lasts.
+        app.storage.delete(&key).await.map_err(storage_down)?;
+        return Err(AppError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the uploaded object has {size} bytes, more than the {limit} declared or allowed"
+            ),
+        ));
+    }
+    let stored = app.storage.digest(&key).await.map_err(storage_down)?;
+    let mut tx = p.scope.begin().await?;
+    let sql = tx.sql(
+        "update {schema}.files set status = 'available', size = $2, checksum_sha256 = $3
+         where id = $1 and status = 'pending'
+         returning id, name, content_type, size, checksum_sha256, status, uploaded_by, created_at",
+    );
+    let done: Option<FileMeta> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(i64::try_from(stored.size).unwrap_or(i64::MAX))
+        .bind(&stored.sha256)
+        .fetch_optional(tx.conn())
+        .await?;
+    let Some(done) = done else {
+        // Completed (or removed) meanwhile by a concurrent request.
+        get(&p.scope, id).await?;
+        return Err(AppError::conflict(
+            ErrorCode::Conflict,
+            "the upload is already complete",
+        ));
+    };
+    audit::record_in(&mut tx, uploaded_entry(p, client, id, &stored)).await?;
+    tx.commit().await?;
+    record_stored(app, p.tenant_id(), stored.size);
+    Ok(done)
+}
+
+pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<FileMeta> {
+    sqlx::query_as(scope.sql_parts(&[COLUMNS, " where id = $1"]))
+        .bind(id)
+        .fetch_optional(scope.db())
+        .await?
+        .ok_or_else(AppError::not_found)
+}
+
+/// Newest first, keyset-paginated.
+pub async fn list(
+    scope: &TenantScope,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<FileMeta>> {
+    sqlx::query_as(scope.sql_parts(&[
+        COLUMNS,
+        " where ($1::uuid is null or id < $1) order by id desc limit $2",
+    ]))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(scope.db())
+    .await
+}
+
+/// A link that downloads the file for `ttl`. A pending upload is 409.
+pub async fn download_url(
+    app: &AppState,
+    scope: &TenantScope,
+    id: Uuid,
+    ttl: Duration,
+) -> AppResult<String> {
+    let (key, file) = object_key(scope, id).await?;
+    if file.status != "available" {
+        return Err(AppError::conflict(
+            ErrorCode::Conflict,
+            "the upload is not complete yet",
+        ));
+    }
+    let how = Presentation {
+        name: &file.name,
+        content_type: &file.content_type,
+    };
+    app.storage
+        .download_url(&key, ttl, &how)
+        .await
+        .map_err(storage_down)
+}
+
+/// Deletes the object, then the row (with its audit entry). `storage_bytes` is metered
+/// as a change: a deletion records the negative size.
+pub async fn delete(
+    app: &AppState,
+    p: &TenantPrincipal,
+    client: &ClientInfo,
+    id: Uuid,
+) -> AppResult<()> {
+    let (key, file) = object_key(&p.scope, id).await?;
+    app.storage.delete(&key).await.map_err(storage_down)?;
+    let mut tx = p.scope.begin().await?;
+    let sql = tx.sql("delete from {schema}.files where id = $1 returning status, size");
+    let deleted: Option<(String, i64)> = sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?;
+    let Some((status, size)) = deleted else {
+        return Err(AppError::not_found());
+    };
+    let entry = AuditEntry::new(Some(p.actor), "file.deleted", client)
+        .target("file", id)
+        .metadata(serde_json::json!({"name": file.name, "size": size}));
+    audit::record_in(&mut tx, entry).await?;
+    tx.commit().await?;
+    if status == "available" {
+        app.meter.record(p.tenant_id(), Metric::StorageBytes, -size);
+    }
+    Ok(())
+}
+
+/// Removes this tenant's uploads left `pending` past [`PENDING_LIFETIME`]: the row
+/// first (so a concurrent `complete` finds nothing), then the object if one was put.
+pub async fn cleanup_expired(app: &AppState, scope: &TenantScope) -> anyhow::Result<u64> {
+    let expired: Vec<(Uuid, String)> = sqlx::query_as(scope.sql(
+        "delete from {schema}.files
+         where id in (select id from {schema}.files
+                      where status = 'pending' and created_at < now() - $1 * interval '1 second'
+                      order by created_at limit 1000)
+           and status = 'pending'
+         returning id, object_key",
+    ))
+    .bind(i64::try_from(PENDING_LIFETIME.as_secs()).unwrap_or(i64::MAX))
+    .fetch_all(scope.db())
+    .await?;
+    for (id, key) in &expired {
+        if let Err(e) = app.storage.delete(key).await {
+            tracing::warn!(file_id = %id, error = %format!("{e:#}"), "could not delete an expired upload's object");
+        }
+    }
+    Ok(expired.len() as u64)
+}
