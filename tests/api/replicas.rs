@@ -293,7 +293,7 @@ async fn jobs_submitted_to_two_replicas_run_once_each_across_three_workers() {
         let (_, page) = a
             .call(
                 "GET",
-                "/api/v1/jobs?status=succeeded&limit=100",
+                "/api/v1/jobs?status=succeeded&type=echo&limit=100",
                 &auth,
                 None,
             )
