@@ -85,6 +85,7 @@ fn person_name(field: &str, raw: Option<&String>) -> Result<(), FieldError> {
     responses(
         (status = 201, description = "Onboarded. A replay of an earlier request with the same `Idempotency-Key` (same caller, same body, within 24 h) answers the same tenant and admin without `tokens`, and `Idempotent-Replayed: true`", body = Onboarded,
             headers(("Idempotent-Replayed" = String, description = "`true` on a replayed answer"))),
+        (status = 401, description = "A credential was sent and is not valid (send none to sign up)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Sign-up disabled, or a paid plan without a platform token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "TENANT_SLUG_TAKEN, or the tenant of a replayed request was deleted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields; IDEMPOTENCY_KEY_REUSED: the key was used with a different body", body = Problem, content_type = "application/problem+json"),
