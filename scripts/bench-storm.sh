@@ -2,7 +2,8 @@
 # Server memory under onboarding and login storms (argon2 on every one):
 # BENCH_ONBOARDINGS (300) tenants onboarded, then BENCH_LOGINS (600) logins, from
 # BENCH_CLIENTS (8) concurrent clients, sampling the server's RSS. Target: peak < 150 MiB.
-# Usage: scripts/bench-storm.sh [--debug]   (--debug: skip the release build)
+# Usage: scripts/bench-storm.sh [--debug]   (--debug: a debug build instead of release;
+#   BENCH_PRODUCT_BIN: measure this `tenantry` executable instead of building one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
@@ -11,10 +12,12 @@ PORT=${BENCH_PORT:-18090}
 work=$(mktemp -d)
 db="tenantry_bench_$(date +%s)"
 export DATABASE_URL="${DATABASE_URL%/*}/$db"
-bin=target/release/tenantry
-if [ "${1:-}" = --debug ]; then cargo build --bin tenantry 2>&1 | tail -n 1; bin=target/debug/tenantry
-else cargo build --release --bin tenantry 2>&1 | tail -n 1; fi
-bin="${CARGO_TARGET_DIR:-target}/${bin#target/}"
+if [ -n "${BENCH_PRODUCT_BIN:-}" ]; then bin=$BENCH_PRODUCT_BIN
+elif [ "${1:-}" = --debug ]; then
+  cargo build --bin tenantry 2>&1 | tail -n 1; bin="${CARGO_TARGET_DIR:-target}/debug/tenantry"
+else
+  cargo build --profile bench --bin tenantry 2>&1 | tail -n 1; bin="${CARGO_TARGET_DIR:-target}/release/tenantry"
+fi
 
 env ${BENCH_ENV:-} APP_ENV=development BIND_ADDR=127.0.0.1:$PORT RUST_LOG=warn LOG_FORMAT=json \
   DATABASE_MAX_CONNECTIONS=16 REDIS_KEY_PREFIX="bench:$db:" RATE_LIMIT_ENABLED=false \
