@@ -344,7 +344,7 @@ async fn s3_links_expire_after_expires_in() {
         ("?expires_in=3600", "3600"),
     ] {
         let url = link(&app, &t.admin(), id, query).await;
-        assert!(url.starts_with(&crate::helpers::s3_endpoint()), "{url}");
+        assert!(url.starts_with(&crate::helpers::aws_endpoint()), "{url}");
         assert!(
             url.contains(&format!("X-Amz-Expires={expected}&"))
                 || url.ends_with(&format!("X-Amz-Expires={expected}")),

@@ -558,16 +558,22 @@ impl Drop for TestDatabase {
     }
 }
 
-/// The S3 stand-in's address.
-pub fn s3_endpoint() -> String {
+/// The S3/SNS stand-in's URL (`scripts/services.sh` starts moto there).
+pub fn aws_endpoint() -> String {
     env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:54566")
 }
 
-/// An S3 client for the stand-in (credentials from the environment, as the app's).
-pub async fn s3_client() -> aws_sdk_s3::Client {
+/// The SDK configuration the app would use against the stand-in (credentials from the
+/// environment, as the app's).
+async fn stand_in_config() -> aws_config::SdkConfig {
     let mut config = Config::from_lookup(|_| None).expect("default configuration");
-    config.aws_endpoint_url = Some(s3_endpoint());
-    let shared = tenantry::aws::sdk_config(&config).await;
+    config.aws_endpoint_url = Some(aws_endpoint());
+    tenantry::aws::sdk_config(&config).await
+}
+
+/// An S3 client for the stand-in.
+pub async fn s3_client() -> aws_sdk_s3::Client {
+    let shared = stand_in_config().await;
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(true)
@@ -596,7 +602,7 @@ impl TestBucket {
             );
         Self {
             name,
-            endpoint: s3_endpoint(),
+            endpoint: aws_endpoint(),
         }
     }
 }
@@ -810,19 +816,9 @@ impl TestResponse {
     }
 }
 
-/// The S3/SNS stand-in's URL (`scripts/services.sh` starts moto there).
-pub fn aws_endpoint() -> String {
-    env_or("AWS_ENDPOINT_URL", "http://127.0.0.1:54566")
-}
-
 /// An SNS client for the stand-in, to set up what a test needs (topics, endpoints).
 pub async fn sns_client() -> aws_sdk_sns::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(aws_endpoint())
-        .load()
-        .await;
-    aws_sdk_sns::Client::new(&config)
+    aws_sdk_sns::Client::new(&stand_in_config().await)
 }
 
 /// The SNS part of moto's record of everything it received (`/moto-api/data.json`).
