@@ -13,7 +13,9 @@
 #   5. `tenantry migrate` distributes a tenant schema that is not distributed;
 #   6. the same load with the same binary on plain PostgreSQL, for comparison.
 # Usage: scripts/test-citus.sh   Settings: CITUS_TENANTS, CITUS_SECONDS (20), CITUS_PROFILE
-#   (dev; `bench` for an optimised build), CITUS_SH (../shared/vendor/citus.sh).
+#   (dev; `bench` for an optimised build), CITUS_SH (../shared/vendor/citus.sh),
+#   CITUS_DEFAULT_SHARDING (off; `on` sets citus.enable_schema_based_sharding on for the
+#   whole database first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
@@ -54,6 +56,10 @@ if [ "$(psql "$("$CITUS" url "$db")" -Atc 'show wal_level')" != logical ]; then
 fi
 citus_url=$("$CITUS" url "$db")
 sql() { psql "$citus_url" -v ON_ERROR_STOP=1 -qAt -F ' ' -c "$1"; }
+if [ "${CITUS_DEFAULT_SHARDING:-off}" = on ]; then
+  # The database distributes every new schema by default: `platform` must still stay local.
+  sql "alter database \"$db\" set citus.enable_schema_based_sharding = on"
+fi
 
 echo "building ($PROFILE)..." >&2
 product=$(cargo build --profile "$PROFILE" --bin tenantry --message-format=json 2>/dev/null | executable tenantry)
@@ -76,7 +82,7 @@ load() { BENCH_CREDS=$1 BENCH_LIMIT=$N wrk -t2 -c32 -d"$2s" --latency -s scripts
 rps() { awk '/Requests\/sec/ { print $2 }'; }
 errors() { awk '/Non-2xx|Socket errors/ { print }'; }
 
-echo "command: scripts/test-citus.sh  (CITUS_TENANTS=$N CITUS_SECONDS=$DURATION, $PROFILE build, $(nproc) cores shared by the 3 nodes, the server, Redis and wrk)"
+echo "command: scripts/test-citus.sh  (CITUS_TENANTS=$N CITUS_SECONDS=$DURATION CITUS_DEFAULT_SHARDING=${CITUS_DEFAULT_SHARDING:-off}, $PROFILE build, $(nproc) cores shared by the 3 nodes, the server, Redis and wrk)"
 start_server "$citus_url"
 grep -q '"database is a Citus coordinator' "$work/server.log" || { sleep 1; grep -q 'Citus coordinator' "$work/server.log"; } \
   || fail "the server did not detect Citus"
