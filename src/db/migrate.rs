@@ -135,7 +135,10 @@ async fn apply_shared_by_statement(conn: &mut PgConnection) -> anyhow::Result<()
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        tracing::info!(version = migration.version, "applied shared migration (by statement)");
+        tracing::info!(
+            version = migration.version,
+            "applied shared migration (by statement)"
+        );
     }
     Ok(())
 }
@@ -277,7 +280,10 @@ async fn migrate_pending(
     // On Citus a tenant is also pending while its schema is not distributed yet.
     let on_citus = citus::detect(pool).await?;
     let distributed: std::collections::HashSet<String> = if on_citus {
-        citus::distributed_schemas(pool).await?.into_iter().collect()
+        citus::distributed_schemas(pool)
+            .await?
+            .into_iter()
+            .collect()
     } else {
         Default::default()
     };

@@ -47,7 +47,8 @@ pub fn split(sql: &str) -> Vec<&str> {
                 has_code = true;
                 if let Some(tag_end) = dollar_tag_end(bytes, i) {
                     let tag = &bytes[i..=tag_end];
-                    i = find_from(bytes, tag_end + 1, tag).map_or(bytes.len(), |end| end + tag.len());
+                    i = find_from(bytes, tag_end + 1, tag)
+                        .map_or(bytes.len(), |end| end + tag.len());
                     continue;
                 }
             }
