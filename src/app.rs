@@ -67,6 +67,18 @@ impl App {
                 development_key = Some(crate::auth::dev_key::load_or_create(&db).await?);
             }
         }
+        // Logged, not required: the service starts while the database is down. Migrations
+        // and onboarding look for Citus themselves on the connection they use.
+        let probe = db.clone();
+        tokio::spawn(async move {
+            match crate::db::citus::detect(&probe).await {
+                Ok(true) => tracing::info!(
+                    "database is a Citus coordinator: tenant schemas are distributed schemas, `platform` stays on the coordinator"
+                ),
+                Ok(false) => tracing::debug!("database is plain PostgreSQL (no citus extension)"),
+                Err(e) => tracing::warn!(error = %e, "could not check the database for Citus"),
+            }
+        });
         let jwt = JwtKeys::from_config(&config, development_key.as_deref())?;
         let app = Self::assemble(config, db, jwt).await?;
         if !app.config.is_production() {

@@ -5,6 +5,11 @@
 //! `platform.tenant_migrations` records which versions each tenant has, so a tenant that
 //! is already current is skipped without touching its schema, and a run that failed for
 //! some tenants resumes where it stopped.
+//!
+//! On a Citus coordinator (the `citus` extension is present) every file runs one statement
+//! at a time — Citus propagates DDL by its query text and refuses multi-statement strings —
+//! `platform` is kept a regular schema on the coordinator, and each tenant schema is made
+//! a distributed schema (placed on one worker).
 
 use std::time::Instant;
 
@@ -13,7 +18,7 @@ use futures::{StreamExt, stream};
 use sqlx::{PgConnection, PgPool, migrate::Migrator};
 use uuid::Uuid;
 
-use super::TenantSchema;
+use super::{TenantSchema, citus, statements};
 
 /// Migrations of the shared `platform` schema.
 pub fn shared_migrator() -> Migrator {
@@ -38,12 +43,104 @@ pub fn latest_tenant_version() -> i64 {
 /// Key of the advisory lock that keeps two tenant migration runs from overlapping.
 pub const MIGRATE_LOCK_KEY: i64 = 0x7465_6e61_6e74_7279; // "tenantry"
 
-/// Applies the shared migrations (sqlx's migrator takes its own advisory lock).
+/// Key of the advisory lock of shared migrations run statement by statement (Citus).
+const SHARED_LOCK_KEY: i64 = 0x706c_6174_666f_726d; // "platform"
+
+/// Applies the shared migrations (sqlx's migrator takes its own advisory lock). On Citus,
+/// statement by statement on one connection, into the same ledger.
 pub async fn run_shared(pool: &PgPool) -> anyhow::Result<()> {
-    shared_migrator()
-        .run(pool)
+    let on_citus = citus::detect(pool)
         .await
-        .context("failed to apply shared migrations")
+        .context("failed to connect to apply shared migrations")?;
+    let result = if on_citus {
+        let mut conn = pool.acquire().await?;
+        run_shared_by_statement(&mut conn).await
+    } else {
+        shared_migrator().run(pool).await.map_err(Into::into)
+    };
+    result.context("failed to apply shared migrations")
+}
+
+/// What sqlx's migrator does, one statement at a time and with `platform` kept off
+/// schema-based sharding, recording in the same `platform._sqlx_migrations` ledger (so
+/// either runner can follow the other).
+async fn run_shared_by_statement(conn: &mut PgConnection) -> anyhow::Result<()> {
+    // Session-level: `platform` stays a regular schema even if the database's default
+    // distributes new schemas. Reset before the connection returns to the pool.
+    sqlx::raw_sql("set citus.enable_schema_based_sharding = off")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(SHARED_LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
+    let result = apply_shared_by_statement(conn).await;
+    sqlx::query("select pg_advisory_unlock($1)")
+        .bind(SHARED_LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::raw_sql("reset citus.enable_schema_based_sharding")
+        .execute(&mut *conn)
+        .await?;
+    result
+}
+
+async fn apply_shared_by_statement(conn: &mut PgConnection) -> anyhow::Result<()> {
+    sqlx::raw_sql("create schema if not exists platform")
+        .execute(&mut *conn)
+        .await?;
+    // The table sqlx's migrator creates (sqlx-postgres 0.9).
+    sqlx::raw_sql(
+        "create table if not exists platform._sqlx_migrations (
+            version bigint primary key,
+            description text not null,
+            installed_on timestamptz not null default now(),
+            success boolean not null,
+            checksum bytea not null,
+            execution_time bigint not null)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let applied: Vec<(i64, Vec<u8>, bool)> =
+        sqlx::query_as("select version, checksum, success from platform._sqlx_migrations")
+            .fetch_all(&mut *conn)
+            .await?;
+    for migration in shared_migrator().iter() {
+        if let Some((_, checksum, success)) = applied.iter().find(|a| a.0 == migration.version) {
+            anyhow::ensure!(*success, "shared migration {} is dirty", migration.version);
+            anyhow::ensure!(
+                checksum[..] == migration.checksum[..],
+                "shared migration {} was changed after it was applied",
+                migration.version
+            );
+            continue;
+        }
+        let started = Instant::now();
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for statement in statements::split(migration.sql.as_str()) {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("shared migration {}", migration.version))?;
+        }
+        sqlx::query(
+            "insert into platform._sqlx_migrations
+                (version, description, success, checksum, execution_time)
+             values ($1, $2, true, $3, $4)",
+        )
+        .bind(migration.version)
+        .bind(&*migration.description)
+        .bind(&*migration.checksum)
+        .bind(started.elapsed().as_nanos() as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = migration.version,
+            "applied shared migration (by statement)"
+        );
+    }
+    Ok(())
 }
 
 /// Creates the tenant's schema if needed and applies its pending migrations, all inside
@@ -59,6 +156,14 @@ pub async fn apply_tenant(conn: &mut PgConnection, tenant_id: Uuid) -> sqlx::Res
         .bind(schema.name())
         .execute(&mut *conn)
         .await?;
+    let on_citus = citus::detect(&mut *conn).await?;
+    if on_citus {
+        // Transaction-local: this schema (if new) becomes a distributed schema, placed on
+        // one worker with every table created in it.
+        sqlx::raw_sql("set local citus.enable_schema_based_sharding = on")
+            .execute(&mut *conn)
+            .await?;
+    }
     let create = format!("create schema if not exists {}", schema.quoted());
     sqlx::raw_sql(sqlx::AssertSqlSafe(create))
         .execute(&mut *conn)
@@ -78,15 +183,31 @@ pub async fn apply_tenant(conn: &mut PgConnection, tenant_id: Uuid) -> sqlx::Res
         if applied.contains(&migration.version) {
             continue;
         }
-        sqlx::raw_sql(migration.sql.clone())
-            .execute(&mut *conn)
-            .await?;
+        if on_citus {
+            for statement in statements::split(migration.sql.as_str()) {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(statement.to_owned()))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        } else {
+            sqlx::raw_sql(migration.sql.clone())
+                .execute(&mut *conn)
+                .await?;
+        }
         sqlx::query("insert into platform.tenant_migrations (tenant_id, version) values ($1, $2)")
             .bind(tenant_id)
             .bind(migration.version)
             .execute(&mut *conn)
             .await?;
         count += 1;
+    }
+    if on_citus && !citus::is_distributed(&mut *conn, schema.name()).await? {
+        // A schema created before Citus, or outside the setting above.
+        sqlx::query("select citus_schema_distribute($1::regnamespace)")
+            .bind(schema.name())
+            .execute(&mut *conn)
+            .await?;
+        tracing::info!(%tenant_id, "tenant schema distributed");
     }
     Ok(count)
 }
@@ -156,7 +277,21 @@ async fn migrate_pending(
     .await
     .context("failed to list tenants")?;
 
-    let (current, pending): (Vec<_>, Vec<_>) = tenants.into_iter().partition(|t| t.1 >= latest);
+    // On Citus a tenant is also pending while its schema is not distributed yet.
+    let on_citus = citus::detect(pool).await?;
+    let distributed: std::collections::HashSet<String> = if on_citus {
+        citus::distributed_schemas(pool)
+            .await?
+            .into_iter()
+            .collect()
+    } else {
+        Default::default()
+    };
+    let is_current = |(id, version): &(Uuid, i64)| {
+        *version >= latest
+            && (!on_citus || distributed.contains(TenantSchema::for_tenant(*id).name()))
+    };
+    let (current, pending): (Vec<_>, Vec<_>) = tenants.into_iter().partition(is_current);
     let mut report = TenantMigrationReport {
         skipped: current.len(),
         ..Default::default()

@@ -1,8 +1,10 @@
 //! PostgreSQL: the pool, the tenant scope and the migration runner.
 
+pub mod citus;
 pub mod migrate;
 pub mod schema;
 pub mod scope;
+pub mod statements;
 
 use std::{str::FromStr, time::Duration};
 
