@@ -230,10 +230,12 @@ fn add_common_errors(operation: &mut utoipa::openapi::path::Operation, limited: 
 }
 
 /// The OpenAPI document (3.1) of every route, with the schema names a generated client
-/// needs (see [`client_names`](crate::http::client_names)).
+/// needs (see [`client_names`](crate::http::client_names)) and the NUL rule stated (see
+/// [`no_nul`](crate::http::no_nul)).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     crate::http::client_names::apply(&mut doc);
+    crate::http::no_nul::apply(&mut doc);
     doc
 }
 

@@ -121,7 +121,8 @@ pub struct CreateUpload {
     /// The file's name: 1 to 255 characters (metadata only).
     #[schema(min_length = 1, max_length = 255)]
     pub name: String,
-    /// A media type such as `text/csv`.
+    /// A media type such as `text/csv`: printable ASCII, a `/` with text either side.
+    #[schema(max_length = 255, pattern = "^[ -.0-~]+/[ -~]+$")]
     pub content_type: String,
     /// Bytes the client will upload; at most the plan's limit.
     #[schema(minimum = 0)]

@@ -1,0 +1,150 @@
+//! Says in the OpenAPI document that no text may hold NUL (`\u0000`).
+//!
+//! PostgreSQL text cannot store NUL, so [`AppJson`](crate::http::extract::AppJson)
+//! refuses any body holding the escape `\u0000` anywhere, even in a field the operation
+//! ignores (422, field `body`). After the document is built, this pass states that rule:
+//! - every free-text string (no `format`, `enum`, `const` or `pattern` of its own) gets
+//!   the pattern [`NO_NUL`];
+//! - every object with declared properties gets `propertyNames` without NUL and
+//!   `additionalProperties` of [`JSON_VALUE`]: the unknown fields it ignores are any JSON
+//!   free of NUL;
+//! - free-form objects (`JsonObject`) hold the same.
+
+use serde_json::{Map, Value, json};
+use utoipa::openapi::OpenApi;
+
+/// A string without NUL.
+pub const NO_NUL: &str = "^[^\\u0000]*$";
+/// Any JSON value with no NUL in its strings or keys.
+const JSON_VALUE: &str = "JsonValue";
+const REF: &str = "#/components/schemas/";
+
+/// Rewrites `doc` in place (see the module documentation).
+pub fn apply(doc: &mut OpenApi) {
+    let mut value = serde_json::to_value(&*doc).expect("the OpenAPI document serializes");
+    rewrite(&mut value);
+    *doc = serde_json::from_value(value).expect("the rewritten document is still OpenAPI");
+}
+
+fn rewrite(doc: &mut Value) {
+    if let Some(paths) = doc.get_mut("paths") {
+        for operation in paths
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|p| p.values_mut())
+            .filter_map(Value::as_object_mut)
+            .flat_map(|item| item.values_mut())
+        {
+            for param in operation
+                .get_mut("parameters")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(schema) = param.get_mut("schema") {
+                    walk(schema);
+                }
+            }
+            if let Some(body) = operation.get_mut("requestBody") {
+                walk(body);
+            }
+        }
+    }
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for (name, schema) in schemas.iter_mut() {
+        if name != JSON_VALUE {
+            walk(schema);
+        }
+    }
+    let value_ref = json!({"$ref": format!("{REF}{JSON_VALUE}")});
+    schemas.insert(
+        JSON_VALUE.into(),
+        json!({
+            "description": "Any JSON value with no NUL (\\u0000) in its strings or keys.",
+            "type": ["object", "array", "string", "number", "boolean", "null"],
+            "pattern": NO_NUL,
+            "items": value_ref,
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": value_ref,
+        }),
+    );
+}
+
+/// Applies the rules to every schema object in `node`.
+fn walk(node: &mut Value) {
+    match node {
+        Value::Object(map) => {
+            constrain(map);
+            for (key, child) in map.iter_mut() {
+                // `propertyNames` and `additionalProperties` were set here; examples are data.
+                if !matches!(key.as_str(), "propertyNames" | "example" | "examples" | "default") {
+                    walk(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(walk),
+        _ => {}
+    }
+}
+
+fn has_type(map: &Map<String, Value>, name: &str) -> bool {
+    match map.get("type") {
+        Some(Value::String(t)) => t == name,
+        Some(Value::Array(types)) => types.iter().any(|t| t == name),
+        _ => false,
+    }
+}
+
+fn constrain(map: &mut Map<String, Value>) {
+    let own_rule = ["format", "enum", "const", "pattern"]
+        .iter()
+        .any(|k| map.contains_key(*k));
+    if has_type(map, "string") && !own_rule {
+        map.insert("pattern".into(), json!(NO_NUL));
+    }
+    let open = map
+        .get("additionalProperties")
+        .is_none_or(|a| a == &Value::Bool(true));
+    if has_type(map, "object") && open {
+        map.insert("propertyNames".into(), json!({"pattern": NO_NUL}));
+        map.insert(
+            "additionalProperties".into(),
+            json!({"$ref": format!("{REF}{JSON_VALUE}")}),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_and_unknown_fields_are_declared_without_nul() {
+        let doc = serde_json::to_value(crate::http::docs::openapi()).expect("serializes");
+        let schemas = &doc["components"]["schemas"];
+        let login = &schemas["LoginRequest"];
+        assert_eq!(login["properties"]["tenant"]["pattern"], NO_NUL, "{login}");
+        assert_eq!(login["propertyNames"]["pattern"], NO_NUL);
+        assert_eq!(
+            login["additionalProperties"]["$ref"],
+            format!("{REF}{JSON_VALUE}")
+        );
+        assert_eq!(schemas["JsonObject"]["propertyNames"]["pattern"], NO_NUL);
+        assert_eq!(schemas[JSON_VALUE]["pattern"], NO_NUL);
+        // A string with a rule of its own keeps it.
+        let users = &doc["paths"]["/api/v1/users"]["get"]["parameters"];
+        let cursor = users
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == "cursor"))
+            .expect("a cursor parameter");
+        assert_eq!(
+            cursor["schema"]["pattern"],
+            crate::http::pagination::cursor_schema().pattern.expect("pattern")
+        );
+    }
+}
