@@ -11,7 +11,6 @@
 //! - free-form objects (`JsonObject`) hold the same.
 
 use serde_json::{Map, Value, json};
-use utoipa::openapi::OpenApi;
 
 /// A string without NUL.
 pub const NO_NUL: &str = "^[^\\u0000]*$";
@@ -19,14 +18,8 @@ pub const NO_NUL: &str = "^[^\\u0000]*$";
 const JSON_VALUE: &str = "JsonValue";
 const REF: &str = "#/components/schemas/";
 
-/// Rewrites `doc` in place (see the module documentation).
-pub fn apply(doc: &mut OpenApi) {
-    let mut value = serde_json::to_value(&*doc).expect("the OpenAPI document serializes");
-    rewrite(&mut value);
-    *doc = serde_json::from_value(value).expect("the rewritten document is still OpenAPI");
-}
-
-fn rewrite(doc: &mut Value) {
+/// Rewrites the document `doc` in place (see the module documentation).
+pub fn apply(doc: &mut Value) {
     if let Some(paths) = doc.get_mut("paths") {
         for operation in paths
             .as_object_mut()
