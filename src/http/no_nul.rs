@@ -5,7 +5,7 @@
 //! ignores (422, field `body`). After the document is built, this pass states that rule:
 //! - every free-text string (no `format`, `enum`, `const` or `pattern` of its own) gets
 //!   the pattern [`NO_NUL`];
-//! - every object with declared properties gets `propertyNames` without NUL and
+//! - every object (but a fragment naming only required keys) gets `propertyNames` without NUL and
 //!   `additionalProperties` of [`JSON_VALUE`]: the unknown fields it ignores are any JSON
 //!   free of NUL;
 //! - free-form objects (`JsonObject`) hold the same.
@@ -75,7 +75,10 @@ fn walk(node: &mut Value) {
             constrain(map);
             for (key, child) in map.iter_mut() {
                 // `propertyNames` and `additionalProperties` were set here; examples are data.
-                if !matches!(key.as_str(), "propertyNames" | "example" | "examples" | "default") {
+                if !matches!(
+                    key.as_str(),
+                    "propertyNames" | "example" | "examples" | "default"
+                ) {
                     walk(child);
                 }
             }
@@ -103,7 +106,10 @@ fn constrain(map: &mut Map<String, Value>) {
     let open = map
         .get("additionalProperties")
         .is_none_or(|a| a == &Value::Bool(true));
-    if has_type(map, "object") && open {
+    // Not a fragment that only names required keys (`{"required": ["role"]}` in a `oneOf`):
+    // the object it belongs to states the rule.
+    let fragment = !map.contains_key("properties") && map.contains_key("required");
+    if has_type(map, "object") && open && !fragment {
         map.insert("propertyNames".into(), json!({"pattern": NO_NUL}));
         map.insert(
             "additionalProperties".into(),
@@ -137,7 +143,9 @@ mod tests {
             .expect("a cursor parameter");
         assert_eq!(
             cursor["schema"]["pattern"],
-            crate::http::pagination::cursor_schema().pattern.expect("pattern")
+            crate::http::pagination::cursor_schema()
+                .pattern
+                .expect("pattern")
         );
     }
 }

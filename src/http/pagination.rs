@@ -143,7 +143,11 @@ mod tests {
             assert_eq!(cursor.len(), 22);
             assert!(cursor.ends_with(['A', 'Q', 'g', 'w']), "{cursor}");
         }
-        for bad in ["AAAAAAAAAAAAAAAAAAAAAB", "AAAAAAAAAAAAAAAAAAAAA", "AAAAAAAAAAAAAAAAAAAAAAA"] {
+        for bad in [
+            "AAAAAAAAAAAAAAAAAAAAAB",
+            "AAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             assert!(decode(bad).is_none(), "{bad}");
         }
         assert!(decode("__________________________w").is_none());

@@ -41,12 +41,15 @@ fn granularity_schema() -> utoipa::openapi::Object {
 /// Known metric names, comma-separated, each maybe padded with whitespace (what
 /// `str::trim` removes); blank means all.
 fn metric_schema() -> utoipa::openapi::Object {
-    const SPACE: &str = r"[\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*";
+    const SPACE: &str =
+        r"[\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*";
     let names: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
     let name = format!("({})", names.join("|"));
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::String)
-        .pattern(Some(format!("^{SPACE}({name}({SPACE},{SPACE}{name})*{SPACE})?$")))
+        .pattern(Some(format!(
+            "^{SPACE}({name}({SPACE},{SPACE}{name})*{SPACE})?$"
+        )))
         .build()
 }
 
