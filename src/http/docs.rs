@@ -28,7 +28,9 @@ use crate::{
     info(
         title = "Tenantry",
         description = "Multi-tenant SaaS backend platform. Errors are RFC 9457 \
-            `application/problem+json` documents (schema `Problem`).",
+            `application/problem+json` documents (schema `Problem`). No text may hold NUL \
+            (`\\u0000`): a JSON body holding it anywhere, even in a field the operation \
+            ignores, is refused with 422 (field `body`), a query parameter with `%00` too.",
     ),
     paths(
         ops::index::index,
