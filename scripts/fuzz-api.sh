@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Property-based API check against the OpenAPI document with schemathesis: no request,
-# however odd, may get a 5xx, an undocumented status, or a response off its schema. Two
+# Property-based API check against the OpenAPI document with schemathesis, every check
+# (`--checks all`) in the bearer pass: no request, however odd, may get a 5xx, an undocumented status or a
+# response off its schema; schema-valid data is accepted and schema-violating data
+# refused, except for the rules a schema cannot state, listed with the rule each covers in
+# scripts/schemathesis.toml; credentials are not bypassed. Two
 # passes: as the tenant's admin (a bearer token), then with an admin-role API key.
 # Usage: scripts/fuzz-api.sh [seconds] (default 300). Needs python3 (installs schemathesis
 # into a venv under TOOLS_DIR, default ~/.cache/tenantry-tools; skipped with a message when
@@ -39,12 +42,12 @@ new_key() { curl -s "http://127.0.0.1:$PORT/api/v1/api-keys" -H 'content-type: a
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'; }
 # Logout and the tenant's own suspension/deletion would end the session under test; the
 # key pass leaves the API-key routes alone (revoking or rotating itself ends it too).
-fuzz() { # seconds header [schemathesis options...]
-  timeout "$1" "$venv/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" -H "$2" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+fuzz() { # seconds header checks [schemathesis options...]
+  timeout "$1" "$venv/bin/schemathesis" --config-file scripts/schemathesis.toml \
+    run "http://127.0.0.1:$PORT/openapi.json" -H "$2" --checks "$3" \
     -n "${FUZZ_EXAMPLES:-30}" --request-timeout 5 --seed 1 \
     --exclude-path /api/v1/auth/logout --exclude-path-regex '.*/suspend$' \
-    --exclude-path '/api/v1/tenants/{id}' "${@:3}"
+    --exclude-path '/api/v1/tenants/{id}' "${@:4}"
 }
 # A pass whose credential died on the way tested little: say so, and fail.
 still_valid() { # header
@@ -55,9 +58,16 @@ still_valid() { # header
 rc=0
 for pass in bearer key; do
   echo "== api fuzz as the tenant admin, $pass"
-  if [ $pass = bearer ]; then header="Authorization: Bearer $token"; extra=()
-  else header="X-API-Key: $(new_key)"; extra=(--exclude-path-regex '^/api/v1/api-keys'); fi
-  fuzz $((LIMIT / 2)) "$header" "${extra[@]}" || rc=$?
+  # The key pass runs all but the auth and negative-data checks: the auth checks
+  # (ignored_auth, missing_required_header) replace the Authorization header and leave
+  # the X-API-Key given with -H in place, so they see its requests succeed; with the key
+  # declared in the configuration instead (auth.openapi.api_key), the generation differs
+  # and finds open bugs (see the report of the schema branch). TODO: all checks here too.
+  if [ $pass = bearer ]; then header="Authorization: Bearer $token"; extra=(); checks=all
+  else header="X-API-Key: $(new_key)"; extra=(--exclude-path-regex '^/api/v1/api-keys')
+    checks=not_a_server_error,status_code_conformance,content_type_conformance
+    checks+=,response_schema_conformance,positive_data_acceptance; fi
+  fuzz $((LIMIT / 2)) "$header" "$checks" "${extra[@]}" || rc=$?
   if [ $rc -eq 124 ]; then
     echo "--  this pass stopped at its $((LIMIT / 2)) s limit; no failure found before it"
     rc=0

@@ -73,7 +73,7 @@ pub async fn main() -> ExitCode {
     if let Some(Command::Openapi) = cli.command {
         println!(
             "{}",
-            http::docs::openapi().to_pretty_json().unwrap_or_default()
+            serde_json::to_string_pretty(&http::docs::openapi()).unwrap_or_default()
         );
         return ExitCode::SUCCESS;
     }

@@ -19,6 +19,7 @@ from tenantry_client.models import (
     Accepted,
     CreateApiKey,
     CreateJob,
+    CreateJobType,
     CreateResource,
     CreateTenant,
     ErrorCode,
@@ -75,7 +76,7 @@ assert isinstance(missing, Problem), missing
 assert missing.status == 404 and missing.code == ErrorCode.NOT_FOUND, missing
 
 accepted = create_job.sync(
-    client=admin, body=CreateJob(type_="echo", payload=JsonObject.from_dict({"message": "hello"}))
+    client=admin, body=CreateJob(type_=CreateJobType.ECHO, payload=JsonObject.from_dict({"message": "hello"}))
 )
 assert isinstance(accepted, Accepted) and accepted.status == "queued", accepted
 job = get_job.sync(client=with_key, id=accepted.id)

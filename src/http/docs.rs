@@ -28,7 +28,9 @@ use crate::{
     info(
         title = "Tenantry",
         description = "Multi-tenant SaaS backend platform. Errors are RFC 9457 \
-            `application/problem+json` documents (schema `Problem`).",
+            `application/problem+json` documents (schema `Problem`). No text may hold NUL \
+            (`\\u0000`): a JSON body holding it anywhere, even in a field the operation \
+            ignores, is refused with 422 (field `body`), a query parameter with `%00` too.",
     ),
     paths(
         ops::index::index,
@@ -230,17 +232,18 @@ fn add_common_errors(operation: &mut utoipa::openapi::path::Operation, limited: 
 }
 
 /// The OpenAPI document (3.1) of every route, with the schema names a generated client
-/// needs (see [`client_names`](crate::http::client_names)).
-pub fn openapi() -> utoipa::openapi::OpenApi {
+/// needs (see [`client_names`](crate::http::client_names)) and the NUL rule stated (see
+/// [`no_nul`](crate::http::no_nul); utoipa's types cannot hold all of it, hence JSON).
+pub fn openapi() -> serde_json::Value {
     let mut doc = ApiDoc::openapi();
     crate::http::client_names::apply(&mut doc);
+    let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
+    crate::http::no_nul::apply(&mut doc);
     doc
 }
 
 static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {
-    openapi()
-        .to_pretty_json()
-        .expect("the OpenAPI document serializes")
+    serde_json::to_string_pretty(&openapi()).expect("the OpenAPI document serializes")
 });
 
 static SWAGGER_CONFIG: LazyLock<Arc<Config<'static>>> =

@@ -7,6 +7,7 @@ pub mod docs;
 pub mod extract;
 pub mod limits;
 pub mod middleware;
+pub mod no_nul;
 pub mod ops;
 pub mod pagination;
 pub mod router;

@@ -2,7 +2,10 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{
+    IntoParams, ToSchema,
+    openapi::{Object, ObjectBuilder, Type},
+};
 use uuid::Uuid;
 
 use crate::error::{AppError, FieldError};
@@ -15,7 +18,26 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = cursor_schema)]
     pub cursor: Option<String>,
+}
+
+/// What a cursor is: a `next_cursor` (the URL-safe base64 of a 16-byte id, 22 characters)
+/// or empty (the first page). For `#[param(schema_with = ...)]` on every list's `cursor`.
+pub fn cursor_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^([A-Za-z0-9_-]{21}[AQgw])?$"))
+        .build()
+}
+
+/// A string that is one of `values`: for `#[param(schema_with = ...)]` on query
+/// parameters checked against a fixed list.
+pub fn one_of(values: &[&str]) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .build()
 }
 
 /// A validated page request: fetch `limit + 1` rows older than `before`.
@@ -106,5 +128,29 @@ mod tests {
         let id = Uuid::now_v7();
         let page = params(Some(5), Some(&encode(id))).page().expect("valid");
         assert_eq!(page.before, Some(id));
+    }
+
+    #[test]
+    fn the_cursor_pattern_says_which_cursors_decode() {
+        // `^([A-Za-z0-9_-]{21}[AQgw])?$`: 22 URL-safe characters, the last one carrying
+        // 2 bits of the id and 4 zero bits; anything else does not decode.
+        assert_eq!(
+            cursor_schema().pattern.as_deref(),
+            Some("^([A-Za-z0-9_-]{21}[AQgw])?$")
+        );
+        for _ in 0..50 {
+            let cursor = encode(Uuid::new_v4());
+            assert_eq!(cursor.len(), 22);
+            assert!(cursor.ends_with(['A', 'Q', 'g', 'w']), "{cursor}");
+        }
+        for bad in [
+            "AAAAAAAAAAAAAAAAAAAAAB",
+            "AAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert!(decode(bad).is_none(), "{bad}");
+        }
+        assert!(decode("__________________________w").is_none());
+        assert!(decode("_____________________w").is_some());
     }
 }

@@ -118,10 +118,16 @@ pub async fn upload(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUpload {
-    /// The file's name: 1 to 255 characters (metadata only).
-    #[schema(min_length = 1, max_length = 255)]
+    /// The file's name: 1 to 255 characters, not all blank, no control characters
+    /// (metadata only).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F \xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
-    /// A media type such as `text/csv`.
+    /// A media type such as `text/csv`: printable ASCII, a `/` with text either side.
+    #[schema(max_length = 255, pattern = "^[ -.0-~]+/[ -~]+$")]
     pub content_type: String,
     /// Bytes the client will upload; at most the plan's limit.
     #[schema(minimum = 0)]

@@ -20,6 +20,7 @@ use crate::{
 pub struct CreateJob {
     /// `echo` or `usage_report`.
     #[serde(rename = "type")]
+    #[schema(schema_with = public_types)]
     pub job_type: String,
     /// A JSON object of at most 16 KiB. `echo`: anything, with optional `delay_ms`
     /// (≤ 10000) and `fail_times`; `usage_report`: `from`, `to` (RFC 3339, ≤ 31 days
@@ -29,6 +30,10 @@ pub struct CreateJob {
     /// 1 to 10; default 3.
     #[schema(minimum = 1, maximum = 10)]
     pub max_attempts: Option<i32>,
+}
+
+fn public_types() -> utoipa::openapi::Object {
+    crate::http::pagination::one_of(&["echo", "usage_report"])
 }
 
 /// The answer to a submission.
@@ -66,6 +71,7 @@ pub async fn create(
 #[into_params(parameter_in = Query)]
 pub struct JobFilter {
     /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    #[param(schema_with = status_schema)]
     pub status: Option<String>,
     /// A job type.
     #[serde(rename = "type")]
@@ -75,10 +81,15 @@ pub struct JobFilter {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::http::pagination::cursor_schema)]
     pub cursor: Option<String>,
 }
 
 const STATUSES: &[&str] = &["queued", "running", "succeeded", "failed", "cancelled"];
+
+fn status_schema() -> utoipa::openapi::Object {
+    crate::http::pagination::one_of(STATUSES)
+}
 
 /// The tenant's jobs, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobFilter),

@@ -424,6 +424,7 @@ pub struct TemplateFilter {
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::http::pagination::cursor_schema)]
     pub cursor: Option<String>,
 }
 
@@ -556,15 +557,28 @@ pub async fn delete_template(
 #[into_params(parameter_in = Query)]
 pub struct HistoryFilter {
     /// `email`, `sms` or `push`.
+    #[param(schema_with = channel_schema)]
     pub channel: Option<String>,
     /// `queued`, `sent` or `failed`.
+    #[param(schema_with = send_status_schema)]
     pub status: Option<String>,
     /// 1 to 100; default 20.
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
+    #[param(schema_with = crate::http::pagination::cursor_schema)]
     pub cursor: Option<String>,
 }
+
+fn channel_schema() -> utoipa::openapi::Object {
+    crate::http::pagination::one_of(&["email", "sms", "push"])
+}
+
+fn send_status_schema() -> utoipa::openapi::Object {
+    crate::http::pagination::one_of(SEND_STATUSES)
+}
+
+const SEND_STATUSES: &[&str] = &["queued", "sent", "failed"];
 
 /// The tenant's sends, newest first: recipient, status and provider message id, never
 /// the content.
@@ -584,7 +598,7 @@ pub async fn history(
         errors.push(FieldError::new("channel", "must be email, sms or push"));
     }
     if let Some(status) = &filter.status
-        && !["queued", "sent", "failed"].contains(&status.as_str())
+        && !SEND_STATUSES.contains(&status.as_str())
     {
         errors.push(FieldError::new("status", "must be queued, sent or failed"));
     }

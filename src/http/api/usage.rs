@@ -11,7 +11,10 @@ use crate::{
     auth::principal::{Principal, TenantPrincipal},
     error::{AppError, AppResult, Problem},
     http::extract::{AppPath, AppQuery},
-    services::usage::{self, Usage, UsageQuery},
+    services::{
+        metering::Metric,
+        usage::{self, Usage, UsageQuery},
+    },
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -22,11 +25,32 @@ pub struct UsageParams {
     /// RFC 3339; default: now. Minutes that start in `[from, to)` count.
     pub to: Option<DateTime<Utc>>,
     /// `minute`, `hour` (default) or `day`; at most 10,080 points per series.
+    #[param(schema_with = granularity_schema)]
     pub granularity: Option<String>,
     /// One metric or several, comma-separated (`api_requests`, `compute_ms`, `bytes_in`,
     /// `bytes_out`, `jobs_executed`, `notifications_sent`, `files_uploaded`,
     /// `storage_bytes`); default: all.
+    #[param(schema_with = metric_schema)]
     pub metric: Option<String>,
+}
+
+fn granularity_schema() -> utoipa::openapi::Object {
+    crate::http::pagination::one_of(&["minute", "hour", "day"])
+}
+
+/// Known metric names, comma-separated, each maybe padded with whitespace (what
+/// `str::trim` removes); blank means all.
+fn metric_schema() -> utoipa::openapi::Object {
+    const SPACE: &str =
+        r"[\t\n\x0B\f\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*";
+    let names: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
+    let name = format!("({})", names.join("|"));
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(format!(
+            "^{SPACE}({name}({SPACE},{SPACE}{name})*{SPACE})?$"
+        )))
+        .build()
 }
 
 impl UsageParams {
