@@ -158,10 +158,14 @@ pub fn each_at_most<const N: usize>(items: &[String]) -> Result<(), ValidationEr
     Err(error)
 }
 
-/// A JSON object of at most `BYTES` bytes once serialised (the size it takes stored).
+/// A JSON object of at most `BYTES` bytes once serialised (the size it takes stored),
+/// whose numbers read back as they were sent (see [`storable_numbers`]).
 pub fn json_object_within<const BYTES: usize>(value: &Value) -> Result<(), ValidationError> {
     if !value.is_object() {
         return Err(invalid("object", "must be a JSON object"));
+    }
+    if !storable_numbers(value) {
+        return Err(invalid("number", STORABLE_NUMBERS));
     }
     if serde_json::to_vec(value).map_or(0, |bytes| bytes.len()) > BYTES {
         return Err(invalid(
@@ -170,6 +174,23 @@ pub fn json_object_within<const BYTES: usize>(value: &Value) -> Result<(), Valid
         ));
     }
     Ok(())
+}
+
+/// The largest magnitude of a number in stored JSON.
+const MAX_STORED_NUMBER: f64 = 1e300;
+pub const STORABLE_NUMBERS: &str = "numbers must be between -1e300 and 1e300";
+
+/// Whether every number in `value` is within ±1e300. PostgreSQL stores a `jsonb` number
+/// exactly, as `numeric`, and renders it back in full: a number near the largest 64-bit
+/// float would be accepted, stored, and then fail to read back as one — every later read
+/// of that row would fail. Such numbers are refused on the way in instead.
+pub fn storable_numbers(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.as_f64().is_some_and(|f| f.abs() <= MAX_STORED_NUMBER),
+        Value::Array(items) => items.iter().all(storable_numbers),
+        Value::Object(fields) => fields.values().all(storable_numbers),
+        _ => true,
+    }
 }
 
 /// An email address as [`Email::parse`] accepts it.

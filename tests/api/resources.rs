@@ -283,3 +283,51 @@ async fn nul_characters_are_refused_before_they_reach_the_database() {
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
 }
+
+/// PostgreSQL keeps a JSON number exactly and renders it in full: one near the largest
+/// 64-bit float would be stored and then break every read of the tenant's list. Such
+/// numbers are refused when they come in; ordinary large ones are kept as sent.
+#[tokio::test]
+async fn numbers_that_would_not_read_back_are_refused() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let body = r#"{"name": "huge", "data": {"a": [1.7976931348623155e+308]}}"#;
+    let Auth::Bearer(token) = t.admin() else {
+        unreachable!("admins have tokens")
+    };
+    let res = app
+        .request(
+            Request::post("/api/v1/resources")
+                .header("authorization", format!("Bearer {token}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+        .await;
+    let problem = res.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(problem["errors"][0]["field"], "data", "{problem}");
+    let job = app
+        .call(
+            Method::POST,
+            "/api/v1/jobs",
+            &t.admin(),
+            Some(json!({"type": "echo", "payload": {"n": -1.7e308}})),
+        )
+        .await;
+    job.assert_problem(422, "VALIDATION_FAILED");
+
+    let kept = app
+        .call(
+            Method::POST,
+            "/api/v1/resources",
+            &t.admin(),
+            Some(json!({"name": "big", "data": {"a": 1e300, "b": -12345678901234567890.0}})),
+        )
+        .await;
+    assert_eq!(kept.status, 201, "{}", kept.text());
+    let page = app
+        .call(Method::GET, "/api/v1/resources", &t.admin(), None)
+        .await;
+    assert_eq!(page.status, 200, "the list still reads: {}", page.text());
+    assert_eq!(page.json()["items"][0]["data"]["a"], json!(1e300));
+}

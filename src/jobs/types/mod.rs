@@ -64,6 +64,12 @@ impl JobType {
         if !payload.is_object() {
             return Err(FieldError::new("payload", "must be a JSON object"));
         }
+        if !crate::http::validate::storable_numbers(payload) {
+            return Err(FieldError::new(
+                "payload",
+                crate::http::validate::STORABLE_NUMBERS,
+            ));
+        }
         if serde_json::to_vec(payload).map_or(0, |v| v.len()) > MAX_PAYLOAD_BYTES {
             return Err(FieldError::new("payload", "must be at most 16 KiB"));
         }
