@@ -54,6 +54,11 @@ where
                 "text must not contain NUL (\\u0000) characters",
             ));
         }
+        // Every body of this API is a JSON object; serde would also build a struct from
+        // an array of its fields in order, which no client means.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(AppError::invalid_field("body", "must be a JSON object"));
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(json_rejection(rejection)),

@@ -123,6 +123,31 @@ async fn broken_json_is_a_400_problem() {
 }
 
 #[tokio::test]
+async fn a_json_array_is_not_taken_for_an_object() {
+    let app = probe_app().await;
+    // serde would build `Signup` from its fields in order.
+    let res = app
+        .send(
+            Method::POST,
+            "/probe/json",
+            Some("application/json"),
+            r#" ["Acme", {"email": "a@example.com"}]"#,
+        )
+        .await;
+    let problem = res.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(problem["errors"][0]["field"], "body");
+    let res = app
+        .send(
+            Method::POST,
+            "/probe/json",
+            Some("application/json"),
+            r#"{"name": "Acme", "admin": {"email": "a@example.com"}}"#,
+        )
+        .await;
+    assert_eq!(res.status, 200);
+}
+
+#[tokio::test]
 async fn wrong_content_type_is_a_415_problem() {
     let app = probe_app().await;
     let res = app
