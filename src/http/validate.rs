@@ -176,6 +176,16 @@ pub fn json_object_within<const BYTES: usize>(value: &Value) -> Result<(), Valid
     Ok(())
 }
 
+/// For an optional field that may be left out but not sent as `null` (the document says
+/// it is not nullable): `#[serde(default, deserialize_with = "validate::present")]`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 /// The largest magnitude of a number in stored JSON.
 const MAX_STORED_NUMBER: f64 = 1e300;
 pub const STORABLE_NUMBERS: &str = "numbers must be between -1e300 and 1e300";

@@ -258,3 +258,35 @@ async fn key_use_is_recorded_in_batches() {
             .expect("row");
     assert!(after.is_some());
 }
+
+/// `role` and `expires_at` may be left out, but not sent as `null`: the document says
+/// neither is nullable, and a client sending `null` means something the API would
+/// otherwise silently ignore.
+#[tokio::test]
+async fn role_and_expiry_may_be_omitted_but_not_null() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    for body in [
+        json!({"name": "n", "role": null, "permissions": ["resources:read"]}),
+        json!({"name": "n", "role": "viewer", "expires_at": null}),
+    ] {
+        let res = app
+            .call(
+                Method::POST,
+                "/api/v1/api-keys",
+                &t.admin(),
+                Some(body.clone()),
+            )
+            .await;
+        res.assert_problem(422, "VALIDATION_FAILED");
+    }
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            &t.admin(),
+            Some(json!({"name": "n", "permissions": ["resources:read"]})),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+}

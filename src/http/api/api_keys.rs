@@ -52,6 +52,7 @@ pub struct CreateApiKey {
     /// A role whose permissions the key gets (give this or `permissions`, not both).
     #[validate(length(max = 100))]
     #[schema(max_length = 100, nullable = false)]
+    #[serde(default, deserialize_with = "validate::present")]
     pub role: Option<String>,
     /// An explicit list of at most 100 permissions (`resource:action`, `resource:*`,
     /// `*`; see `GET /api/v1/permissions`), instead of `role`.
@@ -64,6 +65,7 @@ pub struct CreateApiKey {
     pub permissions: Option<Vec<String>>,
     /// When the key stops working; must be in the future.
     #[schema(nullable = false)]
+    #[serde(default, deserialize_with = "validate::present")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
