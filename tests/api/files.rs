@@ -264,6 +264,54 @@ async fn presigned_upload_then_complete_then_download_on_s3() {
     presigned(TestApp::builder().with_s3().build().await).await;
 }
 
+/// The service's own upload link stores once: replayed after `complete`, it must not
+/// swap the contents whose checksum was recorded.
+#[tokio::test]
+async fn an_fs_upload_link_is_write_once() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/files/uploads",
+            &t.admin(),
+            Some(json!({"name": "a.txt", "content_type": "text/plain", "size": 5})),
+        )
+        .await;
+    let id = res.json()["file"]["id"].as_str().expect("id").to_owned();
+    let url = res.json()["upload_url"].as_str().expect("url").to_owned();
+    assert_eq!(
+        app.fetch(Method::PUT, &url, b"first".to_vec()).await.status,
+        200
+    );
+    let done = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/files/{id}/complete"),
+            &t.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text());
+
+    app.fetch(Method::PUT, &url, b"other".to_vec())
+        .await
+        .assert_problem(409, "CONFLICT");
+    let id: Uuid = id.parse().expect("uuid");
+    let downloaded = app
+        .fetch(
+            Method::GET,
+            &link(&app, &t.admin(), id, "").await,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        &downloaded.body[..],
+        b"first",
+        "the stored contents are unchanged"
+    );
+}
+
 #[tokio::test]
 async fn an_upload_larger_than_declared_is_refused_at_completion() {
     let app = TestApp::builder().with_s3().build().await;

@@ -360,6 +360,7 @@ pub async fn link_get(
     responses(
         (status = 200, description = "Stored; now complete the upload"),
         (status = 403, description = "Expired or tampered link", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The link was used already (uploads are write-once)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than declared", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn link_put(
@@ -372,6 +373,20 @@ pub async fn link_put(
     let limit = params
         .size
         .ok_or_else(|| AppError::forbidden("the link is not valid"))?;
+    // Write once: replaying the link after the upload (or after `complete` recorded its
+    // checksum) must not swap the contents.
+    if app
+        .storage
+        .size(&key)
+        .await
+        .map_err(AppError::internal)?
+        .is_some()
+    {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            "this link was used already; ask for a new upload",
+        ));
+    }
     app.storage
         .put_stream(
             &key,
