@@ -71,10 +71,7 @@ enum AdminCommand {
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&http::docs::openapi()).unwrap_or_default()
-        );
+        println!("{}", http::docs::openapi_text());
         return ExitCode::SUCCESS;
     }
     let config = match Config::from_env() {

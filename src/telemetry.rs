@@ -1,6 +1,7 @@
 //! Logs (tracing, JSON lines or pretty) and Prometheus metrics.
 
 mod log_writer;
+mod throttle;
 
 use std::{
     collections::HashMap,
@@ -20,6 +21,7 @@ use tracing_subscriber::{
 };
 
 use self::log_writer::{BufferedWriter, DroppedLines, WriterGuard};
+pub use self::throttle::Throttle;
 use crate::config::{Config, LogFormat};
 
 /// Log bytes waiting for the writer thread at most (about 25,000 request lines). Past

@@ -258,11 +258,13 @@ pub fn router() -> Router<AppState> {
         .route("/docs/{*file}", get(swagger_file))
 }
 
+/// The served document's text (built once).
+pub fn openapi_text() -> &'static str {
+    &OPENAPI_JSON
+}
+
 async fn openapi_json() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI_JSON.as_str(),
-    )
+    ([(header::CONTENT_TYPE, "application/json")], openapi_text())
 }
 
 /// The Swagger page itself, at `/docs` as well as `/docs/`: a `<base>` makes its

@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::{app::AppState, telemetry::Throttle};
 
 /// What is metered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
@@ -104,9 +104,8 @@ pub struct Meter {
     enabled: bool,
     max_keys: usize,
     buffer: Mutex<HashMap<Key, Counts>>,
-    epoch: Instant,
     dropped_since_warning: AtomicU64,
-    last_warning_ms: AtomicU64,
+    warning: Throttle,
     stop: Notify,
     depth: metrics::Gauge,
     dropped: metrics::Counter,
@@ -118,9 +117,8 @@ impl Meter {
             enabled,
             max_keys,
             buffer: Mutex::new(HashMap::new()),
-            epoch: Instant::now(),
             dropped_since_warning: AtomicU64::new(0),
-            last_warning_ms: AtomicU64::new(0),
+            warning: Throttle::new(WARN_EVERY),
             stop: Notify::new(),
             depth: metrics::gauge!("tenantry_metering_buffer_depth"),
             dropped: metrics::counter!("tenantry_metering_events_dropped_total"),
@@ -180,15 +178,7 @@ impl Meter {
             .dropped_since_warning
             .fetch_add(events, Ordering::Relaxed)
             + events;
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
-        let last = self.last_warning_ms.load(Ordering::Relaxed);
-        let due = last == 0 || now.saturating_sub(last) >= WARN_EVERY.as_millis() as u64;
-        if due
-            && self
-                .last_warning_ms
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.warning.ready() {
             self.dropped_since_warning.store(0, Ordering::Relaxed);
             tracing::warn!(
                 dropped = pending,
@@ -389,7 +379,7 @@ mod tests {
             meter.record(Uuid::now_v7(), Metric::ApiRequests, 1);
         }
         assert_eq!(meter.depth(), 2);
-        assert!(meter.last_warning_ms.load(Ordering::Relaxed) > 0, "warned");
+        assert!(meter.warning.has_passed(), "warned");
         assert_eq!(
             meter.dropped_since_warning.load(Ordering::Relaxed),
             2,

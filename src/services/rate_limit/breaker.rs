@@ -5,6 +5,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::telemetry::Throttle;
+
 /// While Redis is unreachable, how often one request tries it again.
 const REDIS_RETRY: Duration = Duration::from_secs(1);
 /// At most one warning per this interval while the fallback answers.
@@ -16,7 +18,7 @@ pub(super) struct Breaker {
     epoch: Instant,
     /// Milliseconds since `epoch` (plus one) when Redis may be tried again; 0 = closed.
     retry_at: AtomicU64,
-    last_warning: AtomicU64,
+    warning: Throttle,
 }
 
 impl Breaker {
@@ -24,7 +26,7 @@ impl Breaker {
         Self {
             epoch: Instant::now(),
             retry_at: AtomicU64::new(0),
-            last_warning: AtomicU64::new(0),
+            warning: Throttle::new(WARN_EVERY),
         }
     }
 
@@ -64,13 +66,7 @@ impl Breaker {
             metrics::counter!("tenantry_rate_limit_fallback_total").increment(1);
             metrics::gauge!("tenantry_rate_limit_degraded").set(1.0);
         }
-        let last = self.last_warning.load(Ordering::Relaxed);
-        if (last == 0 || now.saturating_sub(last) >= ms(WARN_EVERY))
-            && self
-                .last_warning
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.warning.ready() {
             tracing::warn!(
                 reason,
                 "Redis is unreachable: rate limits fall back to this replica's own counters"
