@@ -27,7 +27,7 @@ pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -
         return next.run(req).await;
     }
     let tenant = match req.extensions().get::<Principal>() {
-        Some(Principal::Tenant(p)) => Some(Some((p.tenant.id, plan_name(&p.tenant.plan)))),
+        Some(Principal::Tenant(p)) => Some(Some((p.tenant.id, p.tenant.plan))),
         Some(Principal::Platform { .. }) => Some(None),
         None => None,
     };
@@ -53,15 +53,6 @@ pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -
     };
     write_headers(response.headers_mut(), &decision);
     response
-}
-
-/// The plan names the limiter knows, without holding on to the request.
-fn plan_name(plan: &str) -> &'static str {
-    match plan {
-        "premium" => "premium",
-        "standard" => "standard",
-        _ => "free",
-    }
 }
 
 /// Puts the limit's headers on an answer, unless a handler answered with its own (the

@@ -26,6 +26,7 @@ use crate::{
         audit::{self, AuditEntry},
         jobs::{self, NewJob},
         metering::Metric,
+        tenants::Plan,
     },
     storage::{self, Presentation, PutError, Stored},
 };
@@ -43,12 +44,12 @@ pub const MAX_LINK_TTL_SECS: u64 = 3600;
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The largest file a plan may store: free 10 MiB, standard 100 MiB, premium 1 GiB.
-pub fn size_limit(plan: &str) -> u64 {
+pub fn size_limit(plan: Plan) -> u64 {
     const MIB: u64 = 1024 * 1024;
     match plan {
-        "premium" => MAX_FILE_BYTES,
-        "standard" => 100 * MIB,
-        _ => 10 * MIB,
+        Plan::Premium => MAX_FILE_BYTES,
+        Plan::Standard => 100 * MIB,
+        Plan::Free => 10 * MIB,
     }
 }
 
@@ -194,7 +195,7 @@ where
     let key = storage::object_key(p.tenant_id(), id);
     let stored = app
         .storage
-        .put_stream(&key, content_type, body, size_limit(&p.tenant.plan))
+        .put_stream(&key, content_type, body, size_limit(p.tenant.plan))
         .await
         .map_err(put_error)?;
     let entry = uploaded_entry(p, client, id, &stored);
@@ -270,7 +271,7 @@ pub async fn create_upload(
     content_type: &str,
     size: u64,
 ) -> AppResult<PendingUpload> {
-    let limit = size_limit(&p.tenant.plan);
+    let limit = size_limit(p.tenant.plan);
     if size > limit {
         return Err(too_large(limit));
     }
@@ -348,7 +349,7 @@ pub async fn complete(
         ));
     };
     let declared = u64::try_from(file.size).unwrap_or_default();
-    let limit = size_limit(&p.tenant.plan).min(declared);
+    let limit = size_limit(p.tenant.plan).min(declared);
     if size > limit {
         // Refused contents do not stay; the URL may be used again while it lasts.
         app.storage.delete(&key).await.map_err(storage_down)?;

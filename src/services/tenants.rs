@@ -27,8 +27,8 @@ pub struct Tenant {
     pub id: Uuid,
     pub name: String,
     pub slug: String,
-    /// `free`, `standard` or `premium`.
-    pub plan: String,
+    #[sqlx(try_from = "String")]
+    pub plan: Plan,
     /// `provisioning`, `active`, `suspended` or `deleted`.
     pub status: String,
     #[schema(value_type = Object)]
@@ -94,6 +94,15 @@ impl FromStr for Plan {
             "premium" => Ok(Plan::Premium),
             _ => Err(()),
         }
+    }
+}
+
+/// How a stored plan is read (the column is checked to hold one of the three).
+impl TryFrom<String> for Plan {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse().map_err(|()| format!("unknown plan {s:?}"))
     }
 }
 

@@ -241,7 +241,10 @@ async fn an_override_reaches_the_other_replicas() {
     let app = TestApp::builder().with_rate_limits().build().await;
     let acme = app.onboard("acme").await;
     let replica = app.replica().await;
-    assert_eq!(replica.state.limits.tenant_rate(acme.id, "free").limit, 60);
+    assert_eq!(
+        replica.state.limits.tenant_rate(acme.id, Plan::Free).limit,
+        60
+    );
     let res = app
         .call(
             Method::PUT,
@@ -252,19 +255,22 @@ async fn an_override_reaches_the_other_replicas() {
         .await;
     assert_eq!(res.status, 200);
     assert_eq!(
-        app.state.limits.tenant_rate(acme.id, "free").limit,
+        app.state.limits.tenant_rate(acme.id, Plan::Free).limit,
         5000,
         "at once here"
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while replica.state.limits.tenant_rate(acme.id, "free").limit != 5000 {
+    while replica.state.limits.tenant_rate(acme.id, Plan::Free).limit != 5000 {
         assert!(
             Instant::now() < deadline,
             "the replica never heard of the override"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(replica.state.limits.tenant_rate(acme.id, "free").burst, 50);
+    assert_eq!(
+        replica.state.limits.tenant_rate(acme.id, Plan::Free).burst,
+        50
+    );
 }
 
 #[tokio::test]

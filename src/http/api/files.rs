@@ -63,7 +63,7 @@ pub async fn upload(
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<(StatusCode, Json<FileMeta>)> {
-    let limit = files::size_limit(&principal.tenant.plan);
+    let limit = files::size_limit(principal.tenant.plan);
     let declared: Option<u64> = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())

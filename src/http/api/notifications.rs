@@ -26,7 +26,6 @@ use crate::{
         notifications::{
             self, Channel, LogEntry, Outgoing, Queued, Template, TemplateInput, template,
         },
-        tenants::Plan,
     },
 };
 
@@ -171,7 +170,7 @@ async fn send(
     principal: &TenantPrincipal,
     message: Outgoing,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
-    let plan = principal.tenant.plan.parse().unwrap_or(Plan::Free);
+    let plan = principal.tenant.plan;
     app.limits
         .consume_send_quota(principal.tenant_id(), plan)
         .await?;

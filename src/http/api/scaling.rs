@@ -21,7 +21,6 @@ use crate::{
             self, Decision, Policy, PolicyInput, Sample, ScalingEvent, ScalingStatus,
             TenantCapacity,
         },
-        tenants::Plan,
     },
 };
 
@@ -31,16 +30,6 @@ pub const MAX_SAMPLES: usize = 10_000;
 const MAX_START_CAPACITY: i32 = 1_000;
 /// Highest load a sample may carry (requests/s).
 const MAX_RPS: f64 = 1e9;
-
-fn plan(principal: &TenantPrincipal) -> AppResult<Plan> {
-    principal.tenant.plan.parse().map_err(|()| {
-        AppError::internal(anyhow::anyhow!(
-            "tenant {} has unknown plan {:?}",
-            principal.tenant_id(),
-            principal.tenant.plan
-        ))
-    })
-}
 
 /// The tenant's capacity, policy and last evaluation.
 #[utoipa::path(get, path = "/api/v1/scaling", tag = "scaling",
@@ -53,7 +42,7 @@ pub async fn status(
     State(app): State<AppState>,
     principal: TenantPrincipal,
 ) -> AppResult<Json<ScalingStatus>> {
-    let plan = plan(&principal)?;
+    let plan = principal.tenant.plan;
     Ok(Json(
         scaling::status(&app.db, principal.tenant_id(), plan).await?,
     ))
@@ -75,7 +64,7 @@ pub async fn set_policy(
     client: ClientInfo,
     AppJson(body): AppJson<PolicyInput>,
 ) -> AppResult<Json<ScalingStatus>> {
-    let plan = plan(&principal)?;
+    let plan = principal.tenant.plan;
     let policy = body.validate(plan, "").map_err(AppError::validation)?;
     let status = scaling::set_policy(&app.db, principal.tenant_id(), plan, policy).await?;
     let entry = AuditEntry::new(Some(principal.actor), "scaling.policy_updated", &client)
@@ -190,7 +179,7 @@ pub async fn simulate(
     principal: TenantPrincipal,
     AppJson(body): AppJson<SimulateRequest>,
 ) -> AppResult<Json<SimulateResponse>> {
-    let plan = plan(&principal)?;
+    let plan = principal.tenant.plan;
     let mut errors = Vec::new();
     if !(0..=MAX_START_CAPACITY).contains(&body.current_capacity) {
         errors.push(FieldError::new(

@@ -38,7 +38,7 @@ pub use overrides::{
 };
 pub use quota::daily_send_quota;
 
-use crate::{config::Config, redis::Redis};
+use crate::{config::Config, redis::Redis, services::tenants::Plan};
 
 /// Which limit a bucket enforces; it names the policy in the `RateLimit` headers and
 /// labels the metrics.
@@ -87,11 +87,11 @@ impl Rate {
     }
 
     /// A tenant's rate by plan: free 60 a minute, standard 1,000, premium 10,000.
-    pub fn for_plan(plan: &str) -> Self {
+    pub fn for_plan(plan: Plan) -> Self {
         match plan {
-            "premium" => Self::per_minute(10_000),
-            "standard" => Self::per_minute(1_000),
-            _ => Self::per_minute(60),
+            Plan::Premium => Self::per_minute(10_000),
+            Plan::Standard => Self::per_minute(1_000),
+            Plan::Free => Self::per_minute(60),
         }
     }
 
@@ -113,9 +113,9 @@ pub const LOGIN_FAILURES: Rate = Rate {
 
 /// Who a request is charged to.
 #[derive(Debug, Clone, Copy)]
-pub enum Subject<'a> {
+pub enum Subject {
     /// An authenticated tenant principal.
-    Tenant { id: Uuid, plan: &'a str },
+    Tenant { id: Uuid, plan: Plan },
     /// A platform operator: only the global limit applies.
     Platform,
     /// A caller of a public route, by client address (none for in-process requests).
@@ -188,14 +188,14 @@ impl RateLimiter {
     }
 
     /// The rate a tenant is held to: its override, else its plan's.
-    pub fn tenant_rate(&self, tenant: Uuid, plan: &str) -> Rate {
+    pub fn tenant_rate(&self, tenant: Uuid, plan: Plan) -> Rate {
         self.overrides
             .get(tenant)
             .unwrap_or_else(|| Rate::for_plan(plan))
     }
 
     /// Checks and charges one request. `None` when limits are off or none applies.
-    pub async fn check(&self, subject: Subject<'_>) -> Option<Decision> {
+    pub async fn check(&self, subject: Subject) -> Option<Decision> {
         if !self.enabled {
             return None;
         }
@@ -352,10 +352,10 @@ mod tests {
 
     #[test]
     fn plans_set_the_rate() {
-        assert_eq!(Rate::for_plan("free").limit, 60);
-        assert_eq!(Rate::for_plan("standard").limit, 1_000);
-        assert_eq!(Rate::for_plan("premium").limit, 10_000);
-        assert_eq!(Rate::for_plan("free").cell().interval_us, 1_000_000);
+        assert_eq!(Rate::for_plan(Plan::Free).limit, 60);
+        assert_eq!(Rate::for_plan(Plan::Standard).limit, 1_000);
+        assert_eq!(Rate::for_plan(Plan::Premium).limit, 10_000);
+        assert_eq!(Rate::for_plan(Plan::Free).cell().interval_us, 1_000_000);
         assert_eq!(LOGIN_FAILURES.cell().interval_us, 90_000_000);
     }
 
