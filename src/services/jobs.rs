@@ -5,6 +5,8 @@
 //! ([`enqueue`]). If that push fails, or the process dies before it, the reconciler hands
 //! the row over later: an accepted job is never lost.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;
@@ -131,7 +133,7 @@ pub async fn insert_delayed(
     tx: &mut TenantTx,
     job: &NewJob,
     created_by: Option<Uuid>,
-    delay: std::time::Duration,
+    delay: Duration,
 ) -> sqlx::Result<Job> {
     let sql = tx.sql_parts(INSERT_DELAYED);
     sqlx::query_as(sql)
@@ -178,39 +180,45 @@ async fn insert_on(
 /// request's future, and a push cut off there would leave the job waiting for the
 /// reconciler.
 pub async fn enqueue(state: &App, tenant_id: Uuid, job_id: Uuid) {
-    enqueue_after(state, tenant_id, job_id, std::time::Duration::ZERO).await;
+    enqueue_after(state, tenant_id, job_id, Duration::ZERO).await;
 }
 
 /// [`enqueue`] for a row written by [`insert_delayed`]: the message is due after `delay`.
-pub async fn enqueue_after(state: &App, tenant_id: Uuid, job_id: Uuid, delay: std::time::Duration) {
-    let message = JobMessage::row(tenant_id, job_id);
+pub async fn enqueue_after(state: &App, tenant_id: Uuid, job_id: Uuid, delay: Duration) {
     let jobs = state.jobs.clone();
-    let push = tokio::spawn(async move {
-        jobs.push(message, Some(delay), Some(&JobQueue::row_key(&message, 0)))
-            .await
-    });
-    match push.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::warn!(%job_id, error = %format!("{e:#}"), "could not enqueue the job; the reconciler will");
-        }
-        Err(e) => {
-            tracing::warn!(%job_id, error = %e, "the enqueue task failed; the reconciler will")
-        }
+    let push = tokio::spawn(async move { push(&jobs, tenant_id, job_id, delay).await });
+    if let Err(e) = push.await {
+        tracing::warn!(%job_id, error = %e, "the enqueue task failed; the reconciler will");
+    }
+}
+
+async fn push(jobs: &JobQueue, tenant_id: Uuid, job_id: Uuid, delay: Duration) {
+    let message = JobMessage::row(tenant_id, job_id);
+    let key = JobQueue::row_key(&message, 0);
+    if let Err(e) = jobs.push(message, Some(delay), Some(&key)).await {
+        tracing::warn!(%job_id, error = %format!("{e:#}"), "could not enqueue the job; the reconciler will");
     }
 }
 
 /// Submits a job on its own: the row, then the enqueue.
+///
+/// Both run on a task of their own, to the end even when the client goes away
+/// mid-request: a row committed just as the request was dropped would otherwise wait
+/// for the reconciler (`JOB_REQUEUE_AFTER_MS`) instead of running now.
 pub async fn submit(
     state: &AppState,
     scope: &TenantScope,
-    job: &NewJob,
+    job: NewJob,
     created_by: Option<Uuid>,
 ) -> AppResult<Job> {
-    // One statement commits on its own: no other change goes with this row.
-    let row = insert_on(scope.db(), scope.sql_parts(INSERT), job, created_by).await?;
-    enqueue(state, scope.tenant_id(), row.id).await;
-    Ok(row)
+    let (jobs, scope) = (state.jobs.clone(), scope.clone());
+    let submitted = tokio::spawn(async move {
+        // One statement commits on its own: no other change goes with this row.
+        let row = insert_on(scope.db(), scope.sql_parts(INSERT), &job, created_by).await?;
+        push(&jobs, scope.tenant_id(), row.id, Duration::ZERO).await;
+        Ok::<_, AppError>(row)
+    });
+    submitted.await.map_err(AppError::internal)?
 }
 
 pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
