@@ -6,7 +6,9 @@
 //! - every free-text string (no `format`, `enum`, `const` or `pattern` of its own) gets
 //!   the pattern [`NO_NUL`];
 //! - every object open to unknown fields (but a fragment naming only required keys) gets
-//!   `propertyNames` without NUL, free-form objects (`JsonObject`) too.
+//!   `propertyNames` without NUL, free-form objects (`JsonObject`) too — except the
+//!   forms of `multipart/form-data` bodies, whose parts other than the declared ones are
+//!   ignored and never stored, so their names may be anything.
 //!
 //! The values of unknown fields and of free-form objects are any JSON: saying "with no NUL
 //! in any string at any depth" takes a recursive schema, which client generators reject
@@ -21,6 +23,7 @@ pub const NO_NUL: &str = "^[^\\u0000]*$";
 
 /// Rewrites the document `doc` in place (see the module documentation).
 pub fn apply(doc: &mut Value) {
+    let forms = multipart_forms(doc);
     if let Some(paths) = doc.get_mut("paths") {
         for operation in paths
             .as_object_mut()
@@ -50,9 +53,30 @@ pub fn apply(doc: &mut Value) {
     else {
         return;
     };
-    for schema in schemas.values_mut() {
+    for (name, schema) in schemas.iter_mut() {
         walk(schema);
+        if forms.contains(name) {
+            schema
+                .as_object_mut()
+                .map(|form| form.remove("propertyNames"));
+        }
     }
+}
+
+/// The component schemas that describe `multipart/form-data` request bodies.
+fn multipart_forms(doc: &Value) -> Vec<String> {
+    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    paths
+        .values()
+        .filter_map(Value::as_object)
+        .flat_map(|item| item.values())
+        .filter_map(|op| op.pointer("/requestBody/content/multipart~1form-data/schema/$ref"))
+        .filter_map(Value::as_str)
+        .filter_map(|r| r.strip_prefix("#/components/schemas/"))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Applies the rules to every schema object in `node`.
@@ -113,6 +137,12 @@ mod tests {
         assert_eq!(login["properties"]["tenant"]["pattern"], NO_NUL, "{login}");
         assert_eq!(login["propertyNames"]["pattern"], NO_NUL);
         assert_eq!(schemas["JsonObject"]["propertyNames"]["pattern"], NO_NUL);
+        // The upload ignores every part but `file`: their names are not limited.
+        assert!(
+            schemas["UploadForm"].get("propertyNames").is_none(),
+            "{}",
+            schemas["UploadForm"]
+        );
         // A string with a rule of its own keeps it.
         let users = &doc["paths"]["/api/v1/users"]["get"]["parameters"];
         let cursor = users

@@ -197,6 +197,31 @@ async fn a_multipart_upload_larger_than_a_part_streams_to_s3() {
     assert!(downloaded.body[..] == contents[..]);
 }
 
+#[tokio::test]
+async fn parts_other_than_file_are_ignored_whatever_their_names() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    // `multipart` puts a `note` part before the file; one after it, with a name no
+    // field could have, changes nothing either.
+    let mut body = multipart("file", "a.txt", "text/plain", b"just the file");
+    body.truncate(body.len() - "--\r\n".len());
+    body.extend_from_slice(
+        b"\r\nContent-Disposition: form-data; name=\"odd\x01name\"\r\n\r\nextra\r\n",
+    );
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    let request = with_auth(Request::post("/api/v1/files"), &t.admin())
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(Body::from(body))
+        .expect("request");
+    let res = app.request(request).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["size"], 13);
+    assert_eq!(res.json()["checksum_sha256"], sha256(b"just the file"));
+}
+
 async fn presigned(app: TestApp) {
     let t = app.onboard("acme").await;
     let contents = b"id,name\n1,widget\n".to_vec();
@@ -762,7 +787,7 @@ async fn cleanup(app: TestApp) {
         payload: json!({}),
         max_attempts: 1,
     };
-    let row = tenantry::services::jobs::submit(&app.state, &scope, &job, None)
+    let row = tenantry::services::jobs::submit(&app.state, &scope, job, None)
         .await
         .expect("submit");
     let done = wait_for_job(&app, &t.admin(), &row.id.to_string()).await;

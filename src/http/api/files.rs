@@ -45,7 +45,8 @@ pub struct UploadForm {
     file: Vec<u8>,
 }
 
-/// Upload a file (`multipart/form-data`, field `file`), streamed to storage.
+/// Upload a file (`multipart/form-data`, field `file`; other parts are ignored), streamed
+/// to storage.
 #[utoipa::path(post, path = "/api/v1/files", tag = "files",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     security(("bearer" = []), ("api_key" = [])),
