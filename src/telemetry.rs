@@ -1,5 +1,6 @@
 //! Logs (tracing, JSON lines or pretty) and Prometheus metrics.
 
+mod json_lines;
 mod log_writer;
 mod throttle;
 
@@ -20,6 +21,7 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
+use self::json_lines::{JsonLines, JsonPairs};
 use self::log_writer::{BufferedWriter, DroppedLines, WriterGuard};
 pub use self::throttle::Throttle;
 use crate::config::{Config, LogFormat};
@@ -64,10 +66,8 @@ pub fn init_tracing(config: &Config) -> LogGuard {
         LogFormat::Json => registry
             .with(
                 fmt::layer()
-                    .json()
-                    .flatten_event(true)
-                    .with_current_span(true)
-                    .with_span_list(false)
+                    .fmt_fields(JsonPairs)
+                    .event_format(JsonLines)
                     .with_writer(writer),
             )
             .try_init(),

@@ -1,10 +1,11 @@
 //! The access rule every route declares in the router, and the layer that enforces it:
-//! authentication, then the tenant context, then the permission, before the handler.
+//! authentication, then the tenant context, then the permission, then the limits, before
+//! the handler.
 
 use axum::{
     extract::{Request, State},
     middleware::Next,
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use tracing::Span;
 
@@ -12,6 +13,7 @@ use crate::{
     app::AppState,
     auth::{authenticate::authenticate, principal::Principal},
     error::AppError,
+    http::limits,
     rbac::Permission,
 };
 
@@ -49,20 +51,35 @@ impl Access {
     }
 }
 
-/// Authenticates the request, checks `access`, and leaves the [`Principal`] in the
-/// request extensions for the handler's extractors.
-pub async fn enforce(
+/// The one layer of every API route: [`admit`] (authentication, tenant, permission),
+/// then [`limits::rate_limit`] (which needs the principal `admit` found), then
+/// [`limits::meter`] (so refused requests are not metered), then the handler. One layer
+/// rather than three: each `from_fn` layer boxes a future per request.
+pub async fn guard(
     State((app, access)): State<(AppState, Access)>,
-    mut req: Request,
+    req: Request,
     next: Next,
-) -> Result<Response, AppError> {
-    if access == Access::Public {
-        return Ok(next.run(req).await);
+) -> Response {
+    match admit(&app, access, req).await {
+        Ok(req) => {
+            limits::rate_limit(&app, req, |req| {
+                limits::meter(&app, req, |req| next.run(req))
+            })
+            .await
+        }
+        Err(e) => e.into_response(),
     }
-    let principal = authenticate(&app, req.headers()).await?;
-    let Some(principal) = principal else {
+}
+
+/// Authenticates the request, checks `access`, and leaves the [`Principal`] in the
+/// request extensions for the later layers and the handler's extractors.
+async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Request, AppError> {
+    if access == Access::Public {
+        return Ok(req);
+    }
+    let Some(principal) = authenticate(app, req.headers()).await? else {
         if access == Access::PublicOrPlatform {
-            return Ok(next.run(req).await);
+            return Ok(req);
         }
         return Err(AppError::unauthenticated(
             "send 'Authorization: Bearer <token>' or 'X-API-Key: <key>'",
@@ -75,7 +92,7 @@ pub async fn enforce(
     }
     check(access, &principal)?;
     req.extensions_mut().insert(principal);
-    Ok(next.run(req).await)
+    Ok(req)
 }
 
 fn check(access: Access, principal: &Principal) -> Result<(), AppError> {

@@ -1,15 +1,14 @@
-//! The per-route layers after access control: rate limiting, then metering.
+//! The per-route steps after access control: rate limiting, then metering.
 //!
-//! Both read the [`Principal`] that [`super::access::enforce`] left in the request
-//! extensions, so they sit inside it (see `router.rs`).
+//! Both read the [`Principal`] that access control left in the request extensions, so
+//! [`super::access::guard`] runs them after it; `inner` is the rest of the route.
 
-use std::time::Instant;
+use std::{future::Future, time::Instant};
 
 use axum::{
     body::HttpBody,
-    extract::{Request, State},
+    extract::Request,
     http::{HeaderMap, header},
-    middleware::Next,
     response::{IntoResponse, Response},
 };
 
@@ -22,9 +21,16 @@ use crate::{
 
 /// Checks the request against its limits (tenant or client IP, and global), answers 429
 /// when one refuses it, and puts the `RateLimit` headers on every answer.
-pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn rate_limit<F>(
+    app: &AppState,
+    req: Request,
+    inner: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     if !app.limits.is_enabled() {
-        return next.run(req).await;
+        return inner(req).await;
     }
     let tenant = match req.extensions().get::<Principal>() {
         Some(Principal::Tenant(p)) => Some(Some((p.tenant.id, p.tenant.plan))),
@@ -42,10 +48,10 @@ pub async fn rate_limit(State(app): State<AppState>, req: Request, next: Next) -
         }
     };
     let Some(decision) = app.limits.check(subject).await else {
-        return next.run(req).await;
+        return inner(req).await;
     };
     let mut response = if decision.allowed {
-        next.run(req).await
+        inner(req).await
     } else {
         decision
             .rejection("rate limit exceeded; retry after the time in Retry-After")
@@ -70,10 +76,13 @@ fn write_headers(headers: &mut HeaderMap, decision: &Decision) {
 /// request, its handler time and body sizes (as declared: `Content-Length` in, the
 /// response body's known length out; streamed bodies count what is known up front).
 /// Recording is an in-memory addition; nothing here waits on the database.
-pub async fn meter(State(app): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn meter<F>(app: &AppState, req: Request, inner: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
     let tenant = match req.extensions().get::<Principal>() {
         Some(Principal::Tenant(p)) if app.meter.is_enabled() => p.tenant.id,
-        _ => return next.run(req).await,
+        _ => return inner(req).await,
     };
     let bytes_in = req
         .headers()
@@ -82,7 +91,7 @@ pub async fn meter(State(app): State<AppState>, req: Request, next: Next) -> Res
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| req.body().size_hint().lower());
     let started = Instant::now();
-    let response = next.run(req).await;
+    let response = inner(req).await;
     let hint = response.body().size_hint();
     let bytes_out = hint.exact().unwrap_or(hint.lower());
     app.meter

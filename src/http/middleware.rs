@@ -1,5 +1,5 @@
-//! The request-path layers that are ours: request id, problem rendering, request metrics
-//! and the per-request log line.
+//! The request-path layers that are ours: request id and metrics, problem rendering, and
+//! the per-request log line.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use tracing::{Span, field::Empty};
-use uuid::Uuid;
+use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::error::{AppError, ErrorCause, ErrorCode, Problem};
 
@@ -39,22 +39,39 @@ impl RequestId {
     }
 
     fn generate() -> Self {
-        // Formatted on the stack: the header value is the only allocation.
+        // Time-ordered, without `now_v7`'s process-wide lock (which keeps ids of one
+        // millisecond in order: a request id need not be); random bits from a
+        // thread-local generator. Formatted on the stack: the header value is the only
+        // allocation.
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-        let id = Uuid::now_v7().hyphenated().encode_lower(&mut buf);
+        let id = Uuid::new_v7(Timestamp::now(NoContext))
+            .hyphenated()
+            .encode_lower(&mut buf);
         Self(HeaderValue::from_str(id).expect("a UUID is a valid header value"))
     }
 }
 
-/// Outermost layer: gives every request an id and echoes it on the response.
-pub async fn request_id(mut req: Request, next: Next) -> Response {
+/// Outermost layer: gives every request an id and echoes it on the response, and counts
+/// the request and its latency by method, route template and status. One layer for both:
+/// each `from_fn` layer boxes a future per request.
+pub async fn edge(mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
     let id = req
         .headers()
         .get(&X_REQUEST_ID)
         .and_then(RequestId::from_header)
         .unwrap_or_else(RequestId::generate);
     req.extensions_mut().insert(id.clone());
+    let method = req.method().clone();
+    // The router's own `Arc<str>`: no copy of the text.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(req).await;
+    crate::telemetry::record_request(
+        &method,
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        response.status(),
+        started.elapsed(),
+    );
     response.headers_mut().insert(X_REQUEST_ID.clone(), id.0);
     response
 }
@@ -139,22 +156,6 @@ fn route_of(req: &Request) -> &str {
     req.extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
-}
-
-/// Counts every request and its latency by method, route template and status.
-pub async fn record_metrics(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    // The router's own `Arc<str>`: no copy of the text.
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let response = next.run(req).await;
-    crate::telemetry::record_request(
-        &method,
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        response.status(),
-        started.elapsed(),
-    );
-    response
 }
 
 /// The span of one request; later layers fill in `tenant_id` and `actor` with

@@ -50,8 +50,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             header::COOKIE,
             HeaderName::from_static("x-api-key"),
         ]))
-        .layer(from_fn(middleware::request_id))
-        .layer(from_fn(middleware::record_metrics))
+        .layer(from_fn(middleware::edge))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| middleware::request_span(req))

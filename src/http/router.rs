@@ -1,6 +1,6 @@
 //! Every route of the service and who may call it, on one screen.
 //!
-//! Each API route names its [`Access`] here; [`access::enforce`] checks it (authentication,
+//! Each API route names its [`Access`] here; [`access::guard`] checks it (authentication,
 //! tenant, permission) before the handler runs. `tests/api/routes.rs` fails when a route
 //! is not public by intent and names neither a permission nor a principal kind.
 
@@ -15,7 +15,7 @@ use axum::{
 
 use super::{
     access::{self, Access},
-    api, docs, limits, ops,
+    api, docs, ops,
 };
 use crate::{app::AppState, rbac::Permission as P};
 
@@ -35,24 +35,18 @@ struct Api {
 }
 
 impl Api {
-    /// Adds a route. Its layers run in this order: [`access::enforce`] (authentication,
-    /// tenant, permission), then [`limits::rate_limit`] (which needs the principal that
-    /// `enforce` leaves), then [`limits::meter`] (so refused requests are not metered),
-    /// then the handler. `route_layer` wraps what is there: the layer added last runs
-    /// first.
+    /// Adds a route behind [`access::guard`]: access control, then the rate limit, then
+    /// metering, then the handler.
     fn at<H, T>(mut self, method: Method, path: &'static str, access: Access, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
         let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
-        let guarded = on(filter, handler)
-            .route_layer(from_fn_with_state(self.state.clone(), limits::meter))
-            .route_layer(from_fn_with_state(self.state.clone(), limits::rate_limit))
-            .route_layer(from_fn_with_state(
-                (self.state.clone(), access),
-                access::enforce,
-            ));
+        let guarded = on(filter, handler).route_layer(from_fn_with_state(
+            (self.state.clone(), access),
+            access::guard,
+        ));
         self.router = self.router.route(path, guarded);
         self.table.push(RouteInfo {
             method: method_name(&method),
