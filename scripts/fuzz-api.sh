@@ -39,7 +39,7 @@ token=$(curl -s "http://127.0.0.1:$PORT/api/v1/tenants" -H 'content-type: applic
 # Made after the bearer pass, which may revoke every key it finds.
 new_key() { curl -s "http://127.0.0.1:$PORT/api/v1/api-keys" -H 'content-type: application/json' \
   -H "Authorization: Bearer $token" -d '{"name":"fuzz","role":"admin"}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])'; }
+  | python3 -c 'import json,sys; b=json.load(sys.stdin); print(b["key"]) if "key" in b else sys.exit(f"no API key for the key pass: {b}")'; }
 # Logout and the tenant's own suspension/deletion would end the session under test; the
 # key pass leaves the API-key routes alone (revoking or rotating itself ends it too).
 # The credential goes into the configuration under its security scheme (not a plain -H),

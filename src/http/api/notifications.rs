@@ -310,7 +310,8 @@ pub struct SendPush {
     /// Values for the template's placeholders (strings, numbers or booleans).
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Map<String, Value>>,
-    /// A JSON object for the app, at most 2 KiB serialised.
+    /// A JSON object for the app, at most 2 KiB serialised, its numbers between -1e300 and
+    /// 1e300.
     #[validate(custom(function = "validate::json_object_within::<MAX_PUSH_DATA>"))]
     #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,

@@ -73,7 +73,8 @@ pub struct CreateResource {
     #[validate(length(max = 200), custom(function = "validate::not_blank"))]
     #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: String,
-    /// A JSON object of at most 64 KiB (serialised); default `{}`.
+    /// A JSON object of at most 64 KiB (serialised), its numbers between -1e300 and 1e300;
+    /// default `{}`.
     #[validate(custom(function = "validate::json_object_within::<MAX_DATA_BYTES>"))]
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
@@ -116,7 +117,7 @@ pub struct ReplaceResource {
     #[validate(length(max = 200), custom(function = "validate::not_blank"))]
     #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: String,
-    /// A JSON object of at most 64 KiB (serialised).
+    /// A JSON object of at most 64 KiB (serialised), its numbers between -1e300 and 1e300.
     #[validate(custom(function = "validate::json_object_within::<MAX_DATA_BYTES>"))]
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
@@ -156,7 +157,8 @@ pub struct PatchResource {
     #[validate(length(max = 200), custom(function = "validate::not_blank"))]
     #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
     pub name: Option<String>,
-    /// Replaces `data` when given: a JSON object of at most 64 KiB (serialised).
+    /// Replaces `data` when given: a JSON object of at most 64 KiB (serialised), its
+    /// numbers between -1e300 and 1e300.
     #[validate(custom(function = "validate::json_object_within::<MAX_DATA_BYTES>"))]
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
