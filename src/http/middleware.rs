@@ -1,16 +1,16 @@
-//! The request-path layers that are ours: request id and metrics, problem rendering, and
-//! the per-request log line.
+//! The request-path layer that is ours ([`edge`]): request id, span, log line, problem
+//! rendering and request metrics; and the fallback and panic answers.
 
 use std::time::{Duration, Instant};
 
 use axum::{
     body::Body,
     extract::{MatchedPath, Request},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use tracing::{Span, field::Empty};
+use tracing::{Instrument, Span, field::Empty};
 use uuid::{NoContext, Timestamp, Uuid};
 
 use crate::error::{AppError, ErrorCause, ErrorCode, Problem};
@@ -51,9 +51,11 @@ impl RequestId {
     }
 }
 
-/// Outermost layer: gives every request an id and echoes it on the response, and counts
-/// the request and its latency by method, route template and status. One layer for both:
-/// each `from_fn` layer boxes a future per request.
+/// The per-request work at the edge, in one layer (each `from_fn` layer boxes a future
+/// per request): gives the request an id (the caller's or a new one) and echoes it, runs
+/// it inside its span ([`request_span`]), writes the one log line ([`log_response`]),
+/// renders error bodies as problem+json ([`with_problem_body`]) and counts the request
+/// and its latency by method, route template and status.
 pub async fn edge(mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = req
@@ -65,13 +67,13 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
     let method = req.method().clone();
     // The router's own `Arc<str>`: no copy of the text.
     let route = req.extensions().get::<MatchedPath>().cloned();
-    let mut response = next.run(req).await;
-    crate::telemetry::record_request(
-        &method,
-        route.as_ref().map_or("unmatched", MatchedPath::as_str),
-        response.status(),
-        started.elapsed(),
-    );
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let span = request_span(&method, route, &id);
+    let response = next.run(req).instrument(span.clone()).await;
+    let latency = started.elapsed();
+    span.in_scope(|| log_response(&response, latency));
+    let mut response = with_problem_body(response, &id);
+    crate::telemetry::record_request(&method, route, response.status(), latency);
     response.headers_mut().insert(X_REQUEST_ID.clone(), id.0);
     response
 }
@@ -79,10 +81,7 @@ pub async fn edge(mut req: Request, next: Next) -> Response {
 /// Writes the problem+json body of every error response: those of an [`AppError`] (which
 /// left a [`Problem`] in the response extensions) and bare ones from the router or a
 /// tower layer (405, timeouts), so the client always sees one shape with the request id.
-pub async fn problem(req: Request, next: Next) -> Response {
-    // A cheap handle (the header's bytes are shared); text only for an error body.
-    let request_id = req.extensions().get::<RequestId>().cloned();
-    let mut response = next.run(req).await;
+fn with_problem_body(mut response: Response, request_id: &RequestId) -> Response {
     let problem = match response.extensions_mut().remove::<Problem>() {
         Some(problem) => problem,
         None if is_bare_error(&response) => bare_problem(response.status()),
@@ -91,7 +90,7 @@ pub async fn problem(req: Request, next: Next) -> Response {
     render(
         response,
         Problem {
-            request_id: request_id.map(|id| id.as_str().to_owned()),
+            request_id: Some(request_id.as_str().to_owned()),
             ..problem
         },
     )
@@ -150,34 +149,23 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
     AppError::internal(anyhow::anyhow!("handler panicked: {message}")).into_response()
 }
 
-/// The route template of a request (`/api/v1/resources/{id}`), never the raw path, so
-/// metric labels and log fields stay bounded.
-fn route_of(req: &Request) -> &str {
-    req.extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-}
-
-/// The span of one request; later layers fill in `tenant_id` and `actor` with
-/// `Span::current().record(..)`, so the request's log line carries them.
-pub fn request_span(req: &Request) -> Span {
-    let request_id = req
-        .extensions()
-        .get::<RequestId>()
-        .map(RequestId::as_str)
-        .unwrap_or_default();
+/// The span of one request, named by its route template (`/api/v1/resources/{id}`,
+/// never the raw path, so log fields stay bounded); access control fills in `tenant_id`
+/// and `actor` with `Span::current().record(..)`, so every line logged inside the
+/// request carries them.
+fn request_span(method: &Method, route: &str, id: &RequestId) -> Span {
     tracing::info_span!(
         "request",
-        method = %req.method(),
-        route = route_of(req),
-        request_id,
+        method = %method,
+        route,
+        request_id = id.as_str(),
         tenant_id = Empty,
         actor = Empty,
     )
 }
 
 /// The one log line per request.
-pub fn log_response(response: &Response, latency: Duration, _span: &Span) {
+fn log_response(response: &Response, latency: Duration) {
     let status = response.status().as_u16();
     let latency_ms = latency.as_secs_f64() * 1000.0;
     match response.extensions().get::<ErrorCause>() {

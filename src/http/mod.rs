@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request},
+    extract::DefaultBodyLimit,
     http::{HeaderName, Method, StatusCode, header},
     middleware::from_fn,
 };
@@ -30,7 +30,6 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     sensitive_headers::SetSensitiveRequestHeadersLayer,
     timeout::TimeoutLayer,
-    trace::TraceLayer,
 };
 
 use crate::app::AppState;
@@ -51,14 +50,6 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
             HeaderName::from_static("x-api-key"),
         ]))
         .layer(from_fn(middleware::edge))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| middleware::request_span(req))
-                .on_request(())
-                .on_response(middleware::log_response)
-                .on_failure(()),
-        )
-        .layer(from_fn(middleware::problem))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
