@@ -4,7 +4,8 @@
 # response off its schema; schema-valid data is accepted and schema-violating data
 # refused, except for the rules a schema cannot state, listed with the rule each covers in
 # scripts/schemathesis.toml; credentials are not bypassed. Two
-# passes: as the tenant's admin (a bearer token), then with an admin-role API key.
+# passes, each in a tenant of its own: as the tenant's admin (a bearer token), then with
+# an admin-role API key.
 # Usage: scripts/fuzz-api.sh [seconds] (default 300). Needs python3 (installs schemathesis
 # into a venv under TOOLS_DIR, default ~/.cache/tenantry-tools; skipped with a message when
 # PyPI is unreachable). FUZZ_EXAMPLES bounds the examples per operation (default 30);
@@ -33,12 +34,16 @@ RATE_LIMIT_ENABLED=false BIND_ADDR=127.0.0.1:$PORT RUST_LOG=warn REDIS_KEY_PREFI
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -f "${config:-}"; psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1; done
-token=$(curl -s "http://127.0.0.1:$PORT/api/v1/tenants" -H 'content-type: application/json' \
-  -d '{"name":"Fuzz","slug":"fuzz","admin":{"email":"admin@fuzz.example.com","password":"fuzz password 1"}}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"]["access_token"])')
-# Made after the bearer pass, which may revoke every key it finds.
+# Each pass has a tenant of its own: what one pass does to its tenant (its stateful phase
+# may change its admin's roles or revoke keys) cannot take the other's credential away.
+onboard() { # slug → the admin's access token
+  curl -s "http://127.0.0.1:$PORT/api/v1/tenants" -H 'content-type: application/json' \
+    -d "{\"name\":\"Fuzz\",\"slug\":\"$1\",\"admin\":{\"email\":\"admin@$1.example.com\",\"password\":\"fuzz password 1\"}}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["tokens"]["access_token"])'; }
+token=$(onboard fuzz)
+key_admin=$(onboard fuzz-key)
 new_key() { curl -s "http://127.0.0.1:$PORT/api/v1/api-keys" -H 'content-type: application/json' \
-  -H "Authorization: Bearer $token" -d '{"name":"fuzz","role":"admin"}' \
+  -H "Authorization: Bearer $key_admin" -d '{"name":"fuzz","role":"admin"}' \
   | python3 -c 'import json,sys; b=json.load(sys.stdin); print(b["key"]) if "key" in b else sys.exit(f"no API key for the key pass: {b}")'; }
 # Logout and the tenant's own suspension/deletion would end the session under test; the
 # key pass leaves the API-key routes alone (revoking or rotating itself ends it too).
