@@ -87,15 +87,9 @@ fn rewrite(doc: &mut Value) {
     if let Some(paths) = doc.get_mut("paths") {
         walk_below(paths, &named_free_form);
         walk_below(paths, &to_ref);
-        for operation in paths
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|p| p.values_mut())
-            .filter_map(Value::as_object_mut)
-            .flat_map(|item| item.values_mut())
-        {
-            fix_operation(operation);
-        }
+    }
+    for operation in super::docs::operations_mut(doc) {
+        fix_operation(operation);
     }
 }
 

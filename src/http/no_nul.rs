@@ -23,28 +23,26 @@ pub const NO_NUL: &str = "^[^\\u0000]*$";
 
 /// Rewrites the document `doc` in place (see the module documentation).
 pub fn apply(doc: &mut Value) {
-    let forms = multipart_forms(doc);
-    if let Some(paths) = doc.get_mut("paths") {
-        for operation in paths
-            .as_object_mut()
+    // The component schemas that describe `multipart/form-data` request bodies.
+    let mut forms = Vec::new();
+    for operation in super::docs::operations_mut(doc) {
+        let form = operation
+            .pointer("/requestBody/content/multipart~1form-data/schema/$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/components/schemas/"));
+        forms.extend(form.map(str::to_owned));
+        for param in operation
+            .get_mut("parameters")
+            .and_then(Value::as_array_mut)
             .into_iter()
-            .flat_map(|p| p.values_mut())
-            .filter_map(Value::as_object_mut)
-            .flat_map(|item| item.values_mut())
+            .flatten()
         {
-            for param in operation
-                .get_mut("parameters")
-                .and_then(Value::as_array_mut)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(schema) = param.get_mut("schema") {
-                    walk(schema);
-                }
+            if let Some(schema) = param.get_mut("schema") {
+                walk(schema);
             }
-            if let Some(body) = operation.get_mut("requestBody") {
-                walk(body);
-            }
+        }
+        if let Some(body) = operation.get_mut("requestBody") {
+            walk(body);
         }
     }
     let Some(schemas) = doc
@@ -55,28 +53,12 @@ pub fn apply(doc: &mut Value) {
     };
     for (name, schema) in schemas.iter_mut() {
         walk(schema);
-        if forms.contains(name) {
-            schema
-                .as_object_mut()
-                .map(|form| form.remove("propertyNames"));
+        if forms.contains(name)
+            && let Some(form) = schema.as_object_mut()
+        {
+            form.remove("propertyNames");
         }
     }
-}
-
-/// The component schemas that describe `multipart/form-data` request bodies.
-fn multipart_forms(doc: &Value) -> Vec<String> {
-    let Some(paths) = doc.get("paths").and_then(Value::as_object) else {
-        return Vec::new();
-    };
-    paths
-        .values()
-        .filter_map(Value::as_object)
-        .flat_map(|item| item.values())
-        .filter_map(|op| op.pointer("/requestBody/content/multipart~1form-data/schema/$ref"))
-        .filter_map(Value::as_str)
-        .filter_map(|r| r.strip_prefix("#/components/schemas/"))
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Applies the rules to every schema object in `node`.
