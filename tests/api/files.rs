@@ -42,7 +42,11 @@ async fn upload_field(
     name: &str,
     contents: &[u8],
 ) -> TestResponse {
-    let body = multipart(field, name, "text/plain", contents);
+    post_multipart(app, auth, multipart(field, name, "text/plain", contents)).await
+}
+
+/// `POST /api/v1/files` with a multipart `body` delimited by [`BOUNDARY`].
+async fn post_multipart(app: &TestApp, auth: &Auth, body: Vec<u8>) -> TestResponse {
     let request = with_auth(Request::post("/api/v1/files"), auth)
         .header(
             header::CONTENT_TYPE,
@@ -209,14 +213,7 @@ async fn parts_other_than_file_are_ignored_whatever_their_names() {
         b"\r\nContent-Disposition: form-data; name=\"odd\x01name\"\r\n\r\nextra\r\n",
     );
     body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    let request = with_auth(Request::post("/api/v1/files"), &t.admin())
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(Body::from(body))
-        .expect("request");
-    let res = app.request(request).await;
+    let res = post_multipart(&app, &t.admin(), body).await;
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(res.json()["size"], 13);
     assert_eq!(res.json()["checksum_sha256"], sha256(b"just the file"));
@@ -295,16 +292,7 @@ async fn presigned_upload_then_complete_then_download_on_s3() {
 async fn an_fs_upload_link_is_write_once() {
     let app = TestApp::new().await;
     let t = app.onboard("acme").await;
-    let res = app
-        .call(
-            Method::POST,
-            "/api/v1/files/uploads",
-            &t.admin(),
-            Some(json!({"name": "a.txt", "content_type": "text/plain", "size": 5})),
-        )
-        .await;
-    let id = res.json()["file"]["id"].as_str().expect("id").to_owned();
-    let url = res.json()["upload_url"].as_str().expect("url").to_owned();
+    let (id, url) = start_upload(&app, &t, b"first").await;
     assert_eq!(
         app.fetch(Method::PUT, &url, b"first".to_vec()).await.status,
         200
@@ -322,7 +310,6 @@ async fn an_fs_upload_link_is_write_once() {
     app.fetch(Method::PUT, &url, b"other".to_vec())
         .await
         .assert_problem(409, "CONFLICT");
-    let id: Uuid = id.parse().expect("uuid");
     let downloaded = app
         .fetch(
             Method::GET,
@@ -341,16 +328,8 @@ async fn an_fs_upload_link_is_write_once() {
 async fn an_upload_larger_than_declared_is_refused_at_completion() {
     let app = TestApp::builder().with_s3().build().await;
     let t = app.onboard("acme").await;
-    let res = app
-        .call(
-            Method::POST,
-            "/api/v1/files/uploads",
-            &t.admin(),
-            Some(json!({"name": "a.txt", "content_type": "text/plain", "size": 3})),
-        )
-        .await;
-    let id = res.json()["file"]["id"].as_str().expect("id").to_owned();
-    let url = res.json()["upload_url"].as_str().expect("url").to_owned();
+    // Declared as three bytes, four uploaded.
+    let (id, url) = start_upload(&app, &t, b"abc").await;
     assert_eq!(
         app.fetch(Method::PUT, &url, b"four".to_vec()).await.status,
         200
@@ -523,18 +502,7 @@ async fn another_tenants_files_are_not_found_on_every_route() {
     let acme = app.onboard("acme").await;
     let globex = app.onboard("globex").await;
     let id = id_of(&upload(&app, &acme.admin(), "a.txt", b"acme's").await);
-    let pending = app
-        .call(
-            Method::POST,
-            "/api/v1/files/uploads",
-            &acme.admin(),
-            Some(json!({"name": "p.txt", "content_type": "text/plain", "size": 1})),
-        )
-        .await;
-    let pending: Uuid = pending.json()["file"]["id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("id");
+    let (pending, _) = start_upload(&app, &acme, b"p").await;
     for (method, path) in [
         (Method::GET, format!("/api/v1/files/{id}")),
         (Method::GET, format!("/api/v1/files/{id}/download")),

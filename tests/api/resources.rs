@@ -246,23 +246,27 @@ async fn pagination_walks_every_row_exactly_once_under_concurrent_inserts() {
     }
 }
 
+/// `POST /api/v1/resources` with `body` as written (escapes `json!` would not produce).
+async fn post_text(app: &TestApp, auth: &Auth, body: &'static str) -> TestResponse {
+    let Auth::Bearer(token) = auth else {
+        unreachable!("admins have tokens")
+    };
+    app.request(
+        Request::post("/api/v1/resources")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("request"),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn nul_characters_are_refused_before_they_reach_the_database() {
     let app = TestApp::new().await;
     let t = app.onboard("acme").await;
     let body = r#"{"name": "ok", "data": {"key\u0000": "value"}}"#;
-    let Auth::Bearer(token) = t.admin() else {
-        unreachable!("admins have tokens")
-    };
-    let res = app
-        .request(
-            Request::post("/api/v1/resources")
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "application/json")
-                .body(Body::from(body))
-                .expect("request"),
-        )
-        .await;
+    let res = post_text(&app, &t.admin(), body).await;
     res.assert_problem(422, "VALIDATION_FAILED");
     app.call(
         Method::GET,
@@ -292,18 +296,7 @@ async fn numbers_that_would_not_read_back_are_refused() {
     let app = TestApp::new().await;
     let t = app.onboard("acme").await;
     let body = r#"{"name": "huge", "data": {"a": [1.7976931348623155e+308]}}"#;
-    let Auth::Bearer(token) = t.admin() else {
-        unreachable!("admins have tokens")
-    };
-    let res = app
-        .request(
-            Request::post("/api/v1/resources")
-                .header("authorization", format!("Bearer {token}"))
-                .header("content-type", "application/json")
-                .body(Body::from(body))
-                .expect("request"),
-        )
-        .await;
+    let res = post_text(&app, &t.admin(), body).await;
     let problem = res.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(problem["errors"][0]["field"], "data", "{problem}");
     let job = app
