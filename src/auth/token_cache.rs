@@ -8,7 +8,8 @@
 //! tenant) is checked by the caller after the cache on every request, so no revocation
 //! decision is ever cached here.
 //!
-//! An entry lives until the earlier of the token's `exp` and [`MAX_AGE`]; the cache holds
+//! An entry lives until the earlier of the token's `exp` and a [jittered](crate::cache::jittered) [`MAX_AGE`] (so
+//! tokens first seen together are not verified again all in the same second); the cache holds
 //! at most [`MAX_ENTRIES`] tokens, so memory stays bounded (~1 KiB an entry).
 
 use std::{
@@ -82,7 +83,7 @@ impl TokenCache {
         else {
             return; // expires within the second: nothing worth keeping
         };
-        let until = now + self.max_age.min(Duration::from_secs(left));
+        let until = now + crate::cache::jittered(self.max_age).min(Duration::from_secs(left));
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= self.max {
             entries.retain(|_, entry| now < entry.until);
