@@ -136,6 +136,11 @@ impl App {
         crate::db::TenantScope::new(self.tenant_db.for_tenant(tenant_id).clone(), tenant_id)
     }
 
+    /// A new tenant's schema, on the provisioning pool (see [`crate::db::TenantPools`]).
+    pub fn provisioning_scope(&self, tenant_id: uuid::Uuid) -> crate::db::TenantScope {
+        crate::db::TenantScope::new(self.tenant_db.provisioning().clone(), tenant_id)
+    }
+
     /// A Redis key in this deployment's namespace.
     pub fn redis_key(&self, key: &str) -> String {
         format!("{}{key}", self.config.redis_key_prefix)

@@ -24,13 +24,20 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Every tenant has its own statement texts; a larger cache keeps the busy ones prepared.
 const STATEMENT_CACHE_CAPACITY: usize = 1024;
+/// Statements kept prepared on a provisioning connection (see [`TenantPools`]). Not 0:
+/// sqlx would then prepare named statements and never close them.
+const PROVISIONING_STATEMENT_CACHE_CAPACITY: usize = 16;
 
 /// Connects the pool (lazily: the service starts, and reports not ready, while the
 /// database is down).
 pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    connect_with(url, max_connections, STATEMENT_CACHE_CAPACITY)
+}
+
+fn connect_with(url: &str, max_connections: u32, statement_cache: usize) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .context("DATABASE_URL is not a valid PostgreSQL URL")?
-        .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
+        .statement_cache_capacity(statement_cache)
         .application_name("tenantry");
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
@@ -44,30 +51,56 @@ pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
 /// statement texts, and PostgreSQL keeps catalog entries per connection per schema:
 /// spread over thousands of schemas, one pool's connections keep evicting prepared
 /// statements and rebuilding catalog caches. With one pool this is the platform pool.
+///
+/// Provisioning (onboarding a tenant: its schema, tables and first rows) has a pool of its
+/// own that keeps almost nothing prepared. An onboarding prepares a dozen statements for a
+/// schema its connection will hardly see again, and every PostgreSQL backend walks all
+/// the plans it keeps on each catalog change any session makes — an onboarding makes
+/// hundreds. Kept in the tenant pools' caches, those statements made every onboarding
+/// slower as tenants accumulated (`docs/scaling.md`).
 #[derive(Clone)]
-pub struct TenantPools(Vec<PgPool>);
+pub struct TenantPools {
+    pools: Vec<PgPool>,
+    provisioning: PgPool,
+}
 
 impl TenantPools {
-    /// `n` pools of `max_connections / n` connections (`n` = 1: `platform` itself).
+    /// `n` pools of `max_connections / n` connections (`n` = 1: `platform` itself), and a
+    /// provisioning pool of `max_connections / 4` (at least 2).
     pub fn new(platform: &PgPool, url: &str, max_connections: u32, n: u32) -> anyhow::Result<Self> {
-        if n <= 1 {
-            return Ok(Self(vec![platform.clone()]));
-        }
-        let each = (max_connections / n).max(1);
-        (0..n)
-            .map(|_| connect(url, each))
-            .collect::<anyhow::Result<_>>()
-            .map(Self)
+        let provisioning = connect_with(
+            url,
+            (max_connections / 4).max(2),
+            PROVISIONING_STATEMENT_CACHE_CAPACITY,
+        )?;
+        let pools = if n <= 1 {
+            vec![platform.clone()]
+        } else {
+            let each = (max_connections / n).max(1);
+            (0..n)
+                .map(|_| connect(url, each))
+                .collect::<anyhow::Result<_>>()?
+        };
+        Ok(Self {
+            pools,
+            provisioning,
+        })
     }
 
     /// The pool of `tenant_id` (UUIDv7: the low bits are random).
     pub fn for_tenant(&self, tenant_id: uuid::Uuid) -> &PgPool {
-        let n = self.0.len() as u64;
-        &self.0[(tenant_id.as_u128() as u64 % n) as usize]
+        let n = self.pools.len() as u64;
+        &self.pools[(tenant_id.as_u128() as u64 % n) as usize]
     }
 
+    /// The pool for creating tenants.
+    pub fn provisioning(&self) -> &PgPool {
+        &self.provisioning
+    }
+
+    /// The pools requests and jobs run on.
     pub fn all(&self) -> &[PgPool] {
-        &self.0
+        &self.pools
     }
 }
 

@@ -79,7 +79,7 @@ pub async fn onboard(
     // Hash before the transaction: it is the slow part and holds no locks.
     let password_hash = password::hash(input.admin_password.clone()).await?;
     let tenant_id = Uuid::now_v7();
-    let mut tx = app.tenant_scope(tenant_id).begin().await?;
+    let mut tx = app.provisioning_scope(tenant_id).begin().await?;
 
     let idempotency_scope = match actor {
         Some(actor) => format!("tenants:{actor}"),
