@@ -49,7 +49,11 @@ impl App {
     /// Without `JWT_PRIVATE_KEY_FILE`, tokens are signed with a key of this process alone:
     /// for tests and tools. A serving replica is built by [`App::connect`].
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let db = crate::db::connect(&config.database_url, config.database_max_connections)?;
+        let db = crate::db::connect_with(
+            &config.database_url,
+            config.database_max_connections,
+            config.database_statement_cache,
+        )?;
         let jwt = JwtKeys::from_config(&config, None)?;
         Self::assemble(config, db, jwt).await
     }
@@ -59,7 +63,11 @@ impl App {
     /// `JWT_PRIVATE_KEY_FILE`, the development signing key is loaded from it — generated
     /// by the first replica — so that every replica signs and verifies with one key.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let db = crate::db::connect(&config.database_url, config.database_max_connections)?;
+        let db = crate::db::connect_with(
+            &config.database_url,
+            config.database_max_connections,
+            config.database_statement_cache,
+        )?;
         let mut development_key = None;
         if !config.is_production() {
             crate::db::migrate::run_shared(&db).await?;
@@ -94,6 +102,7 @@ impl App {
             &config.database_url,
             config.database_max_connections,
             config.database_tenant_pools,
+            config.database_statement_cache,
         )?;
         // Only S3 storage and SNS notifications talk to AWS.
         let aws = if config.storage_backend == StorageBackend::S3

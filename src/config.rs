@@ -109,6 +109,10 @@ pub struct Config {
     /// sees a fraction of the tenant schemas (statement and catalog caches stay warm).
     /// 1 = one pool for everything.
     pub database_tenant_pools: u32,
+    /// Statements each connection keeps prepared (`DATABASE_STATEMENT_CACHE`). Every tenant
+    /// schema has its own statement texts: a connection that sees more schemas than fit
+    /// prepares the same statements over and over (see `docs/scaling.md`).
+    pub database_statement_cache: usize,
     pub redis_url: String,
     /// Prefix of every Redis key this process writes, so that deployments (and tests)
     /// can share one Redis.
@@ -209,6 +213,7 @@ impl Config {
             ),
             database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", 20)?,
             database_tenant_pools: vars.parse("DATABASE_TENANT_POOLS", 1)?,
+            database_statement_cache: vars.parse("DATABASE_STATEMENT_CACHE", 1024)?,
             redis_url: vars.string("REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "tenantry:"),
             rust_log: vars.string("RUST_LOG", "info"),
@@ -292,6 +297,10 @@ impl Config {
                 "DATABASE_TENANT_POOLS",
                 "must be between 1 and DATABASE_MAX_CONNECTIONS",
             ));
+        }
+        if self.database_statement_cache == 0 {
+            // sqlx would prepare named statements and never close them.
+            return Err(invalid("DATABASE_STATEMENT_CACHE", "must be at least 1"));
         }
         if self.database_max_connections == 0 {
             return Err(invalid("DATABASE_MAX_CONNECTIONS", "must be at least 1"));

@@ -22,7 +22,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Recycling connections bounds PostgreSQL's per-connection catalog cache, which grows with
 /// every tenant schema a connection has touched.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
-/// Every tenant has its own statement texts; a larger cache keeps the busy ones prepared.
+/// Statements a connection keeps prepared unless configured (`DATABASE_STATEMENT_CACHE`
+/// for the service's pools).
 const STATEMENT_CACHE_CAPACITY: usize = 1024;
 /// Statements kept prepared on a provisioning connection (see [`TenantPools`]). Not 0:
 /// sqlx would then prepare named statements and never close them.
@@ -34,7 +35,12 @@ pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     connect_with(url, max_connections, STATEMENT_CACHE_CAPACITY)
 }
 
-fn connect_with(url: &str, max_connections: u32, statement_cache: usize) -> anyhow::Result<PgPool> {
+/// [`connect`], keeping `statement_cache` statements prepared per connection.
+pub fn connect_with(
+    url: &str,
+    max_connections: u32,
+    statement_cache: usize,
+) -> anyhow::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)
         .context("DATABASE_URL is not a valid PostgreSQL URL")?
         .statement_cache_capacity(statement_cache)
@@ -65,9 +71,16 @@ pub struct TenantPools {
 }
 
 impl TenantPools {
-    /// `n` pools of `max_connections / n` connections (`n` = 1: `platform` itself), and a
-    /// provisioning pool of `max_connections / 4` (at least 2).
-    pub fn new(platform: &PgPool, url: &str, max_connections: u32, n: u32) -> anyhow::Result<Self> {
+    /// `n` pools of `max_connections / n` connections, each keeping `statement_cache`
+    /// statements prepared (`n` = 1: `platform` itself), and a provisioning pool of
+    /// `max_connections / 4` (at least 2).
+    pub fn new(
+        platform: &PgPool,
+        url: &str,
+        max_connections: u32,
+        n: u32,
+        statement_cache: usize,
+    ) -> anyhow::Result<Self> {
         let provisioning = connect_with(
             url,
             (max_connections / 4).max(2),
@@ -78,7 +91,7 @@ impl TenantPools {
         } else {
             let each = (max_connections / n).max(1);
             (0..n)
-                .map(|_| connect(url, each))
+                .map(|_| connect_with(url, each, statement_cache))
                 .collect::<anyhow::Result<_>>()?
         };
         Ok(Self {

@@ -72,6 +72,72 @@ async fn every_tenant_is_migrated_once_and_current_tenants_are_skipped() {
     assert_eq!(again.skipped, 4);
 }
 
+/// A schema's tables as a client sees them: columns (in order, with type, nullability and
+/// default), constraints and indexes, with the schema's own name taken out.
+async fn shape(app: &TestApp, schema: &str) -> Vec<String> {
+    sqlx::query_scalar(
+        "select format('column %s.%s #%s %s %s %s', table_name, column_name, ordinal_position,
+                       udt_name, is_nullable, column_default)
+           from information_schema.columns where table_schema = $1
+         union all
+         select format('constraint %s %s %s', conrelid::regclass, conname,
+                       pg_get_constraintdef(oid))
+           from pg_constraint where connamespace = $1::regnamespace
+         union all
+         select format('index %s', indexdef) from pg_indexes where schemaname = $1
+         order by 1",
+    )
+    .bind(schema)
+    .fetch_all(app.db())
+    .await
+    .expect("catalog")
+    .into_iter()
+    .map(|line: String| line.replace(&format!("{schema}."), "").replace(schema, "S"))
+    .collect()
+}
+
+/// New tenants start from the baseline; it must be exactly what the migrations build.
+#[tokio::test]
+async fn the_baseline_of_new_tenants_is_the_schema_the_migrations_build() {
+    let app = TestApp::new().await;
+    let stepwise = TenantSchema::for_tenant(Uuid::now_v7());
+    let mut tx = app.db().begin().await.expect("begin");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "create schema {0}; set local search_path = {0}",
+        stepwise.quoted()
+    )))
+    .execute(&mut *tx)
+    .await
+    .expect("schema");
+    for migration in migrate::TENANT_MIGRATIONS.iter() {
+        sqlx::raw_sql(migration.sql.clone())
+            .execute(&mut *tx)
+            .await
+            .expect("migration");
+    }
+    tx.commit().await.expect("commit");
+
+    let tenant = tenant_row(&app, "from-baseline").await;
+    let mut tx = app.db().begin().await.expect("begin");
+    migrate::apply_tenant(&mut tx, tenant)
+        .await
+        .expect("baseline");
+    tx.commit().await.expect("commit");
+    let (latest, all) = (
+        migrate::latest_tenant_version(),
+        migrate::TENANT_MIGRATIONS.iter().count(),
+    );
+    assert_eq!(versions(&app, tenant).await.len(), all);
+    assert_eq!(versions(&app, tenant).await.last(), Some(&latest));
+
+    let expected = shape(&app, stepwise.name()).await;
+    assert!(expected.len() > 50, "{expected:#?}");
+    assert_eq!(
+        shape(&app, TenantSchema::for_tenant(tenant).name()).await,
+        expected
+    );
+}
+
 #[tokio::test]
 async fn a_failing_tenant_is_reported_the_others_proceed_and_a_rerun_resumes() {
     let app = TestApp::new().await;
