@@ -49,11 +49,7 @@ impl App {
     /// Without `JWT_PRIVATE_KEY_FILE`, tokens are signed with a key of this process alone:
     /// for tests and tools. A serving replica is built by [`App::connect`].
     pub async fn new(config: Config) -> anyhow::Result<Self> {
-        let db = crate::db::connect_with(
-            &config.database_url,
-            config.database_max_connections,
-            config.database_statement_cache,
-        )?;
+        let db = platform_pool(&config)?;
         let jwt = JwtKeys::from_config(&config, None)?;
         Self::assemble(config, db, jwt).await
     }
@@ -63,11 +59,7 @@ impl App {
     /// `JWT_PRIVATE_KEY_FILE`, the development signing key is loaded from it — generated
     /// by the first replica — so that every replica signs and verifies with one key.
     pub async fn connect(config: Config) -> anyhow::Result<Self> {
-        let db = crate::db::connect_with(
-            &config.database_url,
-            config.database_max_connections,
-            config.database_statement_cache,
-        )?;
+        let db = platform_pool(&config)?;
         let mut development_key = None;
         if !config.is_production() {
             crate::db::migrate::run_shared(&db).await?;
@@ -154,6 +146,15 @@ impl App {
     pub fn redis_key(&self, key: &str) -> String {
         format!("{}{key}", self.config.redis_key_prefix)
     }
+}
+
+/// The platform pool (also the tenants' with `DATABASE_TENANT_POOLS=1`), not connected yet.
+fn platform_pool(config: &Config) -> anyhow::Result<PgPool> {
+    crate::db::connect_with(
+        &config.database_url,
+        config.database_max_connections,
+        config.database_statement_cache,
+    )
 }
 
 /// Shared application state, cheap to clone into every request.

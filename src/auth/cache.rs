@@ -1,8 +1,8 @@
 //! Per-replica caches in front of the lookups every authenticated request makes.
 //!
 //! Entries live at most 30 s (a random 15–30 s each, [`crate::cache::jittered`]), which
-//! bounds how long another replica can act on a change it missed; the replica that makes a change invalidates at once
-//! and tells the others (`auth::invalidation`). Loads go through
+//! bounds how long another replica can act on a change it missed; the replica that makes
+//! a change invalidates at once and tells the others (`auth::invalidation`). Loads go through
 //! [`TtlCache::insert_loaded`], so a value read before an invalidation is never stored
 //! after it. Cached values share their roles and permissions (`Arc`), so handing them to
 //! a request copies no strings.

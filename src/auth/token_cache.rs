@@ -8,9 +8,10 @@
 //! tenant) is checked by the caller after the cache on every request, so no revocation
 //! decision is ever cached here.
 //!
-//! An entry lives until the earlier of the token's `exp` and a [jittered](crate::cache::jittered) [`MAX_AGE`] (so
-//! tokens first seen together are not verified again all in the same second); the cache holds
-//! at most [`MAX_ENTRIES`] tokens, so memory stays bounded (~1 KiB an entry).
+//! An entry lives until the earlier of the token's `exp` and a
+//! [jittered](crate::cache::jittered) [`MAX_AGE`] (so tokens first seen together are not
+//! verified again all in the same second); the cache holds at most [`MAX_ENTRIES`]
+//! tokens, so memory stays bounded (~1 KiB an entry).
 
 use std::{
     collections::HashMap,

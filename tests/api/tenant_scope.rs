@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use futures::future::try_join_all;
 use serde_json::json;
-use tenantry::db::{TenantScope, migrate};
+use tenantry::db::{TenantSchema, TenantScope, migrate};
 use uuid::Uuid;
 
 use crate::helpers::TestApp;
@@ -223,4 +223,46 @@ async fn tenants_hashed_onto_several_pools_are_each_served_their_own_rows() {
             .collect();
         assert_eq!(names, [format!("of pooled-{i}")]);
     }
+}
+
+/// Onboarding's statements (one-off, for a schema just created) run on the provisioning
+/// pool: none of them stays prepared on the connections that serve requests.
+#[tokio::test]
+async fn onboarding_leaves_no_statement_prepared_on_the_request_pools() {
+    let app = TestApp::builder()
+        .with_config(|c| c.database_max_connections = 2)
+        .build()
+        .await;
+    let tenant = app.onboard("provisioned").await;
+    let schema = TenantSchema::for_tenant(tenant.id);
+
+    // Hold every connection of the pool requests use, and look at what each keeps.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(app.db().acquire().await.expect("acquire"));
+    }
+    for conn in &mut held {
+        let prepared: i64 = sqlx::query_scalar(
+            "select count(*) from pg_prepared_statements where strpos(statement, $1) > 0",
+        )
+        .bind(schema.name())
+        .fetch_one(&mut **conn)
+        .await
+        .expect("prepared statements");
+        assert_eq!(prepared, 0, "a statement of the new tenant stayed prepared");
+    }
+
+    // The provisioning connection keeps at most a handful.
+    let mut conn = app
+        .state
+        .tenant_db
+        .provisioning()
+        .acquire()
+        .await
+        .expect("acquire");
+    let kept: i64 = sqlx::query_scalar("select count(*) from pg_prepared_statements")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("prepared statements");
+    assert!(kept <= 16, "{kept} statements kept");
 }
