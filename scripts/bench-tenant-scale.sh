@@ -14,7 +14,9 @@
 # Rate limiting is off (a free plan's 60/min would refuse the load); the rest as configured.
 # Usage: scripts/bench-tenant-scale.sh   Settings: BENCH_TENANTS, BENCH_HOT, BENCH_RUNS,
 #   BENCH_WARM, BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS, BENCH_PRODUCT_BIN (a built
-#   `tenantry` to measure).
+#   `tenantry` to measure), BENCH_KEEP (a directory: the onboarded database is kept and
+#   named there, and a later run with the same directory skips steps 1 and 2 — tens of
+#   minutes at 10,000 tenants; drop it with `dropdb "$(cat DIR/database)"`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
@@ -28,13 +30,20 @@ WARM=${BENCH_WARM:-30}
 DURATION=${BENCH_SECONDS:-10}
 POOL=${BENCH_POOL:-16}
 PORT=${BENCH_PORT:-18480}
+KEEP=${BENCH_KEEP:-}
 work=$(mktemp -d)
-db="tenantry_bench_scale_$(date +%s)"
+creds=${KEEP:-$work}/creds
+if [ -n "$KEEP" ] && [ -s "$KEEP/database" ]; then
+  db=$(cat "$KEEP/database") N=$(wc -l < "$creds")
+else
+  db="tenantry_bench_scale_$(date +%s)"
+  if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; rm -f "$creds"; fi
+fi
 export DATABASE_URL="${DATABASE_URL%/*}/$db"
 server=""
 cleanup() {
   [ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }
-  psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
+  [ -n "$KEEP" ] || psql "${DATABASE_URL%/*}/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,23 +68,28 @@ start_server 1
 
 echo "command: scripts/bench-tenant-scale.sh  ($(nproc) cores; server, PostgreSQL, Redis and clients share them)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); pool $POOL; rate limiting off"
-python3 scripts/bench/tenant_scale.py "http://127.0.0.1:$PORT" "$N" 4 "$work/creds"
+if [ -s "$creds" ]; then
+  echo "reusing $N onboarded tenants of $db ($KEEP): steps 1 and 2 skipped"
+else
+  python3 scripts/bench/tenant_scale.py "http://127.0.0.1:$PORT" "$N" 4 "$creds"
+  [ -z "$KEEP" ] || echo "$db" > "$KEEP/database"
 
-start=$(date +%s.%N)
-"$product" migrate > "$work/migrate.log" 2>&1 || { tail "$work/migrate.log" >&2; exit 1; }
-echo "tenantry migrate, all $N tenants current: $(echo "$(date +%s.%N) - $start" | bc) s"
-# One new tenant migration for all: tenant migration 0005 (one index) is taken back in
-# every schema and from the ledger, as if it had just been shipped, and migrate applies it.
-newest=0005_notifications.sql newest_version=5
-psql "$DATABASE_URL" -qc "do \$\$ declare s text; begin
-  for s in select nspname from pg_namespace where nspname like 't\\_%' loop
-    execute format('drop index %I.notification_logs_status_only_idx', s);
-  end loop;
-  delete from platform.tenant_migrations where version = $newest_version;
-end \$\$" > /dev/null
-start=$(date +%s.%N)
-"$product" migrate > "$work/migrate.log" 2>&1 || { tail "$work/migrate.log" >&2; exit 1; }
-echo "tenantry migrate, $newest new for all $N tenants: $(echo "$(date +%s.%N) - $start" | bc) s"
+  start=$(date +%s.%N)
+  "$product" migrate > "$work/migrate.log" 2>&1 || { tail "$work/migrate.log" >&2; exit 1; }
+  echo "tenantry migrate, all $N tenants current: $(echo "$(date +%s.%N) - $start" | bc) s"
+  # One new tenant migration for all: tenant migration 0005 (one index) is taken back in
+  # every schema and from the ledger, as if it had just been shipped, and migrate applies it.
+  newest=0005_notifications.sql newest_version=5
+  psql "$DATABASE_URL" -qc "do \$\$ declare s text; begin
+    for s in select nspname from pg_namespace where nspname like 't\\_%' loop
+      execute format('drop index %I.notification_logs_status_only_idx', s);
+    end loop;
+    delete from platform.tenant_migrations where version = $newest_version;
+  end \$\$" > /dev/null
+  start=$(date +%s.%N)
+  "$product" migrate > "$work/migrate.log" 2>&1 || { tail "$work/migrate.log" >&2; exit 1; }
+  echo "tenantry migrate, $newest new for all $N tenants: $(echo "$(date +%s.%N) - $start" | bc) s"
+fi
 
 backends() { psql "${DATABASE_URL%/*}/postgres" -Atc \
   "select pid from pg_stat_activity where datname = '$db' and application_name = 'tenantry'"; }
@@ -87,7 +101,7 @@ load() {
   local -A p0=()
   for pid in $(backends); do p0[$pid]=$(cpu_ticks "$pid"); done
   s0=$(cpu_ticks "$server")
-  out=$(BENCH_CREDS="$work/creds" BENCH_LIMIT=$1 wrk -t2 -c32 -d"$2s" --latency \
+  out=$(BENCH_CREDS="$creds" BENCH_LIMIT=$1 wrk -t2 -c32 -d"$2s" --latency \
     -s scripts/bench/tenants.lua "http://127.0.0.1:$PORT")
   s1=$(cpu_ticks "$server")
   for pid in "${!p0[@]}"; do

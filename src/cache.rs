@@ -7,9 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Entries expire after a [`jittered`] share of `ttl`; when `max` entries are held, expired
-/// ones are dropped, and if that is not enough the cache starts afresh, so memory stays
-/// bounded.
+/// Entries expire after a [`jittered`] share of `ttl`; when `max` entries are held, room is
+/// made with [`make_room`], so memory stays bounded.
 ///
 /// Every removal bumps a generation counter. A value loaded from storage is stored with
 /// [`TtlCache::insert_loaded`], naming the generation read *before* the load: if an
@@ -39,6 +38,28 @@ const JITTER: f64 = 0.5;
 /// tenants. Drawn lifetimes spread the reloads evenly; none lasts longer than `ttl`.
 pub fn jittered(ttl: Duration) -> Duration {
     ttl.mul_f64(1.0 - JITTER * fastrand::f64())
+}
+
+/// Makes room for one more entry in a map of at most `max`: expired entries go first, and
+/// if every entry is `live`, an arbitrary eighth of them (in the map's iteration order,
+/// which has nothing to do with use). A working set a little larger than `max` so costs a
+/// few reloads per round, where starting afresh would reload all of it at once.
+pub fn make_room<K, V>(entries: &mut HashMap<K, V>, max: usize, live: impl Fn(&V) -> bool) {
+    if entries.len() < max {
+        return;
+    }
+    entries.retain(|_, v| live(v));
+    let mut evict = (entries.len() + 1).saturating_sub(max);
+    if evict > 0 {
+        evict = evict.max(max / 8);
+        entries.retain(|_, _| {
+            if evict == 0 {
+                return true;
+            }
+            evict -= 1;
+            false
+        });
+    }
 }
 
 /// The generation of a cache at some instant; see [`TtlCache::insert_loaded`].
@@ -95,12 +116,7 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 
     fn insert_locked(&self, inner: &mut Inner<K, V>, key: K, value: V) {
         let now = Instant::now();
-        if inner.entries.len() >= self.max {
-            inner.entries.retain(|_, (until, _)| now < *until);
-            if inner.entries.len() >= self.max {
-                inner.entries.clear();
-            }
-        }
+        make_room(&mut inner.entries, self.max, |(until, _)| now < *until);
         inner.entries.insert(key, (now + jittered(self.ttl), value));
     }
 
@@ -143,6 +159,17 @@ mod tests {
         assert!(cache.len() <= 3);
         cache.remove_where(|k, _| *k == 9);
         assert_eq!(cache.get(&9), None);
+    }
+
+    #[test]
+    fn a_full_cache_of_live_entries_drops_an_eighth_not_everything() {
+        let cache = TtlCache::new(Duration::from_secs(60), 80);
+        for i in 0..80 {
+            cache.insert(i, "x");
+        }
+        cache.insert(80, "x");
+        assert_eq!(cache.len(), 71, "ten dropped, the new one stored");
+        assert_eq!(cache.get(&80), Some("x"));
     }
 
     #[test]

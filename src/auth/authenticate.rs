@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{
     api_key,
-    cache::{KeyAccess, OperatorAccess, UserAccess},
+    cache::{KeyAccess, OperatorAccess, TenantAccess, UserAccess, UserEntry},
     deny_list::Lookup,
     jwt::{Claims, TokenError},
     principal::{Actor, PresentedToken, Principal, TenantPrincipal},
@@ -19,7 +19,7 @@ use crate::{
     db::TenantScope,
     error::{AppError, ErrorCode},
     rbac::PermissionSet,
-    services::tenants::{self, Tenant},
+    services::tenants,
 };
 
 /// Writes the API keys' `last_used_at` in one statement; runs every few seconds, so a
@@ -99,7 +99,7 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
         .ok_or_else(|| AppError::unauthenticated("the access token names no tenant"))?;
     let tenant = active_tenant(app, tenant_id).await?;
     let scope = app.tenant_scope(tenant_id);
-    let user = user_access(app, &scope, claims.sub)
+    let user = user_access(app, &scope, tenant.auth_epoch, claims.sub)
         .await?
         .ok_or_else(|| AppError::unauthenticated("the account no longer exists or is disabled"))?;
     if issued_before(&claims, user.tokens_valid_after) {
@@ -108,7 +108,7 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
         ));
     }
     Ok(Principal::Tenant(Box::new(TenantPrincipal {
-        tenant,
+        tenant: tenant.tenant,
         actor: Actor::User(claims.sub),
         roles: user.roles,
         permissions: user.permissions,
@@ -172,7 +172,7 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     if access.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(AppError::unauthenticated("the API key has expired"));
     }
-    let tenant = active_tenant(app, access.tenant_id).await?;
+    let tenant = active_tenant(app, access.tenant_id).await?.tenant;
     app.auth.record_key_use(access.id);
     Ok(Principal::Tenant(Box::new(TenantPrincipal {
         scope: app.tenant_scope(tenant.id),
@@ -232,39 +232,46 @@ async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError>
 }
 
 /// The tenant, if it may act: suspended and deleted tenants answer 403.
-async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<Arc<Tenant>, AppError> {
-    let tenant = match app.auth.tenants.get(&tenant_id) {
-        Some(tenant) => tenant,
+async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<TenantAccess, AppError> {
+    let access = match app.auth.tenants.get(&tenant_id) {
+        Some(access) => access,
         None => {
             let seen = app.auth.tenants.generation();
-            let tenant = tenants::find(&app.db, tenant_id)
+            let (tenant, auth_epoch) = tenants::find_with_auth_epoch(&app.db, tenant_id)
                 .await?
-                .map(Arc::new)
                 .ok_or_else(|| AppError::unauthenticated("the tenant does not exist"))?;
+            let access = TenantAccess {
+                tenant: Arc::new(tenant),
+                auth_epoch,
+            };
             app.auth
                 .tenants
-                .insert_loaded(seen, tenant_id, Arc::clone(&tenant));
-            tenant
+                .insert_loaded(seen, tenant_id, access.clone());
+            access
         }
     };
-    if !tenant.is_active() {
+    if !access.tenant.is_active() {
         return Err(AppError::new(
             ErrorCode::TenantSuspended,
-            format!("the tenant is {}", tenant.status),
+            format!("the tenant is {}", access.tenant.status),
         ));
     }
-    Ok(tenant)
+    Ok(access)
 }
 
-/// An active user's roles, permissions and session cut-off, in one round trip (cached).
+/// An active user's roles, permissions and session cut-off, in one round trip; cached
+/// while the tenant's `auth_epoch` (as its cached row shows it) stays the same.
 async fn user_access(
     app: &App,
     scope: &TenantScope,
+    auth_epoch: i64,
     user_id: Uuid,
 ) -> Result<Option<UserAccess>, AppError> {
     let key = (scope.tenant_id(), user_id);
-    if let Some(cached) = app.auth.users.get(&key) {
-        return Ok(cached);
+    if let Some(cached) = app.auth.users.get(&key)
+        && cached.auth_epoch == auth_epoch
+    {
+        return Ok(cached.access);
     }
     let seen = app.auth.users.generation();
     type Row = (bool, Option<DateTime<Utc>>, Vec<String>, Vec<String>);
@@ -288,7 +295,13 @@ async fn user_access(
                 permissions: Arc::new(PermissionSet::from_stored(grants)),
                 tokens_valid_after,
             });
-    app.auth.users.insert_loaded(seen, key, access.clone());
+    // Stored under the epoch read before this load: a change committed since has a
+    // higher one, so the entry cannot outlive the next read of the tenant's row.
+    let entry = UserEntry {
+        auth_epoch,
+        access: access.clone(),
+    };
+    app.auth.users.insert_loaded(seen, key, entry);
     Ok(access)
 }
 

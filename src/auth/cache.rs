@@ -1,11 +1,16 @@
 //! Per-replica caches in front of the lookups every authenticated request makes.
 //!
-//! Entries live at most 30 s (a random 15–30 s each, [`crate::cache::jittered`]), which
-//! bounds how long another replica can act on a change it missed; the replica that makes
-//! a change invalidates at once and tells the others (`auth::invalidation`). Loads go through
-//! [`TtlCache::insert_loaded`], so a value read before an invalidation is never stored
-//! after it. Cached values share their roles and permissions (`Arc`), so handing them to
-//! a request copies no strings.
+//! A tenant's row (its status, and its `auth_epoch`) lives at most 30 s (a random 15–30 s
+//! each, [`crate::cache::jittered`]), which bounds how long another replica can act on a
+//! change it missed. A user's roles and permissions are kept longer, but only while the
+//! tenant's row shows the epoch they were loaded at: every change to users, roles, role
+//! assignments or keys bumps it in its own transaction ([`super::invalidation::commit`]),
+//! so the same 30 s bound holds without re-reading every user from the tenant's schema
+//! every 30 s — over thousands of tenants, most requests would otherwise pay that query.
+//! The replica that makes a change invalidates at once and tells the others
+//! (`auth::invalidation`). Loads go through [`TtlCache::insert_loaded`], so a value read
+//! before an invalidation is never stored after it. Cached values share their roles and
+//! permissions (`Arc`), so handing them to a request copies no strings.
 
 use std::{
     collections::HashMap,
@@ -24,6 +29,9 @@ use crate::{cache::TtlCache, rbac::PermissionSet, services::tenants::Tenant};
 /// tenant's row every few seconds, about one statement in ten, for a change that is
 /// published to every replica anyway.)
 const CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long a user's access is kept while its tenant's epoch stands still: a bound on
+/// memory, not on staleness (the epoch bounds that).
+const USER_TTL: Duration = Duration::from_secs(600);
 const CACHE_MAX: usize = 100_000;
 
 /// An API key as authentication needs it.
@@ -45,6 +53,22 @@ pub struct UserAccess {
     pub tokens_valid_after: Option<DateTime<Utc>>,
 }
 
+/// A tenant as authentication keeps it: the row, and the epoch of its authentication
+/// data when the row was read.
+#[derive(Debug, Clone)]
+pub struct TenantAccess {
+    pub tenant: Arc<Tenant>,
+    pub auth_epoch: i64,
+}
+
+/// A user's access (`None`: no such active user), and the tenant's epoch when it was
+/// loaded; it stands while the tenant's epoch is the same.
+#[derive(Debug, Clone)]
+pub struct UserEntry {
+    pub auth_epoch: i64,
+    pub access: Option<UserAccess>,
+}
+
 /// An active platform operator.
 #[derive(Debug, Clone)]
 pub struct OperatorAccess {
@@ -52,9 +76,9 @@ pub struct OperatorAccess {
 }
 
 pub struct AuthCache {
-    pub(super) tenants: TtlCache<Uuid, Arc<Tenant>>,
+    pub(super) tenants: TtlCache<Uuid, TenantAccess>,
     pub(super) keys: TtlCache<Vec<u8>, Option<KeyAccess>>,
-    pub(super) users: TtlCache<(Uuid, Uuid), Option<UserAccess>>,
+    pub(super) users: TtlCache<(Uuid, Uuid), UserEntry>,
     pub(super) operators: TtlCache<Uuid, Option<OperatorAccess>>,
     /// Logged-out access tokens. Filled by this replica's logouts, other replicas'
     /// (through the invalidation channel) and a load from Redis whenever the channel
@@ -70,7 +94,7 @@ impl AuthCache {
         Self {
             tenants: TtlCache::new(CACHE_TTL, CACHE_MAX),
             keys: TtlCache::new(CACHE_TTL, CACHE_MAX),
-            users: TtlCache::new(CACHE_TTL, CACHE_MAX),
+            users: TtlCache::new(USER_TTL, CACHE_MAX),
             operators: TtlCache::new(CACHE_TTL, 1_000),
             // A denied token needs remembering only while it could still verify.
             denied: DenyList::new(access_ttl + Duration::from_secs(60), deny_capacity),

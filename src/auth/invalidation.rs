@@ -2,8 +2,9 @@
 //!
 //! A change to roles, assignments, users, keys or a tenant's status invalidates this
 //! replica's caches at once and is published on a Redis channel; every replica listens
-//! and drops the same entries. If Redis is unreachable the caches still expire on their
-//! own (30 s), which bounds how long another replica can act on stale permissions.
+//! and drops the same entries. If Redis is unreachable, the tenant's row, re-read at least
+//! every 30 s with the `auth_epoch` each such change bumps ([`commit`]), bounds how long
+//! another replica can act on stale permissions.
 //!
 //! Logouts travel the same way, so checking an access token against the deny-list costs
 //! no round trip: each replica holds the logged-out tokens in memory. They are also
@@ -16,7 +17,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use uuid::Uuid;
 
-use crate::app::{App, AppState};
+use crate::{
+    app::{App, AppState},
+    db::TenantTx,
+};
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +143,23 @@ pub async fn load_deny_list(app: &App) -> anyhow::Result<usize> {
         }
         cursor = next;
     }
+}
+
+/// Commits `tx`, a change to what authenticates in its tenant (users, roles, role
+/// assignments, sessions, API keys), and invalidates `change` here and on the other
+/// replicas.
+///
+/// The tenant's `auth_epoch` is bumped in the same transaction, so a replica that misses
+/// the message (Redis down, a crash between commit and publish) still drops what it
+/// cached of the tenant's users when it next reads the tenant's row, within 30 s.
+pub async fn commit(app: &App, mut tx: TenantTx, change: Change) -> sqlx::Result<()> {
+    sqlx::query("update platform.tenants set auth_epoch = auth_epoch + 1 where id = $1")
+        .bind(tx.tenant_id())
+        .execute(tx.conn())
+        .await?;
+    tx.commit().await?;
+    invalidate(app, change).await;
+    Ok(())
 }
 
 /// Drops the cached entries here and tells the other replicas.

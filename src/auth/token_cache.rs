@@ -11,7 +11,9 @@
 //! An entry lives until the earlier of the token's `exp` and a
 //! [jittered](crate::cache::jittered) [`MAX_AGE`] (so tokens first seen together are not
 //! verified again all in the same second); the cache holds at most [`MAX_ENTRIES`]
-//! tokens, so memory stays bounded (~1 KiB an entry).
+//! tokens, so memory stays bounded (~1 KiB an entry). Past that, a few are dropped to make
+//! room ([`crate::cache::make_room`]): more clients than the bound cost a verify now and
+//! then, not all of them at once.
 
 use std::{
     collections::HashMap,
@@ -86,14 +88,7 @@ impl TokenCache {
         };
         let until = now + crate::cache::jittered(self.max_age).min(Duration::from_secs(left));
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.max {
-            entries.retain(|_, entry| now < entry.until);
-            if entries.len() >= self.max {
-                // Every entry is live: start afresh rather than grow (each costs one
-                // verify to come back).
-                entries.clear();
-            }
-        }
+        crate::cache::make_room(&mut entries, self.max, |entry| now < entry.until);
         entries.insert(token.into(), Entry { until, claims });
     }
 

@@ -320,8 +320,7 @@ pub async fn reset_password(
     )
     .await?;
     let tenant_id = tx.tenant_id();
-    tx.commit().await?;
-    invalidation::invalidate(app, invalidation::Change::Tenant(tenant_id)).await;
+    invalidation::commit(app, tx, invalidation::Change::Tenant(tenant_id)).await?;
     Ok(())
 }
 

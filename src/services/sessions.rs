@@ -11,7 +11,10 @@ use uuid::Uuid;
 
 use crate::{
     app::App,
-    auth::secrets::{random_base62, sha256},
+    auth::{
+        invalidation,
+        secrets::{random_base62, sha256},
+    },
     db::TenantTx,
     error::{AppError, AppResult, ErrorCode},
 };
@@ -125,12 +128,7 @@ pub async fn refresh(app: &App, token: &str) -> AppResult<TokenPair> {
         // to the user so far.
         revoke_family_in(&mut tx, family).await?;
         end_access_tokens_in(&mut tx, user_id).await?;
-        tx.commit().await?;
-        crate::auth::invalidation::invalidate(
-            app,
-            crate::auth::invalidation::Change::Tenant(tenant_id),
-        )
-        .await;
+        invalidation::commit(app, tx, invalidation::Change::Tenant(tenant_id)).await?;
         tracing::warn!(%tenant_id, %user_id, %family, "refresh token reused: session ended");
         return Err(invalid_refresh());
     }
@@ -178,7 +176,7 @@ pub async fn revoke_family_in(tx: &mut TenantTx, family: Uuid) -> sqlx::Result<(
 
 /// Ends every session of a user (password reset, deactivation): their refresh tokens
 /// are revoked and access tokens issued until now are refused (`tokens_valid_after`).
-/// The caller invalidates the user caches after commit.
+/// The caller commits with [`invalidation::commit`].
 pub async fn end_all_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<()> {
     let sql = tx.sql(
         "update {schema}.refresh_tokens set revoked_at = now()

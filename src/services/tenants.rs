@@ -144,6 +144,27 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Tena
     .await
 }
 
+/// A tenant and its `auth_epoch`, the count of changes to its users, roles, role
+/// assignments and API keys (bumped by [`crate::auth::invalidation::commit`]).
+pub async fn find_with_auth_epoch(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+) -> sqlx::Result<Option<(Tenant, i64)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        tenant: Tenant,
+        auth_epoch: i64,
+    }
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS}, auth_epoch from platform.tenants where id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| (r.tenant, r.auth_epoch)))
+}
+
 /// Finds a tenant by slug, or by id when `key` is a UUID.
 pub async fn find_by_key(db: &PgPool, key: &str) -> sqlx::Result<Option<Tenant>> {
     if let Ok(id) = Uuid::parse_str(key) {

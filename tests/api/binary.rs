@@ -31,7 +31,7 @@ pub(crate) async fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, St
 }
 
 /// A minimal HTTP/1.1 request with extra headers and an optional JSON body; returns
-/// status and body.
+/// status and body, or `UnexpectedEof` when the connection closed with no answer.
 pub(crate) async fn http_request(
     addr: &str,
     method: &str,
@@ -53,6 +53,11 @@ pub(crate) async fn http_request(
     stream.write_all(request.as_bytes()).await?;
     let mut raw = String::new();
     stream.read_to_string(&mut raw).await?;
+    if raw.is_empty() {
+        // Closed unanswered, as a server shutting down does with a connection whose
+        // request it has not started: nothing was promised.
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     let status = raw
         .split(' ')
         .nth(1)

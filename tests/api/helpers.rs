@@ -684,6 +684,11 @@ pub struct TestReplica {
 }
 
 impl TestReplica {
+    /// Stops hearing the other replicas' invalidations, as when a message is lost.
+    pub fn stop_listening(&self) {
+        self.listener.abort();
+    }
+
     pub async fn call(&self, method: Method, uri: &str, auth: &Auth) -> TestResponse {
         let builder = Request::builder().method(method).uri(uri);
         let builder = match auth {

@@ -448,6 +448,58 @@ async fn the_catalog_lists_every_permission() {
 }
 
 #[tokio::test]
+async fn a_replica_that_missed_a_role_change_drops_it_within_30_seconds() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let (user_id, user) = app
+        .user_with_roles(&t, "shrink@acme.example.com", &["admin"])
+        .await;
+    let deaf = app.replica().await;
+    deaf.stop_listening();
+    // The deaf replica caches the admin's permissions (its user cache keeps them for
+    // minutes while nothing changes).
+    assert_eq!(
+        deaf.call(Method::GET, "/api/v1/audit-logs", &user)
+            .await
+            .status,
+        200
+    );
+
+    let res = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/users/{user_id}/roles"),
+            &t.admin(),
+            Some(json!({"roles": ["viewer"]})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let changed = std::time::Instant::now();
+    assert_eq!(
+        deaf.call(Method::GET, "/api/v1/audit-logs", &user)
+            .await
+            .status,
+        200,
+        "no message reached the deaf replica: it still acts on what it cached"
+    );
+    // The change bumped the tenant's epoch; the tenant's row is re-read within 30 s.
+    let mut refused_after = None;
+    while changed.elapsed() < std::time::Duration::from_secs(40) {
+        let res = deaf.call(Method::GET, "/api/v1/audit-logs", &user).await;
+        if res.status == 403 {
+            refused_after = Some(changed.elapsed());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let refused_after = refused_after.expect("the narrowed role reached the deaf replica");
+    assert!(
+        refused_after <= std::time::Duration::from_secs(31),
+        "within the 30 s bound: {refused_after:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_role_change_on_one_replica_is_seen_by_another() {
     let app = TestApp::new().await;
     let t = app.onboard("acme").await;

@@ -10,7 +10,7 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::invalidation::{Change, invalidate},
+    auth::invalidation::{Change, commit},
     auth::principal::TenantPrincipal,
     client::ClientInfo,
     db::TenantTx,
@@ -199,8 +199,7 @@ pub async fn revoke(
     )?;
     let api_key = api_keys::revoke(&mut tx, cleared).await?;
     audit_key(&mut tx, &principal, &client, "api_key.revoked", &api_key).await?;
-    tx.commit().await?;
-    invalidate(&app, Change::ApiKey(id)).await;
+    commit(&app, tx, Change::ApiKey(id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -225,7 +224,6 @@ pub async fn rotate(
     )?;
     let (api_key, key) = api_keys::rotate(&mut tx, cleared, app.config.api_key_env()).await?;
     audit_key(&mut tx, &principal, &client, "api_key.rotated", &api_key).await?;
-    tx.commit().await?;
-    invalidate(&app, Change::ApiKey(id)).await;
+    commit(&app, tx, Change::ApiKey(id)).await?;
     Ok(Json(CreatedApiKey { api_key, key }))
 }

@@ -13,7 +13,7 @@ use validator::Validate;
 use crate::{
     app::AppState,
     auth::{
-        invalidation::{Change, invalidate},
+        invalidation::{Change, commit},
         principal::TenantPrincipal,
     },
     client::ClientInfo,
@@ -180,8 +180,7 @@ pub async fn create(
     )
     .await?;
     audit_role(&mut tx, &principal, &client, "role.created", &role).await?;
-    tx.commit().await?;
-    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok((StatusCode::CREATED, Json(role)))
 }
 
@@ -254,8 +253,7 @@ pub async fn update(
     )
     .await?;
     audit_role(&mut tx, &principal, &client, "role.updated", &role).await?;
-    tx.commit().await?;
-    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(role))
 }
 
@@ -279,8 +277,7 @@ pub async fn delete(
     let role = roles::get(&principal.scope, id).await?;
     roles::delete(&mut tx, cleared).await?;
     audit_role(&mut tx, &principal, &client, "role.deleted", &role).await?;
-    tx.commit().await?;
-    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -315,8 +312,7 @@ pub async fn add_permission(
     let granted = policy::grant(&authority, &PermissionSet::new([grant.clone()]))?;
     let role = roles::add_permission(&mut tx, cleared, &grant, granted).await?;
     audit_role(&mut tx, &principal, &client, "role.permission_added", &role).await?;
-    tx.commit().await?;
-    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(role))
 }
 
@@ -359,7 +355,6 @@ pub async fn remove_permission(
         &role,
     )
     .await?;
-    tx.commit().await?;
-    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(role))
 }

@@ -9,7 +9,7 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::invalidation::{Change, invalidate},
+    auth::invalidation::{Change, commit},
     auth::{password, principal::TenantPrincipal},
     client::ClientInfo,
     error::{AppError, AppResult, Problem},
@@ -186,8 +186,7 @@ pub async fn update(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
-    tx.commit().await?;
-    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(user))
 }
 
@@ -218,8 +217,7 @@ pub async fn delete(
         AuditEntry::new(Some(principal.actor), "user.deleted", &client).target("user", id),
     )
     .await?;
-    tx.commit().await?;
-    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -266,7 +264,6 @@ pub async fn set_roles(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
-    tx.commit().await?;
-    invalidate(&app, Change::Tenant(principal.tenant_id())).await;
+    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(user))
 }
