@@ -10,6 +10,7 @@
 #   4. wrk on JWT GET /api/v1/resources/{id} over all tenants while one tenant's schema is
 #      moved to the other worker with citus_schema_move: no failed request, the tenant's
 #      rows intact afterwards;
+#      then a role change in that tenant (its schema and platform.tenants in one transaction);
 #   5. `tenantry migrate` distributes a tenant schema that is not distributed;
 #   6. the same load with the same binary on plain PostgreSQL, for comparison.
 # Usage: scripts/test-citus.sh   Settings: CITUS_TENANTS, CITUS_SECONDS (20), CITUS_PROFILE
@@ -133,6 +134,19 @@ token=$(head -n1 "$work/creds" | cut -d' ' -f1)
 code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT/api/v1/resources/$resource")
 [ "$code" = 200 ] || fail "GET of the moved tenant's resource answered $code"
 echo "  the moved tenant's rows are intact (resources, users, audit log, jobs) and its API answers 200"
+
+# A role change writes the tenant's schema (on a worker) and bumps its auth_epoch in
+# platform.tenants (on the coordinator) in one transaction.
+api() { # method path body → the response body; fails on a status other than 2xx
+  curl -sf -X "$1" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+    ${3:+-d "$3"} "http://127.0.0.1:$PORT$2"; }
+epoch() { sql "select auth_epoch from platform.tenants where id = '$tenant'"; }
+epoch_before=$(epoch)
+user=$(api POST /api/v1/users '{"email": "citus@example.com", "password": "correct-horse-1", "roles": ["viewer"]}' \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') || fail "creating a user failed"
+api PUT "/api/v1/users/$user/roles" '{"roles": ["developer"]}' > /dev/null || fail "changing a user's roles failed"
+[ "$(epoch)" -gt "$epoch_before" ] || fail "the role change did not bump auth_epoch"
+echo "  a role change on the moved tenant commits on both nodes (auth_epoch $epoch_before → $(epoch))"
 
 # `tenantry migrate` distributes a tenant schema that is not (made here by undoing it).
 other="t_$(sql "select replace(id::text, '-', '') from platform.tenants where id <> '$tenant' order by id limit 1")"
