@@ -25,8 +25,9 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Statements a connection keeps prepared unless configured (`DATABASE_STATEMENT_CACHE`
 /// for the service's pools).
 const STATEMENT_CACHE_CAPACITY: usize = 1024;
-/// Statements kept prepared on a provisioning connection (see [`TenantPools`]). Not 0:
-/// sqlx would then prepare named statements and never close them.
+/// Statements kept prepared on a provisioning connection, for the one onboarding it
+/// serves (see [`TenantPools`]). Not 0: sqlx would then prepare named statements and
+/// never close them.
 const PROVISIONING_STATEMENT_CACHE_CAPACITY: usize = 16;
 
 /// Connects the pool (lazily: the service starts, and reports not ready, while the
@@ -41,15 +42,31 @@ pub fn connect_with(
     max_connections: u32,
     statement_cache: usize,
 ) -> anyhow::Result<PgPool> {
-    let options = PgConnectOptions::from_str(url)
-        .context("DATABASE_URL is not a valid PostgreSQL URL")?
-        .statement_cache_capacity(statement_cache)
-        .application_name("tenantry");
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .max_lifetime(MAX_LIFETIME)
-        .connect_lazy_with(options))
+        .connect_lazy_with(connect_options(url, statement_cache)?))
+}
+
+fn connect_options(url: &str, statement_cache: usize) -> anyhow::Result<PgConnectOptions> {
+    Ok(PgConnectOptions::from_str(url)
+        .context("DATABASE_URL is not a valid PostgreSQL URL")?
+        .statement_cache_capacity(statement_cache)
+        .application_name("tenantry"))
+}
+
+/// The provisioning pool of [`TenantPools`]: a connection serves one onboarding and is
+/// closed when it is returned.
+fn provisioning_pool(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .after_release(|_, _| Box::pin(async { Ok(false) }))
+        .connect_lazy_with(
+            connect_options(url, PROVISIONING_STATEMENT_CACHE_CAPACITY)?
+                .application_name("tenantry-provisioning"),
+        ))
 }
 
 /// The pools tenant-scoped work runs on: tenants hashed onto `n` pools, so that each
@@ -59,11 +76,16 @@ pub fn connect_with(
 /// statements and rebuilding catalog caches. With one pool this is the platform pool.
 ///
 /// Provisioning (onboarding a tenant: its schema, tables and first rows) has a pool of its
-/// own that keeps almost nothing prepared. An onboarding prepares a dozen statements for a
-/// schema its connection will hardly see again, and every PostgreSQL backend walks all
-/// the plans it keeps on each catalog change any session makes — an onboarding makes
-/// hundreds. Kept in the tenant pools' caches, those statements made every onboarding
-/// slower as tenants accumulated (`docs/scaling.md`).
+/// own whose connections serve one onboarding each. An onboarding prepares a dozen
+/// statements for a schema its connection will hardly see again, and every PostgreSQL
+/// backend walks all the plans it keeps on each catalog change any session makes — an
+/// onboarding makes hundreds. Kept in the tenant pools' caches, those statements made
+/// every onboarding slower as tenants accumulated. A backend also keeps a catalog entry
+/// for every table and index it has created, and has to process the other sessions'
+/// invalidations against all of them: a provisioning connection kept for 30 minutes had
+/// created thousands of schemas and spent most of its time there (onboarding at 2.4/s
+/// around 7,000 tenants, 17/s right after the connections were replaced; see
+/// `docs/scaling.md`).
 #[derive(Clone)]
 pub struct TenantPools {
     pools: Vec<PgPool>,
@@ -81,11 +103,7 @@ impl TenantPools {
         n: u32,
         statement_cache: usize,
     ) -> anyhow::Result<Self> {
-        let provisioning = connect_with(
-            url,
-            (max_connections / 4).max(2),
-            PROVISIONING_STATEMENT_CACHE_CAPACITY,
-        )?;
+        let provisioning = provisioning_pool(url, (max_connections / 4).max(2))?;
         let pools = if n <= 1 {
             vec![platform.clone()]
         } else {
