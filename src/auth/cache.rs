@@ -4,7 +4,7 @@
 //! each, [`crate::cache::jittered`]), which bounds how long another replica can act on a
 //! change it missed. A user's roles and permissions are kept longer, but only while the
 //! tenant's row shows the epoch they were loaded at: every change to users, roles, role
-//! assignments or keys bumps it in its own transaction ([`super::invalidation::commit`]),
+//! assignments or sessions bumps it in its own transaction ([`super::invalidation::commit`]),
 //! so the same 30 s bound holds without re-reading every user from the tenant's schema
 //! every 30 s — over thousands of tenants, most requests would otherwise pay that query.
 //! The replica that makes a change invalidates at once and tells the others

@@ -145,18 +145,21 @@ pub async fn load_deny_list(app: &App) -> anyhow::Result<usize> {
     }
 }
 
-/// Commits `tx`, a change to what authenticates in its tenant (users, roles, role
-/// assignments, sessions, API keys), and invalidates `change` here and on the other
-/// replicas.
+/// Commits `tx`, a change to what authenticates in its tenant, and invalidates `change`
+/// here and on the other replicas.
 ///
-/// The tenant's `auth_epoch` is bumped in the same transaction, so a replica that misses
-/// the message (Redis down, a crash between commit and publish) still drops what it
-/// cached of the tenant's users when it next reads the tenant's row, within 30 s.
+/// For a change to the tenant's users, roles, role assignments or sessions
+/// ([`Change::Tenant`]), the tenant's `auth_epoch` is bumped in the same transaction, so a
+/// replica that misses the message (Redis down, a crash between commit and publish) still
+/// drops what it cached of the tenant's users when it next reads the tenant's row, within
+/// 30 s. Cached keys need no bump: they live at most 30 s.
 pub async fn commit(app: &App, mut tx: TenantTx, change: Change) -> sqlx::Result<()> {
-    sqlx::query("update platform.tenants set auth_epoch = auth_epoch + 1 where id = $1")
-        .bind(tx.tenant_id())
-        .execute(tx.conn())
-        .await?;
+    if let Change::Tenant(tenant_id) = change {
+        sqlx::query("update platform.tenants set auth_epoch = auth_epoch + 1 where id = $1")
+            .bind(tenant_id)
+            .execute(tx.conn())
+            .await?;
+    }
     tx.commit().await?;
     invalidate(app, change).await;
     Ok(())

@@ -25,10 +25,6 @@ const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// Statements a connection keeps prepared unless configured (`DATABASE_STATEMENT_CACHE`
 /// for the service's pools).
 const STATEMENT_CACHE_CAPACITY: usize = 1024;
-/// Statements kept prepared on a provisioning connection, for the one onboarding it
-/// serves (see [`TenantPools`]). Not 0: sqlx would then prepare named statements and
-/// never close them.
-const PROVISIONING_STATEMENT_CACHE_CAPACITY: usize = 16;
 
 /// Connects the pool (lazily: the service starts, and reports not ready, while the
 /// database is down).
@@ -42,11 +38,15 @@ pub fn connect_with(
     max_connections: u32,
     statement_cache: usize,
 ) -> anyhow::Result<PgPool> {
-    Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+    Ok(pool_options(max_connections)
         .max_lifetime(MAX_LIFETIME)
         .connect_lazy_with(connect_options(url, statement_cache)?))
+}
+
+fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
 }
 
 fn connect_options(url: &str, statement_cache: usize) -> anyhow::Result<PgConnectOptions> {
@@ -59,12 +59,10 @@ fn connect_options(url: &str, statement_cache: usize) -> anyhow::Result<PgConnec
 /// The provisioning pool of [`TenantPools`]: a connection serves one onboarding and is
 /// closed when it is returned.
 fn provisioning_pool(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
-    Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(ACQUIRE_TIMEOUT)
+    Ok(pool_options(max_connections)
         .after_release(|_, _| Box::pin(async { Ok(false) }))
         .connect_lazy_with(
-            connect_options(url, PROVISIONING_STATEMENT_CACHE_CAPACITY)?
+            connect_options(url, STATEMENT_CACHE_CAPACITY)?
                 .application_name("tenantry-provisioning"),
         ))
 }

@@ -136,16 +136,13 @@ impl TenantSlug {
 const COLUMNS: &str = "id, name, slug, plan, status, settings, created_at, updated_at, deleted_at";
 
 pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Tenant>> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select {COLUMNS} from platform.tenants where id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    Ok(find_with_auth_epoch(db, id)
+        .await?
+        .map(|(tenant, _)| tenant))
 }
 
 /// A tenant and its `auth_epoch`, the count of changes to its users, roles, role
-/// assignments and API keys (bumped by [`crate::auth::invalidation::commit`]).
+/// assignments and sessions (bumped by [`crate::auth::invalidation::commit`]).
 pub async fn find_with_auth_epoch(
     db: impl PgExecutor<'_>,
     id: Uuid,

@@ -985,3 +985,15 @@ pub fn with_database(url: &str, database: &str) -> String {
         None => format!("{server}/{database}"),
     }
 }
+
+/// Polls `check` until it holds or `within` passes; whether it held.
+pub async fn eventually<F: AsyncFn() -> bool>(within: std::time::Duration, check: F) -> bool {
+    let until = std::time::Instant::now() + within;
+    while std::time::Instant::now() < until {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -8,7 +8,7 @@ use tokio::process::{Child, Command};
 
 use crate::{
     binary::{free_port, http_get, http_request, tenantry, wait_ready},
-    helpers::{PASSWORD, TestApp},
+    helpers::{PASSWORD, TestApp, eventually},
 };
 
 /// A `tenantry` process of the test's deployment (its database and Redis prefix).
@@ -96,18 +96,6 @@ async fn onboard(replica: &Process, slug: &str) -> String {
         "Bearer {}",
         body["tokens"]["access_token"].as_str().expect("token")
     )
-}
-
-/// Polls `check` until it holds or `within` passes; whether it held.
-async fn eventually<F: AsyncFn() -> bool>(within: Duration, check: F) -> bool {
-    let until = Instant::now() + within;
-    while Instant::now() < until {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 #[tokio::test]
