@@ -4,7 +4,8 @@
 #      resource: the onboarding rate, overall and per 500;
 #   2. `tenantry migrate` when every tenant is current, then with one new tenant
 #      migration to apply to all (0005, taken back first in every schema);
-#   3. JWT GET /api/v1/resources/{id} spread over the first BENCH_HOT (10) tenants vs over
+#   3. GET /api/v1/resources/{id} (with the tenant's access token, or its API key when
+#      BENCH_AUTH=key) spread over the first BENCH_HOT (10) tenants vs over
 #      all of them (wrk -t2 -c32, BENCH_RUNS=3 interleaved rounds, after BENCH_WARM=30 s
 #      over all tenants): req/s, p50, p99, and the CPU per request of the server and of
 #      its PostgreSQL backends;
@@ -13,7 +14,8 @@
 # ("1 8": one pool, then tenants hashed onto 8 pools), restarting the server in between.
 # Rate limiting is off (a free plan's 60/min would refuse the load); the rest as configured.
 # Usage: scripts/bench-tenant-scale.sh   Settings: BENCH_TENANTS, BENCH_HOT, BENCH_RUNS,
-#   BENCH_WARM, BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS, BENCH_PRODUCT_BIN (a built
+#   BENCH_WARM, BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS, BENCH_AUTH (jwt or
+#   key), BENCH_PRODUCT_BIN (a built
 #   `tenantry` to measure), BENCH_KEEP (a directory: the onboarded database is kept and
 #   named there, and a later run with the same directory skips steps 1 and 2 — tens of
 #   minutes at 10,000 tenants; drop it with `dropdb "$(cat DIR/database)"`).
@@ -31,6 +33,9 @@ DURATION=${BENCH_SECONDS:-10}
 POOL=${BENCH_POOL:-16}
 PORT=${BENCH_PORT:-18480}
 KEEP=${BENCH_KEEP:-}
+AUTH=${BENCH_AUTH:-jwt}
+case $AUTH in jwt) auth_label="JWT" ;; key) auth_label="API-key" ;;
+  *) echo "BENCH_AUTH must be jwt or key" >&2; exit 2 ;; esac
 work=$(mktemp -d)
 creds=${KEEP:-$work}/creds
 if [ -n "$KEEP" ] && [ -s "$KEEP/database" ]; then
@@ -104,7 +109,7 @@ load() {
   local -A p0=()
   for pid in $(backends); do p0[$pid]=$(cpu_ticks "$pid"); done
   s0=$(cpu_ticks "$server")
-  out=$(BENCH_CREDS="$creds" BENCH_LIMIT=$1 wrk -t2 -c32 -d"$2s" --latency \
+  out=$(BENCH_CREDS="$creds" BENCH_LIMIT=$1 BENCH_AUTH=$AUTH wrk -t2 -c32 -d"$2s" --latency \
     -s scripts/bench/tenants.lua "http://127.0.0.1:$PORT")
   s1=$(cpu_ticks "$server")
   for pid in "${!p0[@]}"; do
@@ -125,7 +130,7 @@ for pools in ${BENCH_TENANT_POOLS:-1 8}; do
   # the first rounds were always the slowest) and the caches' first reloads are behind.
   load "$HOT" 5 >/dev/null; load "$N" "$WARM" >/dev/null
   echo
-  echo "DATABASE_TENANT_POOLS=$pools: wrk -t2 -c32 -d${DURATION}s, JWT GET /api/v1/resources/{id}, a random tenant per request"
+  echo "DATABASE_TENANT_POOLS=$pools: wrk -t2 -c32 -d${DURATION}s, $auth_label GET /api/v1/resources/{id}, a random tenant per request"
   echo "| run | tenants | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | non-2xx |"
   echo "|---|---|---|---|---|---|---|---|"
   for run in $(seq 1 "$RUNS"); do

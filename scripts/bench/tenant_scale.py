@@ -52,10 +52,13 @@ def client():
         status, resource = call(conn, "POST", "/api/v1/resources", {"name": "r"}, token)
         if status != 201:
             sys.exit(f"resource failed: {status} {resource}")
+        status, key = call(conn, "POST", "/api/v1/api-keys", {"name": "bench", "role": "viewer"}, token)
+        if status != 201:
+            sys.exit(f"API key failed: {status} {key}")
         with lock:
             latencies.append(elapsed * 1000)
             done_at.append(time.perf_counter())
-            lines.append(f"{token} {resource['id']}\n")
+            lines.append(f"{token} {resource['id']} {key['key']}\n")
 
 
 started = time.perf_counter()

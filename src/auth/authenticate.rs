@@ -159,20 +159,30 @@ async fn is_denied(app: &App, jti: Uuid) -> Result<bool, AppError> {
 async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     // Format and checksum first: a made-up key costs no lookup.
     let hash = api_key::parse(key).ok_or_else(bad_key)?;
-    let access = match app.auth.keys.get(&hash) {
-        Some(cached) => cached,
+    let cached = match app.auth.keys.get(&hash) {
+        Some(None) => return Err(bad_key()),
+        Some(Some(access)) => {
+            let tenant = active_tenant(app, access.tenant_id).await?;
+            // Loaded at the epoch the tenant's row shows, or later: nothing changed since.
+            (access.auth_epoch >= tenant.auth_epoch).then_some((access, tenant))
+        }
+        None => None,
+    };
+    let (access, tenant) = match cached {
+        Some(fresh) => fresh,
         None => {
             let seen = app.auth.keys.generation();
             let loaded = load_key(app, &hash).await?;
             app.auth.keys.insert_loaded(seen, hash, loaded.clone());
-            loaded
+            let access = loaded.ok_or_else(bad_key)?;
+            let tenant = active_tenant(app, access.tenant_id).await?;
+            (access, tenant)
         }
     };
-    let access = access.ok_or_else(bad_key)?;
     if access.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(AppError::unauthenticated("the API key has expired"));
     }
-    let tenant = active_tenant(app, access.tenant_id).await?.tenant;
+    let tenant = tenant.tenant;
     app.auth.record_key_use(access.id);
     Ok(Principal::Tenant(Box::new(TenantPrincipal {
         scope: app.tenant_scope(tenant.id),
@@ -184,25 +194,29 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     })))
 }
 
-/// An `api_keys` row: id, tenant, role id, scopes, expiry.
+/// An `api_keys` row: id, tenant, role id, scopes, expiry, and the tenant's `auth_epoch`.
 type KeyRow = (
     Uuid,
     Uuid,
     Option<Uuid>,
     Option<Vec<String>>,
     Option<DateTime<Utc>>,
+    i64,
 );
 
 /// A live (not revoked) key and what it may do; `None` when there is no such key.
 async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
+    // The key and its tenant's epoch in one snapshot: a revocation commits both together,
+    // so the entry is never stored with an epoch newer than what it saw.
     let row: Option<KeyRow> = sqlx::query_as(
-        "select id, tenant_id, role_id, scopes, expires_at from platform.api_keys
-             where key_hash = $1 and revoked_at is null",
+        "select k.id, k.tenant_id, k.role_id, k.scopes, k.expires_at, t.auth_epoch
+         from platform.api_keys k join platform.tenants t on t.id = k.tenant_id
+         where k.key_hash = $1 and k.revoked_at is null",
     )
     .bind(hash)
     .fetch_optional(&app.db)
     .await?;
-    let Some((id, tenant_id, role_id, scopes, expires_at)) = row else {
+    let Some((id, tenant_id, role_id, scopes, expires_at, auth_epoch)) = row else {
         return Ok(None);
     };
     // A suspended or deleted tenant answers before its schema (maybe being purged) is read.
@@ -228,6 +242,7 @@ async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError>
         permissions: Arc::new(permissions),
         roles: roles.into(),
         expires_at,
+        auth_epoch,
     }))
 }
 

@@ -2,11 +2,12 @@
 //!
 //! A tenant's row (its status, and its `auth_epoch`) lives at most 30 s (a random 15–30 s
 //! each, [`crate::cache::jittered`]), which bounds how long another replica can act on a
-//! change it missed. A user's roles and permissions are kept longer, but only while the
-//! tenant's row shows the epoch they were loaded at: every change to users, roles, role
-//! assignments or sessions bumps it in its own transaction ([`super::invalidation::commit`]),
-//! so the same 30 s bound holds without re-reading every user from the tenant's schema
-//! every 30 s — over thousands of tenants, most requests would otherwise pay that query.
+//! change it missed. A user's or an API key's roles and permissions are kept longer, but
+//! only while the tenant's row shows the epoch they were loaded at: every change to users,
+//! roles, role assignments, sessions or keys bumps it in its own transaction
+//! ([`super::invalidation::commit`]), so the same 30 s bound holds without re-reading every
+//! user and key from the tenant's schema every 30 s — over thousands of tenants, most
+//! requests would otherwise pay that query.
 //! The replica that makes a change invalidates at once and tells the others
 //! (`auth::invalidation`). Loads go through [`TtlCache::insert_loaded`], so a value read
 //! before an invalidation is never stored after it. Cached values share their roles and
@@ -29,9 +30,9 @@ use crate::{cache::TtlCache, rbac::PermissionSet, services::tenants::Tenant};
 /// tenant's row every few seconds, about one statement in ten, for a change that is
 /// published to every replica anyway.)
 const CACHE_TTL: Duration = Duration::from_secs(30);
-/// How long a user's access is kept while its tenant's epoch stands still: a bound on
-/// memory, not on staleness (the epoch bounds that).
-const USER_TTL: Duration = Duration::from_secs(600);
+/// How long a user's or a key's access is kept while its tenant's epoch stands still: a
+/// bound on memory, not on staleness (the epoch bounds that).
+const ACCESS_TTL: Duration = Duration::from_secs(600);
 const CACHE_MAX: usize = 100_000;
 
 /// An API key as authentication needs it.
@@ -42,6 +43,8 @@ pub struct KeyAccess {
     pub permissions: Arc<PermissionSet>,
     pub roles: Arc<[String]>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The tenant's epoch when the key was loaded; it stands while the epoch is the same.
+    pub auth_epoch: i64,
 }
 
 /// An active user as authentication needs it.
@@ -93,8 +96,8 @@ impl AuthCache {
     pub fn new(access_ttl: Duration, deny_capacity: usize) -> Self {
         Self {
             tenants: TtlCache::new(CACHE_TTL, CACHE_MAX),
-            keys: TtlCache::new(CACHE_TTL, CACHE_MAX),
-            users: TtlCache::new(USER_TTL, CACHE_MAX),
+            keys: TtlCache::new(ACCESS_TTL, CACHE_MAX),
+            users: TtlCache::new(ACCESS_TTL, CACHE_MAX),
             operators: TtlCache::new(CACHE_TTL, 1_000),
             // A denied token needs remembering only while it could still verify.
             denied: DenyList::new(access_ttl + Duration::from_secs(60), deny_capacity),

@@ -495,6 +495,53 @@ async fn a_replica_that_missed_a_role_change_drops_it_within_30_seconds() {
     );
 }
 
+/// Like users, keys are cached while their tenant's epoch stands: a revocation that
+/// never reaches a replica as a message still stops the key there within 30 s.
+#[tokio::test]
+async fn a_replica_that_missed_a_key_revocation_refuses_the_key_within_30_seconds() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let (key_id, key) = app
+        .api_key(&t, json!({"name": "k", "role": "viewer"}))
+        .await;
+    let deaf = app.replica().await;
+    deaf.stop_listening();
+    assert_eq!(
+        deaf.call(Method::GET, "/api/v1/auth/me", &key).await.status,
+        200
+    );
+
+    let res = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{key_id}"),
+            &t.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    assert_eq!(
+        app.call(Method::GET, "/api/v1/auth/me", &key, None)
+            .await
+            .status,
+        401,
+        "the revoking replica refuses the key at once"
+    );
+    assert_eq!(
+        deaf.call(Method::GET, "/api/v1/auth/me", &key).await.status,
+        200,
+        "no message reached the deaf replica: it still acts on what it cached"
+    );
+    let refused = eventually(std::time::Duration::from_secs(31), async || {
+        deaf.call(Method::GET, "/api/v1/auth/me", &key).await.status == 401
+    })
+    .await;
+    assert!(
+        refused,
+        "the revocation reached the deaf replica within 30 s"
+    );
+}
+
 #[tokio::test]
 async fn a_role_change_on_one_replica_is_seen_by_another() {
     let app = TestApp::new().await;
