@@ -133,12 +133,17 @@ for pools in ${BENCH_TENANT_POOLS:-1 8}; do
   echo "DATABASE_TENANT_POOLS=$pools: wrk -t2 -c32 -d${DURATION}s, $auth_label GET /api/v1/resources/{id}, a random tenant per request"
   echo "| run | tenants | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | non-2xx |"
   echo "|---|---|---|---|---|---|---|---|"
+  ratios=()
   for run in $(seq 1 "$RUNS"); do
     for spread in "$HOT" "$N"; do
       read -r rps p50 p99 bad s_us p_us < <(load "$spread" "$DURATION")
       echo "| $run | $spread | $rps | $p50 | $p99 | $s_us | $p_us | $bad |"
+      if [ "$spread" = "$HOT" ]; then hot_rps=$rps hot_p99=$p99; fi
     done
+    ratios+=("$(awk -v a="$rps" -v b="$hot_rps" -v c="$p99" -v d="$hot_p99" \
+      'BEGIN { printf "%.2f× req/s, %.2f× p99", a / b, c / d }')")
   done
+  echo "$N tenants vs $HOT, per round: $(IFS=';'; echo "${ratios[*]}" | sed 's/;/ · /g')"
   pids=$(backends)
   echo "server RSS $(rss_of "$server");" \
     "PostgreSQL backends: $(echo $pids | wc -w), private memory $(anon_mib $pids) MiB in all"
