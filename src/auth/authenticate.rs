@@ -159,26 +159,16 @@ async fn is_denied(app: &App, jti: Uuid) -> Result<bool, AppError> {
 async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     // Format and checksum first: a made-up key costs no lookup.
     let hash = api_key::parse(key).ok_or_else(bad_key)?;
-    let cached = match app.auth.keys.get(&hash) {
-        Some(None) => return Err(bad_key()),
-        Some(Some(access)) => {
-            let tenant = active_tenant(app, access.tenant_id).await?;
-            // Loaded at the epoch the tenant's row shows, or later: nothing changed since.
-            (access.auth_epoch >= tenant.auth_epoch).then_some((access, tenant))
-        }
-        None => None,
-    };
-    let (access, tenant) = match cached {
-        Some(fresh) => fresh,
-        None => {
-            let seen = app.auth.keys.generation();
-            let loaded = load_key(app, &hash).await?;
-            app.auth.keys.insert_loaded(seen, hash, loaded.clone());
-            let access = loaded.ok_or_else(bad_key)?;
-            let tenant = active_tenant(app, access.tenant_id).await?;
-            (access, tenant)
-        }
-    };
+    let mut access = match app.auth.keys.get(&hash) {
+        Some(cached) => cached,
+        None => load_key_cached(app, &hash).await?,
+    }
+    .ok_or_else(bad_key)?;
+    let tenant = active_tenant(app, access.tenant_id).await?;
+    if access.auth_epoch < tenant.auth_epoch {
+        // The tenant's users, roles or keys changed since the key was loaded.
+        access = load_key_cached(app, &hash).await?.ok_or_else(bad_key)?;
+    }
     if access.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(AppError::unauthenticated("the API key has expired"));
     }
@@ -192,6 +182,16 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
         permissions: access.permissions,
         token: None,
     })))
+}
+
+/// [`load_key`], stored in the key cache unless an invalidation happened meanwhile.
+async fn load_key_cached(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
+    let seen = app.auth.keys.generation();
+    let loaded = load_key(app, hash).await?;
+    app.auth
+        .keys
+        .insert_loaded(seen, hash.to_vec(), loaded.clone());
+    Ok(loaded)
 }
 
 /// An `api_keys` row: id, tenant, role id, scopes, expiry, and the tenant's `auth_epoch`.

@@ -43,7 +43,8 @@ pub struct KeyAccess {
     pub permissions: Arc<PermissionSet>,
     pub roles: Arc<[String]>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// The tenant's epoch when the key was loaded; it stands while the epoch is the same.
+    /// The tenant's epoch when the key was loaded (read with it); the key stands while the
+    /// tenant's row shows no later one.
     pub auth_epoch: i64,
 }
 

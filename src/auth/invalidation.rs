@@ -145,22 +145,18 @@ pub async fn load_deny_list(app: &App) -> anyhow::Result<usize> {
     }
 }
 
-/// Commits `tx`, a change to what authenticates in its tenant, and invalidates `change`
-/// here and on the other replicas.
+/// Commits `tx`, a change to what authenticates in its tenant (users, roles, role
+/// assignments, sessions, API keys), and invalidates `change` here and on the other
+/// replicas.
 ///
-/// For a change to the tenant's users, roles, role assignments, sessions
-/// ([`Change::Tenant`]) or keys ([`Change::ApiKey`]), the tenant's `auth_epoch` is bumped
-/// in the same transaction, so a replica that misses the message (Redis down, a crash
-/// between commit and publish) still drops what it cached of the tenant's users and keys
-/// when it next reads the tenant's row, within 30 s.
+/// The tenant's `auth_epoch` is bumped in the same transaction, so a replica that misses
+/// the message (Redis down, a crash between commit and publish) still drops what it
+/// cached of the tenant's users and keys when it next reads the tenant's row, within 30 s.
 pub async fn commit(app: &App, mut tx: TenantTx, change: Change) -> sqlx::Result<()> {
-    if matches!(change, Change::Tenant(_) | Change::ApiKey(_)) {
-        let tenant_id = tx.tenant_id();
-        sqlx::query("update platform.tenants set auth_epoch = auth_epoch + 1 where id = $1")
-            .bind(tenant_id)
-            .execute(tx.conn())
-            .await?;
-    }
+    sqlx::query("update platform.tenants set auth_epoch = auth_epoch + 1 where id = $1")
+        .bind(tx.tenant_id())
+        .execute(tx.conn())
+        .await?;
     tx.commit().await?;
     invalidate(app, change).await;
     Ok(())

@@ -987,7 +987,10 @@ pub fn with_database(url: &str, database: &str) -> String {
 }
 
 /// Polls `check` until it holds or `within` passes; whether it held.
-pub async fn eventually<F: AsyncFn() -> bool>(within: std::time::Duration, check: F) -> bool {
+pub async fn eventually<F: AsyncFnMut() -> bool>(
+    within: std::time::Duration,
+    mut check: F,
+) -> bool {
     let until = std::time::Instant::now() + within;
     while std::time::Instant::now() < until {
         if check().await {

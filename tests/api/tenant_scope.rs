@@ -7,7 +7,7 @@ use serde_json::json;
 use tenantry::db::{TenantSchema, TenantScope, migrate};
 use uuid::Uuid;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, eventually};
 
 async fn insert_resource(scope: &TenantScope, name: &str) -> Uuid {
     let id = Uuid::now_v7();
@@ -259,19 +259,17 @@ async fn onboarding_leaves_nothing_prepared_on_the_request_pools_and_no_provisio
 
     // The provisioning connection that served it was closed once it was returned: no
     // backend keeps the catalog entries of the schemas it created.
-    let mut left: i64 = -1;
-    for _ in 0..100 {
-        left = sqlx::query_scalar(
+    let conn = &mut held[0];
+    let closed = eventually(std::time::Duration::from_secs(2), async || {
+        let left: i64 = sqlx::query_scalar(
             "select count(*) from pg_stat_activity
              where datname = current_database() and application_name = 'tenantry-provisioning'",
         )
-        .fetch_one(&mut *held[0])
+        .fetch_one(&mut **conn)
         .await
         .expect("backends");
-        if left == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(left, 0, "a provisioning connection outlived its onboarding");
+        left == 0
+    })
+    .await;
+    assert!(closed, "a provisioning connection outlived its onboarding");
 }
