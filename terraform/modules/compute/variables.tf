@@ -40,7 +40,7 @@ variable "container_port" {
 }
 
 variable "health_check_path" {
-  description = "Target group health check (readiness: database, Redis and storage reachable)."
+  description = "Target group health check path: readiness, 503 only without the database (Redis or storage down answers 200 \"degraded\")."
   type        = string
   default     = "/health/ready"
 }
