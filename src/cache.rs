@@ -34,8 +34,9 @@ const JITTER: f64 = 0.5;
 /// Entries loaded together — every tenant a replica serves, after it starts — would
 /// otherwise all expire in the same second, be reloaded together by the next requests and
 /// so stay in step for good: a burst of reloads (statements a connection has not planned
-/// yet, signatures to verify) every lifetime, which is what the p99 showed over 2,000
-/// tenants. Drawn lifetimes spread the reloads evenly; none lasts longer than `ttl`.
+/// yet, signatures to verify) every lifetime, which is what the p99 of the many-tenant
+/// benchmark showed (`docs/scaling.md`). Drawn lifetimes spread the reloads evenly; none
+/// lasts longer than `ttl`.
 pub fn jittered(ttl: Duration) -> Duration {
     ttl.mul_f64(1.0 - JITTER * fastrand::f64())
 }

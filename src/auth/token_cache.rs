@@ -1,7 +1,7 @@
 //! A per-replica cache of verified access tokens, keyed by the whole token string.
 //!
-//! Verifying an RS256 signature costs ~25 µs of CPU, the largest single cost of an
-//! authenticated request; a client sends the same token for its whole lifetime, so the
+//! Verifying an RS256 signature is the largest single CPU cost of an authenticated request
+//! (`docs/benchmarks.md`); a client sends the same token for its whole lifetime, so the
 //! answer of the first verify is kept (PostgREST's `jwt-cache-max-lifetime` and Envoy's
 //! `jwt_cache_config` do the same). Only *successful* verifications are cached, and only
 //! what the signature proves: revocation (the deny-list, a disabled user, a suspended

@@ -81,9 +81,9 @@ fn provisioning_pool(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
 /// every onboarding slower as tenants accumulated. A backend also keeps a catalog entry
 /// for every table and index it has created, and has to process the other sessions'
 /// invalidations against all of them: a provisioning connection kept for 30 minutes had
-/// created thousands of schemas and spent most of its time there (onboarding at 2.4/s
-/// around 7,000 tenants, 17/s right after the connections were replaced; see
-/// `docs/scaling.md`).
+/// created thousands of schemas and spent most of its time there, and onboarding slowed
+/// as tenants accumulated until the connections were replaced (the runs are in
+/// `docs/benchmarks.md` and `docs/scaling.md`).
 #[derive(Clone)]
 pub struct TenantPools {
     pools: Vec<PgPool>,

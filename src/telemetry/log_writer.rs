@@ -1,12 +1,12 @@
 //! The log writer: request threads append formatted lines to a bounded in-memory buffer,
 //! and one thread of its own writes the buffer to stdout every [`DRAIN_EVERY`].
 //!
-//! Why not `tracing-appender`'s non-blocking writer: its worker sleeps on a channel and
-//! is woken for every line, so each request line cost a futex wake and a context switch
-//! (profiled: its thread took 13% of the server's CPU at 3,600 req/s, mostly in the
-//! scheduler). Here a request thread only copies its line under a short lock and never
-//! wakes anybody unless the buffer is filling up; the writer makes one `write` per drain.
-//! When the buffer is full a line is dropped and counted, never waited for.
+//! Why not `tracing-appender`'s non-blocking writer: its worker sleeps on a channel and is
+//! woken for every line, so each request line cost a futex wake and a context switch, and
+//! under load its thread spent the server's CPU in the scheduler (the profile is in
+//! `docs/benchmarks.md`). Here a request thread only copies its line under a short lock and
+//! never wakes anybody unless the buffer is filling up; the writer makes one `write` per
+//! drain. When the buffer is full a line is dropped and counted, never waited for.
 
 use std::{
     io::Write,
