@@ -99,6 +99,7 @@ elif have docker-compose; then
 fi
 if [ ${#compose[@]} -gt 0 ]; then
   run "compose config" "${compose[@]}" -f docker-compose.yml config -q
+  run "compose config (profile citus)" "${compose[@]}" -f docker-compose.yml --profile citus config -q
 else
   skip "compose config" "no docker compose binary"
 fi
