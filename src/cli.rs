@@ -8,11 +8,12 @@ use tokio::net::TcpListener;
 
 use crate::{
     App, AppState, Config,
-    auth::{authenticate, invalidation, password::Password},
+    auth::{invalidation, password::Password},
+    background::{Background, Subsystem},
     config::AppEnv,
     db::{self, migrate},
-    http, jobs,
-    services::{self, identity, metering, rate_limit, users::Email},
+    http,
+    services::{identity, users::Email},
     telemetry,
 };
 
@@ -121,13 +122,11 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
         upsert_admin(&state, email, password.clone()).await?;
     }
     tracing::info!(workers, "starting");
-    let flusher = tokio::spawn(flush_key_uses_every(state.clone(), KEY_USE_FLUSH));
     // Replicas that start after a logout learn of it before serving anybody.
     match tokio::time::timeout(crate::redis::TIMEOUT, invalidation::load_deny_list(&state)).await {
         Ok(Ok(loaded)) => tracing::info!(loaded, "deny-list loaded"),
         _ => tracing::warn!("could not load the deny-list from Redis; the listener retries"),
     }
-    let listener_task = invalidation::spawn_listener(state.clone());
     // Rate-limit overrides are in memory before the first request, and kept current.
     match tokio::time::timeout(
         crate::redis::TIMEOUT,
@@ -138,40 +137,24 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
         Ok(Ok(loaded)) => tracing::info!(loaded, "rate-limit overrides loaded"),
         _ => tracing::warn!("could not load rate-limit overrides; the refresher retries"),
     }
-    let overrides_task = rate_limit::spawn_refresher(state.clone());
-    let usage_flusher =
-        metering::spawn_flusher(state.clone(), state.config.metering_flush_interval);
-    let stop = Stop::on_signal();
-    let job_worker = workers.then(|| tokio::spawn(jobs::worker::run(state.clone(), stop.wait())));
-    let autoscaler = workers.then(|| services::scaling::evaluator::spawn(state.clone()));
-    let served = http::serve(state.clone(), listener, stop.wait()).await;
-    if let Some(job_worker) = job_worker {
-        // The worker saw the same signal; its running jobs finish before the pool closes.
-        match job_worker.await {
-            Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"), "job worker failed"),
-            Err(e) => tracing::error!(error = %e, "job worker task failed"),
-            Ok(Ok(())) => {}
-        }
-    }
-    if let Some(autoscaler) = autoscaler {
-        autoscaler.shutdown().await;
-    }
-    flusher.abort();
-    listener_task.abort();
-    overrides_task.abort();
-    // What the last interval collected is written before the pool closes: API key use,
-    // and every usage count of the requests just finished.
-    if let Err(e) = authenticate::flush_key_uses(&state).await {
-        tracing::warn!(error = %format!("{e:#}"), "could not record API key use");
-    }
-    usage_flusher.shutdown(&state).await;
+    let subsystems = if workers {
+        Subsystem::SERVE
+    } else {
+        Subsystem::API
+    };
+    let background = Background::start(&state, subsystems);
+    background.stop_on_signal();
+    let served = http::serve(state.clone(), listener, background.stopping()).await;
+    // The requests in flight have finished: the running jobs finish, then what both
+    // recorded is written, before the pool closes.
+    background.shutdown().await;
     served?;
     state.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// `tenantry worker`: job workers and the reconciler, until SIGTERM.
+/// `tenantry worker`: the background work without HTTP, until SIGTERM.
 async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
     if config.app_env != AppEnv::Production {
         db::ensure_database(&config.database_url).await?;
@@ -180,46 +163,13 @@ async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
     if state.config.app_env != AppEnv::Production {
         migrate::run_shared(&state.db).await?;
     }
-    jobs::worker::run(state.clone(), shutdown_signal()).await?;
+    let background = Background::start(&state, Subsystem::WORKER);
+    background.stop_on_signal();
+    background.stopping().await;
+    background.shutdown().await;
     state.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
-}
-
-/// One shutdown signal, awaited by several parts of the process (HTTP and workers).
-#[derive(Clone)]
-struct Stop(tokio::sync::watch::Receiver<bool>);
-
-impl Stop {
-    fn on_signal() -> Self {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            let _ = tx.send(true);
-        });
-        Self(rx)
-    }
-
-    fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.0.clone();
-        async move {
-            // A dropped sender also means stop.
-            let _ = rx.wait_for(|stop| *stop).await;
-        }
-    }
-}
-
-/// How often API keys' `last_used_at` is written.
-const KEY_USE_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
-
-async fn flush_key_uses_every(state: AppState, every: std::time::Duration) {
-    let mut ticker = tokio::time::interval(every);
-    loop {
-        ticker.tick().await;
-        if let Err(e) = authenticate::flush_key_uses(&state).await {
-            tracing::warn!(error = %format!("{e:#}"), "could not record API key use");
-        }
-    }
 }
 
 async fn upsert_admin(app: &App, email: &str, password: String) -> anyhow::Result<()> {

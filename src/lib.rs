@@ -7,6 +7,7 @@
 pub mod app;
 pub mod auth;
 pub mod aws;
+pub mod background;
 pub mod cache;
 pub mod cli;
 pub mod client;

@@ -15,7 +15,8 @@ use super::{
     principal::{Actor, PresentedToken, Principal, TenantPrincipal},
 };
 use crate::{
-    app::App,
+    app::{App, AppState},
+    background::Background,
     db::TenantScope,
     error::{AppError, ErrorCode},
     rbac::PermissionSet,
@@ -39,6 +40,29 @@ pub async fn flush_key_uses(app: &App) -> anyhow::Result<()> {
     .execute(&app.db)
     .await?;
     Ok(())
+}
+
+/// How often API keys' `last_used_at` is written.
+const KEY_USE_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Writes API keys' use every [`KEY_USE_FLUSH`] and, once the process's work has
+/// drained, what the last requests recorded.
+pub fn start_key_use_flusher(app: &AppState, background: &Background) {
+    let app = app.clone();
+    background.spawn_flusher(move |drained| async move {
+        loop {
+            let last = tokio::select! {
+                () = tokio::time::sleep(KEY_USE_FLUSH) => false,
+                () = drained.cancelled() => true,
+            };
+            if let Err(e) = flush_key_uses(&app).await {
+                tracing::warn!(error = %format!("{e:#}"), "could not record API key use");
+            }
+            if last {
+                return;
+            }
+        }
+    });
 }
 
 /// The credentials of a request, if it has any: `Ok(None)` when there are none.

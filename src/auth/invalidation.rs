@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{App, AppState},
+    background::Background,
     db::TenantTx,
 };
 
@@ -183,17 +184,23 @@ pub async fn invalidate(app: &App, change: Change) {
     }
 }
 
-/// Listens for other replicas' changes until the process ends, reconnecting after a
-/// Redis outage.
-pub fn spawn_listener(app: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = listen(&app).await {
-                tracing::warn!(error = %format!("{e:#}"), "cache invalidation listener lost Redis");
+/// Listens for other replicas' changes until shutdown, reconnecting after a Redis outage.
+pub fn start(app: &AppState, background: &Background) {
+    let app = app.clone();
+    background.spawn("invalidations", move |stop| async move {
+        while !stop.is_cancelled() {
+            tokio::select! {
+                result = listen(&app) => if let Err(e) = result {
+                    tracing::warn!(error = %format!("{e:#}"), "cache invalidation listener lost Redis");
+                },
+                () = stop.cancelled() => return,
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = stop.cancelled() => return,
+            }
         }
-    })
+    });
 }
 
 async fn listen(app: &App) -> anyhow::Result<()> {

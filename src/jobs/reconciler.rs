@@ -13,32 +13,43 @@
 use uuid::Uuid;
 
 use super::{JobMessage, JobQueue, types::purge};
-use crate::{AppState, lease::Lease};
+use crate::{AppState, background::Background, lease::Lease};
 
 /// Rows handed over per tenant and round, so one tenant's backlog cannot stall the round.
 const BATCH: i64 = 500;
 
-pub async fn run(state: AppState) {
-    let lease = Lease::new(
-        state.redis_key("jobs:reconciler"),
-        state.config.job_reconcile_interval * 3,
-    );
-    let mut ticker = tokio::time::interval(state.config.job_reconcile_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match lease.acquire_or_renew(&state.redis).await {
-            Ok(true) => {
-                if let Err(e) = round(&state).await {
-                    tracing::warn!(error = %format!("{e:#}"), "job reconciliation failed");
-                }
+/// Runs a reconciliation round every `JOB_RECONCILE_MS` while this process holds the
+/// lease, until shutdown; then gives the lease up so another process takes over at once.
+pub fn start(app: &AppState, background: &Background) {
+    let state = app.clone();
+    background.spawn("reconciler", move |stop| async move {
+        let lease = Lease::new(
+            state.redis_key("jobs:reconciler"),
+            state.config.job_reconcile_interval * 3,
+        );
+        let mut ticker = tokio::time::interval(state.config.job_reconcile_interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut held = false;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = stop.cancelled() => break,
             }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "could not take the reconciler lease")
+            held = match lease.acquire_or_renew(&state.redis).await {
+                Ok(held) => held,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "could not take the reconciler lease");
+                    false
+                }
+            };
+            if held && let Err(e) = round(&state).await {
+                tracing::warn!(error = %format!("{e:#}"), "job reconciliation failed");
             }
         }
-    }
+        if held && let Err(e) = lease.release(&state.redis).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not release the reconciler lease");
+        }
+    });
 }
 
 pub async fn round(state: &AppState) -> anyhow::Result<usize> {

@@ -22,11 +22,10 @@ use std::{
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
-use tokio::sync::Notify;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{app::AppState, telemetry::Throttle};
+use crate::{app::AppState, background::Background, telemetry::Throttle};
 
 /// What is metered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
@@ -106,7 +105,6 @@ pub struct Meter {
     buffer: Mutex<HashMap<Key, Counts>>,
     dropped_since_warning: AtomicU64,
     warning: Throttle,
-    stop: Notify,
     depth: metrics::Gauge,
     dropped: metrics::Counter,
 }
@@ -119,7 +117,6 @@ impl Meter {
             buffer: Mutex::new(HashMap::new()),
             dropped_since_warning: AtomicU64::new(0),
             warning: Throttle::new(WARN_EVERY),
-            stop: Notify::new(),
             depth: metrics::gauge!("tenantry_metering_buffer_depth"),
             dropped: metrics::counter!("tenantry_metering_events_dropped_total"),
         }
@@ -273,24 +270,23 @@ impl Meter {
             self.dropped(lost);
         }
     }
-
-    /// Asks the flusher to write what is left and stop (see [`Flusher::shutdown`]).
-    fn request_stop(&self) {
-        self.stop.notify_one();
-    }
 }
 
-/// The running flusher task.
-pub struct Flusher(tokio::task::JoinHandle<()>);
+/// Starts the flusher on `background`: it writes the buffer every
+/// `METERING_FLUSH_INTERVAL` (failures are logged and the counts kept for the next try)
+/// and, once the work of the process has drained, the last counts.
+pub fn start(app: &AppState, background: &Background) {
+    start_every(app, background, app.config.metering_flush_interval);
+}
 
-/// Writes the buffer every `every` until [`Flusher::shutdown`]; failures are logged and
-/// the counts kept for the next try.
-pub fn spawn_flusher(app: AppState, every: Duration) -> Flusher {
-    Flusher(tokio::spawn(async move {
+/// [`start`] with another interval.
+pub fn start_every(app: &AppState, background: &Background, every: Duration) {
+    let app = app.clone();
+    background.spawn_flusher(move |drained| async move {
         loop {
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
-                () = app.meter.stop.notified() => break,
+                () = drained.cancelled() => break,
             }
             if let Err(e) = app.meter.flush(&app.db).await {
                 tracing::warn!(error = %format!("{e:#}"), "usage flush failed; retrying next interval");
@@ -316,18 +312,7 @@ pub fn spawn_flusher(app: AppState, every: Duration) -> Flusher {
                 }
             }
         }
-    }))
-}
-
-impl Flusher {
-    /// Flushes what is buffered and waits for the task to end. Call it after the server
-    /// stopped (no request can record any more) and before the pool closes.
-    pub async fn shutdown(self, app: &AppState) {
-        app.meter.request_stop();
-        if let Err(e) = self.0.await {
-            tracing::error!(error = %e, "usage flusher ended abnormally");
-        }
-    }
+    });
 }
 
 fn current_minute() -> i64 {

@@ -5,7 +5,7 @@
 //! leave nothing behind. The servers come from `DATABASE_URL` and `REDIS_URL`
 //! (`scripts/test.sh` sets them, starting throwaway servers when none are reachable).
 
-use std::time::Duration;
+use std::{sync::Mutex, time::Duration};
 
 use axum::{
     Router,
@@ -17,6 +17,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tenantry::{
     App, AppState, Config,
+    background::{Background, Subsystem},
     db::{TenantScope, migrate},
     services::notifications::outbox::Message,
 };
@@ -27,7 +28,8 @@ use uuid::Uuid;
 pub struct TestApp {
     pub state: AppState,
     router: Router,
-    overrides: tokio::task::JoinHandle<()>,
+    /// What `serve --no-workers` runs beside its requests (see [`TestApp::flush_usage`]).
+    background: Mutex<Option<Background>>,
     // Dropped after `state`, so the database outlives the app's pool.
     database: TestDatabase,
     /// The test's S3 bucket ([`TestAppBuilder::with_s3`]), emptied and deleted on drop.
@@ -167,7 +169,9 @@ impl TestAppBuilder {
 
         let app = App::new(config).await.expect("build the app");
         let state = AppState::new(app);
-        let overrides = tenantry::services::rate_limit::spawn_refresher(state.clone());
+        // What `serve --no-workers` runs beside its requests; workers are started by
+        // `start_worker`.
+        let background = Mutex::new(Some(Background::start(&state, Subsystem::API)));
         let router = match self.routes {
             Some(routes) => tenantry::http::with_layers(routes, state.clone()),
             None => tenantry::http::app(state.clone()),
@@ -175,7 +179,7 @@ impl TestAppBuilder {
         TestApp {
             state,
             router,
-            overrides,
+            background,
             database,
             bucket,
         }
@@ -203,33 +207,42 @@ impl TestApp {
         tenantry::auth::invalidation::load_deny_list(&state)
             .await
             .expect("load the deny-list");
-        let listener = tenantry::auth::invalidation::spawn_listener(state.clone());
-        let overrides = tenantry::services::rate_limit::spawn_refresher(state.clone());
+        let listener = Background::start(&state, &[Subsystem::Invalidations]);
+        let background = Background::start(&state, &[Subsystem::RateLimitOverrides]);
         let router = tenantry::http::app(state.clone());
         // Let the subscription settle before the test publishes anything.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         TestReplica {
             router,
             listener,
-            overrides,
+            _background: background,
             state,
         }
     }
 
-    /// Starts job workers (and the reconciler) in this process, as `tenantry serve` does;
-    /// they stop when the returned handle is dropped or stopped.
+    /// Starts job workers, the reconciler and a usage flusher in this process, as
+    /// `tenantry serve` and `tenantry worker` do; they stop when the returned handle is
+    /// dropped or stopped.
     pub fn start_worker(&self) -> TestWorker {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(tenantry::jobs::worker::run(
-            self.state.clone(),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        TestWorker {
-            stop: Some(stop),
-            task,
+        TestWorker(Some(Background::start(
+            &self.state,
+            &[
+                Subsystem::Metering,
+                Subsystem::JobWorkers,
+                Subsystem::Reconciler,
+            ],
+        )))
+    }
+
+    /// Writes the usage this process recorded, the way a shutdown does: this app's
+    /// background work is stopped (its flushers write the last counts) and started anew.
+    pub async fn flush_usage(&self) {
+        let stopped = self.background.lock().expect("lock").take();
+        if let Some(background) = stopped {
+            background.shutdown().await;
         }
+        *self.background.lock().expect("lock") =
+            Some(Background::start(&self.state, Subsystem::API));
     }
 
     pub fn db(&self) -> &PgPool {
@@ -678,15 +691,15 @@ async fn delete_redis_keys(redis_url: &str, prefix: &str) {
 /// Another replica of a [`TestApp`]'s service.
 pub struct TestReplica {
     router: Router,
-    listener: tokio::task::JoinHandle<()>,
-    overrides: tokio::task::JoinHandle<()>,
+    listener: Background,
+    _background: Background,
     pub state: AppState,
 }
 
 impl TestReplica {
     /// Stops hearing the other replicas' invalidations, as when a message is lost.
     pub fn stop_listening(&self) {
-        self.listener.abort();
+        self.listener.stop();
     }
 
     pub async fn call(&self, method: Method, uri: &str, auth: &Auth) -> TestResponse {
@@ -709,41 +722,16 @@ impl TestReplica {
 }
 
 /// Job workers started by [`TestApp::start_worker`].
-pub struct TestWorker {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
+pub struct TestWorker(Option<Background>);
 
 impl TestWorker {
-    /// Stops taking jobs and waits for the running ones to finish.
+    /// Stops taking jobs, waits for the running ones to finish and writes their usage,
+    /// as SIGTERM does.
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let task = &mut self.task;
-        let result = tokio::time::timeout(Duration::from_secs(20), task)
+        let background = self.0.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(20), background.shutdown())
             .await
             .expect("the worker stops");
-        result.expect("worker task").expect("worker ran");
-    }
-}
-
-impl Drop for TestWorker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Drop for TestReplica {
-    fn drop(&mut self) {
-        self.listener.abort();
-        self.overrides.abort();
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.overrides.abort();
     }
 }
 

@@ -97,7 +97,7 @@ async fn every_attempt_that_ran_is_metered_as_jobs_executed() {
         .and_then(|s| s.parse().ok())
         .expect("the welcome email's job");
     wait_for(&app, &t.admin(), welcome, finished).await;
-    app.state.meter.flush(app.db()).await.expect("flush");
+    app.flush_usage().await;
     let usage = app
         .call(
             Method::GET,

@@ -32,6 +32,7 @@ mod tenant_scope;
 mod tenant_settings;
 mod tenants;
 mod tokens;
+mod topology;
 mod usage;
 mod users;
 mod validation;

@@ -136,7 +136,7 @@ async fn email_sms_and_push_are_queued_then_sent_and_shown_in_the_history() {
         .and_then(|e| e["id"].as_str().and_then(|s| s.parse().ok()))
         .expect("the welcome email");
     assert_eq!(settled(&app, &t.admin(), welcome).await["status"], "sent");
-    app.state.meter.flush(app.db()).await.expect("flush");
+    app.flush_usage().await;
     let usage = app
         .call(
             Method::GET,

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tenantry::services::metering::{self, Metric};
+use tenantry::{
+    background::Background,
+    services::metering::{self, Metric},
+};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -59,7 +62,7 @@ async fn n_requests_show_as_exactly_n_api_requests_after_a_flush() {
         0,
         "nothing written per request"
     );
-    app.state.meter.flush(app.db()).await.expect("flush");
+    app.flush_usage().await;
 
     let res = app
         .call(
@@ -94,7 +97,7 @@ async fn n_requests_show_as_exactly_n_api_requests_after_a_flush() {
     assert!(points[0]["ts"].as_str().expect("ts").ends_with(":00Z"));
 
     // The usage request itself is metered too, and shows after the next flush.
-    app.state.meter.flush(app.db()).await.expect("flush");
+    app.flush_usage().await;
     let res = app
         .call(
             Method::GET,
@@ -130,7 +133,7 @@ async fn other_services_record_through_the_same_meter_and_bodies_count() {
     app.state.meter.record(acme.id, Metric::JobsExecuted, 2);
     app.state.meter.record(acme.id, Metric::StorageBytes, 4096);
     app.state.meter.record(acme.id, Metric::ComputeMs, 15);
-    app.state.meter.flush(app.db()).await.expect("flush");
+    app.flush_usage().await;
     let usage = app
         .call(Method::GET, "/api/v1/usage", &acme.admin(), None)
         .await
@@ -286,7 +289,11 @@ async fn tenant_usage_is_for_the_tenant_itself_or_operators() {
 
 #[tokio::test]
 async fn the_flusher_writes_every_interval_and_keeps_what_a_failed_flush_took() {
-    let app = TestApp::new().await;
+    // The app's own flusher waits; this test starts one of its own.
+    let app = TestApp::builder()
+        .with_config(|c| c.metering_flush_interval = Duration::from_secs(3600))
+        .build()
+        .await;
     let acme = app.onboard("acme").await;
     for _ in 0..3 {
         app.call(Method::GET, "/api/v1/tenants/current", &acme.admin(), None)
@@ -301,7 +308,8 @@ async fn the_flusher_writes_every_interval_and_keeps_what_a_failed_flush_took() 
     assert!(app.state.meter.flush(&unreachable).await.is_err());
     assert_eq!(app.state.meter.depth(), 1, "kept for the next flush");
 
-    let flusher = metering::spawn_flusher(app.state.clone(), Duration::from_millis(100));
+    let flusher = Background::new();
+    metering::start_every(&app.state, &flusher, Duration::from_millis(100));
     let deadline = Instant::now() + Duration::from_secs(10);
     while api_requests(&app, acme.id).await != 3 {
         assert!(Instant::now() < deadline, "the flusher never wrote");
@@ -309,7 +317,7 @@ async fn the_flusher_writes_every_interval_and_keeps_what_a_failed_flush_took() 
     }
     app.call(Method::GET, "/api/v1/tenants/current", &acme.admin(), None)
         .await;
-    flusher.shutdown(&app.state).await;
+    flusher.shutdown().await;
     assert_eq!(api_requests(&app, acme.id).await, 4, "flushed at shutdown");
     assert_eq!(app.state.meter.depth(), 0);
     let metrics = app.get("/metrics").await.text();

@@ -19,7 +19,7 @@ mod decision;
 mod gcra;
 mod lease;
 mod login;
-mod overrides;
+pub mod overrides;
 mod quota;
 
 use std::{borrow::Cow, net::IpAddr, time::Duration};
@@ -34,7 +34,7 @@ use lease::Leases;
 pub use login::LoginAttempt;
 pub use overrides::{
     Override, Overrides, remove_override, remove_override_audited, set_override,
-    set_override_audited, spawn_refresher,
+    set_override_audited,
 };
 pub use quota::daily_send_quota;
 

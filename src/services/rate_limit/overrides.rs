@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::Rate;
 use crate::{
     app::AppState,
+    background::Background,
     db::TenantScope,
     services::audit::{self, AuditEntry},
 };
@@ -90,10 +91,11 @@ impl Overrides {
     }
 }
 
-/// Keeps this replica's overrides current until the process ends: a reload now, on
-/// every change heard, and every 20 s.
-pub fn spawn_refresher(app: AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// Keeps this replica's overrides current until shutdown: a reload now, on every change
+/// heard, and every 20 s.
+pub fn start(app: &AppState, background: &Background) {
+    let app = app.clone();
+    background.spawn("rate-limit overrides", move |stop| async move {
         let overrides = &app.limits.overrides;
         loop {
             if let Err(e) = overrides.reload(&app.db).await {
@@ -102,9 +104,10 @@ pub fn spawn_refresher(app: AppState) -> tokio::task::JoinHandle<()> {
             tokio::select! {
                 () = tokio::time::sleep(REFRESH) => {}
                 () = overrides.changed.notified() => {}
+                () = stop.cancelled() => return,
             }
         }
-    })
+    });
 }
 
 /// Creates or replaces a tenant's override and records `audit` in the tenant's log, in

@@ -22,7 +22,8 @@ use anyhow::Context;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::json;
 use sqlx::types::Json;
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
@@ -30,7 +31,9 @@ use super::{
     gauge::TenantLoad,
     policy::Policy,
 };
-use crate::{app::App, app::AppState, lease::Lease, services::tenants::Plan};
+use crate::{
+    app::App, app::AppState, background::Background, lease::Lease, services::tenants::Plan,
+};
 
 /// The metric whose rollups give the load (written by metering).
 pub const LOAD_METRIC: &str = "api_requests";
@@ -284,7 +287,7 @@ pub struct EvaluatorStats {
 
 /// The running evaluator of this replica.
 pub struct Evaluator {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
     stats: Arc<EvaluatorStats>,
 }
@@ -303,7 +306,7 @@ impl Evaluator {
     /// Stops after the pass in progress and releases the lease, so another replica takes
     /// over at its next tick.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         let _ = self.task.await;
     }
 
@@ -314,16 +317,26 @@ impl Evaluator {
     }
 }
 
-/// Starts the evaluator loop of this replica (inside `tenantry serve` with workers).
+/// Starts the evaluator loop of this process on `background`: a pass every
+/// `AUTOSCALER_INTERVAL_SECONDS` while it holds the lease.
+pub fn start(app: &AppState, background: &Background) {
+    describe_metrics();
+    let state = app.clone();
+    background.spawn("autoscaler", move |stop| {
+        run(state, stop, Arc::new(EvaluatorStats::default()))
+    });
+}
+
+/// Starts an evaluator of its own, stopped through the handle (tests, tools).
 pub fn spawn(state: AppState) -> Evaluator {
     describe_metrics();
-    let (stop, stopped) = watch::channel(false);
+    let stop = CancellationToken::new();
     let stats = Arc::new(EvaluatorStats::default());
-    let task = tokio::spawn(run(state, stopped, stats.clone()));
+    let task = tokio::spawn(run(state, stop.clone(), stats.clone()));
     Evaluator { stop, task, stats }
 }
 
-async fn run(state: AppState, mut stopped: watch::Receiver<bool>, stats: Arc<EvaluatorStats>) {
+async fn run(state: AppState, stop: CancellationToken, stats: Arc<EvaluatorStats>) {
     let interval = state.config.autoscaler_interval;
     let lease = Lease::new(state.redis_key("autoscaler:lease"), lease_ttl(interval));
     let mut ticker = tokio::time::interval(interval);
@@ -331,7 +344,7 @@ async fn run(state: AppState, mut stopped: watch::Receiver<bool>, stats: Arc<Eva
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = stopped.changed() => break,
+            () = stop.cancelled() => break,
         }
         let leader = match lease.acquire_or_renew(&state.redis).await {
             Ok(held) => held,
