@@ -172,8 +172,11 @@ pub struct Config {
     pub job_lease: Duration,
     /// How often a running job renews its lease and looks for a cancellation request.
     pub job_heartbeat: Duration,
-    /// Jobs one worker process runs at the same time.
+    /// Tenants' jobs one worker process runs at the same time.
     pub job_concurrency: usize,
+    /// Platform jobs (identity mail, purges, clean-ups) one worker process runs at the
+    /// same time, beside the tenants'.
+    pub job_platform_concurrency: usize,
     /// How often the reconciler looks for queued jobs missing from Redis and expired leases.
     pub job_reconcile_interval: Duration,
     /// A queued job not picked up for this long is handed to Redis again.
@@ -254,6 +257,7 @@ impl Config {
             job_lease: Duration::from_millis(vars.parse("JOB_LEASE_MS", 30_000)?),
             job_heartbeat: Duration::from_millis(vars.parse("JOB_HEARTBEAT_MS", 1000)?),
             job_concurrency: vars.parse("JOB_CONCURRENCY", 32)?,
+            job_platform_concurrency: vars.parse("JOB_PLATFORM_CONCURRENCY", 8)?,
             job_reconcile_interval: Duration::from_millis(vars.parse("JOB_RECONCILE_MS", 5000)?),
             job_requeue_after: Duration::from_millis(vars.parse("JOB_REQUEUE_AFTER_MS", 60_000)?),
             aws_region: vars.string("AWS_REGION", "us-east-1"),
@@ -328,6 +332,9 @@ impl Config {
         }
         if self.job_concurrency == 0 {
             return Err(invalid("JOB_CONCURRENCY", "must be at least 1"));
+        }
+        if self.job_platform_concurrency == 0 {
+            return Err(invalid("JOB_PLATFORM_CONCURRENCY", "must be at least 1"));
         }
         if self.job_heartbeat.is_zero() || self.job_heartbeat >= self.job_lease {
             return Err(invalid(

@@ -13,6 +13,7 @@
 //! `docs/jobs.md` describes the design and its guarantees.
 
 pub mod backoff;
+pub mod fair;
 pub mod promoter;
 pub mod queue;
 pub mod reconciler;
@@ -25,6 +26,7 @@ pub mod worker;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use fair::Lane;
 pub use queue::JobQueue;
 pub use types::JobType;
 
@@ -37,6 +39,9 @@ pub struct JobMessage {
     pub job_id: Uuid,
     #[serde(default)]
     pub kind: MessageKind,
+    /// Which workers run it; messages from before lanes existed are tenants'.
+    #[serde(default)]
+    pub lane: Lane,
 }
 
 /// Whether the message names a job row or a platform job that has none.
@@ -52,11 +57,13 @@ pub enum MessageKind {
 }
 
 impl JobMessage {
-    pub fn row(tenant_id: Uuid, job_id: Uuid) -> Self {
+    /// A job row of `lane`.
+    pub fn row(tenant_id: Uuid, job_id: Uuid, lane: Lane) -> Self {
         Self {
             tenant_id,
             job_id,
             kind: MessageKind::Row,
+            lane,
         }
     }
 
@@ -65,6 +72,19 @@ impl JobMessage {
             tenant_id,
             job_id: tenant_id,
             kind: MessageKind::TenantPurge,
+            lane: Lane::Platform,
+        }
+    }
+}
+
+impl Lane {
+    /// The lane of a job row: what nobody submitted (`created_by` is null: identity mail,
+    /// clean-ups) is the platform's.
+    pub fn of_row(created_by: Option<Uuid>) -> Self {
+        if created_by.is_some() {
+            Self::Tenant
+        } else {
+            Self::Platform
         }
     }
 }

@@ -3,11 +3,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use uuid::Uuid;
 
 use super::tenants::TenantStates;
 use super::{
-    JobMessage, JobQueue, MessageKind, backoff,
+    JobMessage, JobQueue, Lane, MessageKind, backoff,
     record::{self, Beat},
     types::{self, JobContext, JobType, purge},
 };
@@ -129,7 +128,7 @@ async fn run_row(
     // request (or finds the claim lost) the job's future is dropped at its await point.
     let ended = tokio::select! {
         result = types::run(job_type, &ctx, &claimed.payload) => Ended::Done(result),
-        ended = watch(&scope, id, attempt, state.config.job_heartbeat, lease) => ended,
+        ended = watch(state, &message, &scope, attempt, lease) => ended,
     };
     metrics::histogram!("tenantry_job_duration_seconds", "type" => name)
         .record(started.elapsed().as_secs_f64());
@@ -182,16 +181,23 @@ async fn run_row(
     Ok(())
 }
 
-/// Renews the lease every `every` until a cancellation request or a lost claim.
+/// Renews the lease (and a tenant job's admission slot) every `JOB_HEARTBEAT_MS` until a
+/// cancellation request or a lost claim.
 async fn watch(
+    state: &AppState,
+    message: &JobMessage,
     scope: &TenantScope,
-    id: Uuid,
     attempt: i32,
-    every: Duration,
     lease: Duration,
 ) -> Ended {
+    let id = message.job_id;
     loop {
-        tokio::time::sleep(every).await;
+        tokio::time::sleep(state.config.job_heartbeat).await;
+        if message.lane == Lane::Tenant
+            && let Err(e) = state.jobs.renew_slot(message, lease).await
+        {
+            tracing::warn!(job_id = %id, error = %format!("{e:#}"), "could not renew the job's slot");
+        }
         match record::heartbeat(scope, id, attempt, lease).await {
             Ok(Beat::Renewed) => {}
             Ok(Beat::CancelRequested) => return Ended::CancelRequested,

@@ -10,8 +10,10 @@ use apalis::prelude::{BackendExt, BoxDynError, Data, WorkerBuilder, WorkerBuilde
 use apalis_redis::RedisStorage;
 use uuid::Uuid;
 
-use super::{JobMessage, promoter, queue, runner, tenants::TenantStates};
-use crate::{AppState, background::Background};
+use tokio::sync::Notify;
+
+use super::{JobMessage, Lane, fair, promoter, queue, runner, tenants::TenantStates};
+use crate::{AppState, background::Background, services::tenants::Plan};
 
 /// How often an idle worker looks for new messages: the pick-up latency of a job
 /// submitted to an idle queue.
@@ -34,19 +36,25 @@ pub fn start(app: &AppState, background: &Background) {
 /// ones finish. A job that cannot finish (the process is killed) keeps its row `running`
 /// until its lease runs out; the reconciler then hands it over again. Redis away at start
 /// is waited for, like Redis lost later.
+///
+/// Two lanes, each with its own apalis workers: tenants' jobs, admitted in turn by this
+/// process's dispatcher ([`super::fair`]), and the platform's (`JOB_PLATFORM_CONCURRENCY`).
 pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     super::describe_metrics();
-    let config = queue::storage_config(&state.config);
     let (stop, stopping) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
     });
+    let lanes = [
+        queue::storage_config(&state.config),
+        queue::platform_config(&state.config),
+    ];
     let conn = loop {
-        match connect(&state, &config).await {
+        match connect(&state, &lanes).await {
             Ok(conn) => break conn,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "job worker cannot reach Redis; retrying");
@@ -58,13 +66,68 @@ pub async fn run(
             }
         }
     };
-    let promoter = tokio::spawn(promoter::run(conn.clone(), config.clone(), POLL));
-    let tenants = Arc::new(TenantStates::default());
+    let promoters = lanes
+        .clone()
+        .map(|lane| tokio::spawn(promoter::run(conn.clone(), lane, POLL)));
+    let context = Arc::new(Shared {
+        tenants: TenantStates::default(),
+        slot_freed: Notify::new(),
+    });
+    let dispatcher = tokio::spawn(dispatch(
+        state.clone(),
+        conn.clone(),
+        Arc::clone(&context),
+        stopping.clone(),
+    ));
+    let [tenant_lane, platform_lane] = lanes;
+    let (tenants, platform) = tokio::join!(
+        run_lane(
+            &state,
+            &conn,
+            tenant_lane,
+            state.config.job_concurrency,
+            &context,
+            &stopping
+        ),
+        run_lane(
+            &state,
+            &conn,
+            platform_lane,
+            state.config.job_platform_concurrency,
+            &context,
+            &stopping
+        ),
+    );
+    for promoter in promoters {
+        promoter.abort();
+    }
+    let _ = dispatcher.await;
+    tracing::info!("job worker stopped");
+    tenants.and(platform)
+}
+
+/// What the handlers of one worker process share.
+struct Shared {
+    /// Tenants' statuses, cached.
+    tenants: TenantStates,
+    /// Wakes the dispatcher when a tenant job of this process ended.
+    slot_freed: Notify,
+}
+
+/// Runs one lane's apalis workers until `stopping`, restarting them after a backend error.
+async fn run_lane(
+    state: &AppState,
+    conn: &redis::aio::ConnectionManager,
+    config: apalis_redis::Config,
+    concurrency: usize,
+    context: &Arc<Shared>,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let result = loop {
         // A fresh name per run: apalis treats a name's in-flight messages as that
         // worker's, and a restarted worker must not inherit a dead one's.
         let name = format!("tenantry-{}", Uuid::now_v7().simple());
-        tracing::info!(worker = %name, concurrency = state.config.job_concurrency, "job worker starting");
+        tracing::info!(worker = %name, queue = config.queue.as_ref(), concurrency, "job worker starting");
         let storage: queue::Storage = RedisStorage::new(conn.clone()).with_config(config.clone());
         let worker = WorkerBuilder::new(name)
             // apalis parks a worker that found the queue empty until something wakes it
@@ -72,8 +135,8 @@ pub async fn run(
             // idle process costs one small Lua call per POLL.
             .backend(storage.poll_with_interval(POLL))
             .data(state.clone())
-            .data(Arc::clone(&tenants))
-            .concurrency(state.config.job_concurrency)
+            .data(Arc::clone(context))
+            .concurrency(concurrency)
             .build(handle);
         let mut stopped = stopping.clone();
         let result = worker
@@ -92,15 +155,88 @@ pub async fn run(
         }
         tokio::time::sleep(RESTART_DELAY).await;
     };
-    promoter.abort();
-    tracing::info!("job worker stopped");
     result.map_err(|e| anyhow::anyhow!("job worker failed: {e}"))
+}
+
+/// How often the caps of tenants' plans are read again.
+const CAPS_REFRESH: Duration = Duration::from_secs(10);
+
+/// Admits tenants' messages in turn while this process runs: every POLL, and at once
+/// when one of its tenant jobs ended. Also keeps the cluster's view of this process's
+/// capacity and of the tenants' caps current.
+async fn dispatch(
+    state: AppState,
+    mut conn: redis::aio::ConnectionManager,
+    context: Arc<Shared>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let fair = state.jobs.fair().clone();
+    let process = Uuid::now_v7().simple().to_string();
+    let concurrency = state.config.job_concurrency;
+    let lease = fair::slot_lease(state.config.job_lease);
+    let mut caps_read: Option<tokio::time::Instant> = None;
+    while !*stopping.borrow() {
+        if caps_read.is_none_or(|at| at.elapsed() >= CAPS_REFRESH) {
+            match refresh_caps(&state, &mut conn, &fair).await {
+                Ok(()) => caps_read = Some(tokio::time::Instant::now()),
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "could not refresh the tenants' job caps")
+                }
+            }
+        }
+        let admitted = async {
+            fair.register_capacity(&mut conn, &process, concurrency)
+                .await?;
+            fair.admit(&mut conn, lease).await
+        }
+        .await;
+        match admitted {
+            Ok(messages) => {
+                for message in messages {
+                    // Lost here, the message is handed over again by the reconciler.
+                    if let Err(e) = state.jobs.push_admitted(message).await {
+                        tracing::warn!(job_id = %message.job_id, error = %format!("{e:#}"), "could not hand an admitted job to the workers");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "job admission failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = context.slot_freed.notified() => {}
+            _ = stopping.changed() => {}
+        }
+    }
+    if let Err(e) = fair
+        .unregister_capacity(&mut conn, &process, concurrency)
+        .await
+    {
+        tracing::debug!(error = %format!("{e:#}"), "could not withdraw this worker's capacity");
+    }
+}
+
+/// Writes the caps of tenants whose plan allows more jobs than the default.
+async fn refresh_caps(
+    state: &AppState,
+    conn: &mut redis::aio::ConnectionManager,
+    fair: &fair::Keys,
+) -> anyhow::Result<()> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "select id, plan from platform.tenants where status = 'active' and plan <> 'free'",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let caps: Vec<(Uuid, usize)> = rows
+        .into_iter()
+        .filter_map(|(id, plan)| Some((id, plan.parse::<Plan>().ok()?.job_concurrency())))
+        .collect();
+    fair.set_caps(conn, &caps).await
 }
 
 /// The worker's own Redis connection, with the backlog left while no worker ran promoted.
 async fn connect(
     state: &AppState,
-    config: &apalis_redis::Config,
+    lanes: &[apalis_redis::Config],
 ) -> anyhow::Result<redis::aio::ConnectionManager> {
     // Its own connection: the worker's fetches and heartbeats should not queue behind
     // the API's commands on the shared multiplexed one.
@@ -113,25 +249,37 @@ async fn connect(
     .context("failed to connect the job worker to Redis")?;
     // A backlog left while no worker ran must be promoted in chunks before apalis
     // fetches (see `promoter`).
-    promoter::promote_due(&mut conn.clone(), config)
-        .await
-        .context("failed to promote the waiting job messages")?;
+    for lane in lanes {
+        promoter::promote_due(&mut conn.clone(), lane)
+            .await
+            .context("failed to promote the waiting job messages")?;
+    }
     Ok(conn)
 }
 
 async fn handle(
     message: JobMessage,
     state: Data<AppState>,
-    tenants: Data<Arc<TenantStates>>,
+    shared: Data<Arc<Shared>>,
 ) -> Result<(), BoxDynError> {
     // On a task of its own, so that jobs run on every core rather than all on the
     // worker's task; a panicking job becomes an error here instead of ending the worker.
     let state = AppState::clone(&state);
-    let tenants = Arc::clone(&tenants);
-    let run = tokio::spawn(async move { runner::handle(&state, &tenants, message).await });
+    let shared = Arc::clone(&shared);
+    let run = tokio::spawn({
+        let (state, shared) = (state.clone(), Arc::clone(&shared));
+        async move { runner::handle(&state, &shared.tenants, message).await }
+    });
     let result = run
         .await
         .unwrap_or_else(|e| Err(anyhow::anyhow!("the job panicked: {e}")));
+    if result.is_ok() && message.lane == Lane::Tenant {
+        // Handled (whatever the job's outcome): its slot goes to the next tenant in turn.
+        if let Err(e) = state.jobs.release_slot(&message).await {
+            tracing::warn!(job_id = %message.job_id, error = %format!("{e:#}"), "could not release the job's slot; its lease frees it");
+        }
+        shared.slot_freed.notify_one();
+    }
     result.map_err(|e| {
         tracing::warn!(job_id = %message.job_id, error = %format!("{e:#}"), "job delivery failed; apalis retries it");
         e.into()

@@ -21,7 +21,7 @@ use crate::{
     client::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode, FieldError},
-    jobs::JobType,
+    jobs::{JobMessage, JobType, Lane},
     services::{
         audit::{self, AuditEntry},
         jobs::{self, NewJob},
@@ -305,7 +305,8 @@ pub async fn create_upload(
     let delay = PENDING_LIFETIME + Duration::from_secs(60);
     let job = jobs::insert_delayed(&mut tx, &cleanup, None, delay).await?;
     tx.commit().await?;
-    jobs::enqueue_after(app, p.tenant_id(), job.id, delay).await;
+    let cleanup = JobMessage::row(p.tenant_id(), job.id, Lane::Platform);
+    jobs::enqueue_after(app, cleanup, delay).await;
     Ok(PendingUpload {
         expires_at: file.created_at
             + chrono::Duration::from_std(UPLOAD_URL_TTL).unwrap_or_default(),

@@ -17,7 +17,7 @@ use crate::{
     App, AppState,
     db::{TenantScope, TenantSql, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError},
-    jobs::{JobMessage, JobQueue, JobType},
+    jobs::{JobMessage, JobQueue, JobType, Lane},
 };
 
 /// Attempts a job gets unless the request says otherwise.
@@ -179,24 +179,23 @@ async fn insert_on(
 /// The push runs on a task of its own: when the client goes away, axum drops the
 /// request's future, and a push cut off there would leave the job waiting for the
 /// reconciler.
-pub async fn enqueue(state: &App, tenant_id: Uuid, job_id: Uuid) {
-    enqueue_after(state, tenant_id, job_id, Duration::ZERO).await;
+pub async fn enqueue(state: &App, message: JobMessage) {
+    enqueue_after(state, message, Duration::ZERO).await;
 }
 
 /// [`enqueue`] for a row written by [`insert_delayed`]: the message is due after `delay`.
-pub async fn enqueue_after(state: &App, tenant_id: Uuid, job_id: Uuid, delay: Duration) {
+pub async fn enqueue_after(state: &App, message: JobMessage, delay: Duration) {
     let jobs = state.jobs.clone();
-    let push = tokio::spawn(async move { push(&jobs, tenant_id, job_id, delay).await });
+    let push = tokio::spawn(async move { push(&jobs, message, delay).await });
     if let Err(e) = push.await {
-        tracing::warn!(%job_id, error = %e, "the enqueue task failed; the reconciler will");
+        tracing::warn!(job_id = %message.job_id, error = %e, "the enqueue task failed; the reconciler will");
     }
 }
 
-async fn push(jobs: &JobQueue, tenant_id: Uuid, job_id: Uuid, delay: Duration) {
-    let message = JobMessage::row(tenant_id, job_id);
+async fn push(jobs: &JobQueue, message: JobMessage, delay: Duration) {
     let key = JobQueue::row_key(&message, 0);
     if let Err(e) = jobs.push(message, Some(delay), Some(&key)).await {
-        tracing::warn!(%job_id, error = %format!("{e:#}"), "could not enqueue the job; the reconciler will");
+        tracing::warn!(job_id = %message.job_id, error = %format!("{e:#}"), "could not enqueue the job; the reconciler will");
     }
 }
 
@@ -215,7 +214,8 @@ pub async fn submit(
     let submitted = tokio::spawn(async move {
         // One statement commits on its own: no other change goes with this row.
         let row = insert_on(scope.db(), scope.sql_parts(INSERT), &job, created_by).await?;
-        push(&jobs, scope.tenant_id(), row.id, Duration::ZERO).await;
+        let message = JobMessage::row(scope.tenant_id(), row.id, Lane::of_row(created_by));
+        push(&jobs, message, Duration::ZERO).await;
         Ok::<_, AppError>(row)
     });
     submitted.await.map_err(AppError::internal)?

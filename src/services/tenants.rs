@@ -68,6 +68,15 @@ impl Plan {
         }
     }
 
+    /// Jobs the tenant runs at once across the cluster: free 2, standard 8, premium 32.
+    pub fn job_concurrency(self) -> usize {
+        match self {
+            Plan::Free => 2,
+            Plan::Standard => 8,
+            Plan::Premium => 32,
+        }
+    }
+
     /// Capacity bounds of the autoscaling policy: free 1–2, standard 1–10, premium 2–50.
     pub fn capacity_bounds(self) -> (i32, i32) {
         match self {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::http::Method;
 use serde_json::{Value, json};
+use tenantry::jobs::Lane;
 use uuid::Uuid;
 
 use crate::helpers::{Auth, Onboarded, TestApp};
@@ -413,7 +414,7 @@ async fn duplicate_messages_and_two_workers_never_run_a_job_twice() {
         );
     }
     for id in &ids {
-        let message = tenantry::jobs::JobMessage::row(t.id, *id);
+        let message = tenantry::jobs::JobMessage::row(t.id, *id, Lane::Tenant);
         for _ in 0..3 {
             app.state
                 .jobs
@@ -698,7 +699,11 @@ async fn a_backlog_larger_than_luas_unpack_limit_does_not_stop_the_worker() {
     let ghost = Uuid::now_v7();
     for chunk in 0..90 {
         let pushes = (0..100).map(|i| {
-            let message = tenantry::jobs::JobMessage::row(ghost, Uuid::from_u128(chunk * 1000 + i));
+            let message = tenantry::jobs::JobMessage::row(
+                ghost,
+                Uuid::from_u128(chunk * 1000 + i),
+                Lane::Platform,
+            );
             app.state.jobs.push(message, None, None)
         });
         for pushed in futures::future::join_all(pushes).await {

@@ -225,7 +225,8 @@ async fn a_retried_job_does_not_deliver_again_and_the_content_leaves_the_job() {
     .execute(app.db())
     .await
     .expect("requeue");
-    tenantry::services::jobs::enqueue(&app.state, t.id, job_id).await;
+    let message = tenantry::jobs::JobMessage::row(t.id, job_id, tenantry::jobs::Lane::Platform);
+    tenantry::services::jobs::enqueue(&app.state, message).await;
     let mut finished = false;
     for _ in 0..200 {
         let status: String =

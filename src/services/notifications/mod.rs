@@ -23,7 +23,7 @@ use crate::{
     App,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
-    jobs::JobType,
+    jobs::{JobMessage, JobType, Lane},
     services::jobs::{self, DEFAULT_MAX_ATTEMPTS, NewJob},
 };
 
@@ -279,6 +279,10 @@ pub struct Queued {
     pub status: &'static str,
     /// The `notification.send` job (payload and result are not shown: they may hold secrets).
     pub job_id: Uuid,
+    /// The service's own mail goes through the platform's lane.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub lane: Lane,
 }
 
 /// Writes the log row (`queued`) and its `notification.send` job inside `tx`; after the
@@ -324,12 +328,13 @@ pub async fn queue_in(
         id,
         status: "queued",
         job_id: job.id,
+        lane: Lane::of_row(created_by),
     })
 }
 
 /// Hands a committed send to the queue (the reconciler does it if this fails).
 pub async fn dispatch(app: &App, tenant_id: Uuid, queued: &Queued) {
-    jobs::enqueue(app, tenant_id, queued.job_id).await;
+    jobs::enqueue(app, JobMessage::row(tenant_id, queued.job_id, queued.lane)).await;
 }
 
 /// Sends one of the service's own messages (welcome, verification, password reset) in
