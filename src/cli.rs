@@ -144,10 +144,14 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     };
     let background = Background::start(&state, subsystems);
     background.stop_on_signal();
+    let metrics = serve_metrics(&state, &background).await?;
     let served = http::serve(state.clone(), listener, background.stopping()).await;
     // The requests in flight have finished: the running jobs finish, then what both
     // recorded is written, before the pool closes.
     background.shutdown().await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     served?;
     state.db.close().await;
     tracing::info!("stopped");
@@ -165,11 +169,39 @@ async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
     }
     let background = Background::start(&state, Subsystem::WORKER);
     background.stop_on_signal();
+    let metrics = serve_metrics(&state, &background).await?;
     background.stopping().await;
     background.shutdown().await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     state.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `/metrics` on `METRICS_BIND_ADDR`, when set, until the background stops.
+async fn serve_metrics(
+    state: &AppState,
+    background: &Background,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let Some(addr) = state.config.metrics_bind_addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("failed to bind METRICS_BIND_ADDR {addr}"))?;
+    tracing::info!(%addr, "metrics listening");
+    let router = http::ops::metrics::router(state.clone());
+    let stopping = background.stopping();
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stopping)
+            .await
+        {
+            tracing::error!(error = %e, "metrics listener failed");
+        }
+    })))
 }
 
 async fn upsert_admin(app: &App, email: &str, password: String) -> anyhow::Result<()> {

@@ -102,6 +102,11 @@ pub struct ConfigError {
 pub struct Config {
     pub app_env: AppEnv,
     pub bind_addr: SocketAddr,
+    /// Where `/metrics` answers (`METRICS_BIND_ADDR`): a listener of its own, so that the
+    /// load balancer routing `bind_addr` never exposes it. Unset: on the main listener.
+    pub metrics_bind_addr: Option<SocketAddr>,
+    /// When set (`METRICS_TOKEN`), `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
     pub database_url: String,
     pub database_max_connections: u32,
     /// Tenant-affine pools (`DATABASE_TENANT_POOLS`): tenants are hashed onto this many
@@ -210,6 +215,8 @@ impl Config {
         let config = Self {
             app_env: vars.parse("APP_ENV", AppEnv::Development)?,
             bind_addr: vars.parse("BIND_ADDR", SocketAddr::from(([0, 0, 0, 0], 8000)))?,
+            metrics_bind_addr: vars.parse_optional("METRICS_BIND_ADDR")?,
+            metrics_token: vars.get("METRICS_TOKEN"),
             database_url: vars.string(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/tenantry",
@@ -456,6 +463,22 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
                 })
             })
             .collect()
+    }
+
+    /// A value that parses, or `None` when unset.
+    fn parse_optional<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        self.get(name)
+            .map(|raw| {
+                raw.trim().parse().map_err(|e: T::Err| ConfigError {
+                    name,
+                    reason: format!("cannot use {raw:?}: {e}"),
+                })
+            })
+            .transpose()
     }
 
     fn string(&self, name: &str, default: &str) -> String {

@@ -172,12 +172,18 @@ fn declare(api: Api) -> Api {
 
 /// Every route: operational ones (public) and the API.
 pub fn routes(state: &AppState) -> Router<AppState> {
-    Router::new()
+    let router = Router::new()
         .route("/", get(ops::index::index))
         .route("/health", get(ops::health::health))
         .route("/health/live", get(ops::health::live))
-        .route("/health/ready", get(ops::health::ready))
-        .route("/metrics", get(ops::metrics::metrics))
+        .route("/health/ready", get(ops::health::ready));
+    // With a listener of its own (`METRICS_BIND_ADDR`), not here.
+    let router = if state.config.metrics_bind_addr.is_none() {
+        router.route("/metrics", get(ops::metrics::metrics))
+    } else {
+        router
+    };
+    router
         // Signed links of the fs storage backend: the signature is the credential.
         .route(
             "/files/{*key}",

@@ -19,6 +19,8 @@ locals {
     for k, v in merge(var.environment, {
       BIND_ADDR            = "0.0.0.0:${var.container_port}"
       JWT_PRIVATE_KEY_FILE = local.jwt_key_file
+      # /metrics on a port of its own, which the load balancer does not route.
+      METRICS_BIND_ADDR = "0.0.0.0:${var.metrics_port}"
     }) : { name = k, value = v }
   ]
   secret_arns = merge(var.secrets, { JWT_PRIVATE_KEY = var.jwt_private_key_secret_arn })
@@ -54,8 +56,11 @@ locals {
       secrets          = local.secrets
       logConfiguration = local.log_configuration
       # SIGTERM → stop accepting, drain in-flight requests, flush metering.
-      stopTimeout  = 30
-      portMappings = [{ containerPort = var.container_port, protocol = "tcp" }]
+      stopTimeout = 30
+      portMappings = [
+        { containerPort = var.container_port, protocol = "tcp" },
+        { containerPort = var.metrics_port, protocol = "tcp" },
+      ]
       healthCheck = {
         command     = ["CMD-SHELL", "curl -fsS http://localhost:${var.container_port}/health/live || exit 1"]
         interval    = 15
@@ -74,7 +79,8 @@ locals {
       secrets          = local.secrets
       logConfiguration = local.log_configuration
       # Give a running job the Fargate maximum to finish or requeue itself.
-      stopTimeout = 120
+      stopTimeout  = 120
+      portMappings = [{ containerPort = var.metrics_port, protocol = "tcp" }]
     }
   }
 

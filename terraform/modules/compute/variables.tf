@@ -155,3 +155,9 @@ variable "metrics_deployment" {
   description = "Value of the Deployment dimension of the metrics the service publishes (its REDIS_KEY_PREFIX without the trailing colon)."
   type        = string
 }
+
+variable "metrics_port" {
+  description = "Port of /metrics in the api and worker containers (METRICS_BIND_ADDR); reachable inside the VPC only, never routed by the load balancer."
+  type        = number
+  default     = 9100
+}

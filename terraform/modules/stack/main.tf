@@ -35,6 +35,9 @@ locals {
       SIGNUP_ENABLED           = tostring(var.signup_enabled)
       CORS_ALLOWED_ORIGINS     = join(",", var.cors_allowed_origins)
       DATABASE_MAX_CONNECTIONS = tostring(var.db_max_connections)
+      # Behind the ALB every request comes from a VPC address: the client is the
+      # X-Forwarded-For entry the load balancer appended, not the balancer itself.
+      TRUSTED_PROXIES = var.vpc_cidr
     } : k => v if v != ""
   }
 }
