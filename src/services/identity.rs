@@ -16,7 +16,7 @@ use crate::{
     rbac::{policy, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},
-        notifications::{self, Outgoing},
+        notifications::{self, PlatformMail},
         sessions::{self, Purpose, TokenPair},
         tenants::{self, Tenant},
         users::{self, Email, NewUser},
@@ -141,17 +141,22 @@ pub async fn register(
         email_verified: false,
     };
     let scope = app.tenant_scope(tenant.id);
-    if users::credentials(&scope, email.as_str()).await?.is_some() {
-        let notice = notifications::system_email(
-            email.as_str(),
-            "registration_existing_account",
-            format!("Someone tried to register at {}", tenant.name),
-            "An account with this address already exists. If this was you, log in or \
-             reset your password; otherwise you can ignore this message."
-                .to_owned(),
-        );
-        // The answer must not differ from a new registration's, even if this fails.
-        if let Err(e) = notifications::send_system(app, &scope, &notice).await {
+    if let Some(existing) = users::credentials(&scope, email.as_str()).await? {
+        let body = "An account with this address already exists. If this was you, log in or \
+                    reset your password; otherwise you can ignore this message."
+            .to_owned();
+        // To the stored address, not the typed one (see `Credentials::email`). The answer
+        // must not differ from a new registration's, even if this fails.
+        let sent = notifications::send_platform(
+            app,
+            &scope,
+            tenant.plan,
+            PlatformMail::RegistrationExistingAccount,
+            &existing.email,
+            body,
+        )
+        .await;
+        if let Err(e) = sent {
             tracing::error!(error = %e, "could not queue the existing-account notice");
         }
         return Ok(answer);
@@ -184,21 +189,26 @@ pub async fn register(
             .target("user", user_id),
     )
     .await?;
-    let verification =
-        notifications::queue_in(&mut tx, &verification_email(email.as_str(), &token), None).await?;
+    // `email` is the address just stored for the new account.
+    let verification = notifications::queue_platform_in(
+        &app.limits,
+        &mut tx,
+        tenant.plan,
+        PlatformMail::EmailVerification,
+        email.as_str(),
+        verification_body(&token),
+    )
+    .await?;
     tx.commit().await?;
-    notifications::dispatch(app, tenant.id, &verification).await;
+    if let Some(verification) = verification {
+        notifications::dispatch(app, tenant.id, &verification).await;
+    }
     Ok(answer)
 }
 
-/// The email that carries an email verification token.
-pub fn verification_email(to: &str, token: &str) -> Outgoing {
-    notifications::system_email(
-        to,
-        "email_verification",
-        "Confirm your email address".to_owned(),
-        format!("Your verification token: {token}"),
-    )
+/// The body of the mail that carries an email verification token.
+pub fn verification_body(token: &str) -> String {
+    format!("Your verification token: {token}")
 }
 
 /// Ends the caller's session. A user's refresh family (the one named in the token, and
@@ -285,15 +295,20 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
             let user_id = account.id;
             let mut tx = scope.begin().await?;
             let token = sessions::create_one_time(&mut tx, user_id, Purpose::PasswordReset).await?;
-            let message = notifications::system_email(
-                &email.to_lowercase(),
-                "password_reset",
-                "Reset your password".to_owned(),
+            // To the stored address, never the typed one (see `Credentials::email`).
+            let queued = notifications::queue_platform_in(
+                &app.limits,
+                &mut tx,
+                tenant.plan,
+                PlatformMail::PasswordReset,
+                &account.email,
                 format!("Your password reset token (valid 1 hour): {token}"),
-            );
-            let queued = notifications::queue_in(&mut tx, &message, None).await?;
+            )
+            .await?;
             tx.commit().await?;
-            notifications::dispatch(&app, tenant.id, &queued).await;
+            if let Some(queued) = queued {
+                notifications::dispatch(&app, tenant.id, &queued).await;
+            }
             Ok(())
         };
         if let Err(e) = result.await {
@@ -312,6 +327,7 @@ pub async fn reset_password(
     let password_hash = password::hash(new_password).await?;
     let (mut tx, user_id) = sessions::consume_one_time(app, token, Purpose::PasswordReset).await?;
     users::set_password(&mut tx, user_id, &password_hash).await?;
+    sessions::spend_all_one_time(&mut tx, user_id, Purpose::PasswordReset).await?;
     sessions::end_all_in(&mut tx, user_id).await?;
     audit::record_in(
         &mut tx,

@@ -102,11 +102,13 @@ pub struct RegisterRequest {
     #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub first_name: Option<String>,
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub last_name: Option<String>,
 }
 

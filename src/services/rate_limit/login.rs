@@ -95,7 +95,7 @@ impl RateLimiter {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()
