@@ -38,10 +38,19 @@ mod tests {
 
     #[test]
     fn c0_del_and_c1_are_control_characters_and_nothing_else() {
-        for bad in ["a\rb", "a\nb", "\t", "\0", "x\u{1f}", "\u{7f}", "\u{85}", "\u{9f}"] {
+        for bad in [
+            "a\rb", "a\nb", "\t", "\0", "x\u{1f}", "\u{7f}", "\u{85}", "\u{9f}",
+        ] {
             assert!(has_control(bad), "{bad:?}");
         }
-        for good in ["Acme Ltd.", "Zoë & Co", "", "\u{a0}", "\u{2028}", "İstanbul"] {
+        for good in [
+            "Acme Ltd.",
+            "Zoë & Co",
+            "",
+            "\u{a0}",
+            "\u{2028}",
+            "İstanbul",
+        ] {
             assert!(!has_control(good), "{good:?}");
         }
     }

@@ -51,7 +51,11 @@ pub struct CreateApiKey {
         custom(function = "validate::not_blank"),
         custom(function = "validate::no_control")
     )]
-    #[schema(min_length = 1, max_length = 100, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// A role whose permissions the key gets (give this or `permissions`, not both).
     #[validate(length(max = 100))]

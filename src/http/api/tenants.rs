@@ -49,7 +49,11 @@ pub struct NewAdmin {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateTenant {
     /// 1 to 200 characters, not blank, no control characters.
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// `^[a-z][a-z0-9-]{2,39}$`, unique.
     #[schema(pattern = "^[a-z][a-z0-9-]{2,39}$")]
@@ -259,7 +263,11 @@ pub async fn get(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateTenant {
     /// 1 to 200 characters, not blank, no control characters.
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     /// Replaces the settings object: at most 16 KiB as JSON. `self_registration`, when
     /// present, is `{enabled, allowed_email_domains?}`; other keys are the tenant's own.
