@@ -323,10 +323,12 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
                 format!("Your password reset token (valid 1 hour): {token}"),
             )
             .await?;
+            // Not sent (limits): the token is not kept either (the transaction rolls back).
+            let Some(queued) = queued else {
+                return Ok(());
+            };
             tx.commit().await?;
-            if let Some(queued) = queued {
-                notifications::dispatch(&app, tenant.id, &queued).await;
-            }
+            notifications::dispatch(&app, tenant.id, &queued).await;
             Ok(())
         };
         if let Err(e) = result.await {
