@@ -22,6 +22,7 @@ pub mod redis;
 pub mod services;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 
 pub use app::{App, AppState};
 pub use config::Config;

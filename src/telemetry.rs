@@ -226,6 +226,10 @@ fn describe() {
         "Rate-limit decisions, by kind (tenant, ip, global, login, send_quota) and outcome (allowed, limited)."
     );
     describe_counter!(
+        "tenantry_platform_mail_suppressed_total",
+        "Mail the platform sends by itself that was not sent, by kind and reason (recipient_limit, daily_quota, unavailable)."
+    );
+    describe_counter!(
         "tenantry_rate_limit_fallback_total",
         "Switches to the in-process rate limiter because Redis did not answer."
     );

@@ -1,7 +1,7 @@
 //! Authentication: a bearer JWT or an `X-API-Key` becomes a [`Principal`], with its
 //! tenant checked (suspended or deleted → 403) and its permissions resolved.
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
@@ -66,10 +66,15 @@ pub fn start_key_use_flusher(app: &AppState, background: &Background) {
 }
 
 /// The credentials of a request, if it has any: `Ok(None)` when there are none.
-pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
+/// `client` tells the request's client address, asked only before an API key lookup.
+pub async fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    client: impl FnOnce() -> Option<IpAddr>,
+) -> Result<Option<Principal>, AppError> {
     if let Some(key) = headers.get("x-api-key") {
         let key = key.to_str().map_err(|_| bad_key())?;
-        return with_api_key(app, key).await.map(Some);
+        return with_api_key(app, key, client).await.map(Some);
     }
     let Some(authorization) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -180,12 +185,27 @@ async fn is_denied(app: &App, jti: Uuid) -> Result<bool, AppError> {
     }
 }
 
-async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
+async fn with_api_key(
+    app: &App,
+    key: &str,
+    client: impl FnOnce() -> Option<IpAddr>,
+) -> Result<Principal, AppError> {
     // Format and checksum first: a made-up key costs no lookup.
     let hash = api_key::parse(key).ok_or_else(bad_key)?;
     let mut access = match app.auth.keys.get(&hash) {
-        Some(cached) => cached,
-        None => load_key_cached(app, &hash).await?,
+        Some(cached) => Some(cached),
+        None if app.auth.unknown_keys.get(&hash).is_some() => None,
+        None => {
+            // A client whose failed authentications were just refused (429) gets no
+            // lookup for a key that no cache knows.
+            if client().is_some_and(|ip| app.auth.is_refused_client(ip)) {
+                return Err(AppError::rate_limited(
+                    "too many requests with credentials that are not valid from this address",
+                    super::cache::REFUSED_CLIENT_TTL.as_secs(),
+                ));
+            }
+            load_key_cached(app, &hash).await?
+        }
     }
     .ok_or_else(bad_key)?;
     let tenant = active_tenant(app, access.tenant_id).await?;
@@ -208,13 +228,21 @@ async fn with_api_key(app: &App, key: &str) -> Result<Principal, AppError> {
     })))
 }
 
-/// [`load_key`], stored in the key cache unless an invalidation happened meanwhile.
+/// [`load_key`], stored in the key cache unless an invalidation happened meanwhile. A
+/// key that does not exist (or is revoked) goes to the small cache of unknown keys,
+/// never to the cache of known ones: invented keys cannot push real keys out.
 async fn load_key_cached(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
     let seen = app.auth.keys.generation();
     let loaded = load_key(app, hash).await?;
-    app.auth
-        .keys
-        .insert_loaded(seen, hash.to_vec(), loaded.clone());
+    match &loaded {
+        Some(access) => app
+            .auth
+            .keys
+            .insert_loaded(seen, hash.to_vec(), access.clone()),
+        // An unknown key never becomes known (new keys are random), and a revoked
+        // one stays revoked: no generation check needed.
+        None => app.auth.unknown_keys.insert(hash.to_vec(), ()),
+    }
     Ok(loaded)
 }
 

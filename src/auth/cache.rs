@@ -15,6 +15,7 @@
 
 use std::{
     collections::HashMap,
+    net::IpAddr,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -34,6 +35,13 @@ const CACHE_TTL: Duration = Duration::from_secs(30);
 /// bound on memory, not on staleness (the epoch bounds that).
 const ACCESS_TTL: Duration = Duration::from_secs(600);
 const CACHE_MAX: usize = 100_000;
+/// Unknown (or revoked) API keys remembered, apart from the known ones, and for how long.
+const UNKNOWN_KEYS_MAX: usize = 10_000;
+const UNKNOWN_KEY_TTL: Duration = Duration::from_secs(60);
+/// How long a client whose failed authentications were refused (429) gets no lookups
+/// for keys no cache knows; then its next failure is charged (and refused) again.
+pub const REFUSED_CLIENT_TTL: Duration = Duration::from_secs(10);
+const REFUSED_CLIENTS_MAX: usize = 10_000;
 
 /// An API key as authentication needs it.
 #[derive(Debug, Clone)]
@@ -81,7 +89,12 @@ pub struct OperatorAccess {
 
 pub struct AuthCache {
     pub(super) tenants: TtlCache<Uuid, TenantAccess>,
-    pub(super) keys: TtlCache<Vec<u8>, Option<KeyAccess>>,
+    /// Known, live keys only: unknown ones go to `unknown_keys`, so a flood of invented
+    /// keys cannot evict them.
+    pub(super) keys: TtlCache<Vec<u8>, KeyAccess>,
+    pub(super) unknown_keys: TtlCache<Vec<u8>, ()>,
+    /// Client addresses whose failed authentications were just refused.
+    refused_clients: TtlCache<IpAddr, ()>,
     pub(super) users: TtlCache<(Uuid, Uuid), UserEntry>,
     pub(super) operators: TtlCache<Uuid, Option<OperatorAccess>>,
     /// Logged-out access tokens. Filled by this replica's logouts, other replicas'
@@ -98,6 +111,8 @@ impl AuthCache {
         Self {
             tenants: TtlCache::new(CACHE_TTL, CACHE_MAX),
             keys: TtlCache::new(ACCESS_TTL, CACHE_MAX),
+            unknown_keys: TtlCache::new(UNKNOWN_KEY_TTL, UNKNOWN_KEYS_MAX),
+            refused_clients: TtlCache::new(REFUSED_CLIENT_TTL, REFUSED_CLIENTS_MAX),
             users: TtlCache::new(ACCESS_TTL, CACHE_MAX),
             operators: TtlCache::new(CACHE_TTL, 1_000),
             // A denied token needs remembering only while it could still verify.
@@ -109,19 +124,26 @@ impl AuthCache {
     /// Forgets everything cached about a tenant: its status, keys and users.
     pub fn invalidate_tenant(&self, tenant_id: Uuid) {
         self.tenants.remove(&tenant_id);
-        self.keys
-            .remove_where(|_, k| k.as_ref().is_some_and(|k| k.tenant_id == tenant_id));
+        self.keys.remove_where(|_, k| k.tenant_id == tenant_id);
         self.users.remove_where(|(t, _), _| *t == tenant_id);
     }
 
     /// Forgets one key at once (revocation, rotation).
     pub fn invalidate_key(&self, key_id: Uuid) {
-        self.keys
-            .remove_where(|_, k| k.as_ref().is_some_and(|k| k.id == key_id));
+        self.keys.remove_where(|_, k| k.id == key_id);
     }
 
     pub fn invalidate_operator(&self, admin_id: Uuid) {
         self.operators.remove(&admin_id);
+    }
+
+    /// Remembers that `ip`'s failed authentications are being refused.
+    pub fn refuse_client(&self, ip: IpAddr) {
+        self.refused_clients.insert(ip, ());
+    }
+
+    pub fn is_refused_client(&self, ip: IpAddr) -> bool {
+        self.refused_clients.get(&ip).is_some()
     }
 
     /// Logged-out tokens held in memory now.

@@ -2,8 +2,11 @@
 //! authentication, then the tenant context, then the permission, then the limits, before
 //! the handler.
 
+use std::net::IpAddr;
+
 use axum::{
     extract::{Request, State},
+    http::StatusCode,
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -13,8 +16,9 @@ use crate::{
     app::AppState,
     auth::{authenticate::authenticate, principal::Principal},
     error::AppError,
-    http::limits,
+    http::{extract::client_ip, limits},
     rbac::Permission,
+    services::rate_limit::Subject,
 };
 
 /// Who may call a route.
@@ -77,7 +81,16 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
     if access == Access::Public {
         return Ok(req);
     }
-    let Some(principal) = authenticate(app, req.headers()).await? else {
+    let (headers, extensions) = (req.headers(), req.extensions());
+    let client = || client_ip(headers, extensions, &app.config.trusted_proxies);
+    let principal = match authenticate(app, headers, client).await {
+        Ok(principal) => principal,
+        Err(e) if e.code().status() == StatusCode::UNAUTHORIZED => {
+            return Err(charge_failure(app, client()).await.unwrap_or(e));
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(principal) = principal else {
         if access == Access::PublicOrPlatform {
             return Ok(req);
         }
@@ -93,6 +106,25 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
     check(access, &principal)?;
     req.extensions_mut().insert(principal);
     Ok(req)
+}
+
+/// Charges a failed authentication (a bearer token or API key that is not valid) to the
+/// client address's public bucket, the one of the public routes: invented credentials
+/// then meet a 429 like any other flood, instead of an unbounded stream of lookups. The
+/// 429 (with the bucket's headers) when the bucket is empty; `None` keeps the 401. A
+/// refused client is remembered for a few seconds, and meanwhile its API keys that no
+/// cache knows are refused before any lookup.
+async fn charge_failure(app: &AppState, ip: Option<IpAddr>) -> Option<AppError> {
+    let decision = app.limits.check(Subject::Client(ip)).await?;
+    if decision.allowed {
+        return None;
+    }
+    if let Some(ip) = ip {
+        app.auth.refuse_client(ip);
+    }
+    Some(decision.rejection(
+        "too many requests with credentials that are not valid from this address; retry after the time in Retry-After",
+    ))
 }
 
 fn check(access: Access, principal: &Principal) -> Result<(), AppError> {

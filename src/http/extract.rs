@@ -208,6 +208,25 @@ impl FromRequestParts<AppState> for ClientInfo {
     }
 }
 
+/// The client address of a request (see [`crate::client`]), without the rest of a
+/// [`ClientInfo`]: for access control, which charges failed authentications to it.
+pub fn client_ip(
+    headers: &axum::http::HeaderMap,
+    extensions: &axum::http::Extensions,
+    trusted: &[Cidr],
+) -> Option<std::net::IpAddr> {
+    let peer = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let values: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = (!values.is_empty()).then(|| values.join(","));
+    crate::client::client_ip(peer, forwarded.as_deref(), trusted)
+}
+
 /// The [`ClientInfo`] of a request, for layers that run before the extractors (per-IP
 /// rate limits).
 pub fn client_info(parts: &Parts, trusted: &[Cidr]) -> ClientInfo {

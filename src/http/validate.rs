@@ -141,6 +141,16 @@ pub fn not_blank(value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// No control characters (U+0000–U+001F, U+007F–U+009F): the rule of names,
+/// descriptions and subjects ([`crate::text`]); state it in the schema with
+/// `pattern = crate::text::NO_CONTROL_PATTERN`.
+pub fn no_control(value: &str) -> Result<(), ValidationError> {
+    if crate::text::has_control(value) {
+        return Err(invalid("control", crate::text::NO_CONTROL_MESSAGE));
+    }
+    Ok(())
+}
+
 /// Each string of a list is at most `N` characters; the error names the items
 /// (`roles[3]`), not only the list.
 pub fn each_at_most<const N: usize>(items: &[String]) -> Result<(), ValidationError> {

@@ -103,6 +103,32 @@ pub async fn record_platform(
     Ok(())
 }
 
+/// Records an event of the platform itself, about no tenant (an operator's login, failed
+/// or not), in `platform.audit_logs` with no tenant id.
+pub async fn record_operator_event(
+    db: impl sqlx::PgExecutor<'_>,
+    e: AuditEntry,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "insert into platform.audit_logs
+            (id, tenant_id, actor_type, actor_id, action, target_type, target_id, ip,
+             user_agent, metadata)
+         values ($1, null, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(e.actor_type)
+    .bind(e.actor_id)
+    .bind(e.action)
+    .bind(e.target_type)
+    .bind(e.target_id)
+    .bind(e.ip)
+    .bind(e.user_agent)
+    .bind(e.metadata)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Records `entry` on its own (events that change nothing else, such as a failed login).
 pub async fn record(scope: &TenantScope, entry: AuditEntry) -> sqlx::Result<()> {
     bind(scope.sql(INSERT), entry).execute(scope.db()).await?;

@@ -16,7 +16,7 @@ use crate::{
     rbac::{policy, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},
-        notifications::{self, Outgoing},
+        notifications::{self, PlatformMail},
         sessions::{self, Purpose, TokenPair},
         tenants::{self, Tenant},
         users::{self, Email, NewUser},
@@ -101,6 +101,24 @@ pub async fn login(
     Ok(pair)
 }
 
+/// Whose failed-login budget a login spends: the tenant's id (or the key as typed when
+/// there is no such tenant) and the account's stored address (or the typed one when
+/// there is no such account). PostgreSQL's `lower()` matches look-alikes (`İ` for `i`)
+/// that Rust's lowercasing keeps apart; keyed by the typed address, each look-alike would
+/// get ten more guesses.
+pub async fn login_budget(app: &App, tenant_key: &str, email: &str) -> AppResult<(String, String)> {
+    let tenant = tenants::find_by_key(&app.db, tenant_key)
+        .await?
+        .filter(|t| t.status != "deleted");
+    let Some(tenant) = tenant else {
+        return Ok((tenant_key.to_owned(), email.to_owned()));
+    };
+    let stored = users::credentials(&app.tenant_scope(tenant.id), email)
+        .await?
+        .map_or_else(|| email.to_owned(), |account| account.email);
+    Ok((tenant.id.to_string(), stored))
+}
+
 /// What registration answers: the same whether the address was new or taken, so the
 /// answer tells nobody which addresses have accounts.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -141,17 +159,22 @@ pub async fn register(
         email_verified: false,
     };
     let scope = app.tenant_scope(tenant.id);
-    if users::credentials(&scope, email.as_str()).await?.is_some() {
-        let notice = notifications::system_email(
-            email.as_str(),
-            "registration_existing_account",
-            format!("Someone tried to register at {}", tenant.name),
-            "An account with this address already exists. If this was you, log in or \
-             reset your password; otherwise you can ignore this message."
-                .to_owned(),
-        );
-        // The answer must not differ from a new registration's, even if this fails.
-        if let Err(e) = notifications::send_system(app, &scope, &notice).await {
+    if let Some(existing) = users::credentials(&scope, email.as_str()).await? {
+        let body = "An account with this address already exists. If this was you, log in or \
+                    reset your password; otherwise you can ignore this message."
+            .to_owned();
+        // To the stored address, not the typed one (see `Credentials::email`). The answer
+        // must not differ from a new registration's, even if this fails.
+        let sent = notifications::send_platform(
+            app,
+            &scope,
+            tenant.plan,
+            PlatformMail::RegistrationExistingAccount,
+            &existing.email,
+            body,
+        )
+        .await;
+        if let Err(e) = sent {
             tracing::error!(error = %e, "could not queue the existing-account notice");
         }
         return Ok(answer);
@@ -184,21 +207,26 @@ pub async fn register(
             .target("user", user_id),
     )
     .await?;
-    let verification =
-        notifications::queue_in(&mut tx, &verification_email(email.as_str(), &token), None).await?;
+    // `email` is the address just stored for the new account.
+    let verification = notifications::queue_platform_in(
+        &app.limits,
+        &mut tx,
+        tenant.plan,
+        PlatformMail::EmailVerification,
+        email.as_str(),
+        verification_body(&token),
+    )
+    .await?;
     tx.commit().await?;
-    notifications::dispatch(app, tenant.id, &verification).await;
+    if let Some(verification) = verification {
+        notifications::dispatch(app, tenant.id, &verification).await;
+    }
     Ok(answer)
 }
 
-/// The email that carries an email verification token.
-pub fn verification_email(to: &str, token: &str) -> Outgoing {
-    notifications::system_email(
-        to,
-        "email_verification",
-        "Confirm your email address".to_owned(),
-        format!("Your verification token: {token}"),
-    )
+/// The body of the mail that carries an email verification token.
+pub fn verification_body(token: &str) -> String {
+    format!("Your verification token: {token}")
 }
 
 /// Ends the caller's session. A user's refresh family (the one named in the token, and
@@ -285,13 +313,20 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
             let user_id = account.id;
             let mut tx = scope.begin().await?;
             let token = sessions::create_one_time(&mut tx, user_id, Purpose::PasswordReset).await?;
-            let message = notifications::system_email(
-                &email.to_lowercase(),
-                "password_reset",
-                "Reset your password".to_owned(),
+            // To the stored address, never the typed one (see `Credentials::email`).
+            let queued = notifications::queue_platform_in(
+                &app.limits,
+                &mut tx,
+                tenant.plan,
+                PlatformMail::PasswordReset,
+                &account.email,
                 format!("Your password reset token (valid 1 hour): {token}"),
-            );
-            let queued = notifications::queue_in(&mut tx, &message, None).await?;
+            )
+            .await?;
+            // Not sent (limits): the token is not kept either (the transaction rolls back).
+            let Some(queued) = queued else {
+                return Ok(());
+            };
             tx.commit().await?;
             notifications::dispatch(&app, tenant.id, &queued).await;
             Ok(())
@@ -312,6 +347,7 @@ pub async fn reset_password(
     let password_hash = password::hash(new_password).await?;
     let (mut tx, user_id) = sessions::consume_one_time(app, token, Purpose::PasswordReset).await?;
     users::set_password(&mut tx, user_id, &password_hash).await?;
+    sessions::spend_all_one_time(&mut tx, user_id, Purpose::PasswordReset).await?;
     sessions::end_all_in(&mut tx, user_id).await?;
     audit::record_in(
         &mut tx,
@@ -335,24 +371,84 @@ pub async fn verify_email(app: &App, token: &str) -> AppResult<()> {
 }
 
 /// Platform operator login → an access token with `scope: "platform"` and no tenant.
-pub async fn admin_login(app: &App, email: &str, password: String) -> AppResult<(String, i64)> {
-    let admin: Option<(Uuid, String)> = sqlx::query_as(
-        "select id, password_hash from platform.platform_admins
-         where lower(email) = lower($1) and is_active",
+/// Failed attempts are limited as tenant logins are (10 per email per 15 minutes, then
+/// 429), and every attempt, failed or not, is recorded in the platform audit log.
+pub async fn admin_login(
+    app: &App,
+    email: &str,
+    password: String,
+    client: &ClientInfo,
+) -> AppResult<(String, i64)> {
+    let admin: Option<(Uuid, String, String, bool)> = sqlx::query_as(
+        "select id, email, password_hash, is_active from platform.platform_admins
+         where lower(email) = lower($1)",
     )
     .bind(email)
     .fetch_optional(&app.db)
     .await?;
-    let verified = password::verify(password, admin.as_ref().map(|a| a.1.clone())).await?;
-    let Some((admin_id, _)) = admin.filter(|_| verified != Verified::No) else {
+    // One budget per operator, whichever look-alike of the address was typed.
+    let budget = admin.as_ref().map_or(email, |a| a.1.as_str());
+    let attempt = match app.limits.operator_login_attempt(budget).await {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            let entry = operator_entry(
+                admin.as_ref().map(|a| a.0),
+                "auth.operator_login_failed",
+                client,
+            )
+            .metadata(failure_metadata("rate_limited", email, admin.is_some()));
+            audit::record_operator_event(&app.db, entry).await?;
+            return Err(e);
+        }
+    };
+    let hash = admin.as_ref().filter(|a| a.3).map(|a| a.2.clone());
+    let verified = password::verify(password, hash).await?;
+    let admin_id = admin.as_ref().map(|a| a.0);
+    let reason = match &admin {
+        None => Some("unknown_operator"),
+        Some((.., false)) => Some("inactive"),
+        Some(_) if verified == Verified::No => Some("wrong_password"),
+        Some(_) => None,
+    };
+    if let Some(reason) = reason {
+        let entry = operator_entry(admin_id, "auth.operator_login_failed", client)
+            .metadata(failure_metadata(reason, email, admin.is_some()));
+        audit::record_operator_event(&app.db, entry).await?;
         return Err(AppError::new(
             ErrorCode::InvalidCredentials,
             "the email or password is not right",
         ));
-    };
+    }
+    let admin_id = admin_id.ok_or_else(|| AppError::internal(anyhow::anyhow!("no operator")))?;
+    attempt.succeeded(&app.limits).await;
+    audit::record_operator_event(
+        &app.db,
+        operator_entry(Some(admin_id), "auth.operator_login", client),
+    )
+    .await?;
     let mut claims = app.jwt.claims(admin_id, None, Vec::new());
     claims.scope = Some("platform".to_owned());
     Ok((app.jwt.sign(&claims)?, app.jwt.access_ttl_seconds()))
+}
+
+/// A platform audit entry about an operator's login (`admin_id` when the address is an
+/// operator's).
+fn operator_entry(admin_id: Option<Uuid>, action: &'static str, client: &ClientInfo) -> AuditEntry {
+    let mut entry = AuditEntry::new(admin_id.map(Actor::Platform), action, client);
+    entry.actor_type = "platform";
+    match admin_id {
+        Some(id) => entry.target("platform_admin", id),
+        None => entry,
+    }
+}
+
+/// Why an operator login failed; for an address that is no operator's, the address as
+/// typed (when it is one) so that probing shows in the log. Never the password.
+fn failure_metadata(reason: &str, email: &str, known: bool) -> serde_json::Value {
+    match (known, Email::parse("email", email)) {
+        (false, Ok(typed)) => json!({"reason": reason, "email": typed.as_str()}),
+        _ => json!({"reason": reason}),
+    }
 }
 
 /// Creates or resets a platform operator and tells every replica (a changed password

@@ -52,6 +52,15 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job the platform runs for itself — a platform-owned type (`files.cleanup`), or
+    /// one with no creator (identity mail: welcome, verification, password reset) — that
+    /// no tenant principal may stop. A type this build does not know counts as the
+    /// platform's too.
+    pub fn is_platform(&self) -> bool {
+        self.created_by.is_none()
+            || JobType::parse(&self.job_type).is_none_or(JobType::is_platform_owned)
+    }
+
     /// The job as clients see it: internal jobs (`notification.send`, …) may carry
     /// secrets in their payload — a reset token in a message body — so their payload
     /// and result are never shown, whatever the reader's permissions.
@@ -253,8 +262,15 @@ pub async fn list(
 }
 
 /// Cancels a job: a queued one at once, a running one at its next check (the row shows
-/// `cancel_requested_at` meanwhile). A finished job is a 409.
+/// `cancel_requested_at` meanwhile). A finished job is a 409; a platform job
+/// ([`Job::is_platform`]) is a 403 whatever its state.
 pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
+    // Type and creator never change, so checking before the update leaves no race.
+    if get(scope, id).await?.is_platform() {
+        return Err(AppError::forbidden(
+            "this job belongs to the platform (its own mail or clean-up) and cannot be cancelled",
+        ));
+    }
     // SET expressions see the row as it was, so each `case` tests the old status.
     let cancelled: Option<Job> = sqlx::query_as(scope.sql(
         "with changed as (

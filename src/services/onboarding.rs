@@ -15,7 +15,8 @@ use crate::{
     rbac::{policy, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
-        notifications, roles,
+        notifications::{self, PlatformMail},
+        roles,
         sessions::{self, TokenPair},
         tenants::{self, Plan, Tenant, TenantSlug},
         users::{self, Email, NewUser, User},
@@ -161,19 +162,19 @@ pub async fn onboard(
         .await?;
     }
     let admin_user = users::get_in(&mut tx, admin_id).await?;
-    let welcome = notifications::queue_in(
+    let welcome = notifications::queue_platform_in(
+        &app.limits,
         &mut tx,
-        &notifications::system_email(
-            &admin_user.email,
-            "welcome",
-            format!("Welcome to {}", input.name),
-            format!("Your organisation {} is ready.", input.slug.as_str()),
-        ),
-        None,
+        input.plan,
+        PlatformMail::Welcome,
+        &admin_user.email,
+        format!("Your organisation {} is ready.", input.slug.as_str()),
     )
     .await?;
     tx.commit().await?;
-    notifications::dispatch(app, tenant_id, &welcome).await;
+    if let Some(welcome) = welcome {
+        notifications::dispatch(app, tenant_id, &welcome).await;
+    }
     if idempotency_key.is_some() {
         purge_expired_idempotency_records(&app.db).await;
     }

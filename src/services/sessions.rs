@@ -273,6 +273,26 @@ pub async fn consume_one_time(
     Ok((tx, user_id))
 }
 
+/// Spends every outstanding token of `purpose` of the user, inside `tx`: once a password
+/// is reset, no other reset mail still open (in an inbox, or one a look-alike address
+/// got) may set it again.
+pub async fn spend_all_one_time(
+    tx: &mut TenantTx,
+    user_id: Uuid,
+    purpose: Purpose,
+) -> sqlx::Result<()> {
+    let sql = tx.sql(
+        "update {schema}.one_time_tokens set used_at = now()
+         where user_id = $1 and purpose = $2 and used_at is null",
+    );
+    sqlx::query(sql)
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

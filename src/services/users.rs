@@ -304,6 +304,10 @@ pub async fn set_password(tx: &mut TenantTx, id: Uuid, hash: &str) -> sqlx::Resu
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Credentials {
     pub id: Uuid,
+    /// The address as stored: where mail about the account goes. The lookup matched it
+    /// with PostgreSQL's `lower()`, which folds look-alikes (`İ` → `i`) that are other
+    /// mailboxes, so the address a request typed is never the one written to.
+    pub email: String,
     pub password_hash: String,
     pub is_active: bool,
     /// Self-registered and not yet verified: may not log in.
@@ -312,7 +316,7 @@ pub struct Credentials {
 
 pub async fn credentials(scope: &TenantScope, email: &str) -> sqlx::Result<Option<Credentials>> {
     sqlx::query_as(scope.sql(
-        "select id, password_hash, is_active,
+        "select id, email, password_hash, is_active,
             self_registered and not email_verified as must_verify_email
          from {schema}.users where lower(email) = lower($1)",
     ))

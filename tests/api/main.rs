@@ -9,6 +9,7 @@ mod client_address;
 mod docs;
 mod env_example;
 mod errors;
+mod fair_identity;
 mod fair_jobs;
 mod faults;
 mod files;

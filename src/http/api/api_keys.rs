@@ -45,9 +45,17 @@ pub async fn list(
 /// `oneOf`).
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct CreateApiKey {
-    /// 1 to 100 characters, not blank.
-    #[validate(length(min = 1, max = 100), custom(function = "validate::not_blank"))]
-    #[schema(min_length = 1, max_length = 100, pattern = r".*\S.*")]
+    /// 1 to 100 characters, not blank, no control characters.
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "validate::not_blank"),
+        custom(function = "validate::no_control")
+    )]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// A role whose permissions the key gets (give this or `permissions`, not both).
     #[validate(length(max = 100))]

@@ -19,7 +19,7 @@ use crate::{
     services::{
         identity::{self, Registered},
         sessions::{self, TokenPair},
-        tenants::{self, Tenant},
+        tenants::Tenant,
         users::{self, Email, User},
     },
 };
@@ -61,12 +61,10 @@ pub async fn login(
     };
     let tenant = tenant.trim();
     let attempt = if app.limits.is_enabled() {
-        // One budget per account, whether the tenant was named by slug or by id.
-        let account = match tenants::find_by_key(&app.db, tenant).await? {
-            Some(t) => t.id.to_string(),
-            None => tenant.to_owned(),
-        };
-        Some(app.limits.login_attempt(&account, &body.email).await?)
+        // One budget per account, whether the tenant was named by slug or by id and
+        // whichever look-alike of the address was typed.
+        let (account, email) = identity::login_budget(&app, tenant, &body.email).await?;
+        Some(app.limits.login_attempt(&account, &email).await?)
     } else {
         None
     };
@@ -102,11 +100,13 @@ pub struct RegisterRequest {
     #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub first_name: Option<String>,
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub last_name: Option<String>,
 }
 
@@ -359,13 +359,15 @@ pub struct PlatformToken {
     responses(
         (status = 200, description = "A platform token", body = PlatformToken),
         (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "10 failed logins for this operator in 15 minutes, or too many requests from this address (Retry-After)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn admin_login(
     State(app): State<AppState>,
+    client: ClientInfo,
     ValidJson(body): ValidJson<AdminLoginRequest>,
 ) -> AppResult<Json<PlatformToken>> {
     let (access_token, expires_in) =
-        identity::admin_login(&app, &body.email, body.password).await?;
+        identity::admin_login(&app, &body.email, body.password, &client).await?;
     Ok(Json(PlatformToken {
         access_token,
         token_type: "Bearer",

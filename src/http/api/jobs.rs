@@ -137,11 +137,14 @@ pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppR
     Ok(Json(jobs::get(&principal.scope, id).await?))
 }
 
-/// Cancel a job: a queued one at once, a running one at its next check.
+/// Cancel a job: a queued one at once, a running one at its next check. The platform's
+/// own jobs (its mail: welcome, verification, password reset; clean-ups) are not the
+/// tenant's to stop.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = Uuid, Path)),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 202, description = "Cancelled, or cancellation requested", body = Job),
+        (status = 403, description = "FORBIDDEN: a platform job, whatever its state", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job already finished", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -145,6 +145,13 @@ async fn compose(
             }
         }
     };
+    // A template's subject is checked when stored; a variable could still bring a CR/LF.
+    if crate::text::has_control(&subject) {
+        return Err(fail(
+            "subject",
+            format!("{} (once filled in)", crate::text::NO_CONTROL_MESSAGE),
+        ));
+    }
     let size = match channel {
         Channel::Email => body.len(),
         Channel::Sms | Channel::Push => body.chars().count(),
@@ -187,9 +194,9 @@ pub struct SendEmail {
     #[validate(custom(function = "validate::email"))]
     #[schema(format = "email", max_length = 254)]
     pub to: String,
-    /// Overrides the template's subject; at most 200 characters.
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// Overrides the template's subject; at most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub subject: Option<String>,
     /// The message (at most 200 KiB); required unless `template` is given.
     pub body: Option<String>,
@@ -297,9 +304,9 @@ pub struct SendPush {
         max_length = 1024
     )]
     pub target: String,
-    /// At most 200 characters; overrides a template's subject.
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters; overrides a template's subject.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub title: Option<String>,
     /// The text (at most 2,000 characters); required unless `template` is given.
     pub body: Option<String>,
@@ -361,10 +368,10 @@ pub struct TemplateRequest {
     #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$", min_length = 1, max_length = 100)]
     pub name: String,
     pub channel: Channel,
-    /// Email subject or push title (not for `sms`); at most 200 characters, may hold
-    /// placeholders.
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// Email subject or push title (not for `sms`); at most 200 characters, no control
+    /// characters, may hold placeholders.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub subject: Option<String>,
     /// At most 64 KiB, not blank; `{{ name }}` placeholders (letters, digits, `_ . -`).
     #[validate(length(max = 65536), custom(function = "validate::not_blank"))]

@@ -130,9 +130,9 @@ pub struct CreateRole {
     #[validate(custom(function = "validate::role_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$", min_length = 2, max_length = 50)]
     pub name: String,
-    /// At most 1,000 characters.
-    #[validate(length(max = 1000))]
-    #[schema(max_length = 1000)]
+    /// At most 1,000 characters, no control characters.
+    #[validate(length(max = 1000), custom(function = "validate::no_control"))]
+    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub description: Option<String>,
     /// At most 100 grants, each within the caller's own permissions.
     #[serde(default)]
@@ -215,9 +215,9 @@ pub struct UpdateRole {
     #[validate(custom(function = "validate::role_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$", min_length = 2, max_length = 50)]
     pub name: Option<String>,
-    /// At most 1,000 characters.
-    #[validate(length(max = 1000))]
-    #[schema(max_length = 1000)]
+    /// At most 1,000 characters, no control characters.
+    #[validate(length(max = 1000), custom(function = "validate::no_control"))]
+    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub description: Option<String>,
 }
 

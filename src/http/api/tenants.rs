@@ -38,18 +38,22 @@ pub struct NewAdmin {
     /// 8 to 128 characters.
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    /// At most 200 characters.
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub first_name: Option<String>,
-    /// At most 200 characters.
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub last_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreateTenant {
-    /// 1 to 200 characters.
-    #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
+    /// 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: String,
     /// `^[a-z][a-z0-9-]{2,39}$`, unique.
     #[schema(pattern = "^[a-z][a-z0-9-]{2,39}$")]
@@ -62,10 +66,10 @@ pub struct CreateTenant {
 fn name(field: &str, raw: &str) -> Result<String, FieldError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        Err(FieldError::new(field, "must be 1 to 200 characters"))
-    } else {
-        Ok(name.to_owned())
+        return Err(FieldError::new(field, "must be 1 to 200 characters"));
     }
+    crate::text::no_control(field, name)?;
+    Ok(name.to_owned())
 }
 
 /// An optional person's name: at most 200 characters.
@@ -74,7 +78,8 @@ fn person_name(field: &str, raw: Option<&String>) -> Result<(), FieldError> {
         Some(name) if name.chars().count() > 200 => {
             Err(FieldError::new(field, "must be at most 200 characters"))
         }
-        _ => Ok(()),
+        Some(name) => crate::text::no_control(field, name),
+        None => Ok(()),
     }
 }
 
@@ -257,7 +262,12 @@ pub async fn get(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateTenant {
-    #[schema(min_length = 1, max_length = 200, pattern = r".*\S.*")]
+    /// 1 to 200 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub name: Option<String>,
     /// Replaces the settings object: at most 16 KiB as JSON. `self_registration`, when
     /// present, is `{enabled, allowed_email_domains?}`; other keys are the tenant's own.

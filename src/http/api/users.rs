@@ -21,7 +21,9 @@ use crate::{
     rbac::policy,
     services::{
         audit::{self, AuditEntry},
-        identity, notifications, sessions,
+        identity,
+        notifications::{self, PlatformMail},
+        sessions,
         users::{self, Email, NewUser, User, UserChanges},
     },
 };
@@ -51,11 +53,13 @@ pub struct CreateUser {
     #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub first_name: Option<String>,
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub last_name: Option<String>,
     /// Role names (at most 20); default `["viewer"]`. Each must exist and be within the
     /// caller's permissions.
@@ -116,14 +120,20 @@ pub async fn create(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
-    let verification = notifications::queue_in(
+    // The platform's own mail (no creator): to the address as stored.
+    let verification = notifications::queue_platform_in(
+        &app.limits,
         &mut tx,
-        &identity::verification_email(&user.email, &token),
-        Some(principal.actor.id()),
+        principal.tenant.plan,
+        PlatformMail::EmailVerification,
+        &user.email,
+        identity::verification_body(&token),
     )
     .await?;
     tx.commit().await?;
-    notifications::dispatch(&app, principal.tenant_id(), &verification).await;
+    if let Some(verification) = verification {
+        notifications::dispatch(&app, principal.tenant_id(), &verification).await;
+    }
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -140,11 +150,13 @@ pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppR
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct UpdateUser {
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub first_name: Option<String>,
-    #[validate(length(max = 200))]
-    #[schema(max_length = 200)]
+    /// At most 200 characters, no control characters.
+    #[validate(length(max = 200), custom(function = "validate::no_control"))]
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub last_name: Option<String>,
     /// `false` deactivates the account: its sessions end and its tokens stop working.
     pub is_active: Option<bool>,

@@ -54,6 +54,13 @@ impl JobType {
         .find(|t| t.as_str() == raw)
     }
 
+    /// Whether only the platform runs jobs of this type (clean-ups): such a job is the
+    /// platform's whoever's tenant it serves. `notification.send` is not: a tenant's own
+    /// sends are its jobs; the platform's mail is told apart by having no creator.
+    pub fn is_platform_owned(self) -> bool {
+        matches!(self, Self::FilesCleanup)
+    }
+
     /// Whether clients may submit it through `POST /api/v1/jobs`.
     pub fn is_public(self) -> bool {
         matches!(self, Self::Echo | Self::UsageReport)

@@ -24,7 +24,11 @@ use crate::{
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
     jobs::{JobMessage, JobType, Lane},
-    services::jobs::{self, DEFAULT_MAX_ATTEMPTS, NewJob},
+    services::{
+        jobs::{self, DEFAULT_MAX_ATTEMPTS, NewJob},
+        rate_limit::{MailRefusal, RateLimiter},
+        tenants::Plan,
+    },
 };
 
 /// How a message travels.
@@ -337,30 +341,103 @@ pub async fn dispatch(app: &App, tenant_id: Uuid, queued: &Queued) {
     jobs::enqueue(app, JobMessage::row(tenant_id, queued.job_id, queued.lane)).await;
 }
 
-/// Sends one of the service's own messages (welcome, verification, password reset) in
-/// a transaction of its own; not counted against the tenant's send quota.
-pub async fn send_system(
-    app: &App,
-    scope: &TenantScope,
-    message: &Outgoing,
-) -> sqlx::Result<Queued> {
-    let mut tx = scope.begin().await?;
-    let queued = queue_in(&mut tx, message, None).await?;
-    tx.commit().await?;
-    dispatch(app, scope.tenant_id(), &queued).await;
-    Ok(queued)
+// ---------------------------------------------------------------------------------------
+// Mail the platform sends by itself
+
+/// The mail the platform sends by itself. Each kind has a fixed subject: no
+/// tenant-controlled text (a tenant's or a user's name) ever reaches a mail header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformMail {
+    Welcome,
+    EmailVerification,
+    /// Somebody tried to register an address that already has an account.
+    RegistrationExistingAccount,
+    PasswordReset,
 }
 
-/// An email of the service itself (`template` names the kind of message).
-pub fn system_email(to: &str, template: &str, subject: String, body: String) -> Outgoing {
-    Outgoing {
+impl PlatformMail {
+    /// The `template` the send log and the message record.
+    pub fn template(self) -> &'static str {
+        match self {
+            Self::Welcome => "welcome",
+            Self::EmailVerification => "email_verification",
+            Self::RegistrationExistingAccount => "registration_existing_account",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+
+    pub fn subject(self) -> &'static str {
+        match self {
+            Self::Welcome => "Welcome to Tenantry",
+            Self::EmailVerification => "Confirm your email address",
+            Self::RegistrationExistingAccount => "Someone tried to register with your address",
+            Self::PasswordReset => "Reset your password",
+        }
+    }
+}
+
+/// Queues one platform mail inside `tx`, when its limits allow: at most
+/// [`PLATFORM_MAIL_PER_HOUR`](crate::services::rate_limit::PLATFORM_MAIL_PER_HOUR) to
+/// one recipient per hour, and one send from the tenant's daily send quota. `to` must be
+/// the address stored for the account, never the one a request typed. `None` when the
+/// mail may not go out: it is not sent, whoever asked gets the same answer (a 202 stays a
+/// 202), and `tenantry_platform_mail_suppressed_total` counts it. Job and log row carry
+/// no creator: the platform, not a tenant principal, sends it (so no tenant may cancel it).
+pub async fn queue_platform_in(
+    limits: &RateLimiter,
+    tx: &mut TenantTx,
+    plan: Plan,
+    kind: PlatformMail,
+    to: &str,
+    body: String,
+) -> sqlx::Result<Option<Queued>> {
+    let tenant_id = tx.tenant_id();
+    let refused = match limits.consume_platform_mail(tenant_id, to).await {
+        Err(MailRefusal::RecipientLimit) => Some("recipient_limit"),
+        Err(MailRefusal::Unavailable) => Some("unavailable"),
+        Ok(()) => match limits.consume_send_quota(tenant_id, plan).await {
+            Ok(()) => None,
+            Err(e) if e.code() == ErrorCode::RateLimited => Some("daily_quota"),
+            Err(_) => Some("unavailable"),
+        },
+    };
+    if let Some(reason) = refused {
+        metrics::counter!(
+            "tenantry_platform_mail_suppressed_total",
+            "kind" => kind.template(),
+            "reason" => reason
+        )
+        .increment(1);
+        tracing::info!(%tenant_id, kind = kind.template(), reason, "platform mail not sent");
+        return Ok(None);
+    }
+    let message = Outgoing {
         channel: Channel::Email,
         to: to.to_owned(),
-        template: Some(template.to_owned()),
-        subject,
+        template: Some(kind.template().to_owned()),
+        subject: kind.subject().to_owned(),
         body,
         data: None,
+    };
+    queue_in(tx, &message, None).await.map(Some)
+}
+
+/// [`queue_platform_in`] in a transaction of its own, then handed to the queue.
+pub async fn send_platform(
+    app: &App,
+    scope: &TenantScope,
+    plan: Plan,
+    kind: PlatformMail,
+    to: &str,
+    body: String,
+) -> sqlx::Result<Option<Queued>> {
+    let mut tx = scope.begin().await?;
+    let queued = queue_platform_in(&app.limits, &mut tx, plan, kind, to, body).await?;
+    tx.commit().await?;
+    if let Some(queued) = &queued {
+        dispatch(app, scope.tenant_id(), queued).await;
     }
+    Ok(queued)
 }
 
 /// A log row's status and message id, for the job.

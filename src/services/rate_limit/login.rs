@@ -43,10 +43,10 @@ impl RateLimiter {
     /// [`LOGIN_FAILURES`] times recently; otherwise charges one failure up front, which
     /// [`LoginAttempt::succeeded`] gives back. Charging first means parallel guesses
     /// cannot all slip through before the first failure is counted.
+    ///
+    /// `email` should be the address as stored when the account exists: the lookup
+    /// matches look-alikes (`İ` for `i`) that would otherwise each get a budget of their own.
     pub async fn login_attempt(&self, tenant: &str, email: &str) -> Result<LoginAttempt, AppError> {
-        if !self.enabled {
-            return Ok(LoginAttempt { key: None });
-        }
         let email = Sha256::digest(email.trim().to_lowercase().as_bytes());
         let key = format!(
             "{}login:{}:{}",
@@ -54,6 +54,22 @@ impl RateLimiter {
             tenant.trim().to_lowercase(),
             hex(&email[..16])
         );
+        self.attempt(key).await
+    }
+
+    /// [`Self::login_attempt`] for a platform operator (`POST /api/v1/admin/login`): the
+    /// same budget, 10 failures per email per 15 minutes, in a key space of its own (a
+    /// tenant cannot spend an operator's budget).
+    pub async fn operator_login_attempt(&self, email: &str) -> Result<LoginAttempt, AppError> {
+        let email = Sha256::digest(email.trim().to_lowercase().as_bytes());
+        let key = format!("{}login-operator:{}", self.prefix, hex(&email[..16]));
+        self.attempt(key).await
+    }
+
+    async fn attempt(&self, key: String) -> Result<LoginAttempt, AppError> {
+        if !self.enabled {
+            return Ok(LoginAttempt { key: None });
+        }
         let buckets = [(
             Cow::Borrowed(key.as_str()),
             LimitKind::Login,
@@ -95,7 +111,7 @@ impl RateLimiter {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()

@@ -20,6 +20,7 @@ mod gcra;
 mod lease;
 mod login;
 pub mod overrides;
+mod platform_mail;
 mod quota;
 
 use std::{borrow::Cow, net::IpAddr, time::Duration};
@@ -36,6 +37,7 @@ pub use overrides::{
     Override, Overrides, remove_override, remove_override_audited, set_override,
     set_override_audited,
 };
+pub use platform_mail::{MailRefusal, PLATFORM_MAIL_PER_HOUR};
 pub use quota::daily_send_quota;
 
 use crate::{config::Config, redis::Redis, services::tenants::Plan};
