@@ -239,6 +239,7 @@ pub fn openapi() -> serde_json::Value {
     crate::http::client_names::apply(&mut doc);
     let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
     crate::http::no_nul::apply(&mut doc);
+    crate::http::contract::apply(&mut doc);
     doc
 }
 

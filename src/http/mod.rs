@@ -3,6 +3,7 @@
 pub mod access;
 pub mod api;
 pub mod client_names;
+pub mod contract;
 pub mod docs;
 pub mod extract;
 pub mod limits;

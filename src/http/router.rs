@@ -27,9 +27,9 @@ pub struct RouteInfo {
     pub access: Access,
 }
 
-/// Collects API routes with their access rules.
+/// Collects API routes with their access rules (the table alone without a state).
 struct Api {
-    state: AppState,
+    state: Option<AppState>,
     router: Router<AppState>,
     table: Vec<RouteInfo>,
 }
@@ -42,12 +42,12 @@ impl Api {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
-        let guarded = on(filter, handler).route_layer(from_fn_with_state(
-            (self.state.clone(), access),
-            access::guard,
-        ));
-        self.router = self.router.route(path, guarded);
+        if let Some(state) = &self.state {
+            let filter = MethodFilter::try_from(method.clone()).expect("a routable method");
+            let guarded = on(filter, handler)
+                .route_layer(from_fn_with_state((state.clone(), access), access::guard));
+            self.router = self.router.route(path, guarded);
+        }
         self.table.push(RouteInfo {
             method: method_name(&method),
             path,
@@ -71,11 +71,21 @@ fn method_name(method: &Method) -> &'static str {
 /// The API routes and their table.
 pub fn api(state: &AppState) -> (Router<AppState>, Vec<RouteInfo>) {
     let api = declare(Api {
-        state: state.clone(),
+        state: Some(state.clone()),
         router: Router::new(),
         table: Vec::new(),
     });
     (api.router, api.table)
+}
+
+/// The API routes' table alone (for the OpenAPI document).
+pub fn table() -> Vec<RouteInfo> {
+    declare(Api {
+        state: None,
+        router: Router::new(),
+        table: Vec::new(),
+    })
+    .table
 }
 
 /// Every API route with its access rule, one line each.
