@@ -92,8 +92,9 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// The most JSON values (scalars and containers) one body may hold: the largest request
-/// (a simulation of 10,000 samples) is about 30,000.
-pub const MAX_JSON_VALUES: usize = 65_536;
+/// (a simulation of 10,000 samples) is about 30,000; 32,768 values parsed into a map
+/// are about 7 MiB.
+pub const MAX_JSON_VALUES: usize = 32_768;
 /// The deepest nesting of arrays and objects one body may hold.
 pub const MAX_JSON_DEPTH: usize = 64;
 
