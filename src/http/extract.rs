@@ -289,7 +289,10 @@ mod tests {
 
     #[test]
     fn the_shape_counts_values_and_depth_outside_strings() {
-        assert_eq!(json_shape(br#"{"a": [1, 2, {"b": "x,[{"}], "c": "\"]"}"#), (7, 3));
+        assert_eq!(
+            json_shape(br#"{"a": [1, 2, {"b": "x,[{"}], "c": "\"]"}"#),
+            (7, 3)
+        );
         assert_eq!(json_shape(b"{}"), (2, 1));
         let deep = format!("{}{}", "[".repeat(70), "]".repeat(70));
         assert_eq!(json_shape(deep.as_bytes()).1, 70);

@@ -335,8 +335,17 @@ pub async fn store_generated(
         .put_bytes(&key, content_type, contents)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let inserted =
-        insert_available(scope, id, name, content_type, &stored, created_by, None, None).await;
+    let inserted = insert_available(
+        scope,
+        id,
+        name,
+        content_type,
+        &stored,
+        created_by,
+        None,
+        None,
+    )
+    .await;
     match inserted {
         Ok(file) => {
             record_stored(app, scope.tenant_id(), stored.size);
@@ -380,7 +389,11 @@ pub async fn create_upload(
     let key = storage::object_key(p.tenant_id(), id);
     let upload_url = app
         .storage
-        .upload_url(&storage::upload_key(p.tenant_id(), id), UPLOAD_URL_TTL, size)
+        .upload_url(
+            &storage::upload_key(p.tenant_id(), id),
+            UPLOAD_URL_TTL,
+            size,
+        )
         .await
         .map_err(storage_down)?;
     let mut tx = p.scope.begin().await?;
@@ -454,7 +467,14 @@ pub async fn complete(
         .map_err(storage_down)?;
     // Not moved: nothing uploaded, or moved by an earlier `complete` that did not finish
     // (or an upload made before upload keys existed): then the object is at its key.
-    if !moved && app.storage.size(&key).await.map_err(storage_down)?.is_none() {
+    if !moved
+        && app
+            .storage
+            .size(&key)
+            .await
+            .map_err(storage_down)?
+            .is_none()
+    {
         return Err(AppError::conflict(
             ErrorCode::Conflict,
             "nothing has been uploaded to the upload URL yet",

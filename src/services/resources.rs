@@ -94,7 +94,10 @@ pub async fn list(
     .bind(PAGE_DATA_BYTES)
     .fetch_all(scope.db())
     .await?;
-    let within = rows.iter().take_while(|r| r.running <= PAGE_DATA_BYTES).count();
+    let within = rows
+        .iter()
+        .take_while(|r| r.running <= PAGE_DATA_BYTES)
+        .count();
     let page = i64::try_from(within.max(1)).unwrap_or(1).min(limit);
     Ok((rows.into_iter().map(|r| r.resource).collect(), page))
 }

@@ -260,7 +260,12 @@ mod tests {
         let week = Some(now - Duration::days(7));
         let all = UsageQuery::parse(week, Some(now), Some("minute"), None);
         assert!(all.is_err(), "a week of minutes of every metric");
-        let two = UsageQuery::parse(week, Some(now), Some("minute"), Some("api_requests,bytes_in"));
+        let two = UsageQuery::parse(
+            week,
+            Some(now),
+            Some("minute"),
+            Some("api_requests,bytes_in"),
+        );
         assert!(two.is_ok(), "a week of minutes of two metrics");
         let day = UsageQuery::parse(None, None, Some("minute"), None);
         assert!(day.is_ok(), "a day of minutes of every metric");

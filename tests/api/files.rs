@@ -848,9 +848,18 @@ async fn replayed_link(app: TestApp) {
             Vec::new(),
         )
         .await;
-    assert_eq!(&downloaded.body[..], b"hello", "the served contents are unchanged");
+    assert_eq!(
+        &downloaded.body[..],
+        b"hello",
+        "the served contents are unchanged"
+    );
     let file = app
-        .call(Method::GET, &format!("/api/v1/files/{id}"), &t.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/files/{id}"),
+            &t.admin(),
+            None,
+        )
         .await
         .json();
     assert_eq!(file["size"], 5);
@@ -902,7 +911,10 @@ async fn two_concurrent_puts_to_one_fs_upload_link_one_wins_one_409() {
         )
         .await;
     assert_eq!(done.status, 200, "{}", done.text());
-    assert_eq!(done.json()["checksum_sha256"], sha256(&[winner; 256 * 1024]));
+    assert_eq!(
+        done.json()["checksum_sha256"],
+        sha256(&[winner; 256 * 1024])
+    );
     assert_eq!(objects(&app, t.id).await, 1, "no temporary file is left");
 }
 
@@ -929,7 +941,13 @@ async fn storage_quota(app: TestApp) {
     let problem = upload(&app, &t.admin(), "a.txt", &[b'x'; 11])
         .await
         .assert_problem(413, "STORAGE_QUOTA_EXCEEDED");
-    assert!(problem["detail"].as_str().unwrap_or_default().contains("1073741824"), "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1073741824"),
+        "{problem}"
+    );
     app.call(
         Method::POST,
         "/api/v1/files/uploads",
@@ -961,7 +979,12 @@ async fn storage_quota(app: TestApp) {
     .await
     .assert_problem(413, "STORAGE_QUOTA_EXCEEDED");
     let file = app
-        .call(Method::GET, &format!("/api/v1/files/{id}"), &t.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/files/{id}"),
+            &t.admin(),
+            None,
+        )
         .await
         .json();
     assert_eq!(file["status"], "pending", "{file}");

@@ -877,7 +877,10 @@ async fn a_template_that_multiplies_its_variables_is_refused_before_rendering() 
     )
     .await
     .assert_problem(422, "VALIDATION_FAILED");
-    assert!(field_errors(&problem).contains(&"body".to_owned()), "{problem}");
+    assert!(
+        field_errors(&problem).contains(&"body".to_owned()),
+        "{problem}"
+    );
     assert!(problem.to_string().contains("262144 bytes"), "{problem}");
 
     // A template stored before the placeholder limit (13,000 `{{a}}`) sent with the
@@ -934,10 +937,21 @@ async fn a_template_that_multiplies_its_variables_is_refused_before_rendering() 
     )
     .await;
     let target = "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1";
-    post(&app, &admin, "push", json!({"target": target, "body": "x".repeat(4097)}))
-        .await
-        .assert_problem(422, "VALIDATION_FAILED");
-    send(&app, &admin, "push", json!({"target": target, "body": "x".repeat(4096)})).await;
+    post(
+        &app,
+        &admin,
+        "push",
+        json!({"target": target, "body": "x".repeat(4097)}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    send(
+        &app,
+        &admin,
+        "push",
+        json!({"target": target, "body": "x".repeat(4096)}),
+    )
+    .await;
     let emails = history(&app, &admin, "?channel=email").await;
     assert!(
         !emails

@@ -357,9 +357,20 @@ async fn a_page_of_large_resources_stops_at_a_mib_of_data_and_the_cursor_carries
         assert_eq!(res.status, 200, "{}", res.text());
         let body = res.json();
         let items = body["items"].as_array().cloned().unwrap_or_default();
-        assert!(!items.is_empty() && items.len() <= 17, "{} items", items.len());
-        assert_eq!(items[0]["data"]["blob"].as_str().map(str::len), Some(60 * 1024));
-        seen.extend(items.iter().map(|r| r["name"].as_str().unwrap_or_default().to_owned()));
+        assert!(
+            !items.is_empty() && items.len() <= 17,
+            "{} items",
+            items.len()
+        );
+        assert_eq!(
+            items[0]["data"]["blob"].as_str().map(str::len),
+            Some(60 * 1024)
+        );
+        seen.extend(
+            items
+                .iter()
+                .map(|r| r["name"].as_str().unwrap_or_default().to_owned()),
+        );
         match body["next_cursor"].as_str() {
             Some(next) => cursor = next.to_owned(),
             None => break,

@@ -399,7 +399,12 @@ async fn a_usage_query_whose_points_multiply_is_422() {
     let acme = app.onboard("acme").await;
     let week = "from=2026-03-01T00:00:00Z&to=2026-03-08T00:00:00Z&granularity=minute";
     let problem = app
-        .call(Method::GET, &format!("/api/v1/usage?{week}"), &acme.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/usage?{week}"),
+            &acme.admin(),
+            None,
+        )
         .await
         .assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(problem["errors"][0]["field"], "metric", "{problem}");

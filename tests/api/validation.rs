@@ -424,7 +424,14 @@ async fn a_body_of_too_many_json_values_or_too_deep_is_422_before_parsing() {
     let t = app.onboard("acme").await;
     let admin = t.admin();
     let many = vec![0; 70_000];
-    let res = send(&app, &admin, Method::POST, "/api/v1/resources", json!({"name": "n", "data": {"a": many}})).await;
+    let res = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/resources",
+        json!({"name": "n", "data": {"a": many}}),
+    )
+    .await;
     let problem = res.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(fields(&res), ["body"], "{problem}");
     assert!(problem.to_string().contains("32768"), "{problem}");
@@ -432,10 +439,24 @@ async fn a_body_of_too_many_json_values_or_too_deep_is_422_before_parsing() {
     for _ in 0..70 {
         deep = json!([deep]);
     }
-    let res = send(&app, &admin, Method::POST, "/api/v1/resources", json!({"name": "n", "data": {"a": deep}})).await;
+    let res = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/resources",
+        json!({"name": "n", "data": {"a": deep}}),
+    )
+    .await;
     res.assert_problem(422, "VALIDATION_FAILED");
     assert_eq!(fields(&res), ["body"]);
     // A large but ordinary body is fine.
-    let res = send(&app, &admin, Method::POST, "/api/v1/resources", json!({"name": "n", "data": {"a": vec![0; 1000]}})).await;
+    let res = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/resources",
+        json!({"name": "n", "data": {"a": vec![0; 1000]}}),
+    )
+    .await;
     assert_eq!(res.status, 201, "{}", res.text());
 }

@@ -161,9 +161,8 @@ async fn compose(
             let texts = [subject_template.as_str(), stored.body.as_str()];
             let sizes =
                 template::measure(&texts, &variables, unit).map_err(AppError::validation)?;
-            let subject_chars =
-                template::measure(&texts[..1], &variables, template::Unit::Chars)
-                    .map_err(AppError::validation)?[0];
+            let subject_chars = template::measure(&texts[..1], &variables, template::Unit::Chars)
+                .map_err(AppError::validation)?[0];
             let mut errors = Vec::new();
             if subject_chars > MAX_SUBJECT {
                 errors.push(too_long(

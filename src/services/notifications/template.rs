@@ -310,7 +310,9 @@ mod tests {
         assert!(check_placeholders("body", &[&many, ""]).is_ok());
         assert!(check_placeholders("body", &[&many, "{{b}}"]).is_err());
         let big = "x".repeat(MAX_VARIABLE_BYTES + 1);
-        let errors = check_variables(&vars(json!({"ok": "x".repeat(MAX_VARIABLE_BYTES), "big": big})));
+        let errors = check_variables(&vars(
+            json!({"ok": "x".repeat(MAX_VARIABLE_BYTES), "big": big}),
+        ));
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["variables.big"]);
     }
