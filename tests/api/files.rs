@@ -764,6 +764,24 @@ async fn cleanup(app: TestApp) {
     .execute(app.db())
     .await
     .expect("backdate");
+    // What a presigned link wrote after its file was completed sits at an upload key,
+    // served by nothing: swept once the link has expired (the UUIDv7 file id dates it).
+    let old_id = Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        (chrono::Utc::now().timestamp() - 7200) as u64,
+        0,
+    ));
+    let (stale, live) = (
+        tenantry::storage::upload_key(t.id, old_id),
+        tenantry::storage::upload_key(t.id, Uuid::now_v7()),
+    );
+    for key in [&stale, &live] {
+        app.state
+            .storage
+            .put_bytes(key, "text/plain", bytes::Bytes::from_static(b"replayed"))
+            .await
+            .expect("an upload key written");
+    }
     let job = tenantry::services::jobs::NewJob {
         job_type: tenantry::jobs::JobType::FilesCleanup,
         payload: json!({}),
@@ -793,6 +811,16 @@ async fn cleanup(app: TestApp) {
             .await;
         assert_eq!(res.status, 200, "{kept} is kept");
     }
+    assert_eq!(
+        app.state.storage.size(&stale).await.expect("size"),
+        None,
+        "swept"
+    );
+    assert!(
+        app.state.storage.size(&live).await.expect("size").is_some(),
+        "kept while its link lives"
+    );
+    app.state.storage.delete(&live).await.expect("delete");
     assert_eq!(
         objects(&app, t.id).await,
         1,
