@@ -5,6 +5,12 @@
 //! `pending` until its contents are verified, then `available`; only available files are
 //! downloadable (409 before). Uploads left pending past their URL's expiry are removed by
 //! the `files.cleanup` job ([`cleanup_expired`]).
+//!
+//! A presigned upload lands at its upload key ([`storage::upload_key`]); `complete` moves
+//! it to the file's key and reads it there, so the size and checksum recorded are those
+//! of the object served, and the upload link, replayed later, writes to nowhere that is
+//! served (the cleanup sweeps such leftovers). Each tenant's files (stored, plus the
+//! declared size of uploads in flight) fit a storage quota by plan ([`storage_quota`]).
 
 use std::time::Duration;
 
@@ -53,6 +59,77 @@ pub fn size_limit(plan: Plan) -> u64 {
     }
 }
 
+/// The most a tenant may store, files and uploads in flight together: free 1 GiB,
+/// standard 100 GiB, premium 10 TiB.
+pub fn storage_quota(plan: Plan) -> u64 {
+    const GIB: u64 = 1024 * 1024 * 1024;
+    match plan {
+        Plan::Premium => 10 * 1024 * GIB,
+        Plan::Standard => 100 * GIB,
+        Plan::Free => GIB,
+    }
+}
+
+fn quota_exceeded(quota: u64, used: u64) -> AppError {
+    AppError::new(
+        ErrorCode::StorageQuotaExceeded,
+        format!(
+            "the tenant's storage quota of {quota} bytes is used up ({used} bytes stored or \
+             being uploaded); delete files or move to a larger plan"
+        ),
+    )
+}
+
+/// Bytes the tenant stores or has reserved: available files, plus the declared size of
+/// uploads in flight, leaving out the file `except`. Inside `tx`, after
+/// [`lock_quota`], the figure stays true until the commit.
+async fn used_bytes(tx: &mut crate::db::TenantTx, except: Option<Uuid>) -> sqlx::Result<u64> {
+    let sql = tx.sql(
+        "select coalesce(sum(size), 0)::bigint from {schema}.files
+         where ($1::uuid is null or id <> $1)",
+    );
+    let used: i64 = sqlx::query_scalar(sql)
+        .bind(except)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(u64::try_from(used).unwrap_or_default())
+}
+
+/// Serialises the tenant's quota checks until the transaction ends, so two concurrent
+/// uploads cannot both take the last free bytes.
+async fn lock_quota(tx: &mut crate::db::TenantTx, tenant_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended('files.quota:' || $1::text, 0))")
+        .bind(tenant_id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Takes `size` more bytes under the quota inside `tx` (locked until its end), or 413
+/// `STORAGE_QUOTA_EXCEEDED`.
+async fn reserve(
+    tx: &mut crate::db::TenantTx,
+    p: &TenantPrincipal,
+    except: Option<Uuid>,
+    size: u64,
+) -> AppResult<()> {
+    lock_quota(tx, p.tenant_id()).await?;
+    let used = used_bytes(tx, except).await?;
+    let quota = storage_quota(p.tenant.plan);
+    if used.saturating_add(size) > quota {
+        return Err(quota_exceeded(quota, used));
+    }
+    Ok(())
+}
+
+/// Bytes left under the quota now (a first check before streaming; [`reserve`] decides).
+async fn quota_left(p: &TenantPrincipal) -> AppResult<u64> {
+    let mut tx = p.scope.begin().await?;
+    let used = used_bytes(&mut tx, None).await?;
+    tx.commit().await?;
+    Ok(storage_quota(p.tenant.plan).saturating_sub(used))
+}
+
 /// A stored file as the API shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct FileMeta {
@@ -60,7 +137,8 @@ pub struct FileMeta {
     /// The user's file name (metadata only).
     pub name: String,
     pub content_type: String,
-    /// Bytes; for a `pending` upload, the declared size.
+    /// Bytes: the size of the object stored (read from storage, never the client's
+    /// figure); for a `pending` upload, the declared size.
     pub size: i64,
     /// Lowercase hex SHA-256 of the contents; null while `pending`.
     pub checksum_sha256: Option<String>,
@@ -119,6 +197,7 @@ fn put_error(e: PutError) -> AppError {
         PutError::Body(detail) => {
             AppError::malformed(format!("the upload could not be read: {detail}"))
         }
+        PutError::Exists => AppError::conflict(ErrorCode::Conflict, "the object exists already"),
         PutError::Storage(e) => storage_down(e),
     }
 }
@@ -132,7 +211,9 @@ fn record_stored(app: &AppState, tenant_id: Uuid, size: u64) {
     );
 }
 
-/// Inserts an available file row (and its audit entry, when a client asked for it).
+/// Inserts an available file row (and its audit entry, when a client asked for it); with
+/// `quota_of`, only if it fits that principal's storage quota.
+#[expect(clippy::too_many_arguments, reason = "one row's fields")]
 async fn insert_available(
     scope: &TenantScope,
     id: Uuid,
@@ -141,8 +222,12 @@ async fn insert_available(
     stored: &Stored,
     uploaded_by: Option<Uuid>,
     audit: Option<AuditEntry>,
-) -> sqlx::Result<FileMeta> {
+    quota_of: Option<&TenantPrincipal>,
+) -> AppResult<FileMeta> {
     let mut tx = scope.begin().await?;
+    if let Some(p) = quota_of {
+        reserve(&mut tx, p, None, stored.size).await?;
+    }
     let sql = tx.sql(
         "insert into {schema}.files
             (id, object_key, name, content_type, size, checksum_sha256, uploaded_by, status)
@@ -177,8 +262,10 @@ fn uploaded_entry(
         .metadata(serde_json::json!({"size": stored.size, "checksum_sha256": stored.sha256}))
 }
 
-/// Streams `body` to storage as a new file. Over the plan's limit is 413 and nothing is
-/// kept.
+/// Streams `body` to storage as a new file. Over the plan's limit is 413
+/// `PAYLOAD_TOO_LARGE`, past the storage quota 413 `STORAGE_QUOTA_EXCEEDED` (checked
+/// while streaming and again, under the tenant's lock, when the row is written); either
+/// way nothing is kept.
 pub async fn upload<S, E>(
     app: &AppState,
     p: &TenantPrincipal,
@@ -193,11 +280,20 @@ where
 {
     let id = Uuid::now_v7();
     let key = storage::object_key(p.tenant_id(), id);
+    let plan_limit = size_limit(p.tenant.plan);
+    let left = quota_left(p).await?;
+    let limit = plan_limit.min(left);
     let stored = app
         .storage
-        .put_stream(&key, content_type, body, size_limit(p.tenant.plan))
+        .put_stream(&key, content_type, body, limit)
         .await
-        .map_err(put_error)?;
+        .map_err(|e| match e {
+            PutError::TooLarge(_) if left < plan_limit => {
+                let quota = storage_quota(p.tenant.plan);
+                quota_exceeded(quota, quota - left)
+            }
+            e => put_error(e),
+        })?;
     let entry = uploaded_entry(p, client, id, &stored);
     let inserted = insert_available(
         &p.scope,
@@ -207,6 +303,7 @@ where
         &stored,
         Some(p.actor.id()),
         Some(entry),
+        Some(p),
     )
     .await;
     match inserted {
@@ -217,7 +314,7 @@ where
         Err(e) => {
             // No row, no object.
             let _ = app.storage.delete(&key).await;
-            Err(e.into())
+            Err(e)
         }
     }
 }
@@ -238,14 +335,25 @@ pub async fn store_generated(
         .put_bytes(&key, content_type, contents)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    match insert_available(scope, id, name, content_type, &stored, created_by, None).await {
+    let inserted = insert_available(
+        scope,
+        id,
+        name,
+        content_type,
+        &stored,
+        created_by,
+        None,
+        None,
+    )
+    .await;
+    match inserted {
         Ok(file) => {
             record_stored(app, scope.tenant_id(), stored.size);
             Ok(file)
         }
         Err(e) => {
             let _ = app.storage.delete(&key).await;
-            Err(e.into())
+            Err(anyhow::anyhow!("{e}"))
         }
     }
 }
@@ -261,8 +369,10 @@ pub struct PendingUpload {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Creates a pending file and a URL to upload it to. A declared size over the plan's
-/// limit is 413. A `files.cleanup` job, due when the URL has expired, removes the
+/// Creates a pending file and a URL to upload it to (at its upload key). A declared size
+/// over the plan's limit is 413 `PAYLOAD_TOO_LARGE`; past the storage quota (the declared
+/// size is reserved until `complete` or the cleanup) 413 `STORAGE_QUOTA_EXCEEDED`. A
+/// `files.cleanup` job, due when the URL has expired, removes the
 /// upload if it is never completed.
 pub async fn create_upload(
     app: &AppState,
@@ -279,10 +389,15 @@ pub async fn create_upload(
     let key = storage::object_key(p.tenant_id(), id);
     let upload_url = app
         .storage
-        .upload_url(&key, UPLOAD_URL_TTL, size)
+        .upload_url(
+            &storage::upload_key(p.tenant_id(), id),
+            UPLOAD_URL_TTL,
+            size,
+        )
         .await
         .map_err(storage_down)?;
     let mut tx = p.scope.begin().await?;
+    reserve(&mut tx, p, None, size).await?;
     let sql = tx.sql(
         "insert into {schema}.files (id, object_key, name, content_type, size, uploaded_by, status)
          values ($1, $2, $3, $4, $5, $6, 'pending')
@@ -326,9 +441,12 @@ async fn object_key(scope: &TenantScope, id: Uuid) -> AppResult<(String, FileMet
     Ok((key, get(scope, id).await?))
 }
 
-/// Verifies a presigned upload and makes the file available: the object must exist, be
-/// no larger than declared (and the plan allows); its SHA-256 is computed by reading it.
-/// Completing twice is 409.
+/// Verifies a presigned upload and makes the file available: its contents move from the
+/// upload key to the file's key (the upload link then changes nothing served), and are
+/// read there — the size and SHA-256 recorded and metered are those of the object
+/// served. Larger than declared or than the plan allows is 413 `PAYLOAD_TOO_LARGE`, past
+/// the storage quota 413 `STORAGE_QUOTA_EXCEEDED`; refused contents are deleted and the
+/// upload stays pending. Completing twice is 409.
 pub async fn complete(
     app: &AppState,
     p: &TenantPrincipal,
@@ -342,27 +460,50 @@ pub async fn complete(
             "the upload is already complete",
         ));
     }
-    let size = app.storage.size(&key).await.map_err(storage_down)?;
-    let Some(size) = size else {
+    let upload = storage::upload_key(p.tenant_id(), id);
+    let moved = app
+        .storage
+        .rename(&upload, &key)
+        .await
+        .map_err(storage_down)?;
+    // Not moved: nothing uploaded, or moved by an earlier `complete` that did not finish
+    // (or an upload made before upload keys existed): then the object is at its key.
+    if !moved
+        && app
+            .storage
+            .size(&key)
+            .await
+            .map_err(storage_down)?
+            .is_none()
+    {
         return Err(AppError::conflict(
             ErrorCode::Conflict,
             "nothing has been uploaded to the upload URL yet",
         ));
-    };
+    }
+    let stored = app.storage.digest(&key).await.map_err(storage_down)?;
     let declared = u64::try_from(file.size).unwrap_or_default();
     let limit = size_limit(p.tenant.plan).min(declared);
-    if size > limit {
+    let refuse = |e: AppError| async {
         // Refused contents do not stay; the URL may be used again while it lasts.
         app.storage.delete(&key).await.map_err(storage_down)?;
-        return Err(AppError::new(
+        Err(e)
+    };
+    if stored.size > limit {
+        let size = stored.size;
+        return refuse(AppError::new(
             ErrorCode::PayloadTooLarge,
             format!(
                 "the uploaded object has {size} bytes, more than the {limit} declared or allowed"
             ),
-        ));
+        ))
+        .await;
     }
-    let stored = app.storage.digest(&key).await.map_err(storage_down)?;
     let mut tx = p.scope.begin().await?;
+    if let Err(e) = reserve(&mut tx, p, Some(id), stored.size).await {
+        drop(tx);
+        return refuse(e).await;
+    }
     let sql = tx.sql(
         "update {schema}.files set status = 'available', size = $2, checksum_sha256 = $3
          where id = $1 and status = 'pending'
@@ -376,6 +517,7 @@ pub async fn complete(
         .await?;
     let Some(done) = done else {
         // Completed (or removed) meanwhile by a concurrent request.
+        drop(tx);
         get(&p.scope, id).await?;
         return Err(AppError::conflict(
             ErrorCode::Conflict,
@@ -446,6 +588,10 @@ pub async fn delete(
 ) -> AppResult<()> {
     let (key, file) = object_key(&p.scope, id).await?;
     app.storage.delete(&key).await.map_err(storage_down)?;
+    if file.status == "pending" {
+        let upload = storage::upload_key(p.tenant_id(), id);
+        app.storage.delete(&upload).await.map_err(storage_down)?;
+    }
     let mut tx = p.scope.begin().await?;
     let sql = tx.sql("delete from {schema}.files where id = $1 returning status, size");
     let deleted: Option<(String, i64)> = sqlx::query_as(sql)
@@ -467,7 +613,9 @@ pub async fn delete(
 }
 
 /// Removes this tenant's uploads left `pending` past [`PENDING_LIFETIME`]: the row
-/// first (so a concurrent `complete` finds nothing), then the object if one was put.
+/// first (so a concurrent `complete` finds nothing), then the object if one was put;
+/// then sweeps the upload keys whose link has expired (a link replayed after `complete`
+/// leaves its contents there, served by nothing: the file id, a UUIDv7, dates them).
 pub async fn cleanup_expired(app: &AppState, scope: &TenantScope) -> anyhow::Result<u64> {
     let expired: Vec<(Uuid, String)> = sqlx::query_as(scope.sql(
         "delete from {schema}.files
@@ -481,8 +629,30 @@ pub async fn cleanup_expired(app: &AppState, scope: &TenantScope) -> anyhow::Res
     .fetch_all(scope.db())
     .await?;
     for (id, key) in &expired {
-        if let Err(e) = app.storage.delete(key).await {
-            tracing::warn!(file_id = %id, error = %format!("{e:#}"), "could not delete an expired upload's object");
+        let upload = storage::upload_key(scope.tenant_id(), *id);
+        for key in [key, &upload] {
+            if let Err(e) = app.storage.delete(key).await {
+                tracing::warn!(file_id = %id, error = %format!("{e:#}"), "could not delete an expired upload's object");
+            }
+        }
+    }
+    let cutoff = Utc::now() - chrono::Duration::from_std(PENDING_LIFETIME).unwrap_or_default();
+    for key in app
+        .storage
+        .list(&storage::uploads_prefix(scope.tenant_id()))
+        .await?
+    {
+        let created = key
+            .rsplit('/')
+            .next()
+            .and_then(|id| id.parse::<Uuid>().ok())
+            .and_then(|id| id.get_timestamp())
+            .and_then(|ts| {
+                let (secs, nanos) = ts.to_unix();
+                DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+            });
+        if created.is_none_or(|created| created < cutoff) {
+            app.storage.delete(&key).await?;
         }
     }
     Ok(expired.len() as u64)

@@ -18,8 +18,10 @@ pub const MAX_DATA_BYTES: usize = 64 * 1024;
 pub struct Resource {
     pub id: Uuid,
     pub name: String,
+    /// Passed through as the JSON text PostgreSQL gives, never parsed into a tree: a list
+    /// page of 100 × 64 KiB of small values would be over 100 MiB of `Value`s.
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: sqlx::types::Json<Box<serde_json::value::RawValue>>,
     pub owner_id: Option<Uuid>,
     /// Starts at 1, grows with every change; the `ETag` is `"<version>"`.
     pub version: i32,
@@ -56,22 +58,48 @@ pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Resource> {
     .ok_or_else(AppError::not_found)
 }
 
+/// The most `data` one list page carries (its JSON text): a page ends at the row that
+/// would pass it (always one row at least), so 100 rows of 64 KiB are not one answer.
+pub const PAGE_DATA_BYTES: i64 = 1024 * 1024;
+
+#[derive(sqlx::FromRow)]
+struct Listed {
+    #[sqlx(flatten)]
+    resource: Resource,
+    /// `data` bytes of this row and the newer ones of the page.
+    running: i64,
+}
+
 /// Newest first, keyset-paginated: rows inserted while a client pages through are
-/// newer than its cursor, so no row is seen twice.
+/// newer than its cursor, so no row is seen twice. At most `limit` rows and
+/// [`PAGE_DATA_BYTES`] of `data`; returns the rows fetched (one more than the page when
+/// another follows) and how many of them make the page.
 pub async fn list(
     scope: &TenantScope,
     before: Option<Uuid>,
     limit: i64,
-) -> sqlx::Result<Vec<Resource>> {
-    sqlx::query_as(scope.sql(
-        "select id, name, data, owner_id, version, created_at, updated_at
-         from {schema}.resources where ($1::uuid is null or id < $1)
-         order by id desc limit $2",
+) -> sqlx::Result<(Vec<Resource>, i64)> {
+    let rows: Vec<Listed> = sqlx::query_as(scope.sql(
+        "select id, name, data, owner_id, version, created_at, updated_at, running
+         from (select id, name, data, owner_id, version, created_at, updated_at,
+                      octet_length(data::text) as size,
+                      sum(octet_length(data::text)) over (order by id desc)::bigint as running
+               from {schema}.resources where ($1::uuid is null or id < $1)
+               order by id desc limit $2) page
+         where running - size < $3
+         order by id desc",
     ))
     .bind(before)
-    .bind(limit)
+    .bind(limit + 1)
+    .bind(PAGE_DATA_BYTES)
     .fetch_all(scope.db())
-    .await
+    .await?;
+    let within = rows
+        .iter()
+        .take_while(|r| r.running <= PAGE_DATA_BYTES)
+        .count();
+    let page = i64::try_from(within.max(1)).unwrap_or(1).min(limit);
+    Ok((rows.into_iter().map(|r| r.resource).collect(), page))
 }
 
 fn stale() -> AppError {

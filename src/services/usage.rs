@@ -43,6 +43,10 @@ impl Granularity {
 
 /// Most points one series may have (a week of minutes).
 pub const MAX_POINTS: i64 = 7 * 24 * 60;
+/// Most points one answer may have, every series together (periods × metrics): a day of
+/// minutes of every metric fits, a week of minutes of every metric does not. Bounds the
+/// rows read and the JSON written by a declared figure instead of a product.
+pub const MAX_RESPONSE_POINTS: i64 = 2 * MAX_POINTS;
 
 /// A checked usage question.
 #[derive(Debug, Clone)]
@@ -84,10 +88,16 @@ impl UsageQuery {
         let metrics = match metric.map(str::trim).filter(|m| !m.is_empty()) {
             None => Metric::ALL.to_vec(),
             Some(list) => {
-                let parsed: Result<Vec<Metric>, _> = list
-                    .split(',')
-                    .map(|m| m.trim().parse::<Metric>())
-                    .collect();
+                // Each metric once, however often it is named: a list of a thousand
+                // repetitions is one series, not a thousand.
+                let parsed: Result<Vec<Metric>, _> =
+                    list.split(',').try_fold(Vec::new(), |mut seen, m| {
+                        let metric = m.trim().parse::<Metric>()?;
+                        if !seen.contains(&metric) {
+                            seen.push(metric);
+                        }
+                        Ok(seen)
+                    });
                 parsed.unwrap_or_else(|()| {
                     let known: Vec<&str> = Metric::ALL.iter().map(|m| m.as_str()).collect();
                     errors.push(FieldError::new(
@@ -109,6 +119,25 @@ impl UsageQuery {
                     g.as_str()
                 ),
             ));
+        }
+        if let Some(g) = granularity
+            && from <= to
+            && !metrics.is_empty()
+        {
+            let periods = (to - from).num_seconds() / g.width().num_seconds();
+            let points = periods.saturating_mul(metrics.len() as i64);
+            if periods <= MAX_POINTS && points > MAX_RESPONSE_POINTS {
+                errors.push(FieldError::new(
+                    "metric",
+                    format!(
+                        "{periods} {}s × {} metrics is {points} points, more than \
+                         {MAX_RESPONSE_POINTS} in one answer; ask for fewer metrics, a \
+                         shorter range or a coarser granularity",
+                        g.as_str(),
+                        metrics.len()
+                    ),
+                ));
+            }
         }
         match granularity {
             Some(granularity) if errors.is_empty() => Ok(Self {
@@ -223,5 +252,25 @@ mod tests {
         let q = UsageQuery::parse(None, None, Some("minute"), Some("api_requests, bytes_out"))
             .expect("valid");
         assert_eq!(q.metrics, [Metric::ApiRequests, Metric::BytesOut]);
+    }
+
+    #[test]
+    fn metrics_times_periods_is_bounded() {
+        let now = Utc::now();
+        let week = Some(now - Duration::days(7));
+        let all = UsageQuery::parse(week, Some(now), Some("minute"), None);
+        assert!(all.is_err(), "a week of minutes of every metric");
+        let two = UsageQuery::parse(
+            week,
+            Some(now),
+            Some("minute"),
+            Some("api_requests,bytes_in"),
+        );
+        assert!(two.is_ok(), "a week of minutes of two metrics");
+        let day = UsageQuery::parse(None, None, Some("minute"), None);
+        assert!(day.is_ok(), "a day of minutes of every metric");
+        let repeated = vec!["api_requests"; 5000].join(",");
+        let q = UsageQuery::parse(week, Some(now), Some("minute"), Some(&repeated)).expect("one");
+        assert_eq!(q.metrics, [Metric::ApiRequests]);
     }
 }

@@ -129,16 +129,57 @@ impl FsStorage {
                 .sync_all()
                 .await
                 .context("failed to write the file")?;
-            tokio::fs::rename(&temp, &path)
-                .await
-                .context("failed to move the file in place")?;
-            Ok(tally.finish())
+            // Write once, atomically: link(2) fails when the name exists, so of two
+            // concurrent writes to one key exactly one wins (a rename would replace).
+            match tokio::fs::hard_link(&temp, &path).await {
+                Ok(()) => Ok(tally.finish()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(PutError::Exists),
+                Err(e) => Err(anyhow::Error::new(e)
+                    .context("failed to move the file in place")
+                    .into()),
+            }
         }
         .await;
-        if result.is_err() {
-            let _ = tokio::fs::remove_file(&temp).await;
-        }
+        let _ = tokio::fs::remove_file(&temp).await;
         result
+    }
+
+    /// Moves `from` to `to` (one rename on one file system); `false` when there is no
+    /// `from`.
+    pub async fn rename(&self, from: &str, to: &str) -> anyhow::Result<bool> {
+        let (from, to) = (self.path(from)?, self.path(to)?);
+        if let Some(dir) = to.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .context("failed to create the tenant's directory")?;
+        }
+        match tokio::fs::rename(&from, &to).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(anyhow::Error::new(e).context("failed to move the file")),
+        }
+    }
+
+    /// Up to 1,000 keys of the files directly under `prefix` (`…/`).
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let dir = self.path(prefix.trim_end_matches('/'))?;
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(anyhow::Error::new(e).context("failed to list files")),
+        };
+        let mut keys = Vec::new();
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with('.') && entry.file_type().await.is_ok_and(|t| t.is_file()) {
+                keys.push(format!("{prefix}{name}"));
+                if keys.len() >= 1000 {
+                    break;
+                }
+            }
+        }
+        Ok(keys)
     }
 
     pub async fn size(&self, key: &str) -> anyhow::Result<Option<u64>> {

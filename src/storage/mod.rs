@@ -32,6 +32,24 @@ pub fn object_key(tenant_id: Uuid, file_id: Uuid) -> String {
     format!("tenants/{tenant_id}/{file_id}")
 }
 
+/// Where a presigned upload's contents land until `complete` moves them to
+/// [`object_key`]: the upload link then writes to a key that nothing serves.
+pub fn upload_key(tenant_id: Uuid, file_id: Uuid) -> String {
+    format!("tenants/{tenant_id}/uploads/{file_id}")
+}
+
+/// The prefix of a tenant's presigned uploads in flight.
+pub fn uploads_prefix(tenant_id: Uuid) -> String {
+    format!("tenants/{tenant_id}/uploads/")
+}
+
+/// The final key of the file whose upload key is `key`, when it is one.
+pub fn final_key_of(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("tenants/")?;
+    let (tenant, file) = rest.split_once("/uploads/")?;
+    Some(format!("tenants/{tenant}/{file}"))
+}
+
 /// The prefix under which all of a tenant's objects live.
 pub fn tenant_prefix(tenant_id: Uuid) -> String {
     format!("tenants/{tenant_id}/")
@@ -54,6 +72,9 @@ pub enum PutError {
     /// The client's body broke off or was malformed.
     #[error("the upload body could not be read: {0}")]
     Body(String),
+    /// The key holds an object already (writes are once per key); nothing was kept.
+    #[error("the object exists already")]
+    Exists,
     /// The backend failed.
     #[error(transparent)]
     Storage(#[from] anyhow::Error),
@@ -176,6 +197,26 @@ impl Storage {
         match self {
             Self::S3(s) => s.digest(key).await,
             Self::Fs(s) => s.digest(key).await,
+        }
+    }
+
+    /// Moves the object `from` to `to`; `false` when there is no `from`.
+    pub async fn rename(&self, from: &str, to: &str) -> anyhow::Result<bool> {
+        match self {
+            Self::S3(s) => s.rename(from, to).await,
+            Self::Fs(s) => s.rename(from, to).await,
+        }
+    }
+
+    /// Up to 1,000 keys under `prefix` (a tenant's uploads in flight).
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        anyhow::ensure!(
+            prefix.starts_with("tenants/") && prefix.ends_with('/'),
+            "refusing to list outside a tenant's prefix"
+        );
+        match self {
+            Self::S3(s) => s.list(prefix).await,
+            Self::Fs(s) => s.list(prefix).await,
         }
     }
 
@@ -311,6 +352,14 @@ mod tests {
             d,
             "attachment; filename=\"a_b_c__d _.txt\"; filename*=UTF-8''a%22b%5Cc%0D%0Ad%20%C3%A9.txt"
         );
+    }
+
+    #[test]
+    fn upload_keys_map_to_their_final_key() {
+        let (t, f) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(final_key_of(&upload_key(t, f)), Some(object_key(t, f)));
+        assert_eq!(final_key_of(&object_key(t, f)), None);
+        assert!(upload_key(t, f).starts_with(&tenant_prefix(t)));
     }
 
     #[test]

@@ -227,6 +227,45 @@ impl S3Storage {
         Ok(())
     }
 
+    /// Copies `from` to `to`, then deletes `from`; `false` when there is no `from`.
+    pub async fn rename(&self, from: &str, to: &str) -> anyhow::Result<bool> {
+        let copied = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(format!("{}/{from}", self.bucket))
+            .key(to)
+            .send()
+            .await;
+        match copied {
+            Ok(_) => {}
+            Err(e) if self.size(from).await?.is_none() => {
+                tracing::debug!(error = %e, "nothing to move");
+                return Ok(false);
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("failed to copy the object")),
+        }
+        self.delete(from).await?;
+        Ok(true)
+    }
+
+    /// Up to 1,000 keys under `prefix`.
+    pub async fn list(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .context("failed to list objects")?;
+        Ok(page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect())
+    }
+
     pub async fn delete_prefix(&self, prefix: &str) -> anyhow::Result<u64> {
         let mut deleted = 0;
         loop {

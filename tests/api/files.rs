@@ -94,10 +94,24 @@ async fn objects(app: &TestApp, tenant: Uuid) -> usize {
     let prefix = format!("tenants/{tenant}/");
     match app.bucket() {
         Some(bucket) => bucket_keys(bucket, &prefix).await.len(),
-        None => std::fs::read_dir(app.storage_dir().join(&prefix))
-            .map(|d| d.count())
-            .unwrap_or(0),
+        None => files_under(&app.storage_dir().join(&prefix)),
     }
+}
+
+/// The files under `dir`, at any depth (uploads in flight sit in `uploads/`).
+fn files_under(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => files_under(&e.path()),
+                    Ok(_) => 1,
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 async fn round_trip(app: TestApp) {
@@ -750,6 +764,24 @@ async fn cleanup(app: TestApp) {
     .execute(app.db())
     .await
     .expect("backdate");
+    // What a presigned link wrote after its file was completed sits at an upload key,
+    // served by nothing: swept once the link has expired (the UUIDv7 file id dates it).
+    let old_id = Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        (chrono::Utc::now().timestamp() - 7200) as u64,
+        0,
+    ));
+    let (stale, live) = (
+        tenantry::storage::upload_key(t.id, old_id),
+        tenantry::storage::upload_key(t.id, Uuid::now_v7()),
+    );
+    for key in [&stale, &live] {
+        app.state
+            .storage
+            .put_bytes(key, "text/plain", bytes::Bytes::from_static(b"replayed"))
+            .await
+            .expect("an upload key written");
+    }
     let job = tenantry::services::jobs::NewJob {
         job_type: tenantry::jobs::JobType::FilesCleanup,
         payload: json!({}),
@@ -780,6 +812,16 @@ async fn cleanup(app: TestApp) {
         assert_eq!(res.status, 200, "{kept} is kept");
     }
     assert_eq!(
+        app.state.storage.size(&stale).await.expect("size"),
+        None,
+        "swept"
+    );
+    assert!(
+        app.state.storage.size(&live).await.expect("size").is_some(),
+        "kept while its link lives"
+    );
+    app.state.storage.delete(&live).await.expect("delete");
+    assert_eq!(
         objects(&app, t.id).await,
         1,
         "only the completed file's object is left"
@@ -802,4 +844,187 @@ async fn files_cleanup_removes_expired_pending_uploads_on_fs() {
 #[tokio::test]
 async fn files_cleanup_removes_expired_pending_uploads_on_s3() {
     cleanup(TestApp::builder().with_s3().build().await).await;
+}
+
+/// A presigned upload link replayed after `complete` writes to nowhere that is served:
+/// the download, the recorded size and checksum and the metered storage stay those of
+/// the completed contents.
+async fn replayed_link(app: TestApp) {
+    let t = app.onboard("acme").await;
+    let (id, url) = start_upload(&app, &t, b"hello").await;
+    assert_eq!(
+        app.fetch(Method::PUT, &url, b"hello".to_vec()).await.status,
+        200
+    );
+    let complete = format!("/api/v1/files/{id}/complete");
+    let done = app.call(Method::POST, &complete, &t.admin(), None).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(done.json()["size"], 5);
+
+    let big = vec![b'x'; 200 * 1024];
+    let again = app.fetch(Method::PUT, &url, big).await;
+    if app.bucket().is_some() {
+        // S3 takes the PUT (a presigned URL cannot be revoked), at the upload key.
+        assert_eq!(again.status, 200, "{}", again.text());
+    } else {
+        again.assert_problem(409, "CONFLICT");
+    }
+    let downloaded = app
+        .fetch(
+            Method::GET,
+            &link(&app, &t.admin(), id, "").await,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        &downloaded.body[..],
+        b"hello",
+        "the served contents are unchanged"
+    );
+    let file = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/files/{id}"),
+            &t.admin(),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(file["size"], 5);
+    assert_eq!(file["checksum_sha256"], sha256(b"hello"));
+    app.call(Method::POST, &complete, &t.admin(), None)
+        .await
+        .assert_problem(409, "CONFLICT");
+    app.state.meter.flush(app.db()).await.expect("flush");
+    let metered: Option<i64> = sqlx::query_scalar(
+        "select sum(value)::bigint from platform.usage_rollups
+         where tenant_id = $1 and metric = 'storage_bytes'",
+    )
+    .bind(t.id)
+    .fetch_one(app.db())
+    .await
+    .expect("metered");
+    assert_eq!(metered, Some(5), "storage_bytes is what is stored");
+}
+
+#[tokio::test]
+async fn a_replayed_upload_link_after_complete_changes_nothing_served_on_fs() {
+    replayed_link(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn a_replayed_upload_link_after_complete_changes_nothing_served_on_s3() {
+    replayed_link(TestApp::builder().with_s3().build().await).await;
+}
+
+#[tokio::test]
+async fn two_concurrent_puts_to_one_fs_upload_link_one_wins_one_409() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let (id, url) = start_upload(&app, &t, &[b'a'; 256 * 1024]).await;
+    let (first, second) = tokio::join!(
+        app.fetch(Method::PUT, &url, vec![b'a'; 256 * 1024]),
+        app.fetch(Method::PUT, &url, vec![b'b'; 256 * 1024]),
+    );
+    let mut statuses = [first.status, second.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} / {}", first.text(), second.text());
+    let winner = if first.status == 200 { b'a' } else { b'b' };
+    let done = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/files/{id}/complete"),
+            &t.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert_eq!(
+        done.json()["checksum_sha256"],
+        sha256(&[winner; 256 * 1024])
+    );
+    assert_eq!(objects(&app, t.id).await, 1, "no temporary file is left");
+}
+
+/// Sets the bytes the tenant already stores, as one available file of that size.
+async fn already_stored(app: &TestApp, tenant: Uuid, bytes: i64) {
+    let scope = app.scope(tenant);
+    sqlx::query(scope.sql(
+        "insert into {schema}.files (id, object_key, name, content_type, size, checksum_sha256, status)
+         values ('00000000-0000-7000-8000-000000000001', 'tenants/x/y', 'big.bin',
+                 'application/octet-stream', $1, '', 'available')
+         on conflict (id) do update set size = excluded.size",
+    ))
+    .bind(bytes)
+    .execute(app.db())
+    .await
+    .expect("a large file");
+}
+
+async fn storage_quota(app: TestApp) {
+    const GIB: i64 = 1024 * 1024 * 1024;
+    let t = app.onboard("acme").await;
+    // The free plan stores 1 GiB; all but 10 bytes are taken.
+    already_stored(&app, t.id, GIB - 10).await;
+    let problem = upload(&app, &t.admin(), "a.txt", &[b'x'; 11])
+        .await
+        .assert_problem(413, "STORAGE_QUOTA_EXCEEDED");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1073741824"),
+        "{problem}"
+    );
+    app.call(
+        Method::POST,
+        "/api/v1/files/uploads",
+        &t.admin(),
+        Some(json!({"name": "p.txt", "content_type": "text/plain", "size": 11})),
+    )
+    .await
+    .assert_problem(413, "STORAGE_QUOTA_EXCEEDED");
+    // What fits is stored, up to the last byte.
+    let res = upload(&app, &t.admin(), "a.txt", &[b'x'; 4]).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    // A presigned upload reserves its declared size; `complete` checks the real size
+    // against what is left meanwhile.
+    let (id, url) = start_upload(&app, &t, &[b'y'; 6]).await;
+    upload(&app, &t.admin(), "b.txt", b"z")
+        .await
+        .assert_problem(413, "STORAGE_QUOTA_EXCEEDED");
+    assert_eq!(
+        app.fetch(Method::PUT, &url, vec![b'y'; 6]).await.status,
+        200
+    );
+    already_stored(&app, t.id, GIB - 8).await;
+    app.call(
+        Method::POST,
+        &format!("/api/v1/files/{id}/complete"),
+        &t.admin(),
+        None,
+    )
+    .await
+    .assert_problem(413, "STORAGE_QUOTA_EXCEEDED");
+    let file = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/files/{id}"),
+            &t.admin(),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(file["status"], "pending", "{file}");
+    assert_eq!(objects(&app, t.id).await, 1, "only a.txt is stored");
+}
+
+#[tokio::test]
+async fn an_upload_past_the_storage_quota_is_413_on_fs() {
+    storage_quota(TestApp::new().await).await;
+}
+
+#[tokio::test]
+async fn an_upload_past_the_storage_quota_is_413_on_s3() {
+    storage_quota(TestApp::builder().with_s3().build().await).await;
 }

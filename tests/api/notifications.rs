@@ -814,3 +814,150 @@ async fn sending_and_managing_templates_need_their_permissions() {
         .await
         .assert_problem(403, "FORBIDDEN");
 }
+
+/// The peak resident memory of this test process (nextest runs each test in its own).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_template_that_multiplies_its_variables_is_refused_before_rendering() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let admin = t.admin();
+    // 13,000 placeholders: refused when the template is saved.
+    let problem = create_template(
+        &app,
+        &admin,
+        json!({"name": "bomb", "channel": "email", "subject": "s", "body": "{{a}}".repeat(13_000)}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(field_errors(&problem), ["body"], "{problem}");
+    assert!(problem.to_string().contains("at most 100"), "{problem}");
+    // 100 in the subject and body together is the limit.
+    let res = create_template(
+        &app,
+        &admin,
+        json!({"name": "hundred", "channel": "email", "subject": "{{a}}", "body": "{{a}}".repeat(99)}),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    create_template(
+        &app,
+        &admin,
+        json!({"name": "more", "channel": "email", "subject": "{{a}}{{a}}", "body": "{{a}}".repeat(99)}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+
+    // A value over 16 KiB is refused, whatever the template.
+    let problem = post(
+        &app,
+        &admin,
+        "email",
+        json!({"to": "eve@example.com", "template": "hundred", "variables": {"a": "x".repeat(40_000)}}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(field_errors(&problem), ["variables.a"], "{problem}");
+
+    // 100 × 16 KiB would be 1.6 MB, past the 256 KiB of an email body.
+    let problem = post(
+        &app,
+        &admin,
+        "email",
+        json!({"to": "eve@example.com", "template": "hundred", "variables": {"a": "x".repeat(16 * 1024)}}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    assert!(
+        field_errors(&problem).contains(&"body".to_owned()),
+        "{problem}"
+    );
+    assert!(problem.to_string().contains("262144 bytes"), "{problem}");
+
+    // A template stored before the placeholder limit (13,000 `{{a}}`) sent with the
+    // largest value: rendered, it would be 213 MB; it is measured and refused instead.
+    let scope = app.scope(t.id);
+    sqlx::query(scope.sql(
+        "insert into {schema}.notification_templates (id, name, channel, subject, body)
+         values ($1, 'legacy', 'email', $2, $3)",
+    ))
+    .bind(Uuid::now_v7())
+    .bind("{{a}}".repeat(40))
+    .bind("{{a}}".repeat(13_000))
+    .execute(app.db())
+    .await
+    .expect("a legacy template");
+    let before = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let problem = post(
+        &app,
+        &admin,
+        "email",
+        json!({"to": "eve@example.com", "template": "legacy", "variables": {"a": "x".repeat(16 * 1024)}}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    let elapsed = started.elapsed();
+    let grown_kib = peak_rss_kib().saturating_sub(before);
+    assert_eq!(field_errors(&problem), ["subject", "body"], "{problem}");
+    assert!(elapsed < Duration::from_millis(500), "took {elapsed:?}");
+    assert!(grown_kib < 16 * 1024, "the peak grew by {grown_kib} KiB");
+
+    // SMS counts characters, push bytes.
+    let res = create_template(
+        &app,
+        &admin,
+        json!({"name": "sms.many", "channel": "sms", "body": "{{a}}{{a}}"}),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let problem = post(
+        &app,
+        &admin,
+        "sms",
+        json!({"to": "+15551234567", "template": "sms.many", "variables": {"a": "é".repeat(801)}}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    assert!(problem.to_string().contains("1602 characters"), "{problem}");
+    send(
+        &app,
+        &admin,
+        "sms",
+        json!({"to": "+15551234567", "template": "sms.many", "variables": {"a": "é".repeat(800)}}),
+    )
+    .await;
+    let target = "arn:aws:sns:us-east-1:123456789012:endpoint/GCM/app/1";
+    post(
+        &app,
+        &admin,
+        "push",
+        json!({"target": target, "body": "x".repeat(4097)}),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
+    send(
+        &app,
+        &admin,
+        "push",
+        json!({"target": target, "body": "x".repeat(4096)}),
+    )
+    .await;
+    let emails = history(&app, &admin, "?channel=email").await;
+    assert!(
+        !emails
+            .iter()
+            .any(|e| e["template_name"] == "hundred" || e["template_name"] == "legacy"),
+        "no refused email was queued: {emails:?}"
+    );
+}

@@ -398,3 +398,43 @@ async fn sigterm_writes_every_buffered_event_before_exiting_zero() {
         "every request was written"
     );
 }
+
+/// Periods × metrics is bounded, not each alone: a week of minutes of every metric is
+/// 90,720 points and refused; repeating a metric does not multiply series.
+#[tokio::test]
+async fn a_usage_query_whose_points_multiply_is_422() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let week = "from=2026-03-01T00:00:00Z&to=2026-03-08T00:00:00Z&granularity=minute";
+    let problem = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/usage?{week}"),
+            &acme.admin(),
+            None,
+        )
+        .await
+        .assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(problem["errors"][0]["field"], "metric", "{problem}");
+    assert!(problem.to_string().contains("20160"), "{problem}");
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/usage?{week}&metric=api_requests,bytes_out"),
+            &acme.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let repeated = vec!["api_requests"; 2000].join(",");
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/usage?{week}&metric={repeated}"),
+            &acme.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["series"].as_array().map(Vec::len), Some(1));
+}

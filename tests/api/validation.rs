@@ -415,3 +415,48 @@ async fn the_openapi_document_states_every_bound() {
         json!([{"type": "object", "required": ["role"]}, {"type": "object", "required": ["permissions"]}])
     );
 }
+
+/// What parsing a body builds is bounded by declared figures: 1 MiB of `[0,0,…]` would be
+/// half a million values (16 MiB and more once parsed), a deep nesting a deep recursion.
+#[tokio::test]
+async fn a_body_of_too_many_json_values_or_too_deep_is_422_before_parsing() {
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    let admin = t.admin();
+    let many = vec![0; 70_000];
+    let res = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/resources",
+        json!({"name": "n", "data": {"a": many}}),
+    )
+    .await;
+    let problem = res.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(fields(&res), ["body"], "{problem}");
+    assert!(problem.to_string().contains("32768"), "{problem}");
+    let mut deep = json!(1);
+    for _ in 0..70 {
+        deep = json!([deep]);
+    }
+    let res = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/resources",
+        json!({"name": "n", "data": {"a": deep}}),
+    )
+    .await;
+    res.assert_problem(422, "VALIDATION_FAILED");
+    assert_eq!(fields(&res), ["body"]);
+    // A large but ordinary body is fine.
+    let res = send(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/v1/resources",
+        json!({"name": "n", "data": {"a": vec![0; 1000]}}),
+    )
+    .await;
+    assert_eq!(res.status, 201, "{}", res.text());
+}

@@ -52,7 +52,7 @@ pub struct UploadForm {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, description = "Stored", body = FileMeta),
-        (status = 413, description = "Larger than the plan allows (free 10 MiB, standard 100 MiB, premium 1 GiB)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: larger than the plan allows (free 10 MiB, standard 100 MiB, premium 1 GiB); `STORAGE_QUOTA_EXCEEDED`: past the tenant's storage quota (free 1 GiB, standard 100 GiB, premium 10 TiB)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not multipart/form-data", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "No `file` field, or a bad file name or type", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "File storage is unavailable", body = Problem, content_type = "application/problem+json"),
@@ -141,7 +141,7 @@ pub struct CreateUpload {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, description = "A pending file and its upload URL", body = PendingUpload),
-        (status = 413, description = "`size` is larger than the plan allows", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: `size` is larger than the plan allows; `STORAGE_QUOTA_EXCEEDED`: `size` does not fit the tenant's storage quota (uploads in flight count with their declared size)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "File storage is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -169,7 +169,7 @@ pub async fn create_upload(
         (status = 200, description = "Available", body = FileMeta),
         (status = 404, description = "No such file in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already complete, or nothing uploaded yet", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The uploaded object is larger than declared or allowed (it is removed)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: the uploaded object (its real size, read from storage) is larger than declared or allowed; `STORAGE_QUOTA_EXCEEDED`: it does not fit the storage quota. Either way it is removed and the upload stays pending", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "File storage is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn complete(
@@ -374,15 +374,22 @@ pub async fn link_put(
     let limit = params
         .size
         .ok_or_else(|| AppError::forbidden("the link is not valid"))?;
-    // Write once: replaying the link after the upload (or after `complete` recorded its
-    // checksum) must not swap the contents.
-    if app
-        .storage
-        .size(&key)
-        .await
-        .map_err(AppError::internal)?
-        .is_some()
-    {
+    // Write once: replaying the link after the upload (or after `complete` moved the
+    // contents to the file's key) must not swap or add contents. This look is the cheap
+    // early answer; the write itself is atomic (of two concurrent PUTs one gets 409).
+    let storage = &app.storage;
+    let used = async |key: &str| {
+        storage
+            .size(key)
+            .await
+            .map(|size| size.is_some())
+            .map_err(AppError::internal)
+    };
+    let completed = match crate::storage::final_key_of(&key) {
+        Some(done) => used(&done).await?,
+        None => false,
+    };
+    if completed || used(&key).await? {
         return Err(AppError::new(
             ErrorCode::Conflict,
             "this link was used already; ask for a new upload",
@@ -404,6 +411,10 @@ pub async fn link_put(
             crate::storage::PutError::Body(detail) => {
                 AppError::malformed(format!("the upload could not be read: {detail}"))
             }
+            crate::storage::PutError::Exists => AppError::new(
+                ErrorCode::Conflict,
+                "this link was used already; ask for a new upload",
+            ),
             crate::storage::PutError::Storage(e) => AppError::internal(e),
         })?;
     Ok(StatusCode::OK)

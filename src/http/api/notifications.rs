@@ -29,12 +29,14 @@ use crate::{
     },
 };
 
-/// The largest email body (SNS takes at most 256 KiB per message, attributes included).
-const MAX_EMAIL_BODY: usize = 200 * 1024;
-/// The longest SMS (SNS splits it into up to 10 parts).
+/// The largest email body, in bytes (SPEC: 256 KiB).
+const MAX_EMAIL_BODY: usize = 256 * 1024;
+/// The longest SMS, in characters (SNS splits it into up to 10 parts).
 const MAX_SMS_BODY: usize = 1600;
-/// The longest push notification body.
-const MAX_PUSH_BODY: usize = 2000;
+/// The largest push notification body, in bytes (what APNs and FCM take).
+const MAX_PUSH_BODY: usize = 4 * 1024;
+/// The longest subject or push title, in characters, given or filled from a template.
+const MAX_SUBJECT: usize = 200;
 /// The largest push `data` object, serialised.
 const MAX_PUSH_DATA: usize = 2048;
 /// The largest template body.
@@ -80,8 +82,27 @@ struct Content {
     variables: Option<Map<String, Value>>,
 }
 
-/// The subject and body to send, or every problem with them (422). `max_body` is in
-/// bytes for email and in characters for SMS and push.
+/// The unit a channel's body limit counts: bytes for email and push, characters for SMS.
+fn unit_of(channel: Channel) -> template::Unit {
+    match channel {
+        Channel::Email | Channel::Push => template::Unit::Bytes,
+        Channel::Sms => template::Unit::Chars,
+    }
+}
+
+fn too_long(field: &str, size: usize, max: usize, unit: template::Unit) -> FieldError {
+    FieldError::new(
+        field,
+        format!(
+            "would be {size} {unit} once filled in, more than the limit of {max} {unit}",
+            unit = unit.name()
+        ),
+    )
+}
+
+/// The subject and body to send, or every problem with them (422). `max_body` counts
+/// bytes for email and push, characters for SMS. A template's output is measured before
+/// it is rendered, so a send past the limit costs no more than reading its request.
 async fn compose(
     principal: &TenantPrincipal,
     channel: Channel,
@@ -90,8 +111,9 @@ async fn compose(
 ) -> AppResult<(Option<String>, String, String)> {
     let fail =
         |field: &str, message: String| AppError::validation(vec![FieldError::new(field, message)]);
+    let unit = unit_of(channel);
     let variables = content.variables.unwrap_or_default();
-    let mut errors = template::check_variables(&variables);
+    let errors = template::check_variables(&variables);
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
@@ -131,18 +153,35 @@ async fn compose(
                     ),
                 ));
             }
-            let subject_template = stored.subject.clone().unwrap_or_default();
-            match template::render(&[&subject_template, &stored.body], &variables) {
-                Ok(mut texts) => {
-                    let body = texts.pop().unwrap_or_default();
-                    let subject = texts.pop().unwrap_or_default();
-                    (content.subject.unwrap_or(subject), body, Some(stored.name))
-                }
-                Err(missing) => {
-                    errors.extend(missing);
-                    return Err(AppError::validation(errors));
-                }
+            // A given subject replaces the template's: its placeholders are not filled.
+            let subject_template = match &content.subject {
+                Some(_) => String::new(),
+                None => stored.subject.clone().unwrap_or_default(),
+            };
+            let texts = [subject_template.as_str(), stored.body.as_str()];
+            let sizes =
+                template::measure(&texts, &variables, unit).map_err(AppError::validation)?;
+            let subject_chars = template::measure(&texts[..1], &variables, template::Unit::Chars)
+                .map_err(AppError::validation)?[0];
+            let mut errors = Vec::new();
+            if subject_chars > MAX_SUBJECT {
+                errors.push(too_long(
+                    "subject",
+                    subject_chars,
+                    MAX_SUBJECT,
+                    template::Unit::Chars,
+                ));
             }
+            if sizes[1] > max_body {
+                errors.push(too_long("body", sizes[1], max_body, unit));
+            }
+            if !errors.is_empty() {
+                return Err(AppError::validation(errors));
+            }
+            let mut texts = template::render(&texts, &variables).map_err(AppError::validation)?;
+            let body = texts.pop().unwrap_or_default();
+            let subject = texts.pop().unwrap_or_default();
+            (content.subject.unwrap_or(subject), body, Some(stored.name))
         }
     };
     // A template's subject is checked when stored; a variable could still bring a CR/LF.
@@ -152,20 +191,15 @@ async fn compose(
             format!("{} (once filled in)", crate::text::NO_CONTROL_MESSAGE),
         ));
     }
-    let size = match channel {
-        Channel::Email => body.len(),
-        Channel::Sms | Channel::Push => body.chars().count(),
+    let size = match unit {
+        template::Unit::Bytes => body.len(),
+        template::Unit::Chars => body.chars().count(),
     };
     if size > max_body {
-        let unit = if channel == Channel::Email {
-            "bytes"
-        } else {
-            "characters"
-        };
-        return Err(fail(
+        return Err(AppError::validation(vec![FieldError::new(
             "body",
-            format!("is longer than {max_body} {unit} once filled in"),
-        ));
+            format!("is longer than {max_body} {} once filled in", unit.name()),
+        )]));
     }
     Ok((template, subject, body))
 }
@@ -198,14 +232,15 @@ pub struct SendEmail {
     #[validate(length(max = 200), custom(function = "validate::no_control"))]
     #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub subject: Option<String>,
-    /// The message (at most 200 KiB); required unless `template` is given.
+    /// The message (at most 256 KiB); required unless `template` is given.
     pub body: Option<String>,
     /// The name of an `email` template, instead of `body`.
     #[validate(custom(function = "template_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$")]
     pub template: Option<String>,
     /// Values for the template's `{{ name }}` placeholders: strings, numbers or booleans,
-    /// inserted as text.
+    /// inserted as text, each at most 16 KiB. The filled body must fit the channel's limit
+    /// (computed before rendering).
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Map<String, Value>>,
 }
@@ -216,7 +251,7 @@ pub struct SendEmail {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 202, description = "Queued: the log row (see the history) and its job", body = Queued),
-        (status = 422, description = "Invalid address, no body or template, a template of another channel, or a missing variable (`variables.<name>`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid address, no body or template, a template of another channel, a missing or too large variable (`variables.<name>`, at most 16 KiB each), or a body past 256 KiB once filled in (measured before rendering)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The daily send quota is used up (Retry-After: until midnight UTC)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The send quota cannot be checked now", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -258,7 +293,8 @@ pub struct SendSms {
     #[validate(custom(function = "template_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$")]
     pub template: Option<String>,
-    /// Values for the template's placeholders (strings, numbers or booleans).
+    /// Values for the template's placeholders (strings, numbers or booleans, each at most
+    /// 16 KiB).
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Map<String, Value>>,
 }
@@ -268,7 +304,7 @@ pub struct SendSms {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 202, description = "Queued", body = Queued),
-        (status = 422, description = "Not an E.164 number, no body or template, or a missing variable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an E.164 number, no body or template, a missing or too large variable (16 KiB each), or a body past 1,600 characters once filled in (measured before rendering)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The daily send quota is used up", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The send quota cannot be checked now", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -308,13 +344,14 @@ pub struct SendPush {
     #[validate(length(max = 200), custom(function = "validate::no_control"))]
     #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub title: Option<String>,
-    /// The text (at most 2,000 characters); required unless `template` is given.
+    /// The text (at most 4 KiB); required unless `template` is given.
     pub body: Option<String>,
     /// The name of a `push` template (its subject is the title), instead of `body`.
     #[validate(custom(function = "template_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$")]
     pub template: Option<String>,
-    /// Values for the template's placeholders (strings, numbers or booleans).
+    /// Values for the template's placeholders (strings, numbers or booleans, each at most
+    /// 16 KiB).
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Map<String, Value>>,
     /// A JSON object for the app, at most 2 KiB serialised, its numbers between -1e300 and
@@ -330,7 +367,7 @@ pub struct SendPush {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 202, description = "Queued", body = Queued),
-        (status = 422, description = "Not an endpoint ARN, no body or template, bad data, or a missing variable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an endpoint ARN, no body or template, bad data, a missing or too large variable (16 KiB each), or a body past 4 KiB once filled in (measured before rendering)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The daily send quota is used up", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The send quota cannot be checked now", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -373,7 +410,8 @@ pub struct TemplateRequest {
     #[validate(length(max = 200), custom(function = "validate::no_control"))]
     #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub subject: Option<String>,
-    /// At most 64 KiB, not blank; `{{ name }}` placeholders (letters, digits, `_ . -`).
+    /// At most 64 KiB, not blank; `{{ name }}` placeholders (letters, digits, `_ . -`),
+    /// at most 100 in the subject and body together.
     #[validate(length(max = 65536), custom(function = "validate::not_blank"))]
     #[schema(min_length = 1, max_length = 65536)]
     pub body: String,
@@ -386,6 +424,10 @@ impl TemplateRequest {
             errors.push(FieldError::new("body", "must be at most 64 KiB"));
         }
         if let Err(e) = template::check("body", &self.body) {
+            errors.push(e);
+        }
+        let texts = [self.subject.as_deref().unwrap_or_default(), &self.body];
+        if let Err(e) = template::check_placeholders("body", &texts) {
             errors.push(e);
         }
         let subject = self.subject.filter(|s| !s.is_empty());
@@ -463,7 +505,7 @@ pub async fn list_templates(
     responses(
         (status = 201, description = "Created", body = Template),
         (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields or placeholders", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or placeholders, or more than 100 placeholders", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_template(
     principal: TenantPrincipal,
@@ -508,7 +550,7 @@ pub async fn get_template(
         (status = 200, description = "Replaced", body = Template),
         (status = 404, description = "No such template in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields or placeholders", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or placeholders, or more than 100 placeholders", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn replace_template(
     principal: TenantPrincipal,

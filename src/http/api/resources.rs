@@ -51,7 +51,8 @@ fn if_match(headers: &HeaderMap) -> AppResult<Option<i32>> {
         })
 }
 
-/// The tenant's resources, newest first.
+/// The tenant's resources, newest first. A page holds at most `limit` resources and
+/// 1 MiB of `data` (at least one resource): follow `next_cursor` for the rest.
 #[utoipa::path(get, path = "/api/v1/resources", tag = "resources", params(PageParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
@@ -63,8 +64,12 @@ pub async fn list(
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<Resource>>> {
     let page = params.page()?;
-    let rows = resources::list(&principal.scope, page.before, page.fetch()).await?;
-    Ok(Json(Paginated::new(rows, page, |r| r.id)))
+    let (rows, limit) = resources::list(&principal.scope, page.before, page.limit).await?;
+    Ok(Json(Paginated::new(
+        rows,
+        crate::http::pagination::Page { limit, ..page },
+        |r| r.id,
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]

@@ -70,7 +70,7 @@ impl UsageParams {
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Usage of the period", body = Usage),
-        (status = 422, description = "`from` after `to`, an unknown granularity or metric, or too many points", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` after `to`, an unknown granularity or metric, or too many points (more than 10,080 periods per series, or more than 20,160 periods × metrics in one answer)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn usage(
     State(app): State<AppState>,
@@ -91,7 +91,7 @@ pub async fn usage(
     responses(
         (status = 200, description = "Usage of the period", body = Usage),
         (status = 404, description = "No such tenant (or another tenant's)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`from` after `to`, an unknown granularity or metric, or too many points", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`from` after `to`, an unknown granularity or metric, or too many points (more than 10,080 periods per series, or more than 20,160 periods × metrics in one answer)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn tenant_usage(
     State(app): State<AppState>,
