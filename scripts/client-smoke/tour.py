@@ -7,14 +7,15 @@ import sys
 import uuid
 
 from tenantry_client import AuthenticatedClient, Client
-from tenantry_client.api.api_keys import create as create_key
-from tenantry_client.api.auth import login, me
-from tenantry_client.api.jobs import create as create_job
-from tenantry_client.api.jobs import get as get_job
-from tenantry_client.api.resources import create as create_resource
-from tenantry_client.api.resources import get as get_resource
-from tenantry_client.api.resources import list_ as list_resources
-from tenantry_client.api.tenants import create as create_tenant
+from tenantry_client.api.api_keys import api_keys_create as create_key
+from tenantry_client.api.auth import auth_login as login
+from tenantry_client.api.auth import auth_me_get as me
+from tenantry_client.api.jobs import jobs_create as create_job
+from tenantry_client.api.jobs import jobs_get as get_job
+from tenantry_client.api.resources import resources_create as create_resource
+from tenantry_client.api.resources import resources_get as get_resource
+from tenantry_client.api.resources import resources_list as list_resources
+from tenantry_client.api.tenants import tenants_create as create_tenant
 from tenantry_client.models import (
     Accepted,
     CreateApiKey,

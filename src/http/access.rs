@@ -16,7 +16,7 @@ use crate::{
     app::AppState,
     auth::{authenticate::authenticate, principal::Principal},
     error::AppError,
-    http::{extract::client_ip, limits},
+    http::{extract::client_ip, idempotency, limits},
     rbac::Permission,
     services::rate_limit::Subject,
 };
@@ -57,8 +57,9 @@ impl Access {
 
 /// The one layer of every API route: [`admit`] (authentication, tenant, permission),
 /// then [`limits::rate_limit`] (which needs the principal `admit` found), then
-/// [`limits::meter`] (so refused requests are not metered), then the handler. One layer
-/// rather than three: each `from_fn` layer boxes a future per request.
+/// [`limits::meter`] (so refused requests are not metered), then
+/// [`idempotency::honour`] (a retried create answers the first answer), then the handler.
+/// One layer rather than four: each `from_fn` layer boxes a future per request.
 pub async fn guard(
     State((app, access)): State<(AppState, Access)>,
     req: Request,
@@ -67,7 +68,9 @@ pub async fn guard(
     match admit(&app, access, req).await {
         Ok(req) => {
             limits::rate_limit(&app, req, |req| {
-                limits::meter(&app, req, |req| next.run(req))
+                limits::meter(&app, req, |req| {
+                    idempotency::honour(&app, req, |req| next.run(req))
+                })
             })
             .await
         }

@@ -67,8 +67,12 @@ pub fn apply(doc: &mut Value) {
         }
     }
     doc["servers"] = json!([{
-        "url": "http://localhost:8000",
-        "description": "A local run (scripts/run.sh or docker compose); replace with your deployment's address",
+        "url": "{scheme}://{host}",
+        "description": "Your deployment; the defaults are a local run (scripts/run.sh or docker compose)",
+        "variables": {
+            "scheme": {"default": "http", "enum": ["http", "https"]},
+            "host": {"default": "localhost:8000", "description": "Host and port of the API"},
+        },
     }]);
     doc["info"]["contact"] = json!({"name": "Tenantry maintainers"});
 }

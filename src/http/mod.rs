@@ -6,6 +6,7 @@ pub mod client_names;
 pub mod contract;
 pub mod docs;
 pub mod extract;
+pub mod idempotency;
 pub mod limits;
 pub mod middleware;
 pub mod no_nul;

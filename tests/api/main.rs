@@ -15,6 +15,7 @@ mod faults;
 mod files;
 mod health;
 mod helpers;
+mod idempotency;
 mod isolation;
 mod jobs;
 mod metrics;

@@ -82,13 +82,13 @@ fn key_grants() -> utoipa::openapi::schema::Array {
 }
 
 /// States in the OpenAPI document what the field attributes cannot: `CreateApiKey` takes
-/// exactly one of `role` and `permissions` (`allOf` the derived object and a `oneOf` of
-/// the two `required` lists).
+/// exactly one of `role` and `permissions` (`allOf` the derived object, an `anyOf` of the
+/// two `required` lists and a `not` of both).
 pub struct ExactlyOneKeyAccess;
 
 impl utoipa::Modify for ExactlyOneKeyAccess {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, OneOfBuilder, Schema};
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema};
         let Some(schema) = openapi
             .components
             .as_mut()
@@ -97,13 +97,19 @@ impl utoipa::Modify for ExactlyOneKeyAccess {
             return;
         };
         let derived = schema.clone();
-        let one_of = OneOfBuilder::new()
+        // At least one (`anyOf`), and not both (`not`): exactly one, with branches that
+        // linters need not prove exclusive.
+        let any_of = AnyOfBuilder::new()
             .item(ObjectBuilder::new().required("role"))
             .item(ObjectBuilder::new().required("permissions"));
+        let not_both = ObjectBuilder::new()
+            .required("role")
+            .required("permissions");
         *schema = Schema::AllOf(
             AllOfBuilder::new()
                 .item(derived)
-                .item(one_of)
+                .item(any_of)
+                .item(ObjectBuilder::new().not(Some(not_both)))
                 .description(Some("Give exactly one of `role` and `permissions`."))
                 .build(),
         )

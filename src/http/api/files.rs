@@ -8,7 +8,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -217,14 +217,27 @@ pub struct DownloadParams {
     /// Seconds the link works: 1 to 3600; default 300.
     #[param(minimum = 1, maximum = 3600)]
     pub expires_in: Option<i64>,
+    /// `false`: answer 200 with the link instead of redirecting to it (for a client that
+    /// cannot follow a redirect with its credentials, such as a browser's `fetch`).
+    pub redirect: Option<bool>,
+}
+
+/// A download link (`redirect=false`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadLink {
+    /// Works without credentials until `expires_at`.
+    pub url: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Download a file: a redirect to a link that works for `expires_in` seconds (S3: a
-/// presigned URL; fs: a signed link on this service).
+/// presigned URL; fs: a signed link on this service), or the link itself with
+/// `redirect=false`.
 #[utoipa::path(get, path = "/api/v1/files/{id}/download", tag = "files",
     params(("id" = Uuid, Path), DownloadParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
+        (status = 200, description = "The download link (`redirect=false`)", body = DownloadLink),
         (status = 302, description = "Redirect to the download link (Location header)"),
         (status = 404, description = "No such file in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The upload is not complete", body = Problem, content_type = "application/problem+json"),
@@ -249,6 +262,10 @@ pub async fn download(
         }
     };
     let url = files::download_url(&app, &principal.scope, id, ttl).await?;
+    if params.redirect == Some(false) {
+        let expires_at = chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default();
+        return Ok(Json(DownloadLink { url, expires_at }).into_response());
+    }
     let location = HeaderValue::from_str(&url).map_err(AppError::internal)?;
     Ok((
         StatusCode::FOUND,
