@@ -12,7 +12,7 @@ use tracing::Span;
 use crate::{
     app::AppState,
     auth::{authenticate::authenticate, principal::Principal},
-    error::AppError,
+    error::{AppError, ErrorCode},
     http::limits,
     rbac::Permission,
 };
@@ -26,6 +26,11 @@ pub enum Access {
     PublicOrPlatform,
     /// Any authenticated principal: tenant users, API keys and platform operators.
     Authenticated,
+    /// As [`Access::Authenticated`], and open to a user whose tenant requires a second
+    /// factor the token has not passed (`settings.security.require_mfa`): who am I,
+    /// logout and MFA enrolment. Every other route answers such a token 403
+    /// `MFA_REQUIRED`.
+    BeforeMfa,
     /// Any authenticated tenant principal (user or API key), no particular permission.
     AnyTenantPrincipal,
     /// A tenant principal holding this permission.
@@ -90,14 +95,36 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
     if let Some(tenant) = principal.tenant() {
         span.record("tenant_id", tracing::field::display(tenant.tenant_id()));
     }
+    if access != Access::BeforeMfa {
+        second_factor_passed(&principal)?;
+    }
     check(access, &principal)?;
     req.extensions_mut().insert(principal);
     Ok(req)
 }
 
+/// A user's token in a tenant that requires MFA must carry `otp` in its `amr`. API keys
+/// (machines, no interactive login) and platform operators are not concerned.
+fn second_factor_passed(principal: &Principal) -> Result<(), AppError> {
+    let Principal::Tenant(p) = principal else {
+        return Ok(());
+    };
+    match &p.token {
+        Some(token) if !token.second_factor && p.tenant.requires_mfa() => Err(AppError::new(
+            ErrorCode::MfaRequired,
+            "this tenant requires multi-factor authentication: enrol (POST \
+             /api/v1/auth/mfa/totp/enroll) and log in again with a code",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check(access: Access, principal: &Principal) -> Result<(), AppError> {
     match (access, principal) {
-        (Access::Public | Access::PublicOrPlatform | Access::Authenticated, _) => Ok(()),
+        (
+            Access::Public | Access::PublicOrPlatform | Access::Authenticated | Access::BeforeMfa,
+            _,
+        ) => Ok(()),
         (Access::Platform | Access::TenantOrPlatform(_), Principal::Platform { .. }) => Ok(()),
         (Access::Platform, Principal::Tenant(_)) => {
             Err(AppError::forbidden("this route is for platform operators"))
