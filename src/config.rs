@@ -517,6 +517,27 @@ mod tests {
     }
 
     #[test]
+    fn the_mfa_key_is_32_bytes_of_base64_and_required_in_production() {
+        use base64::Engine;
+        let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let c = config(&[("MFA_ENCRYPTION_KEY", key.as_str())]).expect("valid");
+        assert_eq!(c.mfa_key(), key.parse().expect("a key"));
+        assert_ne!(c.mfa_key(), crate::auth::totp::SealingKey::development());
+        let default = config(&[]).expect("valid");
+        assert_eq!(default.mfa_key(), crate::auth::totp::SealingKey::development());
+        for bad in ["c2hvcnQ=", "not base64!"] {
+            let err = config(&[("MFA_ENCRYPTION_KEY", bad)]).expect_err("refused");
+            assert_eq!(err.name, "MFA_ENCRYPTION_KEY");
+        }
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_PRIVATE_KEY_FILE", "/dev/null"),
+        ])
+        .expect_err("production needs a key");
+        assert_eq!(err.name, "MFA_ENCRYPTION_KEY");
+    }
+
+    #[test]
     fn defaults_match_the_spec() {
         let c = config(&[]).expect("defaults are valid");
         assert_eq!(c.app_env, AppEnv::Development);

@@ -510,6 +510,7 @@ mod tests {
     fn production_refuses_to_start_without_a_key_file() {
         let config = Config::from_lookup(|name| match name {
             "APP_ENV" => Some("production".into()),
+            "MFA_ENCRYPTION_KEY" => Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
             _ => None,
         })
         .expect("config");
