@@ -133,6 +133,7 @@ use crate::{
         (name = "platform", description = "Platform operators"),
         (name = "tenants", description = "Onboarding and tenant lifecycle"),
         (name = "users", description = "The tenant's users"),
+        (name = "invitations", description = "Inviting users: a mailed single-use token, accepted at /api/v1/auth/accept-invitation"),
         (name = "api-keys", description = "The tenant's API keys"),
         (name = "roles", description = "Permissions catalog and the tenant's roles"),
         (name = "resources", description = "The tenant's own data (example business object)"),

@@ -90,7 +90,10 @@ pub async fn end(
     id: Uuid,
     client: &ClientInfo,
 ) -> AppResult<()> {
-    let user_id = user_of(principal)?;
+    // An API key has no sessions: none of them is its own.
+    let Actor::User(user_id) = principal.actor else {
+        return Err(AppError::not_found());
+    };
     let mut tx = principal.scope.begin().await?;
     let sql = tx.sql("select id from {schema}.user_sessions where id = $1 and user_id = $2");
     let found: Option<Uuid> = sqlx::query_scalar(sql)

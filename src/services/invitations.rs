@@ -293,7 +293,7 @@ pub async fn resend(
 
 /// What accepting answers: the new user and their first session.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Accepted {
+pub struct InvitationAccepted {
     pub user: User,
     pub tokens: TokenPair,
 }
@@ -313,7 +313,7 @@ pub async fn accept(
     token: &str,
     acceptance: Acceptance,
     client: &ClientInfo,
-) -> AppResult<Accepted> {
+) -> AppResult<InvitationAccepted> {
     let invalid = || {
         AppError::invalid_field(
             "token",
@@ -384,7 +384,7 @@ pub async fn accept(
     )
     .await?;
     tx.commit().await?;
-    Ok(Accepted { user, tokens })
+    Ok(InvitationAccepted { user, tokens })
 }
 
 /// The invited roles that still exist (a role deleted since the invitation is left out).

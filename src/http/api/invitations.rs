@@ -17,7 +17,7 @@ use crate::{
         validate::{self, ValidJson},
     },
     services::{
-        invitations::{self, Acceptance, Accepted, Invitation},
+        invitations::{self, Acceptance, Invitation, InvitationAccepted},
         users::{self, Email},
     },
 };
@@ -40,7 +40,7 @@ fn role_names() -> utoipa::openapi::schema::Array {
 }
 
 /// Invite someone: a single-use token (7 days) is mailed to the address.
-#[utoipa::path(post, path = "/api/v1/invitations", tag = "users", request_body = CreateInvitation,
+#[utoipa::path(post, path = "/api/v1/invitations", tag = "invitations", request_body = CreateInvitation,
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 201, description = "Invited; the mail is on its way", body = Invitation),
@@ -63,7 +63,7 @@ pub async fn create(
 
 /// The tenant's invitations in every state (pending, accepted, revoked, expired),
 /// newest first.
-#[utoipa::path(get, path = "/api/v1/invitations", tag = "users", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/invitations", tag = "invitations", params(PageParams),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Invitations", body = Paginated<Invitation>),
@@ -79,7 +79,7 @@ pub async fn list(
 }
 
 /// Revoke an invitation: its token stops working.
-#[utoipa::path(delete, path = "/api/v1/invitations/{id}", tag = "users", params(("id" = Uuid, Path)),
+#[utoipa::path(delete, path = "/api/v1/invitations/{id}", tag = "invitations", params(("id" = Uuid, Path)),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 204, description = "Revoked"),
@@ -97,7 +97,7 @@ pub async fn revoke(
 
 /// Send a pending or expired invitation again, with a new token valid 7 days (the
 /// previous token stops working).
-#[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "users", params(("id" = Uuid, Path)),
+#[utoipa::path(post, path = "/api/v1/invitations/{id}/resend", tag = "invitations", params(("id" = Uuid, Path)),
     security(("bearer" = []), ("api_key" = [])),
     responses(
         (status = 200, description = "Sent again", body = Invitation),
@@ -138,7 +138,7 @@ pub struct AcceptInvitation {
 /// logs them in.
 #[utoipa::path(post, path = "/api/v1/auth/accept-invitation", tag = "auth", request_body = AcceptInvitation,
     responses(
-        (status = 201, description = "The new user and their tokens", body = Accepted),
+        (status = 201, description = "The new user and their tokens", body = InvitationAccepted),
         (status = 409, description = "EMAIL_TAKEN: a user with the address was created meanwhile", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An invalid, used, revoked or expired token, or a bad password", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -146,7 +146,7 @@ pub async fn accept(
     State(app): State<AppState>,
     client: ClientInfo,
     ValidJson(body): ValidJson<AcceptInvitation>,
-) -> AppResult<(StatusCode, Json<Accepted>)> {
+) -> AppResult<(StatusCode, Json<InvitationAccepted>)> {
     let password =
         users::password("password", body.password).map_err(|e| AppError::validation(vec![e]))?;
     let acceptance = Acceptance {
