@@ -524,7 +524,10 @@ mod tests {
         assert_eq!(c.mfa_key(), key.parse().expect("a key"));
         assert_ne!(c.mfa_key(), crate::auth::totp::SealingKey::development());
         let default = config(&[]).expect("valid");
-        assert_eq!(default.mfa_key(), crate::auth::totp::SealingKey::development());
+        assert_eq!(
+            default.mfa_key(),
+            crate::auth::totp::SealingKey::development()
+        );
         for bad in ["c2hvcnQ=", "not base64!"] {
             let err = config(&[("MFA_ENCRYPTION_KEY", bad)]).expect_err("refused");
             assert_eq!(err.name, "MFA_ENCRYPTION_KEY");

@@ -109,7 +109,9 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
     if let Some(sid) = claims.sid
         && is_denied(app, sid).await?
     {
-        return Err(AppError::unauthenticated("the session has ended; log in again"));
+        return Err(AppError::unauthenticated(
+            "the session has ended; log in again",
+        ));
     }
     if claims.scope.as_deref() == Some("platform") {
         let operator = operator_access(app, claims.sub)

@@ -19,8 +19,12 @@ pub fn hotp(secret: &[u8], counter: u64, digits: u32) -> u32 {
     let mac = tag.as_ref();
     // Dynamic truncation (RFC 4226 §5.3).
     let offset = usize::from(mac[mac.len() - 1] & 0x0f);
-    let binary = u32::from_be_bytes([mac[offset], mac[offset + 1], mac[offset + 2], mac[offset + 3]])
-        & 0x7fff_ffff;
+    let binary = u32::from_be_bytes([
+        mac[offset],
+        mac[offset + 1],
+        mac[offset + 2],
+        mac[offset + 3],
+    ]) & 0x7fff_ffff;
     binary % 10u32.pow(digits)
 }
 
@@ -55,11 +59,9 @@ pub fn matching_step(secret: &[u8], code: &str, now: u64, last_used: Option<i64>
     for step in [now.saturating_sub(1), now, now + 1] {
         let fresh = last_used.is_none_or(|last| i64::try_from(step).is_ok_and(|s| s > last));
         let expected = format_code(hotp(secret, step, DIGITS), DIGITS);
-        let equal = aws_lc_rs::constant_time::verify_slices_are_equal(
-            expected.as_bytes(),
-            code.as_bytes(),
-        )
-        .is_ok();
+        let equal =
+            aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_bytes(), code.as_bytes())
+                .is_ok();
         if equal && fresh && found.is_none() {
             found = Some(step);
         }
@@ -99,9 +101,7 @@ pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(text.len() * 5 / 8);
     let (mut buffer, mut bits) = (0u32, 0u32);
     for c in text.bytes().filter(|b| *b != b'=' && *b != b' ') {
-        let value = BASE32
-            .iter()
-            .position(|a| *a == c.to_ascii_uppercase())?;
+        let value = BASE32.iter().position(|a| *a == c.to_ascii_uppercase())?;
         buffer = (buffer << 5) | u32::try_from(value).ok()?;
         bits += 5;
         if bits >= 8 {
@@ -231,7 +231,11 @@ mod tests {
             755224, 287082, 359152, 969429, 338314, 254676, 287922, 162583, 399871, 520489,
         ];
         for (counter, value) in expected.iter().enumerate() {
-            assert_eq!(hotp(RFC_SECRET, counter as u64, 6), *value, "counter {counter}");
+            assert_eq!(
+                hotp(RFC_SECRET, counter as u64, 6),
+                *value,
+                "counter {counter}"
+            );
         }
     }
 
@@ -256,13 +260,22 @@ mod tests {
         let now = step_at(1_234_567_890);
         let at = |step: u64| format_code(hotp(RFC_SECRET, step, 6), 6);
         assert_eq!(matching_step(RFC_SECRET, &at(now), now, None), Some(now));
-        assert_eq!(matching_step(RFC_SECRET, &at(now - 1), now, None), Some(now - 1));
-        assert_eq!(matching_step(RFC_SECRET, &at(now + 1), now, None), Some(now + 1));
+        assert_eq!(
+            matching_step(RFC_SECRET, &at(now - 1), now, None),
+            Some(now - 1)
+        );
+        assert_eq!(
+            matching_step(RFC_SECRET, &at(now + 1), now, None),
+            Some(now + 1)
+        );
         assert_eq!(matching_step(RFC_SECRET, &at(now - 2), now, None), None);
         assert_eq!(matching_step(RFC_SECRET, &at(now + 2), now, None), None);
         let used = i64::try_from(now).expect("fits");
         assert_eq!(matching_step(RFC_SECRET, &at(now), now, Some(used)), None);
-        assert_eq!(matching_step(RFC_SECRET, &at(now - 1), now, Some(used)), None);
+        assert_eq!(
+            matching_step(RFC_SECRET, &at(now - 1), now, Some(used)),
+            None
+        );
         assert_eq!(
             matching_step(RFC_SECRET, &at(now + 1), now, Some(used)),
             Some(now + 1)
@@ -297,7 +310,10 @@ mod tests {
         let key = SealingKey::development();
         let sealed = key.seal(b"tenant/user", b"secret");
         assert_ne!(&sealed[13..], b"secret");
-        assert_eq!(key.open(b"tenant/user", &sealed).as_deref(), Some(&b"secret"[..]));
+        assert_eq!(
+            key.open(b"tenant/user", &sealed).as_deref(),
+            Some(&b"secret"[..])
+        );
         assert_eq!(key.open(b"tenant/other", &sealed), None);
         let other: SealingKey = base64::engine::general_purpose::STANDARD
             .encode([7u8; 32])

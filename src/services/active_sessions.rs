@@ -105,8 +105,7 @@ pub async fn end(
     sessions::revoke_family_in(&mut tx, id).await?;
     audit::record_in(
         &mut tx,
-        AuditEntry::new(Some(principal.actor), "auth.session_ended", client)
-            .target("session", id),
+        AuditEntry::new(Some(principal.actor), "auth.session_ended", client).target("session", id),
     )
     .await?;
     tx.commit().await?;

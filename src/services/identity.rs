@@ -16,8 +16,8 @@ use crate::{
     rbac::{policy, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},
-        notifications::{self, Outgoing},
         mfa::{self, MfaChallenge},
+        notifications::{self, Outgoing},
         sessions::{self, Amr, Purpose, TokenPair},
         tenants::{self, Tenant},
         users::{self, Email, NewUser},

@@ -355,9 +355,8 @@ pub async fn accept(
         policy::system_grant(),
     )
     .await?;
-    let sql = tx.sql(
-        "update {schema}.users set email_verified = true, updated_at = now() where id = $1",
-    );
+    let sql =
+        tx.sql("update {schema}.users set email_verified = true, updated_at = now() where id = $1");
     sqlx::query(sql).bind(user_id).execute(tx.conn()).await?;
     let sql = tx.sql("update {schema}.invitations set accepted_user_id = $2 where id = $1");
     sqlx::query(sql)
@@ -390,10 +389,7 @@ pub async fn accept(
 /// The invited roles that still exist (a role deleted since the invitation is left out).
 async fn existing_roles(tx: &mut TenantTx, ids: Vec<Uuid>) -> AppResult<ResolvedRoles> {
     let sql = tx.sql("select id, name from {schema}.roles where id = any($1)");
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(sql)
-        .bind(&ids)
-        .fetch_all(tx.conn())
-        .await?;
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(sql).bind(&ids).fetch_all(tx.conn()).await?;
     let ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
     let grants = PermissionSet::from_stored(roles::grants_of_all(tx, &ids).await?);
     Ok(ResolvedRoles {

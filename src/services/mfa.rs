@@ -105,7 +105,9 @@ fn wrong_code() -> AppError {
 fn user_of(principal: &TenantPrincipal) -> AppResult<Uuid> {
     match principal.actor {
         Actor::User(id) if principal.token.is_some() => Ok(id),
-        _ => Err(AppError::forbidden("only users (with a bearer token) have MFA")),
+        _ => Err(AppError::forbidden(
+            "only users (with a bearer token) have MFA",
+        )),
     }
 }
 
@@ -145,7 +147,10 @@ pub async fn enroll(app: &App, principal: &TenantPrincipal) -> AppResult<Enrolme
         ));
     }
     let secret = totp::new_secret();
-    let sealed = app.config.mfa_key().seal(&context(tenant_id, user_id), &secret);
+    let sealed = app
+        .config
+        .mfa_key()
+        .seal(&context(tenant_id, user_id), &secret);
     let sql = tx.sql(
         "insert into {schema}.user_mfa (user_id, secret_sealed) values ($1, $2)
          on conflict (user_id) do update set secret_sealed = excluded.secret_sealed,
@@ -261,7 +266,10 @@ pub async fn is_on_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<bool> {
         "select exists (select 1 from {schema}.user_mfa
                         where user_id = $1 and confirmed_at is not null)",
     );
-    sqlx::query_scalar(sql).bind(user_id).fetch_one(tx.conn()).await
+    sqlx::query_scalar(sql)
+        .bind(user_id)
+        .fetch_one(tx.conn())
+        .await
 }
 
 /// The outcome of checking a code.
@@ -276,12 +284,7 @@ enum Checked {
 /// (429) once [`MAX_FAILURES`] wrong codes were given within the window, spends the
 /// code (its time step, or the recovery code) when it passes, records a failure when it
 /// does not. The caller commits either way.
-async fn check(
-    app: &App,
-    tx: &mut TenantTx,
-    user_id: Uuid,
-    proof: &Proof,
-) -> AppResult<Checked> {
+async fn check(app: &App, tx: &mut TenantTx, user_id: Uuid, proof: &Proof) -> AppResult<Checked> {
     let sql = tx.sql(
         "select secret_sealed, last_used_step from {schema}.user_mfa
          where user_id = $1 and confirmed_at is not null for update",
@@ -519,7 +522,10 @@ mod tests {
         let code = new_recovery_code();
         assert_eq!(code.len(), 23, "{code}");
         assert_eq!(code.split('-').count(), 4);
-        assert_eq!(recovery_hash(&code), recovery_hash(&code.to_uppercase().replace('-', " ")));
+        assert_eq!(
+            recovery_hash(&code),
+            recovery_hash(&code.to_uppercase().replace('-', " "))
+        );
         assert_ne!(recovery_hash(&code), recovery_hash(&new_recovery_code()));
     }
 
@@ -527,6 +533,9 @@ mod tests {
     fn six_digits_are_a_totp_code_anything_else_a_recovery_code() {
         assert!(matches!(Proof::from_code(" 123456 "), Proof::Totp(c) if c == "123456"));
         assert!(matches!(Proof::from_code("12345"), Proof::Recovery(_)));
-        assert!(matches!(Proof::from_code("abcde-fghij"), Proof::Recovery(_)));
+        assert!(matches!(
+            Proof::from_code("abcde-fghij"),
+            Proof::Recovery(_)
+        ));
     }
 }

@@ -122,7 +122,11 @@ pub async fn issue_for(
         .bind(user_id)
         .bind(amr.methods())
         .bind(client.and_then(|c| c.ip.as_deref()))
-        .bind(client.and_then(|c| c.user_agent.as_deref()).map(truncate_agent))
+        .bind(
+            client
+                .and_then(|c| c.user_agent.as_deref())
+                .map(truncate_agent),
+        )
         .fetch_one(tx.conn())
         .await?;
     let mut claims = app.jwt.claims(user_id, Some(tenant_id), roles);

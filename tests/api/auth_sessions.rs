@@ -75,7 +75,10 @@ async fn sessions_are_listed_and_one_ended_is_refused_on_every_replica() {
 
     // The phone works on both replicas, then the laptop ends the phone's session.
     let me = "/api/v1/auth/me";
-    assert_eq!(replica.call(Method::GET, me, &bearer(&phone)).await.status, 200);
+    assert_eq!(
+        replica.call(Method::GET, me, &bearer(&phone)).await.status,
+        200
+    );
     let res = app
         .call(
             Method::DELETE,
@@ -106,7 +109,10 @@ async fn sessions_are_listed_and_one_ended_is_refused_on_every_replica() {
     let listed = sessions(&app, &bearer(&laptop)).await;
     assert_eq!(listed.len(), 2);
     assert!(listed.iter().all(|s| s["id"] != phone_session.as_str()));
-    assert_eq!(replica.call(Method::GET, me, &bearer(&laptop)).await.status, 200);
+    assert_eq!(
+        replica.call(Method::GET, me, &bearer(&laptop)).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -143,7 +149,9 @@ async fn only_your_own_sessions_can_be_ended() {
     .assert_problem(404, "NOT_FOUND");
     // Both still work.
     assert_eq!(
-        app.call(Method::GET, "/api/v1/auth/me", &other, None).await.status,
+        app.call(Method::GET, "/api/v1/auth/me", &other, None)
+            .await
+            .status,
         200
     );
     assert_eq!(
@@ -153,7 +161,9 @@ async fn only_your_own_sessions_can_be_ended() {
         200
     );
     // API keys have no sessions.
-    let (_, key) = app.api_key(&acme, json!({"name": "k", "role": "admin"})).await;
+    let (_, key) = app
+        .api_key(&acme, json!({"name": "k", "role": "admin"}))
+        .await;
     app.call(Method::GET, "/api/v1/auth/sessions", &key, None)
         .await
         .assert_problem(403, "FORBIDDEN");

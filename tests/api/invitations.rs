@@ -21,7 +21,10 @@ async fn invite(app: &TestApp, tenant: &Onboarded, email: &str, roles: &[&str]) 
 /// The token of the latest invitation mail to `email`, unbroken at the end of its text.
 async fn mailed_token(app: &TestApp, email: &str) -> String {
     let message = app.wait_for_message(email, "invitation").await;
-    assert!(!message.subject.contains("Tenant"), "no tenant text in the subject");
+    assert!(
+        !message.subject.contains("Tenant"),
+        "no tenant text in the subject"
+    );
     let token = message
         .body
         .split_whitespace()
@@ -68,7 +71,10 @@ async fn an_invitation_is_accepted_once_into_a_verified_user_with_its_roles() {
     let invitation = invite(&app, &acme, "ada@example.com", &["developer"]).await;
     assert_eq!(invitation["state"], "pending");
     assert_eq!(invitation["roles"], json!(["developer"]));
-    assert!(invitation.get("token").is_none(), "the token is only mailed");
+    assert!(
+        invitation.get("token").is_none(),
+        "the token is only mailed"
+    );
     let token = mailed_token(&app, "ada@example.com").await;
 
     let res = accept(&app, &token).await;
@@ -84,7 +90,9 @@ async fn an_invitation_is_accepted_once_into_a_verified_user_with_its_roles() {
             .expect("token")
             .to_owned(),
     );
-    let me = app.call(Method::GET, "/api/v1/auth/me", &access, None).await;
+    let me = app
+        .call(Method::GET, "/api/v1/auth/me", &access, None)
+        .await;
     assert_eq!(me.status, 200);
     assert_eq!(me.json()["roles"], json!(["developer"]));
     app.login("acme", "ada@example.com", "a new member's password")
@@ -179,21 +187,27 @@ async fn revoked_and_expired_tokens_are_refused_and_resending_replaces_the_token
     accept(&app, &token)
         .await
         .assert_problem(422, "VALIDATION_FAILED");
-    assert_eq!(state_of(&app, &acme, &revoked["id"]).await["state"], "revoked");
+    assert_eq!(
+        state_of(&app, &acme, &revoked["id"]).await["state"],
+        "revoked"
+    );
 
     let expired = invite(&app, &acme, "late@example.com", &["viewer"]).await;
     let old_token = mailed_token(&app, "late@example.com").await;
     let scope = app.scope(acme.id);
-    sqlx::query(scope.sql(
-        "update {schema}.invitations set expires_at = now() - interval '1 second'",
-    ))
+    sqlx::query(
+        scope.sql("update {schema}.invitations set expires_at = now() - interval '1 second'"),
+    )
     .execute(app.db())
     .await
     .expect("expire");
     accept(&app, &old_token)
         .await
         .assert_problem(422, "VALIDATION_FAILED");
-    assert_eq!(state_of(&app, &acme, &expired["id"]).await["state"], "expired");
+    assert_eq!(
+        state_of(&app, &acme, &expired["id"]).await["state"],
+        "expired"
+    );
 
     let id = expired["id"].as_str().expect("id");
     let res = app
@@ -233,17 +247,37 @@ async fn nobody_invites_beyond_what_they_hold() {
         .user_with_roles(&acme, "dev@acme.example.com", &["developer"])
         .await;
     let body = |roles: &[&str]| Some(json!({"email": "x@example.com", "roles": roles}));
-    app.call(Method::POST, "/api/v1/invitations", &manager, body(&["admin"]))
-        .await
-        .assert_problem(403, "FORBIDDEN");
-    app.call(Method::POST, "/api/v1/invitations", &developer, body(&["viewer"]))
-        .await
-        .assert_problem(403, "FORBIDDEN");
-    app.call(Method::POST, "/api/v1/invitations", &manager, body(&["nope"]))
-        .await
-        .assert_problem(422, "VALIDATION_FAILED");
+    app.call(
+        Method::POST,
+        "/api/v1/invitations",
+        &manager,
+        body(&["admin"]),
+    )
+    .await
+    .assert_problem(403, "FORBIDDEN");
+    app.call(
+        Method::POST,
+        "/api/v1/invitations",
+        &developer,
+        body(&["viewer"]),
+    )
+    .await
+    .assert_problem(403, "FORBIDDEN");
+    app.call(
+        Method::POST,
+        "/api/v1/invitations",
+        &manager,
+        body(&["nope"]),
+    )
+    .await
+    .assert_problem(422, "VALIDATION_FAILED");
     let res = app
-        .call(Method::POST, "/api/v1/invitations", &manager, body(&["developer"]))
+        .call(
+            Method::POST,
+            "/api/v1/invitations",
+            &manager,
+            body(&["developer"]),
+        )
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
 }
@@ -275,5 +309,8 @@ async fn another_tenants_invitations_are_not_found() {
         .call(Method::GET, "/api/v1/invitations", &acme.admin(), None)
         .await;
     assert_eq!(listed.json()["items"], json!([]));
-    assert_eq!(state_of(&app, &globex, &theirs["id"]).await["state"], "pending");
+    assert_eq!(
+        state_of(&app, &globex, &theirs["id"]).await["state"],
+        "pending"
+    );
 }

@@ -94,7 +94,10 @@ async fn login_first_step(app: &TestApp, tenant: &Onboarded) -> String {
     assert_eq!(res.status, 200, "{}", res.text());
     let body = res.json();
     assert_eq!(body["mfa_required"], true, "{body}");
-    assert!(body.get("access_token").is_none(), "no tokens before the code");
+    assert!(
+        body.get("access_token").is_none(),
+        "no tokens before the code"
+    );
     body["mfa_token"].as_str().expect("mfa_token").to_owned()
 }
 
@@ -141,9 +144,14 @@ async fn enrolment_and_login_with_a_real_authenticator_carry_otp_in_amr() {
         .await;
     assert_eq!(res.status, 200, "{}", res.text());
     // Enrolling again while on: remove first.
-    app.call(Method::POST, "/api/v1/auth/mfa/totp/enroll", &acme.admin(), None)
-        .await
-        .assert_problem(409, "CONFLICT");
+    app.call(
+        Method::POST,
+        "/api/v1/auth/mfa/totp/enroll",
+        &acme.admin(),
+        None,
+    )
+    .await
+    .assert_problem(409, "CONFLICT");
 
     let mfa_token = login_first_step(&app, &acme).await;
     // The code that confirmed was spent: the same step is refused (replay).
@@ -214,9 +222,13 @@ async fn a_code_is_accepted_once_with_one_step_of_drift_either_way() {
 
     let mfa_token = login_first_step(&app, &acme).await;
     for refused in [-1, -2, 2] {
-        verify(&app, &mfa_token, json!({"code": code(&authenticator, refused)}))
-            .await
-            .assert_problem(401, "INVALID_CREDENTIALS");
+        verify(
+            &app,
+            &mfa_token,
+            json!({"code": code(&authenticator, refused)}),
+        )
+        .await
+        .assert_problem(401, "INVALID_CREDENTIALS");
     }
     let res = verify(&app, &mfa_token, json!({"code": code(&authenticator, 0)})).await;
     assert_eq!(res.status, 200, "{}", res.text());
@@ -244,13 +256,22 @@ async fn wrong_codes_leave_the_mfa_token_usable_and_five_lock_the_user_out() {
             .assert_problem(401, "INVALID_CREDENTIALS");
     }
     let res = verify(&app, &mfa_token, json!({"code": code(&authenticator, 1)})).await;
-    assert_eq!(res.status, 200, "the mfa_token survived wrong codes: {}", res.text());
+    assert_eq!(
+        res.status,
+        200,
+        "the mfa_token survived wrong codes: {}",
+        res.text()
+    );
 
     let mfa_token = login_first_step(&app, &acme).await;
     for _ in 0..3 {
-        verify(&app, &mfa_token, json!({"recovery_code": "aaaaa-bbbbb-ccccc-ddddd"}))
-            .await
-            .assert_problem(401, "INVALID_CREDENTIALS");
+        verify(
+            &app,
+            &mfa_token,
+            json!({"recovery_code": "aaaaa-bbbbb-ccccc-ddddd"}),
+        )
+        .await
+        .assert_problem(401, "INVALID_CREDENTIALS");
     }
     // Five wrong codes in 15 minutes: even a right one is refused now.
     let res = verify(&app, &mfa_token, json!({"recovery_code": recovery[0]})).await;
@@ -355,7 +376,9 @@ const BEFORE_MFA: &[(&str, &str)] = &[
 async fn require_mfa_refuses_every_other_route_to_a_token_without_otp() {
     let app = TestApp::new().await;
     let acme = app.onboard("acme").await;
-    let (_, key) = app.api_key(&acme, json!({"name": "ci", "role": "viewer"})).await;
+    let (_, key) = app
+        .api_key(&acme, json!({"name": "ci", "role": "viewer"}))
+        .await;
     let res = app
         .call(
             Method::PATCH,
@@ -385,10 +408,19 @@ async fn require_mfa_refuses_every_other_route_to_a_token_without_otp() {
             .replace("{id}", &uuid::Uuid::now_v7().to_string())
             .replace("{permission}", "users:read");
         let res = app
-            .call(route.method.parse().expect("method"), &path, &acme.admin(), None)
+            .call(
+                route.method.parse().expect("method"),
+                &path,
+                &acme.admin(),
+                None,
+            )
             .await;
         let problem = res.assert_problem(403, "MFA_REQUIRED");
-        assert!(problem["detail"].as_str().is_some_and(|d| d.contains("enrol")));
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("enrol"))
+        );
     }
     // Who am I still answers; API keys are machines and are not concerned.
     let me = app
@@ -469,14 +501,21 @@ async fn a_manager_cannot_reset_an_admins_mfa_but_an_admin_can() {
 async fn api_keys_and_operators_have_no_mfa() {
     let app = TestApp::new().await;
     let acme = app.onboard("acme").await;
-    let (_, key) = app.api_key(&acme, json!({"name": "ci", "role": "admin"})).await;
+    let (_, key) = app
+        .api_key(&acme, json!({"name": "ci", "role": "admin"}))
+        .await;
     app.call(Method::POST, "/api/v1/auth/mfa/totp/enroll", &key, None)
         .await
         .assert_problem(403, "FORBIDDEN");
     let operator = app.platform_token().await;
-    app.call(Method::POST, "/api/v1/auth/mfa/totp/enroll", &operator, None)
-        .await
-        .assert_problem(403, "FORBIDDEN");
+    app.call(
+        Method::POST,
+        "/api/v1/auth/mfa/totp/enroll",
+        &operator,
+        None,
+    )
+    .await
+    .assert_problem(403, "FORBIDDEN");
     app.call(
         Method::POST,
         "/api/v1/auth/mfa/totp/confirm",

@@ -225,7 +225,10 @@ mod tests {
             errors(json!({"security": {"require_mfa": "yes"}})),
             ["settings.security"]
         );
-        assert_eq!(errors(json!({"security": {"other": 1}})), ["settings.security"]);
+        assert_eq!(
+            errors(json!({"security": {"other": 1}})),
+            ["settings.security"]
+        );
     }
 
     #[test]
