@@ -95,7 +95,8 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
     if let Some(tenant) = principal.tenant() {
         span.record("tenant_id", tracing::field::display(tenant.tenant_id()));
     }
-    if access != Access::BeforeMfa {
+    // Public routes that recognise a token (onboarding) stay public.
+    if access != Access::BeforeMfa && !access.is_public() {
         second_factor_passed(&principal)?;
     }
     check(access, &principal)?;
