@@ -79,6 +79,12 @@ impl App {
                 Err(e) => tracing::warn!(error = %e, "could not check the database for Citus"),
             }
         });
+        if config.mfa_encryption_key.is_none() {
+            tracing::warn!(
+                "MFA_ENCRYPTION_KEY is not set: TOTP secrets are sealed with the public \
+                 development key (production refuses to start without one)"
+            );
+        }
         let jwt = JwtKeys::from_config(&config, development_key.as_deref())?;
         let app = Self::assemble(config, db, jwt).await?;
         if !app.config.is_production() {

@@ -146,6 +146,8 @@ pub struct Config {
     pub platform_admin_password: Option<String>,
     /// When set, login without `tenant` takes the tenant from the Host's subdomain.
     pub base_domain: Option<String>,
+    /// Seals TOTP secrets at rest (`MFA_ENCRYPTION_KEY`); required in production.
+    pub mfa_encryption_key: Option<crate::auth::totp::SealingKey>,
     /// Logged-out access tokens held in memory per replica; beyond it, lookups go to
     /// Redis (the deny-list never forgets a logout).
     pub deny_list_capacity: usize,
@@ -243,6 +245,7 @@ impl Config {
             platform_admin_email: vars.get("PLATFORM_ADMIN_EMAIL"),
             platform_admin_password: vars.get("PLATFORM_ADMIN_PASSWORD"),
             base_domain: vars.get("BASE_DOMAIN"),
+            mfa_encryption_key: vars.optional("MFA_ENCRYPTION_KEY")?,
             deny_list_capacity: vars.parse("DENY_LIST_CAPACITY", 1_000_000)?,
             trusted_proxies: vars.parse_list("TRUSTED_PROXIES")?,
             autoscaler_interval: Duration::from_secs(
@@ -407,6 +410,12 @@ impl Config {
                 "must be set in production when NOTIFICATIONS_BACKEND is sns",
             ));
         }
+        if self.is_production() && self.mfa_encryption_key.is_none() {
+            return Err(invalid(
+                "MFA_ENCRYPTION_KEY",
+                "must be set in production (32 bytes in base64)",
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.rust_log) {
             return Err(ConfigError {
                 name: "RUST_LOG",
@@ -418,6 +427,14 @@ impl Config {
 
     pub fn is_production(&self) -> bool {
         self.app_env == AppEnv::Production
+    }
+
+    /// The key that seals TOTP secrets: `MFA_ENCRYPTION_KEY`, or outside production
+    /// (where it may be unset) a fixed development key.
+    pub fn mfa_key(&self) -> crate::auth::totp::SealingKey {
+        self.mfa_encryption_key
+            .clone()
+            .unwrap_or_else(crate::auth::totp::SealingKey::development)
     }
 
     /// The `<env>` part of API keys: `live` in production, `test` elsewhere.
@@ -485,6 +502,22 @@ impl<F: Fn(&str) -> Option<String>> Vars<'_, F> {
         self.get(name).unwrap_or_else(|| default.to_owned())
     }
 
+    /// A value that parses, or `None` when unset.
+    fn optional<T>(&self, name: &'static str) -> Result<Option<T>, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        self.get(name)
+            .map(|raw| {
+                raw.trim().parse().map_err(|e: T::Err| ConfigError {
+                    name,
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
+
     fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
     where
         T: FromStr,
@@ -511,6 +544,30 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn the_mfa_key_is_32_bytes_of_base64_and_required_in_production() {
+        use base64::Engine;
+        let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
+        let c = config(&[("MFA_ENCRYPTION_KEY", key.as_str())]).expect("valid");
+        assert_eq!(c.mfa_key(), key.parse().expect("a key"));
+        assert_ne!(c.mfa_key(), crate::auth::totp::SealingKey::development());
+        let default = config(&[]).expect("valid");
+        assert_eq!(
+            default.mfa_key(),
+            crate::auth::totp::SealingKey::development()
+        );
+        for bad in ["c2hvcnQ=", "not base64!"] {
+            let err = config(&[("MFA_ENCRYPTION_KEY", bad)]).expect_err("refused");
+            assert_eq!(err.name, "MFA_ENCRYPTION_KEY");
+        }
+        let err = config(&[
+            ("APP_ENV", "production"),
+            ("JWT_PRIVATE_KEY_FILE", "/dev/null"),
+        ])
+        .expect_err("production needs a key");
+        assert_eq!(err.name, "MFA_ENCRYPTION_KEY");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 """A short tour with the Python client generated from /openapi.json (scripts/client-smoke.sh).
 
 Fails when a response does not parse into its typed model: onboarding, login, an API
-key, resources (list items are `Resource`), a problem response and a job.
+key, resources (list items are `Resource`), a problem response, a job, the caller's
+sessions and an invitation.
 """
 import sys
 import uuid
@@ -10,6 +11,8 @@ from tenantry_client import AuthenticatedClient, Client
 from tenantry_client.api.api_keys import api_keys_create as create_key
 from tenantry_client.api.auth import auth_login as login
 from tenantry_client.api.auth import auth_me_get as me
+from tenantry_client.api.auth import auth_sessions_list as list_sessions
+from tenantry_client.api.invitations import invitations_create as create_invitation
 from tenantry_client.api.jobs import jobs_create as create_job
 from tenantry_client.api.jobs import jobs_get as get_job
 from tenantry_client.api.resources import resources_create as create_resource
@@ -19,12 +22,14 @@ from tenantry_client.api.tenants import tenants_create as create_tenant
 from tenantry_client.models import (
     Accepted,
     CreateApiKey,
+    CreateInvitation,
     CreateJob,
     CreateJobType,
     CreateResource,
     CreateTenant,
     ErrorCode,
     Grant,
+    Invitation,
     Job,
     JsonObject,
     LoginRequest,
@@ -32,6 +37,7 @@ from tenantry_client.models import (
     NewAdmin,
     Onboarded,
     PaginatedResource,
+    PaginatedSession,
     Problem,
     Resource,
     TokenPair,
@@ -54,6 +60,14 @@ assert isinstance(tokens, TokenPair), tokens
 admin = AuthenticatedClient(base_url=base_url, token=tokens.access_token, raise_on_unexpected_status=True)
 who = me.sync(client=admin)
 assert isinstance(who, Me), who
+sessions = list_sessions.sync(client=admin)
+assert isinstance(sessions, PaginatedSession), sessions
+assert sum(1 for s in sessions.items if s.current) == 1, sessions
+invitation = create_invitation.sync(
+    client=admin, body=CreateInvitation(email=f"new@{slug}.example.com", roles=["developer"])
+)
+assert isinstance(invitation, Invitation), invitation
+assert invitation.state == "pending" and invitation.roles == ["developer"], invitation
 
 created = create_key.sync(
     client=admin,

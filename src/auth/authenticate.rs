@@ -109,6 +109,15 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
     if is_denied(app, claims.jti).await? {
         return Err(AppError::unauthenticated("the access token was logged out"));
     }
+    // An ended session (`DELETE /auth/sessions/{id}`) retires its family id the way a
+    // logout retires a `jti`: every access token of the session is refused.
+    if let Some(sid) = claims.sid
+        && is_denied(app, sid).await?
+    {
+        return Err(AppError::unauthenticated(
+            "the session has ended; log in again",
+        ));
+    }
     if claims.scope.as_deref() == Some("platform") {
         let operator = operator_access(app, claims.sub)
             .await?

@@ -40,6 +40,10 @@ pub struct Claims {
     /// `platform` on platform operators' tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// How the user authenticated (RFC 8176): `["pwd"]`, or `["pwd", "otp"]` after a
+    /// second factor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Why a token was refused.
@@ -191,6 +195,7 @@ impl JwtKeys {
             typ: "access".to_owned(),
             sid: None,
             scope: None,
+            amr: Vec::new(),
         }
     }
 
@@ -505,6 +510,7 @@ mod tests {
     fn production_refuses_to_start_without_a_key_file() {
         let config = Config::from_lookup(|name| match name {
             "APP_ENV" => Some("production".into()),
+            "MFA_ENCRYPTION_KEY" => Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into()),
             _ => None,
         })
         .expect("config");

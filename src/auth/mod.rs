@@ -11,3 +11,4 @@ pub mod password;
 pub mod principal;
 pub mod secrets;
 pub mod token_cache;
+pub mod totp;

@@ -48,6 +48,8 @@ pub struct PresentedToken {
     pub jti: Uuid,
     pub exp: i64,
     pub session: Option<Uuid>,
+    /// The token was issued after a second factor (`amr` holds `otp`).
+    pub second_factor: bool,
 }
 
 impl PresentedToken {
@@ -56,6 +58,7 @@ impl PresentedToken {
             jti: claims.jti,
             exp: claims.exp,
             session: claims.sid,
+            second_factor: claims.amr.iter().any(|m| m == "otp"),
         }
     }
 }

@@ -15,7 +15,7 @@ use tracing::Span;
 use crate::{
     app::AppState,
     auth::{authenticate::authenticate, principal::Principal},
-    error::AppError,
+    error::{AppError, ErrorCode},
     http::{extract::client_ip, idempotency, limits},
     rbac::Permission,
     services::rate_limit::Subject,
@@ -30,6 +30,11 @@ pub enum Access {
     PublicOrPlatform,
     /// Any authenticated principal: tenant users, API keys and platform operators.
     Authenticated,
+    /// As [`Access::Authenticated`], and open to a user whose tenant requires a second
+    /// factor the token has not passed (`settings.security.require_mfa`): who am I,
+    /// logout and MFA enrolment. Every other route answers such a token 403
+    /// `MFA_REQUIRED`.
+    BeforeMfa,
     /// Any authenticated tenant principal (user or API key), no particular permission.
     AnyTenantPrincipal,
     /// A tenant principal holding this permission.
@@ -106,6 +111,10 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
     if let Some(tenant) = principal.tenant() {
         span.record("tenant_id", tracing::field::display(tenant.tenant_id()));
     }
+    // Public routes that recognise a token (onboarding) stay public.
+    if access != Access::BeforeMfa && !access.is_public() {
+        second_factor_passed(&principal)?;
+    }
     check(access, &principal)?;
     req.extensions_mut().insert(principal);
     Ok(req)
@@ -130,9 +139,28 @@ async fn charge_failure(app: &AppState, ip: Option<IpAddr>) -> Option<AppError> 
     ))
 }
 
+/// A user's token in a tenant that requires MFA must carry `otp` in its `amr`. API keys
+/// (machines, no interactive login) and platform operators are not concerned.
+fn second_factor_passed(principal: &Principal) -> Result<(), AppError> {
+    let Principal::Tenant(p) = principal else {
+        return Ok(());
+    };
+    match &p.token {
+        Some(token) if !token.second_factor && p.tenant.requires_mfa() => Err(AppError::new(
+            ErrorCode::MfaRequired,
+            "this tenant requires multi-factor authentication: enrol (POST \
+             /api/v1/auth/mfa/totp/enroll) and log in again with a code",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn check(access: Access, principal: &Principal) -> Result<(), AppError> {
     match (access, principal) {
-        (Access::Public | Access::PublicOrPlatform | Access::Authenticated, _) => Ok(()),
+        (
+            Access::Public | Access::PublicOrPlatform | Access::Authenticated | Access::BeforeMfa,
+            _,
+        ) => Ok(()),
         (Access::Platform | Access::TenantOrPlatform(_), Principal::Platform { .. }) => Ok(()),
         (Access::Platform, Principal::Tenant(_)) => {
             Err(AppError::forbidden("this route is for platform operators"))

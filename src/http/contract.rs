@@ -130,6 +130,11 @@ fn who_may_call(path: &str, access: Option<Access>) -> String {
         Some(Access::Authenticated) => {
             "Any authenticated principal: a tenant user, an API key or a platform operator.".into()
         }
+        Some(Access::BeforeMfa) => {
+            "Any authenticated principal, also a user of a tenant that requires a second \
+             factor who has not passed it yet."
+                .into()
+        }
         Some(Access::AnyTenantPrincipal) => {
             "Any authenticated principal of the tenant (a user or an API key).".into()
         }

@@ -48,6 +48,18 @@ use crate::{
         api::auth::verify_email,
         api::auth::me,
         api::auth::admin_login,
+        api::invitations::accept,
+        api::mfa::enroll,
+        api::mfa::confirm,
+        api::mfa::remove,
+        api::mfa::verify,
+        api::auth_sessions::list,
+        api::auth_sessions::end,
+        api::invitations::list,
+        api::invitations::create,
+        api::invitations::revoke,
+        api::invitations::resend,
+        api::mfa::reset_user,
         api::tenants::create,
         api::tenants::list,
         api::tenants::current,
@@ -114,13 +126,14 @@ use crate::{
         api::usage::usage,
     ),
     components(schemas(Problem, FieldError, ErrorCode)),
-    modifiers(&SecuritySchemes, &CommonErrors, &ExactlyOneKeyAccess),
+    modifiers(&SecuritySchemes, &CommonErrors),
     tags(
         (name = "operations", description = "Health, metrics and documentation"),
         (name = "auth", description = "Login, tokens and account flows"),
         (name = "platform", description = "Platform operators"),
         (name = "tenants", description = "Onboarding and tenant lifecycle"),
         (name = "users", description = "The tenant's users"),
+        (name = "invitations", description = "Inviting users: a mailed single-use token, accepted at /api/v1/auth/accept-invitation"),
         (name = "api-keys", description = "The tenant's API keys"),
         (name = "roles", description = "Permissions catalog and the tenant's roles"),
         (name = "resources", description = "The tenant's own data (example business object)"),
@@ -239,6 +252,7 @@ pub fn openapi() -> serde_json::Value {
     crate::http::client_names::apply(&mut doc);
     let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
     crate::http::no_nul::apply(&mut doc);
+    ExactlyOneKeyAccess::apply(&mut doc);
     crate::http::contract::apply(&mut doc);
     doc
 }

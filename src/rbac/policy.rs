@@ -36,6 +36,8 @@ pub enum Action {
     DeactivateUser,
     DeleteUser,
     SetUserRoles,
+    /// Turning off a user's MFA (a lost authenticator).
+    ResetUserMfa,
     RotateKey,
     RevokeKey,
     UpdateRole,
@@ -46,7 +48,9 @@ impl Action {
     /// The route permission the action needs (also checked by the access layer).
     pub fn permission(self) -> Permission {
         match self {
-            Action::UpdateUser | Action::DeactivateUser => Permission::UsersUpdate,
+            Action::UpdateUser | Action::DeactivateUser | Action::ResetUserMfa => {
+                Permission::UsersUpdate
+            }
             Action::DeleteUser => Permission::UsersDelete,
             Action::SetUserRoles => Permission::RolesAssign,
             Action::RotateKey | Action::RevokeKey => Permission::ApiKeysManage,
@@ -122,6 +126,8 @@ pub mod act {
     pub struct DeleteUser;
     #[derive(Debug)]
     pub struct SetUserRoles;
+    #[derive(Debug)]
+    pub struct ResetUserMfa;
     #[derive(Debug)]
     pub struct RotateKey;
     #[derive(Debug)]
@@ -299,6 +305,16 @@ pub fn set_user_roles(
     Ok(Cleared::new(target.id))
 }
 
+/// Turning off a user's MFA: a manager cannot reset an admin's second factor (and so
+/// take over the account with a password alone).
+pub fn reset_user_mfa(
+    actor: &ActorView<'_>,
+    target: &UserTarget,
+) -> Result<Cleared<act::ResetUserMfa>, AppError> {
+    decide_user(actor, Action::ResetUserMfa, target, None)?;
+    Ok(Cleared::new(target.id))
+}
+
 pub fn rotate_key(
     actor: &ActorView<'_>,
     target: &KeyTarget,
@@ -400,6 +416,10 @@ mod tests {
                         decide_user(&actor, DeactivateUser, &target, None),
                     ),
                     (DeleteUser, decide_user(&actor, DeleteUser, &target, None)),
+                    (
+                        ResetUserMfa,
+                        decide_user(&actor, ResetUserMfa, &target, None),
+                    ),
                     (
                         SetUserRoles,
                         decide_user(&actor, SetUserRoles, &target, Some((&held(VIEWER), false))),

@@ -16,8 +16,9 @@ use crate::{
     rbac::{policy, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},
+        mfa::{self, MfaChallenge},
         notifications::{self, PlatformMail},
-        sessions::{self, Purpose, TokenPair},
+        sessions::{self, Amr, Purpose, TokenPair},
         tenants::{self, Tenant},
         users::{self, Email, NewUser},
     },
@@ -30,16 +31,25 @@ fn invalid_credentials() -> AppError {
     )
 }
 
+/// What a login answers: the token pair, or for a user with MFA the first step only.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LoginOutcome {
+    Tokens(TokenPair),
+    MfaRequired(MfaChallenge),
+}
+
 /// Logs a user in. An unknown tenant, an unknown user and a wrong password answer the
 /// same 401 after the same argon2 work, so none of them can be told apart. A deleted
-/// tenant (whose schema may already be purged) counts as unknown.
+/// tenant (whose schema may already be purged) counts as unknown. A user with MFA gets
+/// a challenge for `/auth/mfa/verify` instead of tokens.
 pub async fn login(
     app: &App,
     tenant_key: &str,
     email: &str,
     password: String,
     client: &ClientInfo,
-) -> AppResult<TokenPair> {
+) -> AppResult<LoginOutcome> {
     let tenant = tenants::find_by_key(&app.db, tenant_key)
         .await?
         .filter(|t| t.status != "deleted");
@@ -91,14 +101,30 @@ pub async fn login(
     let roles = sessions::active_user_roles(&mut tx, user_id)
         .await?
         .ok_or_else(invalid_credentials)?;
-    let pair = sessions::issue(app, &mut tx, user_id, roles, None).await?;
+    if mfa::is_on_in(&mut tx, user_id).await? {
+        let challenge = mfa::challenge_in(&mut tx, user_id).await?;
+        tx.commit().await?;
+        return Ok(LoginOutcome::MfaRequired(challenge));
+    }
+    let pair = sessions::issue_for(
+        app,
+        &mut tx,
+        user_id,
+        roles,
+        None,
+        Amr::Password,
+        Some(client),
+    )
+    .await?;
     audit::record_in(
         &mut tx,
-        AuditEntry::new(Some(Actor::User(user_id)), "auth.login", client).target("user", user_id),
+        AuditEntry::new(Some(Actor::User(user_id)), "auth.login", client)
+            .target("user", user_id)
+            .metadata(json!({"amr": ["pwd"]})),
     )
     .await?;
     tx.commit().await?;
-    Ok(pair)
+    Ok(LoginOutcome::Tokens(pair))
 }
 
 /// Whose failed-login budget a login spends: the tenant's id (or the key as typed when

@@ -15,6 +15,7 @@ use crate::{
         invalidation,
         secrets::{random_base62, sha256},
     },
+    client::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult, ErrorCode},
 };
@@ -31,7 +32,7 @@ pub struct TokenPair {
 }
 
 /// A new opaque token for `tenant_id`: (plaintext, stored hash).
-fn opaque(kind: &str, tenant_id: Uuid) -> (String, Vec<u8>) {
+pub(crate) fn opaque(kind: &str, tenant_id: Uuid) -> (String, Vec<u8>) {
     let token = format!("{kind}_{}_{}", tenant_id.simple(), random_base62(43));
     let hash = sha256(&token);
     (token, hash)
@@ -49,13 +50,47 @@ pub fn parse_opaque(kind: &str, token: &str) -> Option<(Uuid, Vec<u8>)> {
 }
 
 /// Starts a session (or continues `family`) for a user: stores a refresh token and signs
-/// an access token naming the family, inside the caller's transaction.
+/// an access token naming the family, inside the caller's transaction. A password
+/// login without client details (onboarding); see [`issue_for`].
 pub async fn issue(
     app: &App,
     tx: &mut TenantTx,
     user_id: Uuid,
     roles: Vec<String>,
     family: Option<Uuid>,
+) -> AppResult<TokenPair> {
+    issue_for(app, tx, user_id, roles, family, Amr::Password, None).await
+}
+
+/// How a session's user authenticated: the `amr` claim of its access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amr {
+    /// A password.
+    Password,
+    /// A password and a one-time code (TOTP or a recovery code).
+    PasswordAndOtp,
+}
+
+impl Amr {
+    fn methods(self) -> Vec<String> {
+        match self {
+            Amr::Password => vec!["pwd".to_owned()],
+            Amr::PasswordAndOtp => vec!["pwd".to_owned(), "otp".to_owned()],
+        }
+    }
+}
+
+/// [`issue`], recording the session: a new family starts with `amr` and the client's
+/// address and user agent; a continued one (a refresh) keeps the `amr` it started with
+/// and records when and from where it was last used.
+pub async fn issue_for(
+    app: &App,
+    tx: &mut TenantTx,
+    user_id: Uuid,
+    roles: Vec<String>,
+    family: Option<Uuid>,
+    amr: Amr,
+    client: Option<&ClientInfo>,
 ) -> AppResult<TokenPair> {
     let tenant_id = tx.tenant_id();
     let family = family.unwrap_or_else(Uuid::now_v7);
@@ -73,8 +108,30 @@ pub async fn issue(
         .bind(expires_at)
         .execute(tx.conn())
         .await?;
+    // Families older than the sessions table get their row at their next refresh.
+    let sql = tx.sql(
+        "insert into {schema}.user_sessions (id, user_id, amr, ip, user_agent)
+         values ($1, $2, $3, $4, $5)
+         on conflict (id) do update set last_used_at = now(),
+            ip = coalesce(excluded.ip, user_sessions.ip),
+            user_agent = coalesce(excluded.user_agent, user_sessions.user_agent)
+         returning amr",
+    );
+    let amr: Vec<String> = sqlx::query_scalar(sql)
+        .bind(family)
+        .bind(user_id)
+        .bind(amr.methods())
+        .bind(client.and_then(|c| c.ip.as_deref()))
+        .bind(
+            client
+                .and_then(|c| c.user_agent.as_deref())
+                .map(truncate_agent),
+        )
+        .fetch_one(tx.conn())
+        .await?;
     let mut claims = app.jwt.claims(user_id, Some(tenant_id), roles);
     claims.sid = Some(family);
+    claims.amr = amr;
     Ok(TokenPair {
         access_token: app.jwt.sign(&claims)?,
         refresh_token,
@@ -83,13 +140,21 @@ pub async fn issue(
     })
 }
 
+/// User agents are stored up to 512 characters.
+fn truncate_agent(agent: &str) -> &str {
+    match agent.char_indices().nth(512) {
+        Some((at, _)) => &agent[..at],
+        None => agent,
+    }
+}
+
 fn invalid_refresh() -> AppError {
     AppError::unauthenticated("the refresh token is not valid")
 }
 
 /// Exchanges a refresh token for a new pair. A token that was already used revokes its
 /// whole family: somebody holds a stolen copy.
-pub async fn refresh(app: &App, token: &str) -> AppResult<TokenPair> {
+pub async fn refresh(app: &App, token: &str, client: &ClientInfo) -> AppResult<TokenPair> {
     let (tenant_id, hash) = parse_opaque("rt", token).ok_or_else(invalid_refresh)?;
     let tenant = crate::services::tenants::find(&app.db, tenant_id)
         .await?
@@ -143,7 +208,17 @@ pub async fn refresh(app: &App, token: &str) -> AppResult<TokenPair> {
         .ok_or_else(invalid_refresh)?;
     let sql = tx.sql("update {schema}.refresh_tokens set rotated_at = now() where id = $1");
     sqlx::query(sql).bind(id).execute(tx.conn()).await?;
-    let pair = issue(app, &mut tx, user_id, roles, Some(family)).await?;
+    // The family keeps the `amr` it started with.
+    let pair = issue_for(
+        app,
+        &mut tx,
+        user_id,
+        roles,
+        Some(family),
+        Amr::Password,
+        Some(client),
+    )
+    .await?;
     tx.commit().await?;
     Ok(pair)
 }

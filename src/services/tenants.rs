@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 mod settings;
 
-pub use settings::{SelfRegistration, TenantSettings};
+pub use settings::{Security, SelfRegistration, TenantSettings};
 
 use crate::{
     auth::principal::Actor,
@@ -47,6 +47,11 @@ impl Tenant {
     /// (`settings.self_registration`); off unless the tenant opted in.
     pub fn self_registration(&self) -> SelfRegistration {
         SelfRegistration::of(&self.settings)
+    }
+
+    /// Whether users must pass a second factor (`settings.security.require_mfa`).
+    pub fn requires_mfa(&self) -> bool {
+        Security::of(&self.settings).require_mfa
     }
 }
 

@@ -84,7 +84,28 @@ async fn every_id_route_hides_another_tenants_objects() {
         .as_str()
         .expect("file")
         .to_owned();
+    let a_invitation = app
+        .call(
+            Method::POST,
+            "/api/v1/invitations",
+            &a.admin(),
+            Some(json!({"email": "invited@alpha.example.com"})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("invitation")
+        .to_owned();
+    let a_session = app
+        .call(Method::GET, "/api/v1/auth/sessions", &a.admin(), None)
+        .await
+        .json()["items"][0]["id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
     let ids: HashMap<&str, String> = HashMap::from([
+        ("/api/v1/invitations/", a_invitation),
+        ("/api/v1/auth/sessions/", a_session),
         ("/api/v1/jobs/", a_job),
         ("/api/v1/notifications/templates/", a_template),
         ("/api/v1/files/", a_file),
@@ -138,6 +159,8 @@ async fn every_id_route_hides_another_tenants_objects() {
         "/api/v1/files",
         "/api/v1/audit-logs",
         "/api/v1/notifications/templates",
+        "/api/v1/invitations",
+        "/api/v1/auth/sessions",
     ] {
         let text = app
             .call(Method::GET, &format!("{list}?limit=100"), &b.admin(), None)

@@ -16,6 +16,8 @@ const PUBLIC: &[(&str, &str)] = &[
     ("POST", "/api/v1/auth/verify-email"),
     ("POST", "/api/v1/admin/login"),
     ("POST", "/api/v1/tenants"),
+    ("POST", "/api/v1/auth/accept-invitation"),
+    ("POST", "/api/v1/auth/mfa/verify"),
 ];
 
 #[tokio::test]
@@ -57,6 +59,11 @@ const NO_PERMISSION: &[(&str, &str)] = &[
     ("GET", "/api/v1/admin/scaling"),
     ("PUT", "/api/v1/tenants/{id}/rate-limit"),
     ("DELETE", "/api/v1/tenants/{id}/rate-limit"),
+    ("POST", "/api/v1/auth/mfa/totp/enroll"),
+    ("POST", "/api/v1/auth/mfa/totp/confirm"),
+    ("DELETE", "/api/v1/auth/mfa"),
+    ("GET", "/api/v1/auth/sessions"),
+    ("DELETE", "/api/v1/auth/sessions/{id}"),
 ];
 
 #[tokio::test]

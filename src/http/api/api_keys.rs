@@ -86,34 +86,23 @@ fn key_grants() -> utoipa::openapi::schema::Array {
 /// two `required` lists and a `not` of both).
 pub struct ExactlyOneKeyAccess;
 
-impl utoipa::Modify for ExactlyOneKeyAccess {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Schema};
-        let Some(schema) = openapi
-            .components
-            .as_mut()
-            .and_then(|c| c.schemas.get_mut("CreateApiKey"))
-        else {
+impl ExactlyOneKeyAccess {
+    /// Rewrites `CreateApiKey` in the document: the derived object, an `anyOf` of the two
+    /// `required` lists (at least one) and a `not` of both (not both), so that linters need
+    /// not prove `oneOf` branches exclusive.
+    pub fn apply(doc: &mut serde_json::Value) {
+        let Some(schema) = doc.pointer_mut("/components/schemas/CreateApiKey") else {
             return;
         };
-        let derived = schema.clone();
-        // At least one (`anyOf`), and not both (`not`): exactly one, with branches that
-        // linters need not prove exclusive.
-        let any_of = AnyOfBuilder::new()
-            .item(ObjectBuilder::new().required("role"))
-            .item(ObjectBuilder::new().required("permissions"));
-        let not_both = ObjectBuilder::new()
-            .required("role")
-            .required("permissions");
-        *schema = Schema::AllOf(
-            AllOfBuilder::new()
-                .item(derived)
-                .item(any_of)
-                .item(ObjectBuilder::new().not(Some(not_both)))
-                .description(Some("Give exactly one of `role` and `permissions`."))
-                .build(),
-        )
-        .into();
+        let derived = schema.take();
+        *schema = serde_json::json!({
+            "allOf": [
+                derived,
+                {"anyOf": [{"required": ["role"]}, {"required": ["permissions"]}]},
+                {"not": {"required": ["role", "permissions"]}},
+            ],
+            "description": "Give exactly one of `role` and `permissions`.",
+        });
     }
 }
 

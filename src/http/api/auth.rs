@@ -17,7 +17,7 @@ use crate::{
     error::{AppError, AppResult, ErrorCode, Problem},
     http::validate::{self, ValidJson},
     services::{
-        identity::{self, Registered},
+        identity::{self, LoginOutcome, Registered},
         sessions::{self, TokenPair},
         tenants::Tenant,
         users::{self, Email, User},
@@ -42,7 +42,7 @@ pub struct LoginRequest {
 /// Log in with email and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in", body = TokenPair),
+        (status = 200, description = "Logged in: the token pair, or for a user with MFA `{mfa_required: true, mfa_token}` to finish at `/api/v1/auth/mfa/verify`", body = LoginOutcome),
         (status = 401, description = "Unknown tenant, unknown user or wrong password (indistinguishable)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Tenant suspended (TENANT_SUSPENDED), or a self-registered address not yet verified (EMAIL_NOT_VERIFIED)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
@@ -53,7 +53,7 @@ pub async fn login(
     headers: HeaderMap,
     client: ClientInfo,
     ValidJson(body): ValidJson<LoginRequest>,
-) -> AppResult<Json<TokenPair>> {
+) -> AppResult<Json<LoginOutcome>> {
     let tenant = match body.tenant.filter(|t| !t.trim().is_empty()) {
         Some(tenant) => tenant,
         None => tenant_from_host(&app, &headers)
@@ -158,9 +158,12 @@ pub struct RefreshRequest {
     ))]
 pub async fn refresh(
     State(app): State<AppState>,
+    client: ClientInfo,
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> AppResult<Json<TokenPair>> {
-    Ok(Json(sessions::refresh(&app, &body.refresh_token).await?))
+    Ok(Json(
+        sessions::refresh(&app, &body.refresh_token, &client).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema, Validate)]

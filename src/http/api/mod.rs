@@ -3,8 +3,11 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod auth_sessions;
 pub mod files;
+pub mod invitations;
 pub mod jobs;
+pub mod mfa;
 pub mod notifications;
 pub mod rate_limits;
 pub mod resources;

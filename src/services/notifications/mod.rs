@@ -353,6 +353,8 @@ pub enum PlatformMail {
     /// Somebody tried to register an address that already has an account.
     RegistrationExistingAccount,
     PasswordReset,
+    /// An invitation to join a tenant.
+    Invitation,
 }
 
 impl PlatformMail {
@@ -363,6 +365,7 @@ impl PlatformMail {
             Self::EmailVerification => "email_verification",
             Self::RegistrationExistingAccount => "registration_existing_account",
             Self::PasswordReset => "password_reset",
+            Self::Invitation => "invitation",
         }
     }
 
@@ -372,6 +375,7 @@ impl PlatformMail {
             Self::EmailVerification => "Confirm your email address",
             Self::RegistrationExistingAccount => "Someone tried to register with your address",
             Self::PasswordReset => "Reset your password",
+            Self::Invitation => "You are invited",
         }
     }
 }

@@ -50,6 +50,26 @@ impl SelfRegistration {
     }
 }
 
+/// A tenant's security setting: `{require_mfa}`. With `require_mfa`, a user's token that
+/// has not passed a second factor is refused (403 `MFA_REQUIRED`) everywhere but
+/// `/auth/me`, `/auth/logout` and MFA enrolment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    #[serde(default)]
+    pub require_mfa: bool,
+}
+
+impl Security {
+    /// The setting in a tenant's stored `settings`; nothing required when absent.
+    pub fn of(settings: &serde_json::Value) -> Self {
+        settings
+            .get("security")
+            .and_then(|v| Self::deserialize(v).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// An email domain such as `example.com`: labels of letters, digits and inner hyphens.
 #[derive(ToSchema)]
 #[schema(value_type = String, pattern = r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$", max_length = 253, example = "example.com")]
@@ -81,6 +101,14 @@ impl TenantSettings {
                 "settings",
                 format!("must be at most {SETTINGS_MAX_BYTES} bytes as JSON (is {size})"),
             )]);
+        }
+        if let Some(raw) = value.get("security").filter(|v| !v.is_null()) {
+            Security::deserialize(raw).map_err(|e| {
+                vec![FieldError::new(
+                    "settings.security",
+                    format!("must be {{require_mfa: bool}}: {e}"),
+                )]
+            })?;
         }
         // `null` is the same as absent: self-registration off.
         if let Some(raw) = value.get("self_registration").filter(|v| !v.is_null()) {
@@ -184,6 +212,22 @@ mod tests {
                 "settings.self_registration.allowed_email_domains[2]",
                 "settings.self_registration.allowed_email_domains[3]",
             ]
+        );
+    }
+
+    #[test]
+    fn security_requires_mfa_only_when_asked() {
+        assert!(!Security::of(&json!({})).require_mfa);
+        assert!(Security::of(&json!({"security": {"require_mfa": true}})).require_mfa);
+        assert!(TenantSettings::parse(json!({"security": {"require_mfa": true}})).is_ok());
+        assert!(TenantSettings::parse(json!({"security": null})).is_ok());
+        assert_eq!(
+            errors(json!({"security": {"require_mfa": "yes"}})),
+            ["settings.security"]
+        );
+        assert_eq!(
+            errors(json!({"security": {"other": 1}})),
+            ["settings.security"]
         );
     }
 

@@ -100,3 +100,28 @@ resource "aws_secretsmanager_secret" "jwt_private_key" {
   recovery_window_in_days = var.recovery_window_in_days
   tags                    = var.tags
 }
+
+# MFA_ENCRYPTION_KEY: 32 bytes in base64 that seal users' TOTP secrets. Generated once
+# (32 alphanumeric characters, ~190 bits) and kept like the passwords above.
+data "aws_secretsmanager_random_password" "mfa_key" {
+  password_length     = 32
+  exclude_punctuation = true
+}
+
+resource "aws_secretsmanager_secret" "mfa_encryption_key" {
+  # checkov:skip=CKV2_AWS_57: a new key cannot open the sealed secrets; rotating it means re-enrolling users
+  name                    = "${var.name}/mfa-encryption-key"
+  description             = "MFA_ENCRYPTION_KEY for tenantry (seals TOTP secrets)"
+  kms_key_id              = var.kms_key_id
+  recovery_window_in_days = var.recovery_window_in_days
+  tags                    = var.tags
+}
+
+resource "aws_secretsmanager_secret_version" "mfa_encryption_key" {
+  secret_id     = aws_secretsmanager_secret.mfa_encryption_key.id
+  secret_string = base64encode(data.aws_secretsmanager_random_password.mfa_key.random_password)
+
+  lifecycle {
+    ignore_changes = [secret_string]
+  }
+}

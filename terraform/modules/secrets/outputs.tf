@@ -29,3 +29,8 @@ output "jwt_private_key_secret_name" {
   description = "Name of the JWT private key secret, for put-secret-value."
   value       = aws_secretsmanager_secret.jwt_private_key.name
 }
+
+output "mfa_encryption_key_secret_arn" {
+  description = "ARN of the MFA_ENCRYPTION_KEY secret."
+  value       = aws_secretsmanager_secret.mfa_encryption_key.arn
+}

@@ -133,8 +133,9 @@ module "compute" {
   metrics_deployment         = local.name
 
   secrets = {
-    DATABASE_URL = module.secrets.database_url_secret_arn
-    REDIS_URL    = module.secrets.redis_url_secret_arn
+    DATABASE_URL       = module.secrets.database_url_secret_arn
+    REDIS_URL          = module.secrets.redis_url_secret_arn
+    MFA_ENCRYPTION_KEY = module.secrets.mfa_encryption_key_secret_arn
   }
 
   api    = var.api
