@@ -45,9 +45,14 @@ for _ in $(seq 1 100); do
 done
 
 echo "command: scripts/bench-jobs.sh  (wrk -t1 -c16 -d${SECONDS_PER_RUN}s submitting; $(nproc) cores shared by API, workers, PostgreSQL, Redis and wrk)"
-submit() {
+# A premium tenant (32 jobs at once: the plan cap of fair sharing), set before the workers
+# start: they read the caps when they start.
+setup() {
   read -r tenant key < <(python3 scripts/bench/jobs.py "http://127.0.0.1:$PORT")
   schema="t_${tenant//-/}"
+  psql "$DATABASE_URL" -qc "update platform.tenants set plan = 'premium' where id = '$tenant'"
+}
+submit() {
   BENCH_HEADER="X-API-Key: $key" wrk -t1 -c16 -d"${SECONDS_PER_RUN}s" \
     -s scripts/bench/submit_job.lua "http://127.0.0.1:$PORT/api/v1/jobs" > "$work/wrk.txt"
 }
@@ -70,6 +75,7 @@ stop_workers() { kill -TERM "${workers[@]}"; wait "${workers[@]}" 2>/dev/null ||
 # End to end: clients submit while the workers run; from the first submission to the
 # last success.
 live() {
+  setup
   start_workers "$1"; sleep 1
   submit
   wait_done "$schema"
@@ -84,6 +90,7 @@ live() {
 # Worker throughput alone: the jobs wait in the queue, then the workers start; from the
 # first start to the last success.
 drain() {
+  setup
   submit
   start_workers "$1"
   wait_done "$schema"
