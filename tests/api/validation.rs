@@ -410,10 +410,12 @@ async fn the_openapi_document_states_every_bound() {
     let parts = key["allOf"].as_array().expect("allOf");
     assert_bounded(&doc, "CreateApiKey", &parts[0]);
     assert_eq!(parts[0]["properties"]["name"]["maxLength"], 100);
+    // At least one (`anyOf`) and not both (`not`).
     assert_eq!(
-        parts[1]["oneOf"],
-        json!([{"type": "object", "required": ["role"]}, {"type": "object", "required": ["permissions"]}])
+        parts[1]["anyOf"],
+        json!([{"required": ["role"]}, {"required": ["permissions"]}])
     );
+    assert_eq!(parts[2]["not"]["required"], json!(["role", "permissions"]));
 }
 
 /// What parsing a body builds is bounded by declared figures: 1 MiB of `[0,0,…]` would be

@@ -99,7 +99,10 @@ impl ExactlyOneKeyAccess {
             "allOf": [
                 derived,
                 {"anyOf": [{"required": ["role"]}, {"required": ["permissions"]}]},
-                {"not": {"required": ["role", "permissions"]}},
+                {"not": {
+                    "properties": {"role": {}, "permissions": {}},
+                    "required": ["role", "permissions"],
+                }},
             ],
             "description": "Give exactly one of `role` and `permissions`.",
         });

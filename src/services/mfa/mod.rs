@@ -50,7 +50,9 @@ pub struct Enrolment {
 /// The recovery codes, shown once at confirmation; each works once instead of a code.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RecoveryCodes {
-    #[schema(min_items = 10, max_items = 10, example = json!(["abcde-fghij-klmno-pqrst"]))]
+    #[schema(min_items = 10, max_items = 10, example = json!([
+        "abcde-fghij-klmno-pqrst", "bcdef-ghijk-lmnop-qrstu", "cdefg-hijkl-mnopq-rstuv", "defgh-ijklm-nopqr-stuvw", "efghi-jklmn-opqrs-tuvwx", "fghij-klmno-pqrst-uvwxy", "ghijk-lmnop-qrstu-vwxyz", "hijkl-mnopq-rstuv-wxyz2", "ijklm-nopqr-stuvw-xyz23", "jklmn-opqrs-tuvwx-yz234"
+    ]))]
     pub recovery_codes: Vec<String>,
 }
 
