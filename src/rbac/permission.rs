@@ -56,6 +56,8 @@ catalog! {
     ScalingRead => "scaling:read",
     ScalingManage => "scaling:manage",
     AuditRead => "audit:read",
+    WebhooksRead => "webhooks:read",
+    WebhooksManage => "webhooks:manage",
 }
 
 impl Permission {
