@@ -255,8 +255,9 @@ pub async fn list(
 /// Cancels a job: a queued one at once, a running one at its next check (the row shows
 /// `cancel_requested_at` meanwhile). A finished job is a 409.
 pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
+    let mut tx = scope.begin().await?;
     // SET expressions see the row as it was, so each `case` tests the old status.
-    let cancelled: Option<Job> = sqlx::query_as(scope.sql(
+    let cancelled: Option<Job> = sqlx::query_as(tx.sql(
         "with changed as (
             update {schema}.jobs set
                 status = case when status = 'queued' then 'cancelled' else status end,
@@ -268,10 +269,25 @@ pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
             created_by, created_at, started_at, finished_at, cancel_requested_at from changed",
     ))
     .bind(id)
-    .fetch_optional(scope.db())
+    .fetch_optional(tx.conn())
     .await?;
     match cancelled {
-        Some(job) => Ok(job.shown()),
+        Some(job) => {
+            // A queued job ends here (a running one ends `cancelled` in its worker).
+            if job.status == "cancelled" {
+                let finished = crate::jobs::record::Finished {
+                    id: job.id,
+                    job_type: job.job_type.to_string(),
+                    status: job.status.clone(),
+                    attempts: job.attempts,
+                    error: job.error.clone(),
+                    result: None,
+                };
+                crate::jobs::record::emit_finished(&mut tx, &finished).await?;
+            }
+            tx.commit().await?;
+            Ok(job.shown())
+        }
         None => {
             let job = get(scope, id).await?;
             Err(AppError::conflict(

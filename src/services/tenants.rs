@@ -14,6 +14,7 @@ mod settings;
 pub use settings::{SelfRegistration, TenantSettings};
 
 use crate::{
+    services::webhooks::{self, EventType},
     auth::principal::Actor,
     client::ClientInfo,
     db::{TenantSchema, TenantScope},
@@ -246,8 +247,16 @@ pub async fn update(
             "settings_changed": changes.settings.is_some(),
         }));
     audit::record_in(&mut tx, entry).await?;
+    webhooks::emit(&mut tx, EventType::TenantUpdated, tenant_event(&tenant)).await?;
     tx.commit().await?;
     Ok(tenant)
+}
+
+/// A tenant as webhook events show it (settings stay out: they are the tenant's
+/// configuration, not news).
+fn tenant_event(t: &Tenant) -> serde_json::Value {
+    json!({"id": t.id, "name": t.name, "slug": t.slug, "plan": t.plan, "status": t.status,
+        "updated_at": t.updated_at})
 }
 
 /// The states an operator moves a tenant between.
@@ -295,6 +304,11 @@ pub async fn set_status(
     .ok_or_else(AppError::not_found)?;
     let entry = AuditEntry::new(Some(actor), change.action(), client).target("tenant", id);
     audit::record_in(&mut tx, entry).await?;
+    let event = match change {
+        Lifecycle::Suspend => EventType::TenantSuspended,
+        Lifecycle::Activate => EventType::TenantActivated,
+    };
+    webhooks::emit(&mut tx, event, tenant_event(&tenant)).await?;
     tx.commit().await?;
     Ok(tenant)
 }

@@ -36,3 +36,4 @@ mod topology;
 mod usage;
 mod users;
 mod validation;
+mod webhooks;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
+    services::webhooks::{self, EventType},
     app::AppState,
     auth::invalidation::{Change, commit},
     auth::principal::TenantPrincipal,
@@ -175,6 +176,12 @@ async fn audit_key(
         .target("api_key", key.id)
         .metadata(json!({"name": key.name, "prefix": key.prefix, "role": key.role, "permissions": key.permissions}));
     audit::record_in(tx, entry).await?;
+    let event = match action {
+        "api_key.created" => EventType::ApiKeyCreated,
+        "api_key.rotated" => EventType::ApiKeyRotated,
+        _ => EventType::ApiKeyRevoked,
+    };
+    webhooks::emit(tx, event, key).await?;
     Ok(())
 }
 

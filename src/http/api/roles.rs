@@ -11,6 +11,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
+    services::webhooks::{self, EventType},
     app::AppState,
     auth::{
         invalidation::{Change, commit},
@@ -195,6 +196,13 @@ async fn audit_role(
         .target("role", role.id)
         .metadata(json!({"name": role.name, "permissions": role.permissions}));
     audit::record_in(tx, entry).await?;
+    let event = match action {
+        "role.created" => EventType::RoleCreated,
+        "role.deleted" => EventType::RoleDeleted,
+        // permission_added, permission_removed, updated
+        _ => EventType::RoleUpdated,
+    };
+    webhooks::emit(tx, event, role).await?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
+    services::webhooks::{self, EventType},
     app::AppState,
     auth::invalidation::{Change, commit},
     auth::{password, principal::TenantPrincipal},
@@ -116,6 +117,7 @@ pub async fn create(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
+    webhooks::emit(&mut tx, EventType::UserCreated, &user).await?;
     let verification = notifications::queue_in(
         &mut tx,
         &identity::verification_email(&user.email, &token),
@@ -186,6 +188,7 @@ pub async fn update(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
+    webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
     commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(user))
 }
@@ -217,6 +220,7 @@ pub async fn delete(
         AuditEntry::new(Some(principal.actor), "user.deleted", &client).target("user", id),
     )
     .await?;
+    webhooks::emit(&mut tx, EventType::UserDeleted, json!({"id": id})).await?;
     commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -264,6 +268,7 @@ pub async fn set_roles(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
+    webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
     commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(user))
 }

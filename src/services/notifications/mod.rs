@@ -398,15 +398,29 @@ pub async fn record(
     let sql = tx.sql(
         "update {schema}.notification_logs set status = $2, provider_message_id = $3,
             error = $4, sent_at = case when $2 = 'sent' then now() end
-         where id = $1 and status = 'queued'",
+         where id = $1 and status = 'queued'
+         returning id, channel, recipient, template_name, error",
     );
-    sqlx::query(sql)
-        .bind(log_id)
-        .bind(status)
-        .bind(message_id)
-        .bind(error)
-        .execute(tx.conn())
+    let changed: Option<(Uuid, String, String, Option<String>, Option<String>)> =
+        sqlx::query_as(sql)
+            .bind(log_id)
+            .bind(status)
+            .bind(message_id)
+            .bind(error)
+            .fetch_optional(tx.conn())
+            .await?;
+    if let Some((id, channel, recipient, template_name, error)) = changed
+        && status == "failed"
+    {
+        let data = serde_json::json!({"id": id, "channel": channel, "recipient": recipient,
+            "template_name": template_name, "error": error});
+        crate::services::webhooks::emit(
+            &mut tx,
+            crate::services::webhooks::EventType::NotificationFailed,
+            data,
+        )
         .await?;
+    }
     if status != "queued" {
         let sql = tx.sql(
             "update {schema}.jobs set payload = payload - 'subject' - 'body' - 'data'

@@ -144,6 +144,10 @@ events! {
     JobCancelled => "job.cancelled", "A job was cancelled", job();
     FileUploaded => "file.uploaded", "A file was stored (upload or completed presigned upload)", file();
     FileDeleted => "file.deleted", "A file was deleted", file();
+    NotificationFailed => "notification.failed", "A notification send failed after its last attempt",
+        object(&["id", "channel", "recipient"], json!({"id": uuid(),
+            "channel": {"enum": ["email", "sms", "push"]}, "recipient": text(),
+            "template_name": nullable_text(), "error": nullable_text()}));
     TenantUpdated => "tenant.updated", "The tenant's name, settings or plan changed", tenant();
     TenantSuspended => "tenant.suspended", "A platform operator suspended the tenant", tenant();
     TenantActivated => "tenant.activated", "A platform operator reactivated the tenant", tenant();
