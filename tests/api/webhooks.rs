@@ -721,3 +721,69 @@ async fn jobs_files_roles_keys_and_tenant_changes_emit_their_events() {
     let types: Vec<Value> = receiver.received().iter().map(|r| r.json()["type"].clone()).collect();
     assert!(all, "{types:?}");
 }
+
+/// The `tenantry` binary with this test's database, Redis namespace and loopback targets.
+fn process(app: &TestApp) -> tokio::process::Command {
+    let mut command = crate::binary::tenantry();
+    command
+        .env("DATABASE_URL", app.database_url())
+        .env("DATABASE_MAX_CONNECTIONS", "5")
+        .env("REDIS_URL", &app.state.config.redis_url)
+        .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+        .env("STORAGE_DIR", app.storage_dir())
+        .env("RATE_LIMIT_ENABLED", "false")
+        .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+#[tokio::test]
+async fn an_event_committed_by_a_process_killed_at_once_is_delivered_by_another() {
+    let app = TestApp::builder()
+        .with_config(|c| c.webhook_allow_private_targets = true)
+        .build()
+        .await;
+    let t = app.onboard("acme").await;
+    let receiver = Receiver::start().await;
+    endpoint(&app, &t, &receiver.url, json!(["user.created"])).await;
+
+    // The API process commits the change, and dies by SIGKILL before anything else.
+    let addr = format!("127.0.0.1:{}", crate::binary::free_port().await);
+    let mut api = process(&app)
+        .args(["serve", "--no-workers"])
+        .env("BIND_ADDR", &addr)
+        .spawn()
+        .expect("spawn the api");
+    crate::binary::wait_ready(&addr).await;
+    let login = json!({"tenant": "acme", "email": t.admin_email, "password": t.admin_password});
+    let (status, body) =
+        crate::binary::http_request(&addr, "POST", "/api/v1/auth/login", &[], Some(&login))
+            .await
+            .expect("login");
+    assert_eq!(status, 200, "{body}");
+    let token: Value = serde_json::from_str(&body).expect("json");
+    let bearer = format!("Bearer {}", token["access_token"].as_str().expect("token"));
+    let user = json!({"email": "ada@acme.example.com", "password": "a long password"});
+    let (status, body) = crate::binary::http_request(
+        &addr,
+        "POST",
+        "/api/v1/users",
+        &[("Authorization", &bearer)],
+        Some(&user),
+    )
+    .await
+    .expect("create a user");
+    assert_eq!(status, 201, "{body}");
+    api.start_kill().expect("SIGKILL");
+    api.wait().await.expect("reaped");
+    let created: Value = serde_json::from_str(&body).expect("json");
+
+    // Another process, started afterwards, delivers it.
+    let _worker = process(&app).arg("worker").spawn().expect("spawn the worker");
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    let event = got[0].json();
+    assert_eq!(event["type"], "user.created");
+    assert_eq!(event["data"]["id"], created["id"]);
+}
