@@ -16,13 +16,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    services::webhooks::{self, EventType},
     AppState,
     auth::principal::TenantPrincipal,
     client::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode, FieldError},
     jobs::JobType,
+    services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
         jobs::{self, NewJob},

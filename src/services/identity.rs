@@ -185,8 +185,12 @@ pub async fn register(
     )
     .await?;
     let user = crate::services::users::get_in(&mut tx, user_id).await?;
-    crate::services::webhooks::emit(&mut tx, crate::services::webhooks::EventType::UserCreated, &user)
-        .await?;
+    crate::services::webhooks::emit(
+        &mut tx,
+        crate::services::webhooks::EventType::UserCreated,
+        &user,
+    )
+    .await?;
     let verification =
         notifications::queue_in(&mut tx, &verification_email(email.as_str(), &token), None).await?;
     tx.commit().await?;

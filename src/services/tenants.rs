@@ -14,12 +14,12 @@ mod settings;
 pub use settings::{SelfRegistration, TenantSettings};
 
 use crate::{
-    services::webhooks::{self, EventType},
     auth::principal::Actor,
     client::ClientInfo,
     db::{TenantSchema, TenantScope},
     error::{AppError, AppResult, FieldError},
     services::audit::{self, AuditEntry},
+    services::webhooks::{self, EventType},
 };
 
 /// A customer organisation.

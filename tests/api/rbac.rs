@@ -436,7 +436,7 @@ async fn the_catalog_lists_every_permission() {
         .iter()
         .filter_map(|p| p["permission"].as_str())
         .collect();
-    assert_eq!(names.len(), 29);
+    assert_eq!(names.len(), 31);
     for name in [
         "tenant:delete",
         "notifications:manage_templates",

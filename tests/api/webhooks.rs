@@ -19,11 +19,7 @@ use axum::{
 use serde_json::{Value, json};
 use tenantry::{
     background::{Background, Subsystem},
-    services::webhooks::{
-        self, EventType,
-        client::WebhookClient,
-        target::TargetRules,
-    },
+    services::webhooks::{self, EventType, client::WebhookClient, target::TargetRules},
 };
 use tokio::net::TcpListener;
 use uuid::Uuid;
@@ -103,7 +99,11 @@ impl Receiver {
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         let arrived = eventually(within, async || self.received().len() >= n).await;
         let got = self.received();
-        assert!(arrived, "expected {n} deliveries, got {}: {got:?}", got.len());
+        assert!(
+            arrived,
+            "expected {n} deliveries, got {}: {got:?}",
+            got.len()
+        );
         got
     }
 }
@@ -125,7 +125,12 @@ async fn receive(
     if state.hang {
         tokio::time::sleep(Duration::from_secs(120)).await;
     }
-    let status = state.answers.lock().expect("lock").pop_front().unwrap_or(200);
+    let status = state
+        .answers
+        .lock()
+        .expect("lock")
+        .pop_front()
+        .unwrap_or(200);
     (StatusCode::from_u16(status).expect("a status"), "thanks")
 }
 
@@ -152,7 +157,10 @@ pub async fn endpoint(app: &TestApp, t: &Onboarded, url: &str, types: Value) -> 
     assert_eq!(res.status, 201, "{}", res.text());
     let body = res.json();
     (
-        body["id"].as_str().and_then(|s| s.parse().ok()).expect("id"),
+        body["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id"),
         body["secret"].as_str().expect("secret").to_owned(),
     )
 }
@@ -168,7 +176,10 @@ async fn create_user(app: &TestApp, t: &Onboarded, name: &str) -> Uuid {
         )
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["id"].as_str().and_then(|s| s.parse().ok()).expect("id")
+    res.json()["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id")
 }
 
 /// The Python virtual environment with the `standardwebhooks` reference library,
@@ -284,7 +295,12 @@ async fn deliveries_pass_the_standard_webhooks_reference_verifier_also_during_a_
 
     // The secret is shown at creation and rotation only.
     let shown = app
-        .call(Method::GET, &format!("/api/v1/webhooks/endpoints/{id}"), &t.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks/endpoints/{id}"),
+            &t.admin(),
+            None,
+        )
         .await;
     assert_eq!(shown.status, 200);
     assert!(shown.json().get("secret").is_none());
@@ -323,14 +339,24 @@ async fn a_failed_attempt_is_retried_on_schedule_and_then_succeeds() {
     let message = got[0].header("webhook-id").to_owned();
     let ok = eventually(Duration::from_secs(3), async || {
         let res = app
-            .call(Method::GET, &format!("/api/v1/webhooks/messages/{message}"), &t.admin(), None)
+            .call(
+                Method::GET,
+                &format!("/api/v1/webhooks/messages/{message}"),
+                &t.admin(),
+                None,
+            )
             .await;
         res.json()["status"] == "succeeded"
     })
     .await;
     assert!(ok, "the message ends succeeded");
     let res = app
-        .call(Method::GET, &format!("/api/v1/webhooks/messages/{message}"), &t.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks/messages/{message}"),
+            &t.admin(),
+            None,
+        )
         .await;
     let detail = res.json();
     let attempts = detail["attempts"].as_array().expect("attempts");
@@ -347,9 +373,14 @@ async fn a_failed_attempt_is_retried_on_schedule_and_then_succeeds() {
         let app = &app;
         let auth = t.admin();
         async move {
-            app.call(Method::GET, &format!("/api/v1/webhooks/messages?{q}"), &auth, None)
-                .await
-                .json()["items"]
+            app.call(
+                Method::GET,
+                &format!("/api/v1/webhooks/messages?{q}"),
+                &auth,
+                None,
+            )
+            .await
+            .json()["items"]
                 .as_array()
                 .expect("items")
                 .len()
@@ -360,7 +391,12 @@ async fn a_failed_attempt_is_retried_on_schedule_and_then_succeeds() {
     assert_eq!(list("event_type=user.created").await, 1);
     assert_eq!(list("event_type=user.deleted").await, 0);
     let res = app
-        .call(Method::GET, "/api/v1/webhooks/messages?status=lost", &t.admin(), None)
+        .call(
+            Method::GET,
+            "/api/v1/webhooks/messages?status=lost",
+            &t.admin(),
+            None,
+        )
         .await;
     res.assert_problem(422, "VALIDATION_FAILED");
 }
@@ -381,7 +417,12 @@ async fn gone_disables_the_endpoint_and_emits_webhook_endpoint_disabled() {
     assert_eq!(event["data"]["id"], gone_id.to_string());
     assert_eq!(event["data"]["reason"], "gone");
     let res = app
-        .call(Method::GET, &format!("/api/v1/webhooks/endpoints/{gone_id}"), &t.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks/endpoints/{gone_id}"),
+            &t.admin(),
+            None,
+        )
         .await;
     assert_eq!(res.json()["enabled"], false);
     assert_eq!(res.json()["disabled_reason"], "gone");
@@ -401,9 +442,13 @@ async fn a_rolled_back_change_emits_nothing() {
 
     // An event written in a transaction that rolls back leaves no message and no delivery.
     let mut tx = app.scope(t.id).begin().await.expect("begin");
-    let written = webhooks::emit(&mut tx, EventType::UserDeleted, json!({"id": Uuid::now_v7()}))
-        .await
-        .expect("emit");
+    let written = webhooks::emit(
+        &mut tx,
+        EventType::UserDeleted,
+        json!({"id": Uuid::now_v7()}),
+    )
+    .await
+    .expect("emit");
     assert!(written.is_some(), "the endpoint is subscribed");
     drop(tx);
     // A change refused half-way (the email is taken) emits nothing either.
@@ -509,7 +554,11 @@ async fn an_endpoint_that_hangs_does_not_delay_another_tenants_delivery() {
     let waited = got[0].at.duration_since(committed);
     assert!(waited < Duration::from_secs(1), "{waited:?}");
     // The hanging endpoint holds at most its own bound of attempts.
-    assert!(hanging.received().len() <= 8, "{}", hanging.received().len());
+    assert!(
+        hanging.received().len() <= 8,
+        "{}",
+        hanging.received().len()
+    );
 }
 
 #[tokio::test]
@@ -534,7 +583,12 @@ async fn a_manual_retry_replays_with_the_same_webhook_id_and_body() {
 
     // Nothing failed: "retry all failed" has nothing to do.
     let res = app
-        .call(Method::POST, &format!("/api/v1/webhooks/messages/{message}/retry"), &t.admin(), None)
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/messages/{message}/retry"),
+            &t.admin(),
+            None,
+        )
         .await;
     res.assert_problem(409, "CONFLICT");
     let res = app
@@ -551,20 +605,35 @@ async fn a_manual_retry_replays_with_the_same_webhook_id_and_body() {
     assert_eq!(again.body, first.body);
 
     let detail = app
-        .call(Method::GET, &format!("/api/v1/webhooks/messages/{message}"), &t.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks/messages/{message}"),
+            &t.admin(),
+            None,
+        )
         .await
         .json();
     let ok = eventually(Duration::from_secs(3), async || {
-        app.call(Method::GET, &format!("/api/v1/webhooks/messages/{message}"), &t.admin(), None)
-            .await
-            .json()["attempts"]
+        app.call(
+            Method::GET,
+            &format!("/api/v1/webhooks/messages/{message}"),
+            &t.admin(),
+            None,
+        )
+        .await
+        .json()["attempts"]
             .as_array()
             .is_some_and(|a| a.len() == 2)
     })
     .await;
     assert!(ok, "{detail}");
     let detail = app
-        .call(Method::GET, &format!("/api/v1/webhooks/messages/{message}"), &t.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks/messages/{message}"),
+            &t.admin(),
+            None,
+        )
         .await
         .json();
     assert_eq!(detail["attempts"][1]["trigger"], "manual");
@@ -583,13 +652,41 @@ async fn another_tenants_endpoints_and_messages_answer_404() {
 
     let stranger = b.admin();
     for (method, path, body) in [
-        (Method::GET, format!("/api/v1/webhooks/endpoints/{endpoint_id}"), None),
-        (Method::PATCH, format!("/api/v1/webhooks/endpoints/{endpoint_id}"), Some(json!({"enabled": false}))),
-        (Method::DELETE, format!("/api/v1/webhooks/endpoints/{endpoint_id}"), None),
-        (Method::POST, format!("/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"), None),
-        (Method::POST, format!("/api/v1/webhooks/endpoints/{endpoint_id}/test"), None),
-        (Method::GET, format!("/api/v1/webhooks/messages/{message}"), None),
-        (Method::POST, format!("/api/v1/webhooks/messages/{message}/retry"), None),
+        (
+            Method::GET,
+            format!("/api/v1/webhooks/endpoints/{endpoint_id}"),
+            None,
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/webhooks/endpoints/{endpoint_id}"),
+            Some(json!({"enabled": false})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/webhooks/endpoints/{endpoint_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/webhooks/endpoints/{endpoint_id}/test"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/webhooks/messages/{message}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/webhooks/messages/{message}/retry"),
+            None,
+        ),
     ] {
         let res = app.call(method.clone(), &path, &stranger, body).await;
         res.assert_problem(404, "NOT_FOUND");
@@ -600,7 +697,12 @@ async fn another_tenants_endpoints_and_messages_answer_404() {
     }
     // The owner still has it all.
     let res = app
-        .call(Method::GET, &format!("/api/v1/webhooks/endpoints/{endpoint_id}"), &a.admin(), None)
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks/endpoints/{endpoint_id}"),
+            &a.admin(),
+            None,
+        )
         .await;
     assert_eq!(res.status, 200);
 }
@@ -612,11 +714,20 @@ async fn viewers_read_webhooks_but_only_managers_change_them() {
         .build()
         .await;
     let t = app.onboard("acme").await;
-    let (_, viewer) = app.user_with_roles(&t, "viewer@acme.example.com", &["viewer"]).await;
-    let (_, manager) = app.user_with_roles(&t, "manager@acme.example.com", &["manager"]).await;
+    let (_, viewer) = app
+        .user_with_roles(&t, "viewer@acme.example.com", &["viewer"])
+        .await;
+    let (_, manager) = app
+        .user_with_roles(&t, "manager@acme.example.com", &["manager"])
+        .await;
     let body = json!({"url": "http://127.0.0.1:9/hook", "event_types": ["user.created"]});
     let res = app
-        .call(Method::POST, "/api/v1/webhooks/endpoints", &viewer, Some(body.clone()))
+        .call(
+            Method::POST,
+            "/api/v1/webhooks/endpoints",
+            &viewer,
+            Some(body.clone()),
+        )
         .await;
     res.assert_problem(403, "FORBIDDEN");
     let res = app
@@ -624,7 +735,12 @@ async fn viewers_read_webhooks_but_only_managers_change_them() {
         .await;
     assert_eq!(res.status, 200);
     let res = app
-        .call(Method::POST, "/api/v1/webhooks/endpoints", &manager, Some(body))
+        .call(
+            Method::POST,
+            "/api/v1/webhooks/endpoints",
+            &manager,
+            Some(body),
+        )
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
     // Unknown event types are refused; the catalog lists each with a schema.
@@ -648,7 +764,12 @@ async fn viewers_read_webhooks_but_only_managers_change_them() {
     }
     // Created and deleted endpoints are in the audit log.
     let audit = app
-        .call(Method::GET, "/api/v1/audit-logs?action=webhook_endpoint.created", &t.admin(), None)
+        .call(
+            Method::GET,
+            "/api/v1/audit-logs?action=webhook_endpoint.created",
+            &t.admin(),
+            None,
+        )
         .await
         .json();
     assert_eq!(audit["items"].as_array().expect("items").len(), 1);
@@ -668,7 +789,12 @@ async fn deliveries_are_metered_as_webhooks_delivered() {
     dispatcher.shutdown().await;
     app.flush_usage().await;
     let usage = app
-        .call(Method::GET, "/api/v1/usage?metric=webhooks_delivered", &t.admin(), None)
+        .call(
+            Method::GET,
+            "/api/v1/usage?metric=webhooks_delivered",
+            &t.admin(),
+            None,
+        )
         .await
         .json();
     assert_eq!(usage["totals"]["webhooks_delivered"], 2, "{usage}");
@@ -683,16 +809,37 @@ async fn jobs_files_roles_keys_and_tenant_changes_emit_their_events() {
     let _worker = app.start_worker();
     let admin = t.admin();
     let role = app
-        .call(Method::POST, "/api/v1/roles", &admin, Some(json!({"name": "auditor", "permissions": ["audit:read"]})))
+        .call(
+            Method::POST,
+            "/api/v1/roles",
+            &admin,
+            Some(json!({"name": "auditor", "permissions": ["audit:read"]})),
+        )
         .await;
     assert_eq!(role.status, 201, "{}", role.text());
     let key = app
-        .call(Method::POST, "/api/v1/api-keys", &admin, Some(json!({"name": "ci", "role": "viewer"})))
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            Some(json!({"name": "ci", "role": "viewer"})),
+        )
         .await;
     let key_id = key.json()["id"].as_str().expect("id").to_owned();
-    app.call(Method::DELETE, &format!("/api/v1/api-keys/{key_id}"), &admin, None).await;
+    app.call(
+        Method::DELETE,
+        &format!("/api/v1/api-keys/{key_id}"),
+        &admin,
+        None,
+    )
+    .await;
     let job = app
-        .call(Method::POST, "/api/v1/jobs", &admin, Some(json!({"type": "echo", "payload": {"x": 1}})))
+        .call(
+            Method::POST,
+            "/api/v1/jobs",
+            &admin,
+            Some(json!({"type": "echo", "payload": {"x": 1}})),
+        )
         .await;
     assert_eq!(job.status, 202, "{}", job.text());
     app.call(
@@ -718,7 +865,11 @@ async fn jobs_files_roles_keys_and_tenant_changes_emit_their_events() {
         expected.iter().all(|e| types.iter().any(|t| t == e))
     })
     .await;
-    let types: Vec<Value> = receiver.received().iter().map(|r| r.json()["type"].clone()).collect();
+    let types: Vec<Value> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["type"].clone())
+        .collect();
     assert!(all, "{types:?}");
 }
 
@@ -781,9 +932,64 @@ async fn an_event_committed_by_a_process_killed_at_once_is_delivered_by_another(
     let created: Value = serde_json::from_str(&body).expect("json");
 
     // Another process, started afterwards, delivers it.
-    let _worker = process(&app).arg("worker").spawn().expect("spawn the worker");
+    let _worker = process(&app)
+        .arg("worker")
+        .spawn()
+        .expect("spawn the worker");
     let got = receiver.wait_for(1, Duration::from_secs(20)).await;
     let event = got[0].json();
     assert_eq!(event["type"], "user.created");
     assert_eq!(event["data"]["id"], created["id"]);
+}
+
+#[tokio::test]
+async fn scaling_and_lifecycle_changes_emit_their_events() {
+    let (app, _dispatcher) = app_with_dispatcher().await;
+    let t = app.onboard("acme").await;
+    let receiver = Receiver::start().await;
+    endpoint(
+        &app,
+        &t,
+        &receiver.url,
+        json!(["scaling.changed", "tenant.suspended", "tenant.activated"]),
+    )
+    .await;
+    // Free plan bounds are 1 to 2: a minimum of 2 moves the capacity from 1 to 2.
+    let res = app
+        .call(
+            Method::PUT,
+            "/api/v1/scaling/policy",
+            &t.admin(),
+            Some(json!({"min_capacity": 2, "max_capacity": 2, "target_rps_per_unit": 50})),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let got = receiver.wait_for(1, Duration::from_secs(5)).await;
+    let event = got[0].json();
+    assert_eq!(event["type"], "scaling.changed");
+    assert_eq!(event["data"]["action"], "scale_up");
+    assert_eq!(event["data"]["to_capacity"], 2);
+
+    let platform = app.platform_token().await;
+    for action in ["suspend", "activate"] {
+        let res = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/tenants/{}/{action}", t.id),
+                &platform,
+                None,
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    let got = receiver.wait_for(3, Duration::from_secs(5)).await;
+    let types: Vec<Value> = got.iter().map(|r| r.json()["type"].clone()).collect();
+    assert_eq!(
+        types,
+        [
+            json!("scaling.changed"),
+            json!("tenant.suspended"),
+            json!("tenant.activated")
+        ]
+    );
 }

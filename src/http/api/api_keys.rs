@@ -9,7 +9,6 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    services::webhooks::{self, EventType},
     app::AppState,
     auth::invalidation::{Change, commit},
     auth::principal::TenantPrincipal,
@@ -22,6 +21,7 @@ use crate::{
         validate::{self, ValidJson},
     },
     rbac::policy,
+    services::webhooks::{self, EventType},
     services::{
         api_keys::{self, ApiKey, KeyAccess},
         audit::{self, AuditEntry},

@@ -11,7 +11,6 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    services::webhooks::{self, EventType},
     app::AppState,
     auth::{
         invalidation::{Change, commit},
@@ -25,6 +24,7 @@ use crate::{
         validate::{self, ValidJson},
     },
     rbac::{Grant, Permission, PermissionSet, policy},
+    services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
         roles::{self, Role},

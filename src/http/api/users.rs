@@ -8,7 +8,6 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    services::webhooks::{self, EventType},
     app::AppState,
     auth::invalidation::{Change, commit},
     auth::{password, principal::TenantPrincipal},
@@ -20,6 +19,7 @@ use crate::{
         validate::{self, ValidJson},
     },
     rbac::policy,
+    services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
         identity, notifications, sessions,

@@ -56,7 +56,6 @@ pub async fn event_types(_principal: TenantPrincipal) -> Json<EventTypeList> {
 
 /// A new endpoint.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://hooks.example.com/tenantry", "description": "CRM sync",
     "event_types": ["user.created", "user.deleted"]}))]
 pub struct CreateEndpoint {
@@ -77,7 +76,6 @@ pub struct CreateEndpoint {
 /// Changes to an endpoint; absent fields stay as they are. Enabling a disabled endpoint
 /// clears `disabled_reason`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(example = json!({"enabled": true}))]
 pub struct UpdateEndpoint {
     #[schema(max_length = 2000, format = "uri")]
@@ -91,7 +89,9 @@ pub struct UpdateEndpoint {
     pub enabled: Option<bool>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -155,7 +155,10 @@ pub async fn create_endpoint(
     };
     endpoints::check(&fields, rules(&app)).await?;
     let (endpoint, secret) = endpoints::create(&principal, &client, fields).await?;
-    Ok((StatusCode::CREATED, Json(CreatedEndpoint { endpoint, secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedEndpoint { endpoint, secret }),
+    ))
 }
 
 /// One endpoint.
@@ -195,7 +198,9 @@ pub async fn update_endpoint(
         enabled: body.enabled,
     };
     endpoints::check(&fields, rules(&app)).await?;
-    Ok(Json(endpoints::update(&principal, &client, id, fields).await?))
+    Ok(Json(
+        endpoints::update(&principal, &client, id, fields).await?,
+    ))
 }
 
 /// Delete an endpoint; what was still to be sent to it is not.
@@ -290,7 +295,10 @@ pub async fn list_messages(
         .as_deref()
         .is_some_and(|s| !matches!(s, "pending" | "succeeded" | "failed"))
     {
-        return Err(AppError::invalid_field("status", "must be pending, succeeded or failed"));
+        return Err(AppError::invalid_field(
+            "status",
+            "must be pending, succeeded or failed",
+        ));
     }
     if params
         .event_type
@@ -324,7 +332,6 @@ pub async fn get_message(
 
 /// Which deliveries to retry.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 #[schema(example = json!({"endpoint_id": "01939f6e-8a2b-7c3e-9f10-aabbccddeeff"}))]
 pub struct RetryMessage {
     /// One endpoint (whatever its delivery's state); absent: every endpoint whose

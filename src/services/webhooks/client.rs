@@ -30,7 +30,8 @@ pub const BODY_LIMIT: usize = 4096;
 #[derive(Debug, Clone, Copy)]
 pub struct CheckedResolver(TargetRules);
 
-type Resolving = Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
+type Resolving =
+    Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
 
 impl tower::Service<Name> for CheckedResolver {
     type Response = std::vec::IntoIter<SocketAddr>;
@@ -98,7 +99,10 @@ impl WebhookClient {
         let target = target::parse(url, self.rules).map_err(|e| e.to_string())?;
         let mut request = axum::http::Request::post(target.uri)
             .header("content-type", "application/json")
-            .header("user-agent", concat!("Tenantry-Webhooks/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("Tenantry-Webhooks/", env!("CARGO_PKG_VERSION")),
+            );
         for (name, value) in headers {
             request = request.header(*name, value);
         }

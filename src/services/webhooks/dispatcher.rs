@@ -34,11 +34,7 @@ use super::{
     events::{self, EventType, WAKE_CHANNEL},
     target::TargetRules,
 };
-use crate::{
-    AppState,
-    background::Background,
-    services::metering::Metric,
-};
+use crate::{AppState, background::Background, services::metering::Metric};
 
 /// Attempts in flight in one process.
 pub const GLOBAL_IN_FLIGHT: usize = 128;
@@ -231,10 +227,11 @@ impl Dispatcher {
     }
 
     async fn export_backlog(&self) {
-        let due: Result<i64, _> =
-            sqlx::query_scalar("select count(*) from platform.webhook_queue where next_attempt_at <= now()")
-                .fetch_one(&self.app.db)
-                .await;
+        let due: Result<i64, _> = sqlx::query_scalar(
+            "select count(*) from platform.webhook_queue where next_attempt_at <= now()",
+        )
+        .fetch_one(&self.app.db)
+        .await;
         if let Ok(due) = due {
             metrics::gauge!("tenantry_webhook_backlog").set(due as f64);
         }
@@ -268,7 +265,8 @@ impl Dispatcher {
             "timestamp": loaded.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
             "data": loaded.data,
         });
-        let body = Bytes::from(serde_json::to_vec(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
+        let body =
+            Bytes::from(serde_json::to_vec(&body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
         let webhook_id = row.message_id.to_string();
         let timestamp = Utc::now().timestamp();
         let mut secrets = vec![loaded.secret.as_str()];
@@ -278,14 +276,19 @@ impl Dispatcher {
         let headers = [
             ("webhook-id", webhook_id.clone()),
             ("webhook-timestamp", timestamp.to_string()),
-            ("webhook-signature", super::signing::header(&secrets, &webhook_id, timestamp, &body)),
+            (
+                "webhook-signature",
+                super::signing::header(&secrets, &webhook_id, timestamp, &body),
+            ),
         ];
         let started = Instant::now();
         let answer = self.client.post(&loaded.url, &headers, body).await;
         let elapsed = started.elapsed().min(TIMEOUT + Duration::from_secs(1));
-        metrics::histogram!("tenantry_webhook_attempt_duration_seconds").record(elapsed.as_secs_f64());
+        metrics::histogram!("tenantry_webhook_attempt_duration_seconds")
+            .record(elapsed.as_secs_f64());
         let outcome = Outcome::of(&answer);
-        metrics::counter!("tenantry_webhook_attempts_total", "outcome" => outcome.label()).increment(1);
+        metrics::counter!("tenantry_webhook_attempts_total", "outcome" => outcome.label())
+            .increment(1);
         let (status_code, response_body, error) = match &answer {
             Ok(a) => (
                 Some(i32::from(a.status)),
@@ -375,7 +378,10 @@ impl Dispatcher {
                 "update {schema}.webhook_endpoints set failing_since = null
                  where id = $1 and failing_since is not null",
             );
-            sqlx::query(sql).bind(row.endpoint_id).execute(tx.conn()).await?;
+            sqlx::query(sql)
+                .bind(row.endpoint_id)
+                .execute(tx.conn())
+                .await?;
             None
         } else if outcome == Outcome::Gone {
             Some("gone")
@@ -399,11 +405,15 @@ impl Dispatcher {
         tx.commit().await?;
         match (outcome, status) {
             (Outcome::Success, _) => {
-                self.app.meter.record(row.tenant_id, Metric::WebhooksDelivered, 1);
-                metrics::counter!("tenantry_webhook_deliveries_total", "outcome" => "delivered").increment(1);
+                self.app
+                    .meter
+                    .record(row.tenant_id, Metric::WebhooksDelivered, 1);
+                metrics::counter!("tenantry_webhook_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
             }
             (_, "failed") => {
-                metrics::counter!("tenantry_webhook_deliveries_total", "outcome" => "failed").increment(1);
+                metrics::counter!("tenantry_webhook_deliveries_total", "outcome" => "failed")
+                    .increment(1);
             }
             _ => {}
         }
@@ -460,7 +470,8 @@ async fn disable_endpoint(
         .fetch_optional(tx.conn())
         .await?;
     if let Some(url) = url {
-        metrics::counter!("tenantry_webhook_endpoints_disabled_total", "reason" => reason).increment(1);
+        metrics::counter!("tenantry_webhook_endpoints_disabled_total", "reason" => reason)
+            .increment(1);
         events::emit(
             tx,
             EventType::WebhookEndpointDisabled,

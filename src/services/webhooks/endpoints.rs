@@ -134,12 +134,20 @@ pub async fn create(
         .bind(&secret)
         .fetch_one(tx.conn())
         .await?;
-    audit::record_in(&mut tx, audit_entry(p, client, "webhook_endpoint.created", &endpoint)).await?;
+    audit::record_in(
+        &mut tx,
+        audit_entry(p, client, "webhook_endpoint.created", &endpoint),
+    )
+    .await?;
     tx.commit().await?;
     Ok((endpoint, secret))
 }
 
-pub async fn list(scope: &TenantScope, before: Option<Uuid>, limit: i64) -> AppResult<Vec<Endpoint>> {
+pub async fn list(
+    scope: &TenantScope,
+    before: Option<Uuid>,
+    limit: i64,
+) -> AppResult<Vec<Endpoint>> {
     let sql = scope.sql_parts(&[
         "select ",
         COLUMNS,
@@ -154,7 +162,11 @@ pub async fn list(scope: &TenantScope, before: Option<Uuid>, limit: i64) -> AppR
 }
 
 pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Endpoint> {
-    let sql = scope.sql_parts(&["select ", COLUMNS, " from {schema}.webhook_endpoints where id = $1"]);
+    let sql = scope.sql_parts(&[
+        "select ",
+        COLUMNS,
+        " from {schema}.webhook_endpoints where id = $1",
+    ]);
     sqlx::query_as(sql)
         .bind(id)
         .fetch_optional(scope.db())
@@ -192,7 +204,11 @@ pub async fn update(
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(AppError::not_found)?;
-    audit::record_in(&mut tx, audit_entry(p, client, "webhook_endpoint.updated", &endpoint)).await?;
+    audit::record_in(
+        &mut tx,
+        audit_entry(p, client, "webhook_endpoint.updated", &endpoint),
+    )
+    .await?;
     tx.commit().await?;
     Ok(endpoint)
 }
@@ -200,7 +216,10 @@ pub async fn update(
 /// Deletes an endpoint; its pending deliveries go with it (the history stays).
 pub async fn delete(p: &TenantPrincipal, client: &ClientInfo, id: Uuid) -> AppResult<()> {
     let mut tx = p.scope.begin().await?;
-    let sql = tx.sql_parts(&["delete from {schema}.webhook_endpoints where id = $1 returning ", COLUMNS]);
+    let sql = tx.sql_parts(&[
+        "delete from {schema}.webhook_endpoints where id = $1 returning ",
+        COLUMNS,
+    ]);
     let endpoint: Endpoint = sqlx::query_as(sql)
         .bind(id)
         .fetch_optional(tx.conn())
@@ -216,14 +235,22 @@ pub async fn delete(p: &TenantPrincipal, client: &ClientInfo, id: Uuid) -> AppRe
         .bind(id)
         .execute(tx.conn())
         .await?;
-    audit::record_in(&mut tx, audit_entry(p, client, "webhook_endpoint.deleted", &endpoint)).await?;
+    audit::record_in(
+        &mut tx,
+        audit_entry(p, client, "webhook_endpoint.deleted", &endpoint),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Replaces the secret; the previous one keeps signing (a second signature) for
 /// [`ROTATION_GRACE`], so receivers can switch without losing a message.
-pub async fn rotate_secret(p: &TenantPrincipal, client: &ClientInfo, id: Uuid) -> AppResult<String> {
+pub async fn rotate_secret(
+    p: &TenantPrincipal,
+    client: &ClientInfo,
+    id: Uuid,
+) -> AppResult<String> {
     let secret = signing::new_secret();
     let mut tx = p.scope.begin().await?;
     let sql = tx.sql_parts(&[
@@ -239,8 +266,11 @@ pub async fn rotate_secret(p: &TenantPrincipal, client: &ClientInfo, id: Uuid) -
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(AppError::not_found)?;
-    audit::record_in(&mut tx, audit_entry(p, client, "webhook_endpoint.secret_rotated", &endpoint))
-        .await?;
+    audit::record_in(
+        &mut tx,
+        audit_entry(p, client, "webhook_endpoint.secret_rotated", &endpoint),
+    )
+    .await?;
     tx.commit().await?;
     Ok(secret)
 }

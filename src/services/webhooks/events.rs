@@ -80,7 +80,10 @@ fn user() -> Value {
 }
 
 fn deleted(kind: &str) -> Value {
-    object(&["id"], json!({"id": {"type": "string", "format": "uuid", "description": kind}}))
+    object(
+        &["id"],
+        json!({"id": {"type": "string", "format": "uuid", "description": kind}}),
+    )
 }
 
 fn role() -> Value {
@@ -151,6 +154,10 @@ events! {
     TenantUpdated => "tenant.updated", "The tenant's name, settings or plan changed", tenant();
     TenantSuspended => "tenant.suspended", "A platform operator suspended the tenant", tenant();
     TenantActivated => "tenant.activated", "A platform operator reactivated the tenant", tenant();
+    ScalingChanged => "scaling.changed", "The tenant's capacity changed (autoscaler decision or a new policy's bounds)",
+        object(&["action", "from_capacity", "to_capacity"], json!({
+            "action": {"enum": ["scale_up", "scale_down"]}, "from_capacity": {"type": "integer"},
+            "to_capacity": {"type": "integer"}, "reason": text(), "at": time()}));
     WebhookEndpointDisabled => "webhook_endpoint.disabled",
         "An endpoint was disabled: it answered 410 Gone, or failed for 5 days",
         object(&["id", "url", "reason"], json!({"id": uuid(), "url": text(),
@@ -163,7 +170,11 @@ impl std::str::FromStr for EventType {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        Self::ALL.iter().copied().find(|e| e.as_str() == s).ok_or(())
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|e| e.as_str() == s)
+            .ok_or(())
     }
 }
 

@@ -172,7 +172,10 @@ pub async fn retry(
         .await?;
     if endpoints.is_empty() {
         let sql = tx.sql("select count(*) from {schema}.webhook_messages where id = $1");
-        let exists: i64 = sqlx::query_scalar(sql).bind(id).fetch_one(tx.conn()).await?;
+        let exists: i64 = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_one(tx.conn())
+            .await?;
         return Err(if exists == 0 || endpoint.is_some() {
             AppError::not_found()
         } else {

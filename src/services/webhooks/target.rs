@@ -76,7 +76,11 @@ pub fn check_ip(ip: IpAddr, rules: TargetRules) -> Result<(), Refused> {
 
 /// Resolves `host` and checks every address: one forbidden address refuses the target
 /// (a name that answers both public and private addresses is not trusted).
-pub async fn resolve(host: &str, port: u16, rules: TargetRules) -> Result<Vec<SocketAddr>, Refused> {
+pub async fn resolve(
+    host: &str,
+    port: u16,
+    rules: TargetRules,
+) -> Result<Vec<SocketAddr>, Refused> {
     let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => tokio::net::lookup_host((host, port))
