@@ -529,9 +529,11 @@ async fn claim(db: &sqlx::PgPool, limit: usize, saturated: &[Uuid]) -> sqlx::Res
             select tenant_id, message_id, endpoint_id from (
                 select tenant_id, message_id, endpoint_id, next_attempt_at,
                     row_number() over (partition by endpoint_id order by next_attempt_at) as n
-                from (select * from platform.webhook_queue
-                      where next_attempt_at <= now() and endpoint_id <> all($2)
-                      order by next_attempt_at limit 1000) candidates) ranked
+                -- a deleted tenant's rows wait for its purge, which removes them
+                from (select q.* from platform.webhook_queue q
+                      join platform.tenants t on t.id = q.tenant_id and t.status <> 'deleted'
+                      where q.next_attempt_at <= now() and q.endpoint_id <> all($2)
+                      order by q.next_attempt_at limit 1000) candidates) ranked
             where n <= $3 order by next_attempt_at limit $1),
          locked as (
             select q.tenant_id, q.message_id, q.endpoint_id from platform.webhook_queue q
