@@ -373,6 +373,16 @@ pub async fn log_status(
     .await
 }
 
+/// A send that failed for good, as its `notification.failed` webhook event shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct FailedSend {
+    id: Uuid,
+    channel: String,
+    recipient: String,
+    template_name: Option<String>,
+    error: Option<String>,
+}
+
 /// What the job records after an attempt.
 pub enum Outcome<'a> {
     Sent(&'a str),
@@ -401,23 +411,20 @@ pub async fn record(
          where id = $1 and status = 'queued'
          returning id, channel, recipient, template_name, error",
     );
-    let changed: Option<(Uuid, String, String, Option<String>, Option<String>)> =
-        sqlx::query_as(sql)
-            .bind(log_id)
-            .bind(status)
-            .bind(message_id)
-            .bind(error)
-            .fetch_optional(tx.conn())
-            .await?;
-    if let Some((id, channel, recipient, template_name, error)) = changed
+    let changed: Option<FailedSend> = sqlx::query_as(sql)
+        .bind(log_id)
+        .bind(status)
+        .bind(message_id)
+        .bind(error)
+        .fetch_optional(tx.conn())
+        .await?;
+    if let Some(failed) = changed
         && status == "failed"
     {
-        let data = serde_json::json!({"id": id, "channel": channel, "recipient": recipient,
-            "template_name": template_name, "error": error});
         crate::services::webhooks::emit(
             &mut tx,
             crate::services::webhooks::EventType::NotificationFailed,
-            data,
+            failed,
         )
         .await?;
     }
