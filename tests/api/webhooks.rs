@@ -581,7 +581,20 @@ async fn a_manual_retry_replays_with_the_same_webhook_id_and_body() {
     assert_eq!(first.json()["type"], "webhook.test");
     assert_eq!(first.header("webhook-id"), message);
 
-    // Nothing failed: "retry all failed" has nothing to do.
+    // Once the attempt is recorded: nothing failed, "retry all failed" has nothing to do.
+    let recorded = eventually(Duration::from_secs(3), async || {
+        app.call(
+            Method::GET,
+            &format!("/api/v1/webhooks/messages/{message}"),
+            &t.admin(),
+            None,
+        )
+        .await
+        .json()["status"]
+            == "succeeded"
+    })
+    .await;
+    assert!(recorded);
     let res = app
         .call(
             Method::POST,

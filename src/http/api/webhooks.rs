@@ -352,7 +352,7 @@ pub struct Retried {
     responses(
         (status = 202, description = "Queued", body = Retried),
         (status = 404, description = "No such message, or no delivery to that enabled endpoint", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No delivery failed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No delivery failed, or an attempt to that endpoint is in progress", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn retry_message(
     principal: TenantPrincipal,

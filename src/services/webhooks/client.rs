@@ -72,6 +72,7 @@ impl WebhookClient {
     pub fn new(rules: TargetRules) -> Self {
         let mut http = HttpConnector::new_with_resolver(CheckedResolver(rules));
         http.enforce_http(false);
+        http.set_nodelay(true);
         http.set_connect_timeout(Some(TIMEOUT));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()

@@ -14,10 +14,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -80,9 +77,6 @@ struct Dispatcher {
     client: WebhookClient,
     slots: Arc<Semaphore>,
     per_endpoint: Mutex<HashMap<Uuid, usize>>,
-    /// Set when the last claim may have left due rows behind: a finished attempt then
-    /// starts another round at once instead of at the next wake-up.
-    more: AtomicBool,
     wake: Notify,
     attempts: TaskTracker,
 }
@@ -109,7 +103,6 @@ impl Dispatcher {
             app,
             slots: Arc::new(Semaphore::new(GLOBAL_IN_FLIGHT)),
             per_endpoint: Mutex::new(HashMap::new()),
-            more: AtomicBool::new(false),
             wake: Notify::new(),
             attempts: TaskTracker::new(),
         }
@@ -159,11 +152,9 @@ impl Dispatcher {
 
     /// Claims and starts what is due, as long as slots are free.
     async fn round(self: &Arc<Self>) -> sqlx::Result<()> {
-        self.more.store(false, Ordering::Relaxed);
         loop {
             let room = self.slots.available_permits().min(64);
             if room == 0 {
-                self.more.store(true, Ordering::Relaxed);
                 return Ok(());
             }
             let saturated: Vec<Uuid> = {
@@ -178,7 +169,6 @@ impl Dispatcher {
             for row in claimed {
                 if !self.take_endpoint_slot(row.endpoint_id) {
                     release(&self.app.db, &row).await?;
-                    self.more.store(true, Ordering::Relaxed);
                     continue;
                 }
                 let Ok(permit) = self.slots.clone().try_acquire_owned() else {
@@ -194,15 +184,14 @@ impl Dispatcher {
                     }
                     drop(permit);
                     this.give_endpoint_slot(endpoint);
-                    if this.more.load(Ordering::Relaxed) {
-                        this.wake.notify_one();
-                    }
+                    // A freed slot may take a row left behind by a bound (global or this
+                    // endpoint's): look again now. Wake-ups coalesce into one round.
+                    this.wake.notify_one();
                 });
             }
             if !full {
                 return Ok(());
             }
-            self.more.store(true, Ordering::Relaxed);
         }
     }
 
@@ -242,6 +231,7 @@ impl Dispatcher {
         let scope = self.app.tenant_scope(row.tenant_id);
         let loaded: sqlx::Result<Option<Loaded>> = sqlx::query_as(scope.sql(
             "select m.event_type, m.data, m.created_at, e.url, e.secret, e.enabled,
+                e.failing_since is not null as failing,
                 case when e.previous_secret_expires_at > now() then e.previous_secret end
                     as previous_secret
              from {schema}.webhook_messages m, {schema}.webhook_endpoints e
@@ -298,28 +288,32 @@ impl Dispatcher {
             Err(e) => (None, None, Some(e.clone())),
         };
         let attempt = row.attempts + 1;
+        let next = match outcome {
+            Outcome::Success | Outcome::Gone => None,
+            _ if row.manual => None,
+            _ => retry_delay(attempt + 1),
+        };
+        let status = match (outcome, next) {
+            (Outcome::Success, _) => "succeeded",
+            (_, Some(_)) => "pending",
+            (_, None) => "failed",
+        };
         let mut tx = scope.begin().await?;
-        // Fenced by the lease: a dispatcher whose claim expired and was taken records
-        // nothing (the other one records its own attempt).
-        let still_ours: Option<i32> = sqlx::query_scalar(
-            "select attempts from platform.webhook_queue
-             where tenant_id = $1 and message_id = $2 and endpoint_id = $3 and lease = $4
-             for update",
-        )
-        .bind(row.tenant_id)
-        .bind(row.message_id)
-        .bind(row.endpoint_id)
-        .bind(row.lease)
-        .fetch_optional(tx.conn())
-        .await?;
-        if still_ours.is_none() {
+        // Fenced by the lease: a dispatcher whose claim expired and was taken by another
+        // records nothing (the other one records its own attempt).
+        let fenced = fence(tx.conn(), &row, next).await?;
+        if !fenced {
             return Ok(());
         }
         let sql = tx.sql(
-            "insert into {schema}.webhook_attempts
-                (id, message_id, endpoint_id, attempt, trigger, status_code, duration_ms,
-                 response_body, error)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "with attempt as (
+                insert into {schema}.webhook_attempts
+                    (id, message_id, endpoint_id, attempt, trigger, status_code, duration_ms,
+                     response_body, error)
+                values ($1, $2, $3, $4, $5, $6, $7, $8, $9))
+             update {schema}.webhook_deliveries set status = $10, attempts = attempts + 1,
+                next_attempt_at = now() + $11 * interval '1 millisecond', updated_at = now()
+             where message_id = $2 and endpoint_id = $3",
         );
         sqlx::query(sql)
             .bind(Uuid::now_v7())
@@ -331,57 +325,20 @@ impl Dispatcher {
             .bind(i32::try_from(elapsed.as_millis()).unwrap_or(i32::MAX))
             .bind(response_body)
             .bind(error)
-            .execute(tx.conn())
-            .await?;
-        let next = match outcome {
-            Outcome::Success => None,
-            _ if row.manual => None,
-            Outcome::Gone => None,
-            _ => retry_delay(attempt + 1),
-        };
-        let status = match (outcome, next) {
-            (Outcome::Success, _) => "succeeded",
-            (_, Some(_)) => "pending",
-            (_, None) => "failed",
-        };
-        let sql = tx.sql(
-            "update {schema}.webhook_deliveries set status = $3, attempts = attempts + 1,
-                next_attempt_at = now() + $4 * interval '1 millisecond', updated_at = now()
-             where message_id = $1 and endpoint_id = $2",
-        );
-        sqlx::query(sql)
-            .bind(row.message_id)
-            .bind(row.endpoint_id)
             .bind(status)
             .bind(next.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
             .execute(tx.conn())
             .await?;
-        match next {
-            Some(delay) => {
-                sqlx::query(
-                    "update platform.webhook_queue set attempts = $4, lease = null,
-                        next_attempt_at = now() + $5 * interval '1 millisecond'
-                     where tenant_id = $1 and message_id = $2 and endpoint_id = $3",
-                )
-                .bind(row.tenant_id)
-                .bind(row.message_id)
-                .bind(row.endpoint_id)
-                .bind(attempt)
-                .bind(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
-                .execute(tx.conn())
-                .await?;
-            }
-            None => dequeue(tx.conn(), &row).await?,
-        }
         let disable = if outcome == Outcome::Success {
-            let sql = tx.sql(
-                "update {schema}.webhook_endpoints set failing_since = null
-                 where id = $1 and failing_since is not null",
-            );
-            sqlx::query(sql)
-                .bind(row.endpoint_id)
-                .execute(tx.conn())
-                .await?;
+            if loaded.failing {
+                let sql = tx.sql(
+                    "update {schema}.webhook_endpoints set failing_since = null where id = $1",
+                );
+                sqlx::query(sql)
+                    .bind(row.endpoint_id)
+                    .execute(tx.conn())
+                    .await?;
+            }
             None
         } else if outcome == Outcome::Gone {
             Some("gone")
@@ -490,6 +447,7 @@ struct Loaded {
     url: String,
     secret: String,
     enabled: bool,
+    failing: bool,
     previous_secret: Option<String>,
 }
 
@@ -555,6 +513,45 @@ async fn claim(db: &sqlx::PgPool, limit: usize, saturated: &[Uuid]) -> sqlx::Res
     .await
 }
 
+/// Ends this attempt's claim in the queue: the row waits for its next attempt, or is
+/// removed when there is none. `false` when the claim is no longer ours.
+async fn fence(
+    conn: &mut sqlx::PgConnection,
+    row: &Claimed,
+    next: Option<Duration>,
+) -> sqlx::Result<bool> {
+    let done = match next {
+        Some(delay) => {
+            sqlx::query(
+                "update platform.webhook_queue set attempts = $5, lease = null,
+                    next_attempt_at = now() + $6 * interval '1 millisecond'
+                 where tenant_id = $1 and message_id = $2 and endpoint_id = $3 and lease = $4",
+            )
+            .bind(row.tenant_id)
+            .bind(row.message_id)
+            .bind(row.endpoint_id)
+            .bind(row.lease)
+            .bind(row.attempts + 1)
+            .bind(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
+            .execute(conn)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "delete from platform.webhook_queue
+                 where tenant_id = $1 and message_id = $2 and endpoint_id = $3 and lease = $4",
+            )
+            .bind(row.tenant_id)
+            .bind(row.message_id)
+            .bind(row.endpoint_id)
+            .bind(row.lease)
+            .execute(conn)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
 /// Hands a claimed row back, due at once.
 async fn release(db: &sqlx::PgPool, row: &Claimed) -> sqlx::Result<()> {
     sqlx::query(
@@ -566,19 +563,6 @@ async fn release(db: &sqlx::PgPool, row: &Claimed) -> sqlx::Result<()> {
     .bind(row.endpoint_id)
     .bind(row.lease)
     .execute(db)
-    .await?;
-    Ok(())
-}
-
-async fn dequeue(conn: &mut sqlx::PgConnection, row: &Claimed) -> sqlx::Result<()> {
-    sqlx::query(
-        "delete from platform.webhook_queue
-         where tenant_id = $1 and message_id = $2 and endpoint_id = $3",
-    )
-    .bind(row.tenant_id)
-    .bind(row.message_id)
-    .bind(row.endpoint_id)
-    .execute(conn)
     .await?;
     Ok(())
 }

@@ -268,6 +268,8 @@ pub(super) async fn queue(
             select $1, $2, unnest($3::uuid[]), $4
             on conflict (tenant_id, message_id, endpoint_id) do update
                 set next_attempt_at = now(), lease = null, manual = excluded.manual
+                -- never under an attempt in flight: its record would be lost
+                where webhook_queue.lease is null or webhook_queue.next_attempt_at <= now()
             returning 1)
          select pg_notify($5, '') from (select count(*) from queued) q",
     )

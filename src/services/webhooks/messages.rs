@@ -157,6 +157,24 @@ pub async fn retry(
     endpoint: Option<Uuid>,
 ) -> AppResult<Vec<Uuid>> {
     let mut tx = p.scope.begin().await?;
+    // An attempt in flight is recorded when it ends; a replay is asked for after that.
+    let in_flight: Option<Uuid> = sqlx::query_scalar(
+        "select endpoint_id from platform.webhook_queue
+         where tenant_id = $1 and message_id = $2 and ($3::uuid is null or endpoint_id = $3)
+           and lease is not null and next_attempt_at > now()
+         limit 1",
+    )
+    .bind(tx.tenant_id())
+    .bind(id)
+    .bind(endpoint)
+    .fetch_optional(tx.conn())
+    .await?;
+    if in_flight.is_some() {
+        return Err(AppError::conflict(
+            ErrorCode::Conflict,
+            "an attempt to this endpoint is in progress; retry once it has ended",
+        ));
+    }
     let sql = tx.sql(
         "update {schema}.webhook_deliveries d set status = 'pending', next_attempt_at = now(),
             updated_at = now()
