@@ -1006,3 +1006,35 @@ async fn scaling_and_lifecycle_changes_emit_their_events() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_send_that_fails_for_good_emits_notification_failed() {
+    let app = TestApp::builder()
+        .with_sns()
+        .with_config(|c| {
+            c.sns_email_topic_arn =
+                Some("arn:aws:sns:us-east-1:123456789012:no-such-topic".to_owned());
+            c.webhook_allow_private_targets = true;
+        })
+        .build()
+        .await;
+    let _dispatcher = Background::start(&app.state, &[Subsystem::Webhooks]);
+    let _worker = app.start_worker();
+    let t = app.onboard("acme").await;
+    let receiver = Receiver::start().await;
+    endpoint(&app, &t, &receiver.url, json!(["notification.failed"])).await;
+    let res = app
+        .call(
+            Method::POST,
+            "/api/v1/notifications/email",
+            &t.admin(),
+            Some(json!({"to": "dan@example.com", "subject": "S", "body": "B"})),
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.text());
+    let got = receiver.wait_for(1, Duration::from_secs(20)).await;
+    let event = got[0].json();
+    assert_eq!(event["type"], "notification.failed");
+    assert_eq!(event["data"]["id"], res.json()["id"]);
+    assert_eq!(event["data"]["channel"], "email");
+}
