@@ -112,6 +112,18 @@ async fn actions(app: &TestApp, t: &Onboarded) -> Vec<Action> {
             Some(json!({"name": "changed"})),
         ),
         a("audit:read", Method::GET, "/api/v1/audit-logs".into(), None),
+        a(
+            "webhooks:read",
+            Method::GET,
+            "/api/v1/webhooks/endpoints".into(),
+            None,
+        ),
+        a(
+            "webhooks:manage",
+            Method::POST,
+            "/api/v1/webhooks/endpoints".into(),
+            Some(json!({"url": "https://hooks.example.com/in", "event_types": ["*"]})),
+        ),
         // Destructive ones last.
         a(
             "users:delete",
