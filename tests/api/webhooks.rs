@@ -1038,3 +1038,36 @@ async fn a_send_that_fails_for_good_emits_notification_failed() {
     assert_eq!(event["data"]["id"], res.json()["id"]);
     assert_eq!(event["data"]["channel"], "email");
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_five_days_is_disabled() {
+    let (app, _dispatcher) = app_with_dispatcher().await;
+    let t = app.onboard("acme").await;
+    let failing = Receiver::answering(&[503]).await;
+    let watcher = Receiver::start().await;
+    let (failing_id, _) = endpoint(&app, &t, &failing.url, json!(["user.created"])).await;
+    endpoint(&app, &t, &watcher.url, json!(["webhook_endpoint.disabled"])).await;
+    // Its attempts have failed since six days ago.
+    let schema = tenantry::db::TenantSchema::for_tenant(t.id);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "update {}.webhook_endpoints set failing_since = now() - interval '6 days' where id = $1",
+        schema.quoted()
+    )))
+    .bind(failing_id)
+    .execute(app.db())
+    .await
+    .expect("backdate");
+    create_user(&app, &t, "ada").await;
+    let got = watcher.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].json()["data"]["reason"], "failing");
+    let res = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/webhooks/endpoints/{failing_id}"),
+            &t.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(res.json()["enabled"], false);
+    assert_eq!(res.json()["disabled_reason"], "failing");
+}
