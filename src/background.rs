@@ -36,6 +36,8 @@ pub enum Subsystem {
     Reconciler,
     /// The autoscaling evaluator (a singleton, by lease).
     Autoscaler,
+    /// The webhook dispatcher: its own lane, safe in any number of processes.
+    Webhooks,
 }
 
 impl Subsystem {
@@ -48,6 +50,7 @@ impl Subsystem {
         Self::JobWorkers,
         Self::Reconciler,
         Self::Autoscaler,
+        Self::Webhooks,
     ];
 
     /// `tenantry serve --no-workers`: what the requests of this process need.
@@ -66,6 +69,7 @@ impl Subsystem {
         Self::JobWorkers,
         Self::Reconciler,
         Self::Autoscaler,
+        Self::Webhooks,
     ];
 
     /// Starts this subsystem's tasks on `background`.
@@ -80,6 +84,7 @@ impl Subsystem {
             Self::JobWorkers => crate::jobs::worker::start(app, background),
             Self::Reconciler => crate::jobs::reconciler::start(app, background),
             Self::Autoscaler => crate::services::scaling::evaluator::start(app, background),
+            Self::Webhooks => crate::services::webhooks::dispatcher::start(app, background),
         }
     }
 }

@@ -201,6 +201,8 @@ pub struct Config {
     /// production when unset and the backend is `sns`.
     pub sns_email_topic_arn: Option<String>,
     pub from_email: String,
+    /// Webhook targets may be loopback or private addresses (development, tests).
+    pub webhook_allow_private_targets: bool,
 }
 
 impl Config {
@@ -286,6 +288,7 @@ impl Config {
                 .parse("NOTIFICATIONS_BACKEND", NotificationsBackend::Log)?,
             sns_email_topic_arn: vars.get("SNS_EMAIL_TOPIC_ARN"),
             from_email: vars.string("FROM_EMAIL", "noreply@example.com"),
+            webhook_allow_private_targets: vars.parse("WEBHOOK_ALLOW_PRIVATE_TARGETS", false)?,
         };
         config.validate()?;
         Ok(config)

@@ -248,7 +248,9 @@ fn add_common_errors(operation: &mut utoipa::openapi::path::Operation, limited: 
 /// needs (see [`client_names`](crate::http::client_names)) and the NUL rule stated (see
 /// [`no_nul`](crate::http::no_nul); utoipa's types cannot hold all of it, hence JSON).
 pub fn openapi() -> serde_json::Value {
-    let mut doc = ApiDoc::openapi();
+    let mut webhooks = api::webhooks::WebhooksApi::openapi();
+    CommonErrors.modify(&mut webhooks);
+    let mut doc = ApiDoc::openapi().merge_from(webhooks);
     crate::http::client_names::apply(&mut doc);
     let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
     crate::http::no_nul::apply(&mut doc);

@@ -191,6 +191,18 @@ fn declare(api: Api) -> Api {
         .at(M::GET,    "/api/v1/admin/scaling",                  Platform,                 api::scaling::admin_list)
         // Usage
         .at(M::GET,    "/api/v1/usage",                          Tenant(P::UsageRead),   api::usage::usage)
+        // Webhooks
+        .at(M::GET,    "/api/v1/webhooks/event-types",           AnyTenantPrincipal,     api::webhooks::event_types)
+        .at(M::GET,    "/api/v1/webhooks/endpoints",             Tenant(P::WebhooksRead),   api::webhooks::list_endpoints)
+        .at(M::POST,   "/api/v1/webhooks/endpoints",             Tenant(P::WebhooksManage), api::webhooks::create_endpoint)
+        .at(M::GET,    "/api/v1/webhooks/endpoints/{id}",        Tenant(P::WebhooksRead),   api::webhooks::get_endpoint)
+        .at(M::PATCH,  "/api/v1/webhooks/endpoints/{id}",        Tenant(P::WebhooksManage), api::webhooks::update_endpoint)
+        .at(M::DELETE, "/api/v1/webhooks/endpoints/{id}",        Tenant(P::WebhooksManage), api::webhooks::delete_endpoint)
+        .at(M::POST,   "/api/v1/webhooks/endpoints/{id}/rotate-secret", Tenant(P::WebhooksManage), api::webhooks::rotate_secret)
+        .at(M::POST,   "/api/v1/webhooks/endpoints/{id}/test",   Tenant(P::WebhooksManage), api::webhooks::test_endpoint)
+        .at(M::GET,    "/api/v1/webhooks/messages",              Tenant(P::WebhooksRead),   api::webhooks::list_messages)
+        .at(M::GET,    "/api/v1/webhooks/messages/{id}",         Tenant(P::WebhooksRead),   api::webhooks::get_message)
+        .at(M::POST,   "/api/v1/webhooks/messages/{id}/retry",   Tenant(P::WebhooksManage), api::webhooks::retry_message)
 }
 
 /// Every route: operational ones (public) and the API.

@@ -91,19 +91,57 @@ pub async fn finish(
     result: Option<&serde_json::Value>,
     error: Option<&str>,
 ) -> sqlx::Result<bool> {
-    let done = sqlx::query(scope.sql(
+    // One transaction with the job's webhook event (`job.succeeded`, ...).
+    let mut tx = scope.begin().await?;
+    let sql = tx.sql(
         "update {schema}.jobs set status = $3, result = $4, error = $5,
             finished_at = now(), lease_until = null
-         where id = $1 and status = 'running' and attempts = $2",
-    ))
-    .bind(id)
-    .bind(attempt)
-    .bind(status)
-    .bind(result)
-    .bind(error)
-    .execute(scope.db())
-    .await?;
-    Ok(done.rows_affected() == 1)
+         where id = $1 and status = 'running' and attempts = $2
+         returning id, type, status, attempts, error, result",
+    );
+    let done: Option<Finished> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(attempt)
+        .bind(status)
+        .bind(result)
+        .bind(error)
+        .fetch_optional(tx.conn())
+        .await?;
+    let Some(done) = done else {
+        return Ok(false);
+    };
+    emit_finished(&mut tx, &done).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A job that reached its end, as its webhook event shows it.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct Finished {
+    pub id: Uuid,
+    #[sqlx(rename = "type")]
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub status: String,
+    pub attempts: i32,
+    pub error: Option<String>,
+    pub result: Option<serde_json::Value>,
+}
+
+/// Emits `job.succeeded`, `job.failed` or `job.cancelled` for a job the tenant submitted
+/// (the platform's own jobs, such as notification sends, are not the tenant's news).
+pub async fn emit_finished(tx: &mut crate::db::TenantTx, job: &Finished) -> sqlx::Result<()> {
+    use crate::services::webhooks::{self, EventType};
+    if !super::types::JobType::parse(&job.job_type).is_some_and(|t| t.is_public()) {
+        return Ok(());
+    }
+    let event = match job.status.as_str() {
+        "succeeded" => EventType::JobSucceeded,
+        "failed" => EventType::JobFailed,
+        "cancelled" => EventType::JobCancelled,
+        _ => return Ok(()),
+    };
+    webhooks::emit(tx, event, job).await.map(drop)
 }
 
 /// Puts the row back to `queued`, due after `delay`, keeping the error of this attempt.
@@ -130,14 +168,22 @@ pub async fn retry_later(
 
 /// Cancels a row that will not run because of its tenant's state (suspended, deleted).
 pub async fn cancel_unrun(scope: &TenantScope, id: Uuid, reason: &str) -> sqlx::Result<bool> {
-    let done = sqlx::query(scope.sql(
+    let mut tx = scope.begin().await?;
+    let sql = tx.sql(
         "update {schema}.jobs set status = 'cancelled', error = $2, finished_at = now(),
             lease_until = null
-         where id = $1 and (status = 'queued' or (status = 'running' and lease_until < now()))",
-    ))
-    .bind(id)
-    .bind(reason)
-    .execute(scope.db())
-    .await?;
-    Ok(done.rows_affected() == 1)
+         where id = $1 and (status = 'queued' or (status = 'running' and lease_until < now()))
+         returning id, type, status, attempts, error, result",
+    );
+    let done: Option<Finished> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(reason)
+        .fetch_optional(tx.conn())
+        .await?;
+    let Some(done) = done else {
+        return Ok(false);
+    };
+    emit_finished(&mut tx, &done).await?;
+    tx.commit().await?;
+    Ok(true)
 }

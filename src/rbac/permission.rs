@@ -56,6 +56,8 @@ catalog! {
     ScalingRead => "scaling:read",
     ScalingManage => "scaling:manage",
     AuditRead => "audit:read",
+    WebhooksRead => "webhooks:read",
+    WebhooksManage => "webhooks:manage",
 }
 
 impl Permission {
@@ -221,7 +223,7 @@ mod tests {
             assert_eq!(p.as_str().parse::<Permission>(), Ok(*p));
             assert_eq!(p.to_string().parse::<Grant>(), Ok(Grant::One(*p)));
         }
-        assert_eq!(Permission::ALL.len(), 29);
+        assert_eq!(Permission::ALL.len(), 31);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::{
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode, FieldError},
     jobs::{JobMessage, JobType, Lane},
+    services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
         jobs::{self, NewJob},
@@ -247,6 +248,7 @@ async fn insert_available(
     if let Some(entry) = audit {
         audit::record_in(&mut tx, entry).await?;
     }
+    webhooks::emit(&mut tx, EventType::FileUploaded, &file).await?;
     tx.commit().await?;
     Ok(file)
 }
@@ -525,6 +527,7 @@ pub async fn complete(
         ));
     };
     audit::record_in(&mut tx, uploaded_entry(p, client, id, &stored)).await?;
+    webhooks::emit(&mut tx, EventType::FileUploaded, &done).await?;
     tx.commit().await?;
     record_stored(app, p.tenant_id(), stored.size);
     Ok(done)
@@ -605,6 +608,9 @@ pub async fn delete(
         .target("file", id)
         .metadata(serde_json::json!({"name": file.name, "size": size}));
     audit::record_in(&mut tx, entry).await?;
+    let data = serde_json::json!({"id": id, "name": file.name, "content_type": file.content_type,
+        "size": size, "checksum_sha256": file.checksum_sha256});
+    webhooks::emit(&mut tx, EventType::FileDeleted, data).await?;
     tx.commit().await?;
     if status == "available" {
         app.meter.record(p.tenant_id(), Metric::StorageBytes, -size);

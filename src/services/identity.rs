@@ -233,6 +233,13 @@ pub async fn register(
             .target("user", user_id),
     )
     .await?;
+    let user = crate::services::users::get_in(&mut tx, user_id).await?;
+    crate::services::webhooks::emit(
+        &mut tx,
+        crate::services::webhooks::EventType::UserCreated,
+        &user,
+    )
+    .await?;
     // `email` is the address just stored for the new account.
     let verification = notifications::queue_platform_in(
         &app.limits,

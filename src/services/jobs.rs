@@ -271,8 +271,9 @@ pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
             "this job belongs to the platform (its own mail or clean-up) and cannot be cancelled",
         ));
     }
+    let mut tx = scope.begin().await?;
     // SET expressions see the row as it was, so each `case` tests the old status.
-    let cancelled: Option<Job> = sqlx::query_as(scope.sql(
+    let cancelled: Option<Job> = sqlx::query_as(tx.sql(
         "with changed as (
             update {schema}.jobs set
                 status = case when status = 'queued' then 'cancelled' else status end,
@@ -284,10 +285,25 @@ pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
             created_by, created_at, started_at, finished_at, cancel_requested_at from changed",
     ))
     .bind(id)
-    .fetch_optional(scope.db())
+    .fetch_optional(tx.conn())
     .await?;
     match cancelled {
-        Some(job) => Ok(job.shown()),
+        Some(job) => {
+            // A queued job ends here (a running one ends `cancelled` in its worker).
+            if job.status == "cancelled" {
+                let finished = crate::jobs::record::Finished {
+                    id: job.id,
+                    job_type: job.job_type.to_string(),
+                    status: job.status.clone(),
+                    attempts: job.attempts,
+                    error: job.error.clone(),
+                    result: None,
+                };
+                crate::jobs::record::emit_finished(&mut tx, &finished).await?;
+            }
+            tx.commit().await?;
+            Ok(job.shown())
+        }
         None => {
             let job = get(scope, id).await?;
             Err(AppError::conflict(

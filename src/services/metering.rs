@@ -40,9 +40,11 @@ pub enum Metric {
     FilesUploaded,
     /// Recorded as changes (an upload adds its size, a deletion subtracts it).
     StorageBytes,
+    /// Webhook messages delivered (a 2xx answer), per endpoint.
+    WebhooksDelivered,
 }
 
-const METRICS: usize = 8;
+const METRICS: usize = 9;
 
 impl Metric {
     pub const ALL: [Metric; METRICS] = [
@@ -54,6 +56,7 @@ impl Metric {
         Metric::NotificationsSent,
         Metric::FilesUploaded,
         Metric::StorageBytes,
+        Metric::WebhooksDelivered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl Metric {
             Metric::NotificationsSent => "notifications_sent",
             Metric::FilesUploaded => "files_uploaded",
             Metric::StorageBytes => "storage_bytes",
+            Metric::WebhooksDelivered => "webhooks_delivered",
         }
     }
 

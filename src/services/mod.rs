@@ -19,3 +19,4 @@ pub mod sessions;
 pub mod tenants;
 pub mod usage;
 pub mod users;
+pub mod webhooks;

@@ -19,6 +19,7 @@ use crate::{
     db::{TenantSchema, TenantScope},
     error::{AppError, AppResult, FieldError},
     services::audit::{self, AuditEntry},
+    services::webhooks::{self, EventType},
 };
 
 /// A customer organisation.
@@ -260,8 +261,16 @@ pub async fn update(
             "settings_changed": changes.settings.is_some(),
         }));
     audit::record_in(&mut tx, entry).await?;
+    webhooks::emit(&mut tx, EventType::TenantUpdated, tenant_event(&tenant)).await?;
     tx.commit().await?;
     Ok(tenant)
+}
+
+/// A tenant as webhook events show it (settings stay out: they are the tenant's
+/// configuration, not news).
+fn tenant_event(t: &Tenant) -> serde_json::Value {
+    json!({"id": t.id, "name": t.name, "slug": t.slug, "plan": t.plan, "status": t.status,
+        "updated_at": t.updated_at})
 }
 
 /// The states an operator moves a tenant between.
@@ -309,6 +318,11 @@ pub async fn set_status(
     .ok_or_else(AppError::not_found)?;
     let entry = AuditEntry::new(Some(actor), change.action(), client).target("tenant", id);
     audit::record_in(&mut tx, entry).await?;
+    let event = match change {
+        Lifecycle::Suspend => EventType::TenantSuspended,
+        Lifecycle::Activate => EventType::TenantActivated,
+    };
+    webhooks::emit(&mut tx, event, tenant_event(&tenant)).await?;
     tx.commit().await?;
     Ok(tenant)
 }

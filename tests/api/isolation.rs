@@ -13,7 +13,10 @@ use crate::helpers::{Auth, TestApp};
 
 #[tokio::test]
 async fn every_id_route_hides_another_tenants_objects() {
-    let app = TestApp::new().await;
+    let app = TestApp::builder()
+        .with_config(|c| c.webhook_allow_private_targets = true)
+        .build()
+        .await;
     let a = app.onboard("alpha").await;
     let b = app.onboard("bravo").await;
 
@@ -103,9 +106,35 @@ async fn every_id_route_hides_another_tenants_objects() {
         .as_str()
         .expect("session")
         .to_owned();
+    let a_endpoint = app
+        .call(
+            Method::POST,
+            "/api/v1/webhooks/endpoints",
+            &a.admin(),
+            Some(json!({"url": "http://127.0.0.1:9/hook", "event_types": ["*"]})),
+        )
+        .await
+        .json()["id"]
+        .as_str()
+        .expect("webhook endpoint")
+        .to_owned();
+    let a_message = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/endpoints/{a_endpoint}/test"),
+            &a.admin(),
+            None,
+        )
+        .await
+        .json()["message_id"]
+        .as_str()
+        .expect("webhook message")
+        .to_owned();
     let ids: HashMap<&str, String> = HashMap::from([
         ("/api/v1/invitations/", a_invitation),
         ("/api/v1/auth/sessions/", a_session),
+        ("/api/v1/webhooks/endpoints/", a_endpoint),
+        ("/api/v1/webhooks/messages/", a_message),
         ("/api/v1/jobs/", a_job),
         ("/api/v1/notifications/templates/", a_template),
         ("/api/v1/files/", a_file),
@@ -161,6 +190,8 @@ async fn every_id_route_hides_another_tenants_objects() {
         "/api/v1/notifications/templates",
         "/api/v1/invitations",
         "/api/v1/auth/sessions",
+        "/api/v1/webhooks/endpoints",
+        "/api/v1/webhooks/messages",
     ] {
         let text = app
             .call(Method::GET, &format!("{list}?limit=100"), &b.admin(), None)

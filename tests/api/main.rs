@@ -42,3 +42,4 @@ mod topology;
 mod usage;
 mod users;
 mod validation;
+mod webhooks;

@@ -112,6 +112,18 @@ async fn actions(app: &TestApp, t: &Onboarded) -> Vec<Action> {
             Some(json!({"name": "changed"})),
         ),
         a("audit:read", Method::GET, "/api/v1/audit-logs".into(), None),
+        a(
+            "webhooks:read",
+            Method::GET,
+            "/api/v1/webhooks/endpoints".into(),
+            None,
+        ),
+        a(
+            "webhooks:manage",
+            Method::POST,
+            "/api/v1/webhooks/endpoints".into(),
+            Some(json!({"url": "https://hooks.example.com/in", "event_types": ["*"]})),
+        ),
         // Destructive ones last.
         a(
             "users:delete",
@@ -436,7 +448,7 @@ async fn the_catalog_lists_every_permission() {
         .iter()
         .filter_map(|p| p["permission"].as_str())
         .collect();
-    assert_eq!(names.len(), 29);
+    assert_eq!(names.len(), 31);
     for name in [
         "tenant:delete",
         "notifications:manage_templates",

@@ -53,6 +53,7 @@ const NO_PERMISSION: &[(&str, &str)] = &[
     ("GET", "/api/v1/auth/me"),
     ("GET", "/api/v1/tenants/current"),
     ("GET", "/api/v1/permissions"),
+    ("GET", "/api/v1/webhooks/event-types"),
     ("GET", "/api/v1/tenants"),
     ("POST", "/api/v1/tenants/{id}/suspend"),
     ("POST", "/api/v1/tenants/{id}/activate"),

@@ -21,6 +21,7 @@ use crate::{
         validate::{self, ValidJson},
     },
     rbac::policy,
+    services::webhooks::{self, EventType},
     services::{
         api_keys::{self, ApiKey, KeyAccess},
         audit::{self, AuditEntry},
@@ -181,6 +182,12 @@ async fn audit_key(
         .target("api_key", key.id)
         .metadata(json!({"name": key.name, "prefix": key.prefix, "role": key.role, "permissions": key.permissions}));
     audit::record_in(tx, entry).await?;
+    let event = match action {
+        "api_key.created" => EventType::ApiKeyCreated,
+        "api_key.rotated" => EventType::ApiKeyRotated,
+        _ => EventType::ApiKeyRevoked,
+    };
+    webhooks::emit(tx, event, key).await?;
     Ok(())
 }
 

@@ -16,3 +16,4 @@ pub mod scaling;
 pub mod tenants;
 pub mod usage;
 pub mod users;
+pub mod webhooks;

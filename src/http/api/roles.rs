@@ -24,6 +24,7 @@ use crate::{
         validate::{self, ValidJson},
     },
     rbac::{Grant, Permission, PermissionSet, policy},
+    services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
         roles::{self, Role},
@@ -195,6 +196,13 @@ async fn audit_role(
         .target("role", role.id)
         .metadata(json!({"name": role.name, "permissions": role.permissions}));
     audit::record_in(tx, entry).await?;
+    let event = match action {
+        "role.created" => EventType::RoleCreated,
+        "role.deleted" => EventType::RoleDeleted,
+        // permission_added, permission_removed, updated
+        _ => EventType::RoleUpdated,
+    };
+    webhooks::emit(tx, event, role).await?;
     Ok(())
 }
 

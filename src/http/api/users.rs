@@ -19,6 +19,7 @@ use crate::{
         validate::{self, ValidJson},
     },
     rbac::policy,
+    services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
         identity,
@@ -120,6 +121,7 @@ pub async fn create(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
+    webhooks::emit(&mut tx, EventType::UserCreated, &user).await?;
     // The platform's own mail (no creator): to the address as stored.
     let verification = notifications::queue_platform_in(
         &app.limits,
@@ -198,6 +200,7 @@ pub async fn update(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
+    webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
     commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(user))
 }
@@ -229,6 +232,7 @@ pub async fn delete(
         AuditEntry::new(Some(principal.actor), "user.deleted", &client).target("user", id),
     )
     .await?;
+    webhooks::emit(&mut tx, EventType::UserDeleted, json!({"id": id})).await?;
     commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -276,6 +280,7 @@ pub async fn set_roles(
     )
     .await?;
     let user = users::get_in(&mut tx, id).await?;
+    webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
     commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(user))
 }

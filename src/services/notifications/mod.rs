@@ -459,6 +459,16 @@ pub async fn log_status(
     .await
 }
 
+/// A send that failed for good, as its `notification.failed` webhook event shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct FailedSend {
+    id: Uuid,
+    channel: String,
+    recipient: String,
+    template_name: Option<String>,
+    error: Option<String>,
+}
+
 /// What the job records after an attempt.
 pub enum Outcome<'a> {
     Sent(&'a str),
@@ -484,15 +494,26 @@ pub async fn record(
     let sql = tx.sql(
         "update {schema}.notification_logs set status = $2, provider_message_id = $3,
             error = $4, sent_at = case when $2 = 'sent' then now() end
-         where id = $1 and status = 'queued'",
+         where id = $1 and status = 'queued'
+         returning id, channel, recipient, template_name, error",
     );
-    sqlx::query(sql)
+    let changed: Option<FailedSend> = sqlx::query_as(sql)
         .bind(log_id)
         .bind(status)
         .bind(message_id)
         .bind(error)
-        .execute(tx.conn())
+        .fetch_optional(tx.conn())
         .await?;
+    if let Some(failed) = changed
+        && status == "failed"
+    {
+        crate::services::webhooks::emit(
+            &mut tx,
+            crate::services::webhooks::EventType::NotificationFailed,
+            failed,
+        )
+        .await?;
+    }
     if status != "queued" {
         let sql = tx.sql(
             "update {schema}.jobs set payload = payload - 'subject' - 'body' - 'data'

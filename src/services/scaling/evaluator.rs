@@ -207,7 +207,8 @@ async fn write(
     writes: Writes,
     events: Events,
 ) -> anyhow::Result<usize> {
-    let written: Vec<String> = sqlx::query_scalar(
+    let mut tx = app.db.begin().await?;
+    let written: Vec<(Uuid, String, i32, i32, String)> = sqlx::query_as(
         "with input as (
              select * from unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[],
                                   $5::jsonb[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])
@@ -235,7 +236,7 @@ async fn write(
                      $15::text[], $16::jsonb[])
              as e(id, tenant_id, action, from_capacity, to_capacity, reason, metrics)
          where e.tenant_id in (select tenant_id from updated)
-         returning action",
+         returning tenant_id, action, from_capacity, to_capacity, reason",
     )
     .bind(writes.tenant_id)
     .bind(writes.current_capacity)
@@ -253,10 +254,28 @@ async fn write(
     .bind(events.to_capacity)
     .bind(events.reason)
     .bind(events.metrics)
-    .fetch_all(&app.db)
+    .fetch_all(&mut *tx)
     .await
     .context("failed to write the scaling decisions")?;
-    for action in &written {
+    // Each change's `scaling.changed` event commits with it (one statement per tenant
+    // that changed, none for the others).
+    for (tenant_id, action, from, to, reason) in &written {
+        let mut tenant_tx = crate::db::TenantTx::adopt(tx, *tenant_id);
+        let data = json!({"action": action, "from_capacity": from, "to_capacity": to,
+            "reason": reason, "at": now});
+        crate::services::webhooks::emit(
+            &mut tenant_tx,
+            crate::services::webhooks::EventType::ScalingChanged,
+            data,
+        )
+        .await
+        .context("failed to record a scaling event for webhooks")?;
+        tx = tenant_tx.into_transaction();
+    }
+    tx.commit()
+        .await
+        .context("failed to commit the scaling decisions")?;
+    for (_, action, ..) in &written {
         metrics::counter!("tenantry_autoscaler_changes_total", "action" => action.clone())
             .increment(1);
     }

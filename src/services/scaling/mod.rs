@@ -122,12 +122,14 @@ pub async fn set_policy(
     plan: Plan,
     policy: Policy,
 ) -> AppResult<ScalingStatus> {
-    let mut tx = db.begin().await?;
+    let mut tx = crate::db::TenantScope::new(db.clone(), tenant_id)
+        .begin()
+        .await?;
     let old: Option<i32> = sqlx::query_scalar(
         "select current_capacity from platform.scaling_policies where tenant_id = $1 for update",
     )
     .bind(tenant_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(tx.conn())
     .await?;
     let from = old.unwrap_or(policy.min_capacity);
     let to = from.clamp(policy.min_capacity, policy.max_capacity);
@@ -156,7 +158,7 @@ pub async fn set_policy(
     .bind(policy.scale_up_cooldown_s)
     .bind(policy.scale_down_stabilization_s)
     .bind(to)
-    .execute(&mut *tx)
+    .execute(tx.conn())
     .await?;
     if from != to {
         let action = if to > from {
@@ -179,10 +181,18 @@ pub async fn set_policy(
             policy.min_capacity, policy.max_capacity
         ))
         .bind(json!({"cause": "policy"}))
-        .execute(&mut *tx)
+        .execute(tx.conn())
+        .await?;
+        let data = json!({"action": action.as_str(), "from_capacity": from, "to_capacity": to,
+            "reason": "policy changed", "at": chrono::Utc::now()});
+        crate::services::webhooks::emit(
+            &mut tx,
+            crate::services::webhooks::EventType::ScalingChanged,
+            data,
+        )
         .await?;
     }
-    let row = find(&mut *tx, tenant_id)
+    let row = find(tx.conn(), tenant_id)
         .await?
         .ok_or_else(AppError::not_found)?;
     tx.commit().await?;
