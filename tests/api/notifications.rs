@@ -391,15 +391,23 @@ async fn a_failing_sns_call_is_retried_and_finally_logged_failed() {
         error.contains("NotFound") || error.contains("not exist"),
         "{error}"
     );
-    let job = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/jobs/{job_id}"),
-            &t.admin(),
-            None,
-        )
-        .await
-        .json();
+    // The log row is written by the job's last attempt; the job's own row a moment after.
+    let mut job = Value::Null;
+    for _ in 0..200 {
+        job = app
+            .call(
+                Method::GET,
+                &format!("/api/v1/jobs/{job_id}"),
+                &t.admin(),
+                None,
+            )
+            .await
+            .json();
+        if job["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["attempts"], 3, "retried until the last attempt");
 }
