@@ -77,6 +77,30 @@ pub fn apply(doc: &mut Value) {
     doc["info"]["contact"] = json!({"name": "Tenantry maintainers"});
 }
 
+/// States that a request schema takes exactly one of two optional fields, each given when
+/// it is a string (null is not given): at least one (`anyOf`) and not both (`not`),
+/// branches that linters need not prove exclusive.
+pub fn exactly_one(doc: &mut Value, schema: &str, a: &str, b: &str) {
+    let Some(target) = doc.pointer_mut(&format!("/components/schemas/{schema}")) else {
+        return;
+    };
+    let given = |field: &str| {
+        json!({
+            "required": [field],
+            "properties": {field: {"type": "string"}},
+        })
+    };
+    let derived = target.take();
+    *target = json!({
+        "allOf": [
+            derived,
+            {"anyOf": [given(a), given(b)]},
+            {"not": {"allOf": [given(a), given(b)]}},
+        ],
+        "description": format!("Give exactly one of `{a}` and `{b}`."),
+    });
+}
+
 /// `<resource>_<action>`: the path's literal segments, then what the method does to them.
 fn operation_id(method: &str, path: &str, paths: &[String], lists: bool) -> String {
     if let Some((_, _, name)) = NAMES.iter().find(|(m, p, _)| *m == method && *p == path) {

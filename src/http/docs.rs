@@ -255,6 +255,8 @@ pub fn openapi() -> serde_json::Value {
     let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
     crate::http::no_nul::apply(&mut doc);
     ExactlyOneKeyAccess::apply(&mut doc);
+    crate::http::contract::exactly_one(&mut doc, "VerifyMfa", "code", "recovery_code");
+    api::webhooks::state_event_types(&mut doc);
     crate::http::contract::apply(&mut doc);
     doc
 }

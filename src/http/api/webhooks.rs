@@ -238,7 +238,7 @@ pub async fn rotate_secret(
 
 /// A queued message.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Queued {
+pub struct TestQueued {
     /// The message (its `webhook-id`).
     pub message_id: Uuid,
 }
@@ -247,7 +247,7 @@ pub struct Queued {
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{id}/test", tag = "webhooks", operation_id = "webhooks_endpoints_test",
     params(("id" = Uuid, Path)), security(("bearer" = []), ("api_key" = [])),
     responses(
-        (status = 202, description = "Queued", body = Queued),
+        (status = 202, description = "Queued", body = TestQueued),
         (status = 404, description = "No such endpoint in this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -255,9 +255,9 @@ pub async fn test_endpoint(
     principal: TenantPrincipal,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
-) -> AppResult<(StatusCode, Json<Queued>)> {
+) -> AppResult<(StatusCode, Json<TestQueued>)> {
     let message_id = endpoints::send_test(&principal, &client, id).await?;
-    Ok((StatusCode::ACCEPTED, Json(Queued { message_id })))
+    Ok((StatusCode::ACCEPTED, Json(TestQueued { message_id })))
 }
 
 /// Filters of the message list.
@@ -370,4 +370,35 @@ pub async fn retry_message(
     };
     let endpoint_ids = messages::retry(&principal, &client, id, endpoint).await?;
     Ok((StatusCode::ACCEPTED, Json(Retried { endpoint_ids })))
+}
+
+/// States in the OpenAPI document the names an endpoint may subscribe to: the catalog's,
+/// or `*` (the derived schema only says "strings").
+pub fn state_event_types(doc: &mut serde_json::Value) {
+    let names: Vec<&str> = std::iter::once("*")
+        .chain(
+            crate::services::webhooks::EventType::ALL
+                .iter()
+                .map(|e| e.as_str()),
+        )
+        .collect();
+    for schema in ["CreateEndpoint", "UpdateEndpoint"] {
+        let path = format!("/components/schemas/{schema}/properties");
+        let Some(properties) = doc.pointer_mut(&path) else {
+            continue;
+        };
+        properties["event_types"]["items"]["enum"] = serde_json::json!(names);
+        // What `endpoints::check` refuses in a description.
+        properties["description"]["maxLength"] = 500.into();
+        properties["description"]["pattern"] = crate::text::NO_CONTROL_PATTERN.into();
+    }
+    // The message list's filter takes the catalog's names.
+    let filter = doc
+        .pointer_mut("/paths/~1api~1v1~1webhooks~1messages/get/parameters")
+        .and_then(serde_json::Value::as_array_mut);
+    for parameter in filter.into_iter().flatten() {
+        if parameter["name"] == "event_type" {
+            parameter["schema"]["enum"] = serde_json::json!(&names[1..]);
+        }
+    }
 }

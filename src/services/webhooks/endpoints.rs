@@ -55,6 +55,10 @@ pub struct EndpointFields {
 
 /// Checks the fields a caller gave, collecting every problem: the URL's form and, after
 /// DNS, its addresses; the event types against the catalog; the description.
+/// How long creating or changing an endpoint waits for its name to resolve (a resolver
+/// that does not answer takes 5 s per query).
+const RESOLVE_AT_CREATION: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn check(fields: &EndpointFields, rules: TargetRules) -> AppResult<()> {
     let mut errors = Vec::new();
     if let Some(url) = &fields.url {
@@ -62,7 +66,13 @@ pub async fn check(fields: &EndpointFields, rules: TargetRules) -> AppResult<()>
             Err(e) => errors.push(crate::error::FieldError::new("url", e.0)),
             Ok(t) => {
                 // A name that does not resolve yet is accepted: every attempt checks again.
-                if let Err(e) = target::resolve(&t.host, t.port, rules).await
+                // So is one whose resolver is slow: the request does not wait for it.
+                let resolved = tokio::time::timeout(
+                    RESOLVE_AT_CREATION,
+                    target::resolve(&t.host, t.port, rules),
+                )
+                .await;
+                if let Ok(Err(e)) = resolved
                     && !e.0.contains("does not resolve")
                 {
                     errors.push(crate::error::FieldError::new("url", e.0));
