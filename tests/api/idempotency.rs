@@ -94,6 +94,11 @@ async fn a_failed_first_request_leaves_no_record_and_keys_are_per_tenant() {
     let job = json!({"type": "echo"});
     let res = post(&app, "/api/v1/jobs", &acme.admin(), "k", job.clone()).await;
     assert_eq!(res.status, 202, "{}", res.text());
+    assert!(res.header("idempotent-replayed").is_none(), "it ran");
+    // And now the key holds: a retry answers that job.
+    let retry = post(&app, "/api/v1/jobs", &acme.admin(), "k", job.clone()).await;
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert_eq!(retry.json()["id"], res.json()["id"]);
     // The same key in another tenant is that tenant's own.
     let theirs = post(&app, "/api/v1/jobs", &other.admin(), "k", job).await;
     assert_eq!(theirs.status, 202, "{}", theirs.text());
