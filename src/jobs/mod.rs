@@ -78,10 +78,12 @@ impl JobMessage {
 }
 
 impl Lane {
-    /// The lane of a job row: what nobody submitted (`created_by` is null: identity mail,
-    /// clean-ups) is the platform's.
-    pub fn of_row(created_by: Option<Uuid>) -> Self {
-        if created_by.is_some() {
+    /// The lane of a job row, and so whether it is the platform's (not the tenant's to
+    /// cancel): what nobody submitted (`created_by` null: identity mail, clean-ups), or of
+    /// a type only the platform runs, or of a type this build does not know.
+    pub fn of_row(created_by: Option<Uuid>, job_type: &str) -> Self {
+        if created_by.is_some() && JobType::parse(job_type).is_some_and(|t| !t.is_platform_owned())
+        {
             Self::Tenant
         } else {
             Self::Platform

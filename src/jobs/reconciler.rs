@@ -87,7 +87,7 @@ async fn requeue(state: &AppState, tenant_id: Uuid) -> anyhow::Result<usize> {
     // Marking `enqueued_at` first means a crash after this statement costs one more
     // round, never a lost job; for an expired lease it is set past `lease_until`, so the
     // row is handed over once per expiry.
-    let rows: Vec<(Uuid, i32, Option<Uuid>)> = sqlx::query_as(scope.sql(
+    let rows: Vec<(Uuid, i32, Option<Uuid>, String)> = sqlx::query_as(scope.sql(
         "update {schema}.jobs set enqueued_at = now()
          where id in (
             select id from {schema}.jobs
@@ -95,14 +95,14 @@ async fn requeue(state: &AppState, tenant_id: Uuid) -> anyhow::Result<usize> {
                or (status = 'running' and lease_until < now() and enqueued_at < lease_until)
             order by id limit $2
             for update skip locked)
-         returning id, attempts, created_by",
+         returning id, attempts, created_by, type",
     ))
     .bind(i64::try_from(state.config.job_requeue_after.as_millis()).unwrap_or(i64::MAX))
     .bind(BATCH)
     .fetch_all(scope.db())
     .await?;
-    for (job_id, attempts, created_by) in &rows {
-        let message = JobMessage::row(tenant_id, *job_id, Lane::of_row(*created_by));
+    for (job_id, attempts, created_by, job_type) in &rows {
+        let message = JobMessage::row(tenant_id, *job_id, Lane::of_row(*created_by, job_type));
         state
             .jobs
             .push(message, None, Some(&JobQueue::row_key(&message, *attempts)))

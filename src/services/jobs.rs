@@ -57,8 +57,7 @@ impl Job {
     /// no tenant principal may stop. A type this build does not know counts as the
     /// platform's too.
     pub fn is_platform(&self) -> bool {
-        self.created_by.is_none()
-            || JobType::parse(&self.job_type).is_none_or(JobType::is_platform_owned)
+        Lane::of_row(self.created_by, &self.job_type) == Lane::Platform
     }
 
     /// The job as clients see it: internal jobs (`notification.send`, …) may carry
@@ -223,7 +222,11 @@ pub async fn submit(
     let submitted = tokio::spawn(async move {
         // One statement commits on its own: no other change goes with this row.
         let row = insert_on(scope.db(), scope.sql_parts(INSERT), &job, created_by).await?;
-        let message = JobMessage::row(scope.tenant_id(), row.id, Lane::of_row(created_by));
+        let message = JobMessage::row(
+            scope.tenant_id(),
+            row.id,
+            Lane::of_row(created_by, row.job_type.as_str()),
+        );
         push(&jobs, message, Duration::ZERO).await;
         Ok::<_, AppError>(row)
     });

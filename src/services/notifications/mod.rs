@@ -332,7 +332,7 @@ pub async fn queue_in(
         id,
         status: "queued",
         job_id: job.id,
-        lane: Lane::of_row(created_by),
+        lane: Lane::of_row(created_by, JobType::NotificationSend.as_str()),
     })
 }
 
