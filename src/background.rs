@@ -38,6 +38,9 @@ pub enum Subsystem {
     Autoscaler,
     /// The webhook dispatcher: its own lane, safe in any number of processes.
     Webhooks,
+    /// Fits this process's tenant connection lanes to the number of tenants
+    /// (`DATABASE_TENANT_POOLS=auto`).
+    PoolLayout,
 }
 
 impl Subsystem {
@@ -51,6 +54,7 @@ impl Subsystem {
         Self::Reconciler,
         Self::Autoscaler,
         Self::Webhooks,
+        Self::PoolLayout,
     ];
 
     /// `tenantry serve --no-workers`: what the requests of this process need.
@@ -59,6 +63,7 @@ impl Subsystem {
         Self::KeyUses,
         Self::Invalidations,
         Self::RateLimitOverrides,
+        Self::PoolLayout,
     ];
 
     /// `tenantry worker`: jobs and the singleton loops, and the meter their work records
@@ -70,6 +75,7 @@ impl Subsystem {
         Self::Reconciler,
         Self::Autoscaler,
         Self::Webhooks,
+        Self::PoolLayout,
     ];
 
     /// Starts this subsystem's tasks on `background`.
@@ -85,6 +91,7 @@ impl Subsystem {
             Self::Reconciler => crate::jobs::reconciler::start(app, background),
             Self::Autoscaler => crate::services::scaling::evaluator::start(app, background),
             Self::Webhooks => crate::services::webhooks::dispatcher::start(app, background),
+            Self::PoolLayout => crate::db::pools::start(app, background),
         }
     }
 }
