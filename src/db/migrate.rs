@@ -38,7 +38,7 @@ pub static TENANT_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/tenant");
 /// same schema (`tests/api/migrate.rs`). A new migration goes into `migrations/tenant/`
 /// alone: new tenants get it after the baseline.
 const BASELINE: &str = include_str!("../../migrations/tenant-baseline.sql");
-const BASELINE_VERSION: i64 = 5;
+const BASELINE_VERSION: i64 = 7;
 
 /// The newest tenant migration version.
 pub fn latest_tenant_version() -> i64 {
