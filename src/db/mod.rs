@@ -58,11 +58,20 @@ fn connect_options(url: &str, statement_cache: usize) -> anyhow::Result<PgConnec
         .application_name("tenantry"))
 }
 
-/// The provisioning pool of [`TenantPools`]: a connection serves one onboarding and is
-/// closed when it is returned.
+/// How long a provisioning connection serves onboardings before it is closed: long
+/// enough to spare a burst a new PostgreSQL backend per tenant (its start, and the page
+/// faults of a fresh process on every shared buffer it touches, were about a tenth of
+/// PostgreSQL's time in an onboarding profile), short enough that it never keeps the
+/// catalog entries of more than a few dozen new schemas.
+const PROVISIONING_REUSE: Duration = Duration::from_secs(2);
+
+/// The provisioning pool of [`TenantPools`]: a connection serves the onboardings of
+/// [`PROVISIONING_REUSE`] and is closed when it is returned after that, or after a second
+/// idle.
 fn provisioning_pool(url: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     Ok(pool_options(max_connections)
-        .after_release(|_, _| Box::pin(async { Ok(false) }))
+        .idle_timeout(Duration::from_secs(1))
+        .after_release(|_, meta| Box::pin(async move { Ok(meta.age < PROVISIONING_REUSE) }))
         .connect_lazy_with(
             connect_options(url, STATEMENT_CACHE_CAPACITY)?
                 .application_name("tenantry-provisioning"),
