@@ -15,7 +15,7 @@ use axum::{
 
 use super::{
     access::{self, Access},
-    api, docs, ops,
+    api, ops,
 };
 use crate::{app::AppState, rbac::Permission as P};
 
@@ -205,7 +205,8 @@ fn declare(api: Api) -> Api {
         .at(M::POST,   "/api/v1/webhooks/messages/{id}/retry",   Tenant(P::WebhooksManage), api::webhooks::retry_message)
 }
 
-/// Every route: operational ones (public) and the API.
+/// Every route: operational ones (public) and the API. The document's (`/openapi.json`,
+/// `/docs`) are added by [`super::app`]: the document is built from this table.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let router = Router::new()
         .route("/", get(ops::index::index))
@@ -224,6 +225,5 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/files/{*key}",
             get(api::files::link_get).put(api::files::link_put),
         )
-        .merge(docs::router())
         .merge(api(state).0)
 }

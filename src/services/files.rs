@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::{
     AppState,
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode, FieldError},
     jobs::{JobMessage, JobType, Lane},

@@ -11,7 +11,7 @@ use crate::{
         password::{self, Password, Verified},
         principal::{Actor, Principal, TenantPrincipal},
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, ErrorCode},
     rbac::{policy, roles::VIEWER},
     services::{

@@ -18,7 +18,7 @@ use crate::{
         password::{self, Password},
         principal::{Actor, TenantPrincipal},
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode},
     rbac::{PermissionSet, policy, roles::ADMIN},

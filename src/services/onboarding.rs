@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::{password, password::Password, principal::Actor},
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::{TenantTx, migrate},
     error::{AppError, AppResult, ErrorCode},
     rbac::{policy, roles::ADMIN},

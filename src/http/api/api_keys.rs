@@ -12,7 +12,7 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, commit},
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult, Problem},
     http::{

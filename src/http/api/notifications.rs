@@ -14,7 +14,7 @@ use validator::{Validate, ValidationError};
 use crate::{
     AppState,
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
         extract::{AppPath, AppQuery},

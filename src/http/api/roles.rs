@@ -16,7 +16,7 @@ use crate::{
         invalidation::{Change, commit},
         principal::TenantPrincipal,
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
         extract::{AppPath, AppQuery},

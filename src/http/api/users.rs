@@ -11,7 +11,7 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, commit},
     auth::{password, principal::TenantPrincipal},
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{
         extract::{AppPath, AppQuery},

@@ -18,7 +18,7 @@ use crate::{
         principal::{Actor, TenantPrincipal},
         totp,
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult, ErrorCode},
     rbac::policy,

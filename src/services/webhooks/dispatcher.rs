@@ -27,8 +27,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
 use super::{
-    client::{TIMEOUT, WebhookClient},
     events::{self, EventType, WAKE_CHANNEL},
+    http_client::{TIMEOUT, WebhookClient},
     target::TargetRules,
 };
 use crate::{AppState, background::Background, services::metering::Metric};
@@ -460,7 +460,7 @@ enum Outcome {
 }
 
 impl Outcome {
-    fn of(answer: &Result<super::client::Answer, String>) -> Self {
+    fn of(answer: &Result<super::http_client::Answer, String>) -> Self {
         match answer {
             Ok(a) if (200..300).contains(&a.status) => Self::Success,
             Ok(a) if a.status == 410 => Self::Gone,
