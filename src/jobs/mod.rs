@@ -22,6 +22,7 @@ pub mod record;
 pub mod runner;
 pub mod tenants;
 pub mod types;
+pub mod watch;
 pub mod worker;
 
 use serde::{Deserialize, Serialize};

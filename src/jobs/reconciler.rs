@@ -1,22 +1,26 @@
 //! The reconciler: makes sure no accepted job is lost between PostgreSQL and Redis.
 //!
 //! Every `JOB_RECONCILE_MS` one process (a Redis lease makes it a singleton across
-//! replicas) looks at each active tenant's unfinished rows and hands to Redis again
+//! replicas) reads the due rows of `platform.job_watch`, the index of every tenant's
+//! unfinished jobs ([`super::watch`]), and hands to Redis again
 //! - `queued` rows not handed over for `JOB_REQUEUE_AFTER_MS` (the process crashed
 //!   between the commit and the push, or Redis lost the message), and
 //! - `running` rows whose lease ran out (their worker died),
 //!
-//! and enqueues the purge of every deleted tenant whose schema still exists. Pushes of
-//! the same attempt are idempotent in Redis, and a duplicate message that does reach a
+//! and enqueues the purge of every deleted tenant whose schema still exists. A round runs
+//! two statements when nothing is stale, with ten tenants or ten thousand; a tenant costs
+//! a statement only in a round where one of its jobs is due for a look. Pushes of the
+//! same attempt are idempotent in Redis, and a duplicate message that does reach a
 //! worker finds nothing to claim.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{JobMessage, JobQueue, Lane, types::purge};
 use crate::{AppState, background::Background, lease::Lease};
 
-/// Rows handed over per tenant and round, so one tenant's backlog cannot stall the round.
-const BATCH: i64 = 500;
+/// Watch rows looked at per round (the oldest first), so a backlog is taken in steps.
+const BATCH: i64 = 1000;
 
 /// Runs a reconciliation round every `JOB_RECONCILE_MS` while this process holds the
 /// lease, until shutdown; then gives the lease up so another process takes over at once.
@@ -52,75 +56,205 @@ pub fn start(app: &AppState, background: &Background) {
     });
 }
 
-pub async fn round(state: &AppState) -> anyhow::Result<usize> {
-    let tenants: Vec<(Uuid, String)> = sqlx::query_as(
-        "select id, status from platform.tenants where status in ('active', 'deleted')",
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Job messages handed to Redis again.
+    pub handed: usize,
+    /// Purges enqueued.
+    pub purges: usize,
+    /// SQL statements the round ran: two when nothing is stale, whatever the number of
+    /// tenants; one more per tenant with a job to look at, and per deleted tenant whose
+    /// schema is left.
+    pub statements: usize,
+}
+
+/// One reconciliation: the due rows of `platform.job_watch` (one statement), one
+/// statement per tenant they belong to, one to write when each is due next; then the
+/// deleted tenants whose schema is still there (one statement).
+pub async fn round(state: &AppState) -> anyhow::Result<Round> {
+    let mut round = Round::default();
+    let requeue_after = millis(state.config.job_requeue_after);
+    // Only active tenants: a suspended tenant's jobs wait for it (a worker would cancel
+    // them), a deleted tenant's go with its purge.
+    let due: Vec<(Uuid, Vec<Uuid>)> = sqlx::query_as(
+        "select tenant_id, array_agg(job_id) from (
+             select w.tenant_id, w.job_id from platform.job_watch w
+             join platform.tenants t on t.id = w.tenant_id and t.status = 'active'
+             where w.watch_from <= now() - $1 * interval '1 millisecond'
+             order by w.watch_from limit $2) due
+         group by tenant_id",
     )
+    .bind(requeue_after)
+    .bind(BATCH)
     .fetch_all(&state.db)
     .await?;
-    let mut handed = 0;
-    for (tenant_id, status) in tenants {
-        let result = if status == "deleted" {
-            purge_if_left(state, tenant_id).await.map(usize::from)
-        } else {
-            requeue(state, tenant_id).await
-        };
-        match result {
-            Ok(n) => handed += n,
+    round.statements += 1;
+    let mut next = NextLooks::default();
+    for (tenant_id, jobs) in due {
+        round.statements += 1;
+        match look(state, tenant_id, &jobs, requeue_after).await {
+            Ok(looked) => {
+                round.handed += looked.handed;
+                next.add(tenant_id, &jobs, &looked.next);
+            }
             Err(e) => {
                 tracing::warn!(%tenant_id, error = %format!("{e:#}"), "could not reconcile the tenant's jobs")
             }
         }
     }
+    if !next.job_id.is_empty() {
+        next.write(&state.db).await?;
+        round.statements += 1;
+    }
+    let (purges, statements) = purge_left(state).await?;
+    round.purges = purges;
+    round.statements += statements;
     if let Err(e) = queue_depth(state).await {
         tracing::debug!(error = %format!("{e:#}"), "could not read the queue depth");
     }
-    if handed > 0 {
-        tracing::info!(handed, "reconciler handed jobs to the queue again");
+    if round.handed > 0 {
+        tracing::info!(
+            handed = round.handed,
+            "reconciler handed jobs to the queue again"
+        );
     }
-    Ok(handed)
+    Ok(round)
 }
 
-/// Hands over one tenant's stale `queued` rows and expired `running` ones.
-async fn requeue(state: &AppState, tenant_id: Uuid) -> anyhow::Result<usize> {
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What looking at one tenant's due jobs found.
+struct Looked {
+    handed: usize,
+    /// When each job that is still unfinished is due for another look.
+    next: Vec<(Uuid, DateTime<Utc>)>,
+}
+
+/// Hands over the tenant's stale `queued` rows and expired `running` ones among `jobs`,
+/// and tells when each unfinished one is due for another look (jobs that ended or are
+/// gone are not in the answer: their watch rows are dropped).
+async fn look(
+    state: &AppState,
+    tenant_id: Uuid,
+    jobs: &[Uuid],
+    requeue_after: i64,
+) -> anyhow::Result<Looked> {
     let scope = state.tenant_scope(tenant_id);
     // Marking `enqueued_at` first means a crash after this statement costs one more
     // round, never a lost job; for an expired lease it is set past `lease_until`, so the
-    // row is handed over once per expiry.
-    let rows: Vec<(Uuid, i32, Option<Uuid>, String)> = sqlx::query_as(scope.sql(
-        "update {schema}.jobs set enqueued_at = now()
-         where id in (
-            select id from {schema}.jobs
-            where (status = 'queued' and enqueued_at < now() - $1 * interval '1 millisecond')
-               or (status = 'running' and lease_until < now() and enqueued_at < lease_until)
-            order by id limit $2
-            for update skip locked)
-         returning id, attempts, created_by, type",
-    ))
-    .bind(i64::try_from(state.config.job_requeue_after.as_millis()).unwrap_or(i64::MAX))
-    .bind(BATCH)
-    .fetch_all(scope.db())
-    .await?;
-    for (job_id, attempts, created_by, job_type) in &rows {
+    // row is handed over once per expiry. A running job under a live lease is looked at
+    // again when the lease would run out.
+    let rows: Vec<(Uuid, i32, Option<Uuid>, String, bool, DateTime<Utc>)> =
+        sqlx::query_as(scope.sql(
+            "with handed as (
+                update {schema}.jobs set enqueued_at = now()
+                where id in (
+                    select id from {schema}.jobs
+                    where id = any($2)
+                      and ((status = 'queued' and enqueued_at < now() - $1 * interval '1 millisecond')
+                        or (status = 'running' and lease_until < now() and enqueued_at < lease_until))
+                    for update skip locked)
+                returning id)
+             select j.id, j.attempts, j.created_by, j.type, h.id is not null,
+                case when h.id is not null then now()
+                     when j.status = 'queued' then j.enqueued_at
+                     else greatest(j.lease_until - $1 * interval '1 millisecond', j.enqueued_at)
+                end
+             from {schema}.jobs j left join handed h on h.id = j.id
+             where j.id = any($2) and j.status in ('queued', 'running')",
+        ))
+        .bind(requeue_after)
+        .bind(jobs)
+        .fetch_all(scope.db())
+        .await?;
+    let mut handed = 0;
+    for (job_id, attempts, created_by, job_type, requeued, _) in &rows {
+        if !requeued {
+            continue;
+        }
         let message = JobMessage::row(tenant_id, *job_id, Lane::of_row(*created_by, job_type));
         state
             .jobs
             .push(message, None, Some(&JobQueue::row_key(&message, *attempts)))
             .await?;
+        handed += 1;
     }
-    Ok(rows.len())
+    let next = rows.into_iter().map(|row| (row.0, row.5)).collect();
+    Ok(Looked { handed, next })
 }
 
-/// Enqueues the purge of a deleted tenant whose schema is still there, unless a purge
-/// runs or was enqueued recently.
-async fn purge_if_left(state: &AppState, tenant_id: Uuid) -> anyhow::Result<bool> {
-    let schema = crate::db::TenantSchema::for_tenant(tenant_id);
-    let left: bool =
-        sqlx::query_scalar("select exists (select 1 from pg_namespace where nspname = $1)")
-            .bind(schema.name())
-            .fetch_one(&state.db)
-            .await?;
-    if !left || purge::is_running(state, tenant_id).await? {
+/// The watch rows to move or drop after a round, as column arrays for `unnest`.
+#[derive(Default)]
+struct NextLooks {
+    tenant_id: Vec<Uuid>,
+    job_id: Vec<Uuid>,
+    /// `None`: the job ended or is gone; its watch row is dropped.
+    watch_from: Vec<Option<DateTime<Utc>>>,
+}
+
+impl NextLooks {
+    fn add(&mut self, tenant_id: Uuid, jobs: &[Uuid], next: &[(Uuid, DateTime<Utc>)]) {
+        for job in jobs {
+            self.tenant_id.push(tenant_id);
+            self.job_id.push(*job);
+            self.watch_from
+                .push(next.iter().find(|(id, _)| id == job).map(|(_, at)| *at));
+        }
+    }
+
+    async fn write(self, db: &sqlx::PgPool) -> sqlx::Result<()> {
+        sqlx::query(
+            "with input as (
+                 select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[])
+                     as i(tenant_id, job_id, watch_from)
+             ), dropped as (
+                 delete from platform.job_watch w using input i
+                 where w.tenant_id = i.tenant_id and w.job_id = i.job_id and i.watch_from is null
+             )
+             update platform.job_watch w set watch_from = i.watch_from
+             from input i
+             where w.tenant_id = i.tenant_id and w.job_id = i.job_id
+               and i.watch_from is not null",
+        )
+        .bind(self.tenant_id)
+        .bind(self.job_id)
+        .bind(self.watch_from)
+        .execute(db)
+        .await
+        .map(drop)
+    }
+}
+
+/// Enqueues the purge of every deleted tenant whose schema is still there, unless a
+/// purge runs or was enqueued recently: one statement finds them all. Returns the purges
+/// enqueued and the statements run.
+async fn purge_left(state: &AppState) -> anyhow::Result<(usize, usize)> {
+    let left: Vec<Uuid> = sqlx::query_scalar(
+        "select t.id from platform.tenants t
+         join pg_namespace n on n.nspname = 't_' || replace(t.id::text, '-', '')
+         where t.status = 'deleted'",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let mut purges = 0;
+    for tenant_id in left {
+        match enqueue_purge(state, tenant_id).await {
+            Ok(queued) => purges += usize::from(queued),
+            Err(e) => {
+                tracing::warn!(%tenant_id, error = %format!("{e:#}"), "could not enqueue the tenant's purge")
+            }
+        }
+    }
+    Ok((purges, 1))
+}
+
+/// Enqueues the purge of a deleted tenant whose schema is left, unless a purge runs or
+/// was enqueued within the requeue period.
+async fn enqueue_purge(state: &AppState, tenant_id: Uuid) -> anyhow::Result<bool> {
+    if purge::is_running(state, tenant_id).await? {
         return Ok(false);
     }
     // At most one push per requeue period: the marker expires on its own.

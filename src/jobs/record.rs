@@ -110,6 +110,7 @@ pub async fn finish(
     let Some(done) = done else {
         return Ok(false);
     };
+    super::watch::remove(tx.conn(), scope.tenant_id(), done.id).await?;
     emit_finished(&mut tx, &done).await?;
     tx.commit().await?;
     Ok(true)
@@ -183,6 +184,7 @@ pub async fn cancel_unrun(scope: &TenantScope, id: Uuid, reason: &str) -> sqlx::
     let Some(done) = done else {
         return Ok(false);
     };
+    super::watch::remove(tx.conn(), scope.tenant_id(), done.id).await?;
     emit_finished(&mut tx, &done).await?;
     tx.commit().await?;
     Ok(true)

@@ -9,15 +9,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgExecutor;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
     App, AppState,
-    db::{TenantScope, TenantSql, TenantTx},
+    db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError},
-    jobs::{JobMessage, JobQueue, JobType, Lane},
+    jobs::{JobMessage, JobQueue, JobType, Lane, watch},
 };
 
 /// Attempts a job gets unless the request says otherwise.
@@ -144,7 +143,7 @@ pub async fn insert_delayed(
     delay: Duration,
 ) -> sqlx::Result<Job> {
     let sql = tx.sql_parts(INSERT_DELAYED);
-    sqlx::query_as(sql)
+    let row: Job = sqlx::query_as(sql)
         .bind(Uuid::now_v7())
         .bind(job.job_type.as_str())
         .bind(&job.payload)
@@ -152,7 +151,10 @@ pub async fn insert_delayed(
         .bind(created_by)
         .bind(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
         .fetch_one(tx.conn())
-        .await
+        .await?;
+    let tenant_id = tx.tenant_id();
+    watch::add(tx.conn(), tenant_id, row.id, delay).await?;
+    Ok(row)
 }
 
 /// Writes the row (`queued`) inside `tx`; [`enqueue`] it after the commit.
@@ -161,24 +163,17 @@ pub async fn insert(
     job: &NewJob,
     created_by: Option<Uuid>,
 ) -> sqlx::Result<Job> {
-    let sql = tx.sql_parts(INSERT);
-    insert_on(tx.conn(), sql, job, created_by).await
-}
-
-async fn insert_on(
-    db: impl PgExecutor<'_>,
-    sql: TenantSql,
-    job: &NewJob,
-    created_by: Option<Uuid>,
-) -> sqlx::Result<Job> {
-    sqlx::query_as(sql)
+    let row: Job = sqlx::query_as(tx.sql_parts(INSERT))
         .bind(Uuid::now_v7())
         .bind(job.job_type.as_str())
         .bind(&job.payload)
         .bind(job.max_attempts)
         .bind(created_by)
-        .fetch_one(db)
-        .await
+        .fetch_one(tx.conn())
+        .await?;
+    let tenant_id = tx.tenant_id();
+    watch::add(tx.conn(), tenant_id, row.id, Duration::ZERO).await?;
+    Ok(row)
 }
 
 /// Hands a committed row to Redis. A failure is logged, not returned: the row is
@@ -220,8 +215,9 @@ pub async fn submit(
 ) -> AppResult<Job> {
     let (jobs, scope) = (state.jobs.clone(), scope.clone());
     let submitted = tokio::spawn(async move {
-        // One statement commits on its own: no other change goes with this row.
-        let row = insert_on(scope.db(), scope.sql_parts(INSERT), &job, created_by).await?;
+        let mut tx = scope.begin().await?;
+        let row = insert(&mut tx, &job, created_by).await?;
+        tx.commit().await?;
         let message = JobMessage::row(
             scope.tenant_id(),
             row.id,
@@ -294,6 +290,7 @@ pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
         Some(job) => {
             // A queued job ends here (a running one ends `cancelled` in its worker).
             if job.status == "cancelled" {
+                watch::remove(tx.conn(), scope.tenant_id(), job.id).await?;
                 let finished = crate::jobs::record::Finished {
                     id: job.id,
                     job_type: job.job_type.to_string(),

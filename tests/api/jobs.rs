@@ -397,6 +397,66 @@ async fn a_queued_job_missing_from_redis_is_handed_over_by_the_reconciler() {
     assert_eq!(done["attempts"], 1);
 }
 
+/// A reconciliation round costs the same few statements with one tenant or five
+/// hundred: it reads the platform's index of unfinished jobs, not every tenant's schema.
+#[tokio::test]
+async fn a_reconciler_round_runs_the_same_statements_whatever_the_tenant_count() {
+    use tenantry::jobs::reconciler;
+    let app = TestApp::new().await;
+    let t = app.onboard("acme").await;
+    // Five hundred more active tenants, as rows only: a round that visited every
+    // tenant's schema would run a statement (and fail) for each.
+    sqlx::query(
+        "insert into platform.tenants (id, name, slug, status)
+         select gen_random_uuid(), 'Bulk ' || i, 'bulk-' || i, 'active'
+         from generate_series(1, 500) i",
+    )
+    .execute(app.db())
+    .await
+    .expect("tenants");
+    let idle = reconciler::round(&app.state).await.expect("round");
+    assert_eq!((idle.handed, idle.statements), (0, 2), "{idle:?}");
+
+    // A job of acme's whose push was lost an hour ago.
+    let scope = app.scope(t.id);
+    let new = tenantry::services::jobs::NewJob::parse("echo", Some(json!({"n": 1})), None)
+        .expect("valid job");
+    let mut tx = scope.begin().await.expect("begin");
+    let row = tenantry::services::jobs::insert(&mut tx, &new, None)
+        .await
+        .expect("insert");
+    tx.commit().await.expect("commit");
+    sqlx::query(
+        scope.sql("update {schema}.jobs set enqueued_at = now() - interval '1 hour' where id = $1"),
+    )
+    .bind(row.id)
+    .execute(app.db())
+    .await
+    .expect("age the job");
+    sqlx::query(
+        "update platform.job_watch set watch_from = now() - interval '1 hour' where job_id = $1",
+    )
+    .bind(row.id)
+    .execute(app.db())
+    .await
+    .expect("age the watch");
+    let stale = reconciler::round(&app.state).await.expect("round");
+    assert_eq!((stale.handed, stale.statements), (1, 4), "{stale:?}");
+    // Handed over, it is not due again until the requeue period has passed.
+    let after = reconciler::round(&app.state).await.expect("round");
+    assert_eq!((after.handed, after.statements), (0, 2), "{after:?}");
+
+    // Run to its end, the job leaves the index.
+    let _worker = app.start_worker();
+    let done = wait_for(&app, &t.admin(), row.id, finished).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let watched: i64 = sqlx::query_scalar("select count(*) from platform.job_watch")
+        .fetch_one(app.db())
+        .await
+        .expect("count");
+    assert_eq!(watched, 0);
+}
+
 /// Duplicate messages (the reconciler racing a slow push, two workers) run a job once.
 #[tokio::test]
 async fn duplicate_messages_and_two_workers_never_run_a_job_twice() {
