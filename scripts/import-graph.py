@@ -37,8 +37,8 @@ Layers, top to bottom (a file may import its own layer and any layer below it):
   2 work       jobs/** but the queue below      workers, runner, promoter, reconciler, and
                                                 jobs/handlers: what running a job does
   3 use cases  services/**, auth/** (but totp), app,       one function per use case; the
-               jobs/{mod,queue,message,fair,    authentication of a request; `App` (config
-               backoff,record,types/**}         and handles) that they take; the job queue
+               jobs/{mod,queue,fair,backoff,    authentication of a request; `App` (config
+               record,watch,types/**}           and handles) that they take; the job queue
   4 policy     rbac/**                          permissions, system roles, the owner model
   5 infra      db/**, redis, lease, storage/**, pools and tenant scope, Redis, leases,
                aws, cache, telemetry(/**),      file backends, metrics, configuration, the
@@ -102,10 +102,10 @@ LAYERS = [
     (("app",), 3, "use cases"),
     (("jobs", "mod"), 3, "use cases"),  # jobs/mod.rs: see layer_of
     (("jobs", "queue"), 3, "use cases"),
-    (("jobs", "message"), 3, "use cases"),
     (("jobs", "fair"), 3, "use cases"),
     (("jobs", "backoff"), 3, "use cases"),
     (("jobs", "record"), 3, "use cases"),
+    (("jobs", "watch"), 3, "use cases"),
     (("jobs", "types"), 3, "use cases"),
     (("rbac",), 4, "policy"),
     # A crypto primitive (TOTP codes, the sealing of secrets): the configuration holds

@@ -8,6 +8,7 @@
 //! removed once the row is final): identity messages carry reset and verification tokens.
 
 pub mod backend;
+pub mod compose;
 pub mod outbox;
 pub mod template;
 
@@ -21,6 +22,7 @@ pub use backend::{Notifier, Outgoing};
 
 use crate::{
     App,
+    auth::principal::TenantPrincipal,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
     jobs::{JobMessage, JobType, Lane},
@@ -468,4 +470,18 @@ pub async fn record(
         sqlx::query(sql).bind(job_id).execute(tx.conn()).await?;
     }
     tx.commit().await
+}
+
+/// A tenant's send: takes one from the daily quota, then writes the log row and its job in one
+/// transaction, and hands the job to the queue.
+pub async fn send(app: &App, principal: &TenantPrincipal, message: Outgoing) -> AppResult<Queued> {
+    let plan = principal.tenant.plan;
+    app.limits
+        .consume_send_quota(principal.tenant_id(), plan)
+        .await?;
+    let mut tx = principal.scope.begin().await?;
+    let queued = queue_in(&mut tx, &message, Some(principal.actor.id())).await?;
+    tx.commit().await?;
+    dispatch(app, principal.tenant_id(), &queued).await;
+    Ok(queued)
 }
