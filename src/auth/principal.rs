@@ -53,8 +53,8 @@ impl TenantPrincipal {
     }
 
     /// The principal as the owner-model policy sees it.
-    pub fn authority(&self) -> crate::rbac::policy::ActorView<'_> {
-        crate::rbac::policy::ActorView {
+    pub fn authority(&self) -> crate::rbac::owner_model::ActorView<'_> {
+        crate::rbac::owner_model::ActorView {
             user_id: match self.actor {
                 Actor::User(id) => Some(id),
                 _ => None,

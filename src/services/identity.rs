@@ -12,7 +12,7 @@ use crate::{
     },
     client_address::ClientInfo,
     error::{AppError, AppResult, ErrorCode},
-    rbac::{policy, roles::VIEWER},
+    rbac::{owner_model, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},
         mfa::{self, MfaChallenge},
@@ -220,7 +220,7 @@ pub async fn register(
             self_registered: true,
         },
         &roles,
-        policy::system_grant(),
+        owner_model::system_grant(),
     )
     .await;
     let user_id = match created {

@@ -38,11 +38,11 @@ use crate::{
 };
 
 mod presigned;
-mod quota;
+mod storage_quota;
 
 pub use presigned::{PendingUpload, complete, create_upload};
-use quota::{quota_exceeded, quota_left, reserve};
-pub use quota::{size_limit, storage_quota};
+use storage_quota::{quota_exceeded, quota_left, reserve};
+pub use storage_quota::{size_limit, storage_quota};
 
 /// How long a presigned upload URL works.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
