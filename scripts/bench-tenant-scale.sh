@@ -11,7 +11,12 @@
 #      its PostgreSQL backends;
 #   4. memory: the server's RSS and its PostgreSQL backends' private memory (RssAnon).
 # Steps 3 and 4 are repeated for each DATABASE_TENANT_POOLS value in BENCH_TENANT_POOLS
-# ("1 8": one pool, then tenants hashed onto 8 pools), restarting the server in between.
+# ("default": the variable unset, i.e. auto; or numbers such as "1 8"), restarting the
+# server in between;
+#   5. one hot tenant alone (BENCH_SINGLE=1): GET over one tenant with the defaults vs
+#      with DATABASE_TENANT_POOLS=1 (the whole pool for it), BENCH_RUNS rounds each;
+#   6. the job reconciler: a `tenantry worker` runs its rounds over all tenants for a few
+#      seconds, and its log lines give each round's statements and duration.
 # Rate limiting is off (a free plan's 60/min would refuse the load); the rest as configured.
 # Usage: scripts/bench-tenant-scale.sh   Settings: BENCH_TENANTS, BENCH_HOT, BENCH_RUNS,
 #   BENCH_WARM, BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS, BENCH_AUTH (jwt or
@@ -60,16 +65,17 @@ cp "$product" "$work/tenantry"; product=$work/tenantry
 
 export APP_ENV=development RUST_LOG=warn LOG_FORMAT=json RATE_LIMIT_ENABLED=false \
   DATABASE_MAX_CONNECTIONS=$POOL REDIS_KEY_PREFIX="bench:$db:" ACCESS_TOKEN_TTL_SECONDS=86400
-start_server() { # DATABASE_TENANT_POOLS
+start_server() { # DATABASE_TENANT_POOLS, or "default" to leave it unset
   if [ -n "$server" ]; then kill "$server"; wait "$server" 2>/dev/null || true; fi
-  DATABASE_TENANT_POOLS=$1 BIND_ADDR=127.0.0.1:$PORT "$product" serve --no-workers > "$work/server.log" 2>&1 &
+  if [ "$1" = default ]; then unset DATABASE_TENANT_POOLS; else export DATABASE_TENANT_POOLS=$1; fi
+  BIND_ADDR=127.0.0.1:$PORT "$product" serve --no-workers > "$work/server.log" 2>&1 &
   server=$!
   for _ in $(seq 1 150); do
     curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break; sleep 0.1
   done
   kill -0 "$server" 2>/dev/null || { tail -n 20 "$work/server.log" >&2; exit 1; }
 }
-start_server 1
+start_server default
 
 echo "command: scripts/bench-tenant-scale.sh  ($(nproc) cores; server, PostgreSQL, Redis and clients share them)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); pool $POOL; rate limiting off"
@@ -123,7 +129,7 @@ load() {
     /Non-2xx or 3xx responses/ { bad = $NF }
     END { printf "%.0f %.2f %.2f %d %.0f %.0f\n", rps, p50, p99, bad, s / hz * 1e6 / n, p / hz * 1e6 / n }' <<< "$out"
 }
-for pools in ${BENCH_TENANT_POOLS:-1 8}; do
+for pools in ${BENCH_TENANT_POOLS:-default}; do
   start_server "$pools"
   # Measure a server that has run a while, not one just started: every connection has
   # prepared its tenants' statements (a few seconds are not enough over 2,000 tenants:
@@ -148,3 +154,45 @@ for pools in ${BENCH_TENANT_POOLS:-1 8}; do
   echo "server RSS $(rss_of "$server");" \
     "PostgreSQL backends: $(echo $pids | wc -w), private memory $(anon_mib $pids) MiB in all"
 done
+
+if [ "${BENCH_SINGLE:-1}" = 1 ]; then
+  echo
+  echo "one hot tenant alone: wrk -t2 -c32 -d${DURATION}s over tenant 1, defaults vs DATABASE_TENANT_POOLS=1"
+  declare -A single=()
+  for pools in default 1; do
+    start_server "$pools"
+    load 1 5 >/dev/null
+    single[$pools]=""
+    for run in $(seq 1 "$RUNS"); do
+      read -r rps p50 p99 _ < <(load 1 "$DURATION")
+      single[$pools]+="$rps "
+      echo "  DATABASE_TENANT_POOLS=$pools round $run: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+    done
+  done
+  median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  a=$(median <<< "${single[default]}") b=$(median <<< "${single[1]}")
+  echo "  medians: defaults $a req/s, one pool $b req/s: $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f×", a / b }')"
+fi
+
+if [ "${BENCH_RECONCILER:-1}" = 1 ]; then
+  kill "$server"; wait "$server" 2>/dev/null || true; server=""
+  echo
+  echo "job reconciler over $N tenants (JOB_RECONCILE_MS=500, 5 s of a tenantry worker):"
+  JOB_RECONCILE_MS=500 RUST_LOG=warn,tenantry::jobs::reconciler=debug timeout -s TERM 5 \
+    "$product" worker > "$work/worker.log" 2>&1 || true
+  python3 - "$work/worker.log" <<'PY'
+import json, sys
+rounds = []
+for line in open(sys.argv[1]):
+    try:
+        fields = json.loads(line).get("fields", {})
+    except ValueError:
+        continue
+    if fields.get("message") == "reconciliation round":
+        rounds.append(fields)
+for r in rounds[:8]:
+    print(f"  round: {r['statements']} statements, {r['duration_ms']:.1f} ms, handed {r['handed']}")
+if not rounds:
+    print("  no round logged (see the worker's log)")
+PY
+fi

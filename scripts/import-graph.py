@@ -88,6 +88,16 @@ LINE_ALLOWLIST = {
     "src/config.rs",
 }
 
+# Imports that another change owns for now (files not restructured here, to keep merges
+# easy). An allowlisted edge is listed but counts toward neither cycles nor back arrows;
+# each entry says what removes it.
+EDGE_ALLOWLIST = {
+    # `db::pools::start` (the lanes' layout loop) takes the whole App: with the loop in a
+    # submodule, as the metering flusher is, or taking the pool and the lanes, infra
+    # imports nothing above it again.
+    ("src/db/pools.rs", "src/app.rs"),
+}
+
 # (module path prefix, layer, name). The longest prefix wins; a module under no prefix is
 # an error, so a new top-level module is placed on purpose.
 LAYERS = [
@@ -502,6 +512,9 @@ def main(argv: list[str]) -> int:
     crate = Crate(SRC)
     why: dict = {}
     graph = crate.edges(why)
+    allowed_edges = sorted((a, b) for a, b in EDGE_ALLOWLIST if b in graph.get(a, ()))
+    for a, b in allowed_edges:
+        graph[a].discard(b)
     if "--why" in argv:
         i = argv.index("--why")
         a, b = argv[i + 1], argv[i + 2]
@@ -544,6 +557,10 @@ def main(argv: list[str]) -> int:
     print(f"back arrows (lower layer imports a higher one): {len(back)}")
     for a, la, b, lb in back:
         print(f"  {a} ({la[1]}) -> {b} ({lb[1]})")
+    if allowed_edges:
+        print(f"allowlisted imports (not counted): {len(allowed_edges)}")
+        for a, b in allowed_edges:
+            print(f"  {a} -> {b}")
     print(f"files over {MAX_LINES} lines (without #[cfg(test)] items): {len(big)}")
     failing_big = []
     for n, rel in big:

@@ -95,12 +95,17 @@ impl App {
     }
 
     async fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
+        let tenants = match config.database_tenant_pools {
+            crate::db::PoolSetting::Auto => crate::db::pools::count_at_start(&db).await,
+            crate::db::PoolSetting::Fixed(_) => 0,
+        };
         let tenant_db = crate::db::TenantPools::new(
             &db,
             &config.database_url,
             config.database_max_connections,
             config.database_tenant_pools,
             config.database_statement_cache,
+            tenants,
         )?;
         // Only S3 storage and SNS notifications talk to AWS.
         let aws = if config.storage_backend == StorageBackend::S3
@@ -140,7 +145,8 @@ impl App {
 
     /// The tenant's schema, on the tenant's pool.
     pub fn tenant_scope(&self, tenant_id: uuid::Uuid) -> crate::db::TenantScope {
-        crate::db::TenantScope::new(self.tenant_db.for_tenant(tenant_id).clone(), tenant_id)
+        let (pool, lane) = self.tenant_db.for_tenant(tenant_id);
+        crate::db::TenantScope::on_lane(pool, lane, tenant_id)
     }
 
     /// A new tenant's schema, on the provisioning pool (see [`crate::db::TenantPools`]).

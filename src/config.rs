@@ -109,14 +109,16 @@ pub struct Config {
     pub metrics_token: Option<String>,
     pub database_url: String,
     pub database_max_connections: u32,
-    /// Tenant-affine pools (`DATABASE_TENANT_POOLS`): tenants are hashed onto this many
-    /// pools of `DATABASE_MAX_CONNECTIONS / n` connections each, so that each connection
-    /// sees a fraction of the tenant schemas (statement and catalog caches stay warm).
-    /// 1 = one pool for everything.
-    pub database_tenant_pools: u32,
-    /// Statements each connection keeps prepared (`DATABASE_STATEMENT_CACHE`). Every tenant
-    /// schema has its own statement texts: a connection that sees more schemas than fit
-    /// prepares the same statements over and over (see `docs/scaling.md`).
+    /// Tenant-affine pools (`DATABASE_TENANT_POOLS`): `auto` (the default) fits the number
+    /// of pools to the number of tenants (`crate::db::pools`); a number fixes it: tenants
+    /// are hashed onto that many pools of `DATABASE_MAX_CONNECTIONS / n` connections, so
+    /// that each connection sees a fraction of the tenant schemas (statement and catalog
+    /// caches stay warm). 1 = one pool for everything.
+    pub database_tenant_pools: crate::db::PoolSetting,
+    /// Statements each connection keeps prepared (`DATABASE_STATEMENT_CACHE`), at least:
+    /// the automatic layout gives a connection room for the schemas it serves. Every
+    /// tenant schema has its own statement texts: a connection that sees more schemas than
+    /// fit prepares the same statements over and over (see `docs/scaling.md`).
     pub database_statement_cache: usize,
     pub redis_url: String,
     /// Prefix of every Redis key this process writes, so that deployments (and tests)
@@ -226,7 +228,8 @@ impl Config {
                 "postgres://postgres@127.0.0.1:5432/tenantry",
             ),
             database_max_connections: vars.parse("DATABASE_MAX_CONNECTIONS", 20)?,
-            database_tenant_pools: vars.parse("DATABASE_TENANT_POOLS", 1)?,
+            database_tenant_pools: vars
+                .parse("DATABASE_TENANT_POOLS", crate::db::PoolSetting::Auto)?,
             database_statement_cache: vars.parse("DATABASE_STATEMENT_CACHE", 1024)?,
             redis_url: vars.string("REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_key_prefix: vars.string("REDIS_KEY_PREFIX", "tenantry:"),
@@ -307,12 +310,12 @@ impl Config {
         if !self.redis_url.starts_with("redis://") && !self.redis_url.starts_with("rediss://") {
             return Err(invalid("REDIS_URL", "must be a redis:// or rediss:// URL"));
         }
-        if self.database_tenant_pools == 0
-            || self.database_tenant_pools > self.database_max_connections
+        if let crate::db::PoolSetting::Fixed(n) = self.database_tenant_pools
+            && n > self.database_max_connections
         {
             return Err(invalid(
                 "DATABASE_TENANT_POOLS",
-                "must be between 1 and DATABASE_MAX_CONNECTIONS",
+                "must be auto or between 1 and DATABASE_MAX_CONNECTIONS",
             ));
         }
         if self.database_statement_cache == 0 {

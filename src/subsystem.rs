@@ -26,6 +26,9 @@ pub enum Subsystem {
     Autoscaler,
     /// The webhook dispatcher: its own lane, safe in any number of processes.
     Webhooks,
+    /// Fits this process's tenant connection lanes to the number of tenants
+    /// (`DATABASE_TENANT_POOLS=auto`).
+    PoolLayout,
 }
 
 impl Subsystem {
@@ -39,6 +42,7 @@ impl Subsystem {
         Self::Reconciler,
         Self::Autoscaler,
         Self::Webhooks,
+        Self::PoolLayout,
     ];
 
     /// `tenantry serve --no-workers`: what the requests of this process need.
@@ -47,6 +51,7 @@ impl Subsystem {
         Self::KeyUses,
         Self::Invalidations,
         Self::RateLimitOverrides,
+        Self::PoolLayout,
     ];
 
     /// `tenantry worker`: jobs and the singleton loops, and the meter their work records
@@ -58,6 +63,7 @@ impl Subsystem {
         Self::Reconciler,
         Self::Autoscaler,
         Self::Webhooks,
+        Self::PoolLayout,
     ];
 
     /// Starts this subsystem's tasks on `background`.
@@ -73,6 +79,7 @@ impl Subsystem {
             Self::Reconciler => crate::jobs::reconciler::start(app, background),
             Self::Autoscaler => crate::services::scaling::evaluator::start(app, background),
             Self::Webhooks => crate::services::webhooks::dispatcher::start(app, background),
+            Self::PoolLayout => crate::db::pools::start(app, background),
         }
     }
 }

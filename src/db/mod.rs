@@ -2,6 +2,7 @@
 
 pub mod citus;
 pub mod migrate;
+pub mod pools;
 pub mod schema;
 pub mod scope;
 pub mod statements;
@@ -14,6 +15,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
+pub use pools::{PoolSetting, TenantPools};
 pub use schema::TenantSchema;
 pub use scope::{TenantScope, TenantSql, TenantTx};
 
@@ -65,72 +67,6 @@ fn provisioning_pool(url: &str, max_connections: u32) -> anyhow::Result<PgPool> 
             connect_options(url, STATEMENT_CACHE_CAPACITY)?
                 .application_name("tenantry-provisioning"),
         ))
-}
-
-/// The pools tenant-scoped work runs on: tenants hashed onto `n` pools, so that each
-/// connection sees about 1/n of the tenant schemas. Every tenant schema has its own
-/// statement texts, and PostgreSQL keeps catalog entries per connection per schema:
-/// spread over thousands of schemas, one pool's connections keep evicting prepared
-/// statements and rebuilding catalog caches. With one pool this is the platform pool.
-///
-/// Provisioning (onboarding a tenant: its schema, tables and first rows) has a pool of its
-/// own whose connections serve one onboarding each. An onboarding prepares a dozen
-/// statements for a schema its connection will hardly see again, and every PostgreSQL
-/// backend walks all the plans it keeps on each catalog change any session makes — an
-/// onboarding makes hundreds. Kept in the tenant pools' caches, those statements made
-/// every onboarding slower as tenants accumulated. A backend also keeps a catalog entry
-/// for every table and index it has created, and has to process the other sessions'
-/// invalidations against all of them: a provisioning connection kept for 30 minutes had
-/// created thousands of schemas and spent most of its time there, and onboarding slowed
-/// as tenants accumulated until the connections were replaced (the runs are in
-/// `docs/benchmarks.md` and `docs/scaling.md`).
-#[derive(Clone)]
-pub struct TenantPools {
-    pools: Vec<PgPool>,
-    provisioning: PgPool,
-}
-
-impl TenantPools {
-    /// `n` pools of `max_connections / n` connections, each keeping `statement_cache`
-    /// statements prepared (`n` = 1: `platform` itself), and a provisioning pool of
-    /// `max_connections / 4` (at least 2).
-    pub fn new(
-        platform: &PgPool,
-        url: &str,
-        max_connections: u32,
-        n: u32,
-        statement_cache: usize,
-    ) -> anyhow::Result<Self> {
-        let provisioning = provisioning_pool(url, (max_connections / 4).max(2))?;
-        let pools = if n <= 1 {
-            vec![platform.clone()]
-        } else {
-            let each = (max_connections / n).max(1);
-            (0..n)
-                .map(|_| connect_with(url, each, statement_cache))
-                .collect::<anyhow::Result<_>>()?
-        };
-        Ok(Self {
-            pools,
-            provisioning,
-        })
-    }
-
-    /// The pool of `tenant_id` (UUIDv7: the low bits are random).
-    pub fn for_tenant(&self, tenant_id: uuid::Uuid) -> &PgPool {
-        let n = self.pools.len() as u64;
-        &self.pools[(tenant_id.as_u128() as u64 % n) as usize]
-    }
-
-    /// The pool for creating tenants.
-    pub fn provisioning(&self) -> &PgPool {
-        &self.provisioning
-    }
-
-    /// The pools requests and jobs run on.
-    pub fn all(&self) -> &[PgPool] {
-        &self.pools
-    }
 }
 
 /// Creates the database named in `url` when it does not exist (development convenience).

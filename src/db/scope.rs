@@ -11,10 +11,12 @@
 //! because no connection's `search_path` ever names a tenant schema, so forgetting
 //! `{schema}` fails loudly instead of reading another tenant's rows.
 
+use std::sync::Arc;
+
 use sqlx::{PgConnection, PgPool, Postgres, SqlSafeStr, SqlStr, Transaction};
 use uuid::Uuid;
 
-use super::schema::TenantSchema;
+use super::{pools::LaneUse, schema::TenantSchema};
 
 /// Placeholder for the tenant schema in statement templates.
 const SCHEMA_PLACEHOLDER: &str = "{schema}";
@@ -25,6 +27,8 @@ pub struct TenantScope {
     pool: PgPool,
     tenant_id: Uuid,
     schema: TenantSchema,
+    /// The lane this scope counts against while it lives (see [`super::pools`]).
+    _lane: Option<Arc<LaneUse>>,
 }
 
 impl TenantScope {
@@ -35,6 +39,16 @@ impl TenantScope {
             pool,
             tenant_id,
             schema: TenantSchema::for_tenant(tenant_id),
+            _lane: None,
+        }
+    }
+
+    /// Scopes the pool [`super::TenantPools::for_tenant`] chose, counting against its lane
+    /// until the last clone of the scope is dropped.
+    pub fn on_lane(pool: PgPool, lane: Option<LaneUse>, tenant_id: Uuid) -> Self {
+        Self {
+            _lane: lane.map(Arc::new),
+            ..Self::new(pool, tenant_id)
         }
     }
 

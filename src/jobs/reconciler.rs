@@ -73,6 +73,7 @@ pub struct Round {
 /// statement per tenant they belong to, one to write when each is due next; then the
 /// deleted tenants whose schema is still there (one statement).
 pub async fn round(state: &AppState) -> anyhow::Result<Round> {
+    let started = std::time::Instant::now();
     let mut round = Round::default();
     let requeue_after = millis(state.config.job_requeue_after);
     // Only active tenants: a suspended tenant's jobs wait for it (a worker would cancel

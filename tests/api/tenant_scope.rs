@@ -182,11 +182,11 @@ async fn tenants_hashed_onto_several_pools_are_each_served_their_own_rows() {
     let app = TestApp::builder()
         .with_config(|c| {
             c.database_max_connections = 4;
-            c.database_tenant_pools = 2;
+            c.database_tenant_pools = tenantry::db::PoolSetting::Fixed(2);
         })
         .build()
         .await;
-    assert_eq!(app.state.tenant_db.all().len(), 2);
+    assert_eq!(app.state.tenant_db.lanes(), 2);
     // Tenant ids are random, so onboard until both pools hold some (four tenants at
     // least; twenty-four all on one pool would happen once in eight million runs).
     let mut pools_used = std::collections::HashSet::new();
@@ -196,8 +196,8 @@ async fn tenants_hashed_onto_several_pools_are_each_served_their_own_rows() {
             break;
         }
         let tenant = app.onboard(&format!("pooled-{i}")).await;
-        let pool = app.state.tenant_db.for_tenant(tenant.id);
-        pools_used.insert(std::ptr::from_ref(pool) as usize);
+        let (_, lane) = app.state.tenant_db.for_tenant(tenant.id);
+        pools_used.insert(lane.expect("one of two lanes").lane());
         let created = app
             .call(
                 axum::http::Method::POST,
@@ -228,6 +228,97 @@ async fn tenants_hashed_onto_several_pools_are_each_served_their_own_rows() {
             .collect();
         assert_eq!(names, [format!("of pooled-{i}")]);
     }
+}
+
+/// With no setting, the lanes follow the tenant count: one lane for a few tenants, more
+/// as they grow; requests are served their own rows before and after the change.
+#[tokio::test]
+async fn the_automatic_layout_adds_lanes_as_tenants_grow_and_serves_each_its_rows() {
+    let app = TestApp::builder()
+        .with_config(|c| c.database_max_connections = 4)
+        .build()
+        .await;
+    assert_eq!(
+        app.state.config.database_tenant_pools,
+        tenantry::db::PoolSetting::Auto
+    );
+    let first = app.onboard("before").await;
+    assert_eq!(app.state.tenant_db.fit(1).expect("fit"), None);
+    assert_eq!(app.state.tenant_db.lanes(), 1);
+    // Three hundred more tenants (rows only) call for four lanes of one connection.
+    sqlx::query(
+        "insert into platform.tenants (id, name, slug, status)
+         select gen_random_uuid(), 'Bulk ' || i, 'bulk-' || i, 'active'
+         from generate_series(1, 300) i",
+    )
+    .execute(app.db())
+    .await
+    .expect("tenants");
+    let tenants = tenantry::db::pools::count_tenants(app.db())
+        .await
+        .expect("count");
+    assert_eq!(app.state.tenant_db.fit(tenants).expect("fit"), Some(4));
+    let second = app.onboard("after").await;
+    for (tenant, name) in [(&first, "of before"), (&second, "of after")] {
+        let created = app
+            .call(
+                axum::http::Method::POST,
+                "/api/v1/resources",
+                &tenant.admin(),
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let page = app
+            .call(
+                axum::http::Method::GET,
+                "/api/v1/resources",
+                &tenant.admin(),
+                None,
+            )
+            .await;
+        assert_eq!(page.json()["items"][0]["name"], name);
+        assert_eq!(page.json()["items"].as_array().map(Vec::len), Some(1));
+    }
+}
+
+/// A busy tenant spills over to idle lanes instead of queueing on its own lane's share
+/// of the connections; while every lane is busy, it stays on its own.
+#[tokio::test]
+async fn a_busy_tenant_spills_over_to_idle_lanes() {
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.database_max_connections = 4;
+            c.database_tenant_pools = tenantry::db::PoolSetting::Fixed(2);
+        })
+        .build()
+        .await;
+    let t = app.onboard("busy").await;
+    let pools = &app.state.tenant_db;
+    // Up to twice its lane's two connections, the tenant stays home.
+    let held: Vec<_> = (0..4)
+        .map(|_| pools.for_tenant(t.id).1.expect("lane"))
+        .collect();
+    let home = held[0].lane();
+    assert!(held.iter().all(|l| l.lane() == home));
+    // Then it takes the other lane's connections, while they are free.
+    let spilled: Vec<_> = (0..2)
+        .map(|_| pools.for_tenant(t.id).1.expect("lane"))
+        .collect();
+    assert!(spilled.iter().all(|l| l.lane() != home));
+    // Every lane busy: home again.
+    assert_eq!(pools.for_tenant(t.id).1.expect("lane").lane(), home);
+    // And the spilled-over scopes are served: a request of the tenant answers.
+    let page = app
+        .call(
+            axum::http::Method::GET,
+            "/api/v1/resources",
+            &t.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    drop((held, spilled));
 }
 
 /// Onboarding's statements (one-off, for a schema just created) run on the provisioning
