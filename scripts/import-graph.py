@@ -547,7 +547,8 @@ def main(argv: list[str]) -> int:
 
     n_edges = sum(len(t) for t in graph.values())
     print(f"files: {len(crate.text)}, imports between files: {n_edges}")
-    print(f"import cycles: {len(cycles)}")
+    in_cycles = sum(len(c) for c in cycles)
+    print(f"import cycles: {len(cycles)} (files in them: {in_cycles})")
     for comp in cycles:
         print("  " + " <-> ".join(comp))
         members = set(comp)
