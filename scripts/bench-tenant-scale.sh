@@ -185,7 +185,7 @@ import json, sys
 rounds = []
 for line in open(sys.argv[1]):
     try:
-        fields = json.loads(line).get("fields", {})
+        fields = json.loads(line)
     except ValueError:
         continue
     if fields.get("message") == "reconciliation round":

@@ -15,10 +15,12 @@
 //! schemas it serves ([`STATEMENTS_PER_TENANT`] per tenant, at least
 //! `DATABASE_STATEMENT_CACHE`).
 //!
-//! **Spill-over.** A lane is a share of the connections, not a wall: a request whose
-//! lane already has twice its connections' worth of work in flight goes to the least
-//! busy lane that has a connection to spare. One busy tenant among idle ones so uses the
-//! whole pool; when every lane is busy, each tenant waits on its own lane.
+//! **Spill-over.** A lane is a share of the connections, not a wall: a request of a
+//! tenant that alone keeps its lane's connections busy, on a lane with twice its
+//! connections' worth of work in flight, goes to the least busy lane that has a
+//! connection to spare. One busy tenant among idle ones so uses the whole pool; many
+//! tenants sharing a lane stay on it (their statements are prepared there), and when
+//! every lane is busy each tenant waits on its own.
 
 use std::sync::{
     Arc, RwLock,
@@ -40,6 +42,10 @@ pub const STATEMENTS_PER_TENANT: usize = 4;
 /// The most statements a connection keeps prepared in the automatic layout (PostgreSQL
 /// keeps each one's plan in the backend's memory).
 const MAX_STATEMENT_CACHE: usize = 8192;
+
+/// Slots counting tenants' work in flight (a tenant's slot is its id's low bits; two
+/// tenants rarely share one, and then only make spill-over a little likelier).
+const TENANT_SLOTS: usize = 4096;
 
 /// How often a process counts the tenants to fit its layout.
 const FIT_INTERVAL: Duration = Duration::from_secs(30);
@@ -144,6 +150,8 @@ struct Inner {
 /// One arrangement of lanes.
 struct Layout {
     lanes: Vec<Lane>,
+    /// Tenant scopes in flight, by tenant slot.
+    tenants: Box<[AtomicU32]>,
 }
 
 struct Lane {
@@ -159,6 +167,7 @@ struct Lane {
 pub struct LaneUse {
     layout: Arc<Layout>,
     lane: usize,
+    slot: usize,
 }
 
 impl LaneUse {
@@ -179,6 +188,7 @@ impl Drop for LaneUse {
         self.layout.lanes[self.lane]
             .in_flight
             .fetch_sub(1, Ordering::Relaxed);
+        self.layout.tenants[self.slot].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -200,7 +210,7 @@ impl TenantPools {
             max_connections,
             statement_cache,
             setting,
-            layout: RwLock::new(Arc::new(Layout { lanes: Vec::new() })),
+            layout: RwLock::new(Arc::new(Layout::new(Vec::new()))),
             provisioning,
         };
         let layout = inner.build(inner.lanes_for(tenants), tenants)?;
@@ -234,15 +244,18 @@ impl TenantPools {
             return (layout.lanes[0].pool.clone(), None);
         }
         // UUIDv7: the low bits are random.
-        let home = (tenant_id.as_u128() as u64 % n as u64) as usize;
-        let lane = if layout.lanes[home].overloaded() {
+        let bits = tenant_id.as_u128() as u64;
+        let home = (bits % n as u64) as usize;
+        let slot = (bits % TENANT_SLOTS as u64) as usize;
+        let own = layout.tenants[slot].fetch_add(1, Ordering::Relaxed);
+        let lane = if layout.lanes[home].overloaded() && own >= layout.lanes[home].connections {
             layout.spare().unwrap_or(home)
         } else {
             home
         };
         layout.lanes[lane].in_flight.fetch_add(1, Ordering::Relaxed);
         let pool = layout.lanes[lane].pool.clone();
-        (pool, Some(LaneUse { layout, lane }))
+        (pool, Some(LaneUse { layout, lane, slot }))
     }
 
     /// The pool for creating tenants.
@@ -272,9 +285,10 @@ impl Inner {
     /// `n` lanes sharing the connections (one lane: the platform pool itself).
     fn build(&self, n: usize, tenants: u64) -> anyhow::Result<Layout> {
         if n == 1 {
-            return Ok(Layout {
-                lanes: vec![Lane::new(self.platform.clone(), self.max_connections)],
-            });
+            return Ok(Layout::new(vec![Lane::new(
+                self.platform.clone(),
+                self.max_connections,
+            )]));
         }
         let cache = match self.setting {
             PoolSetting::Fixed(_) => self.statement_cache,
@@ -289,11 +303,18 @@ impl Inner {
                 ))
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Layout { lanes })
+        Ok(Layout::new(lanes))
     }
 }
 
 impl Layout {
+    fn new(lanes: Vec<Lane>) -> Self {
+        Self {
+            lanes,
+            tenants: (0..TENANT_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
     /// The least busy lane with a connection to spare.
     fn spare(&self) -> Option<usize> {
         self.lanes

@@ -120,6 +120,13 @@ pub async fn round(state: &AppState) -> anyhow::Result<Round> {
             "reconciler handed jobs to the queue again"
         );
     }
+    tracing::debug!(
+        statements = round.statements,
+        handed = round.handed,
+        purges = round.purges,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "reconciliation round"
+    );
     Ok(round)
 }
 
