@@ -1,100 +1,17 @@
 //! Background work: the loops a process runs beside HTTP (or instead of it), with one
 //! lifecycle.
 //!
-//! Each [`Subsystem`] starts the same way, `start(&app, &background)`, and stops the same
-//! way: [`Background::shutdown`] (what SIGTERM leads to) first cancels the *work* — HTTP
+//! Each subsystem ([`crate::subsystem::Subsystem`]) starts the same way,
+//! `start(&app, &background)`, and stops the same way: [`Background::shutdown`] (what SIGTERM leads to) first cancels the *work* — HTTP
 //! takes no new connection, job workers fetch no new job, loops end their round — and
 //! waits for what is in flight; only then are the *flushers* told to write what was
 //! recorded (usage, API key use), so nothing recorded by a request or a job is lost.
 //!
-//! `tenantry serve`, `serve --no-workers` and `tenantry worker` are lists of subsystems
-//! ([`Subsystem::SERVE`], [`Subsystem::API`], [`Subsystem::WORKER`]). Singletons (the
-//! reconciler, the autoscaling evaluator) hold a Redis lease, so any number of processes
-//! may run them.
+//! Which subsystems a process runs is in [`crate::subsystem`].
 
 use std::future::Future;
 
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
-
-use crate::AppState;
-
-/// A part of the background work, started by [`Subsystem::start`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Subsystem {
-    /// Writes the usage counts of requests, jobs and sends every `METERING_FLUSH_INTERVAL`
-    /// and at shutdown.
-    Metering,
-    /// Writes API keys' `last_used_at` every few seconds and at shutdown.
-    KeyUses,
-    /// Hears other replicas' authentication changes (logouts, revocations, role changes).
-    Invalidations,
-    /// Keeps per-tenant rate-limit overrides current.
-    RateLimitOverrides,
-    /// apalis workers on the job queue, with the promoter of delayed messages.
-    JobWorkers,
-    /// Hands lost jobs and pending purges to the queue again (a singleton, by lease).
-    Reconciler,
-    /// The autoscaling evaluator (a singleton, by lease).
-    Autoscaler,
-    /// The webhook dispatcher: its own lane, safe in any number of processes.
-    Webhooks,
-    /// Fits this process's tenant connection lanes to the number of tenants
-    /// (`DATABASE_TENANT_POOLS=auto`).
-    PoolLayout,
-}
-
-impl Subsystem {
-    /// `tenantry serve`: everything.
-    pub const SERVE: &[Self] = &[
-        Self::Metering,
-        Self::KeyUses,
-        Self::Invalidations,
-        Self::RateLimitOverrides,
-        Self::JobWorkers,
-        Self::Reconciler,
-        Self::Autoscaler,
-        Self::Webhooks,
-        Self::PoolLayout,
-    ];
-
-    /// `tenantry serve --no-workers`: what the requests of this process need.
-    pub const API: &[Self] = &[
-        Self::Metering,
-        Self::KeyUses,
-        Self::Invalidations,
-        Self::RateLimitOverrides,
-        Self::PoolLayout,
-    ];
-
-    /// `tenantry worker`: jobs and the singleton loops, and the meter their work records
-    /// into. Invalidations keep the tenant and user caches that jobs read current.
-    pub const WORKER: &[Self] = &[
-        Self::Metering,
-        Self::Invalidations,
-        Self::JobWorkers,
-        Self::Reconciler,
-        Self::Autoscaler,
-        Self::Webhooks,
-        Self::PoolLayout,
-    ];
-
-    /// Starts this subsystem's tasks on `background`.
-    pub fn start(self, app: &AppState, background: &Background) {
-        match self {
-            Self::Metering => crate::services::metering::start(app, background),
-            Self::KeyUses => crate::auth::authenticate::start_key_use_flusher(app, background),
-            Self::Invalidations => crate::auth::invalidation::start(app, background),
-            Self::RateLimitOverrides => {
-                crate::services::rate_limit::overrides::start(app, background)
-            }
-            Self::JobWorkers => crate::jobs::worker::start(app, background),
-            Self::Reconciler => crate::jobs::reconciler::start(app, background),
-            Self::Autoscaler => crate::services::scaling::evaluator::start(app, background),
-            Self::Webhooks => crate::services::webhooks::dispatcher::start(app, background),
-            Self::PoolLayout => crate::db::pools::start(app, background),
-        }
-    }
-}
 
 /// The background tasks of one process, and the two tokens that stop them in order.
 #[derive(Debug, Default)]
@@ -110,16 +27,6 @@ pub struct Background {
 impl Background {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Starts `subsystems` on this process's background.
-    pub fn start(app: &AppState, subsystems: &[Subsystem]) -> Self {
-        let background = Self::new();
-        for subsystem in subsystems {
-            subsystem.start(app, &background);
-        }
-        tracing::info!(?subsystems, "background work started");
-        background
     }
 
     /// Runs `task` until shutdown. It is handed the token that says stop and should end
@@ -161,7 +68,7 @@ impl Background {
     pub fn stop_on_signal(&self) {
         let stop = self.stop.clone();
         tokio::spawn(async move {
-            crate::cli::shutdown_signal().await;
+            shutdown_signal().await;
             stop.cancel();
         });
     }
@@ -187,4 +94,27 @@ impl Drop for Background {
         self.stop.cancel();
         self.drain.cancel();
     }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing requests in flight");
 }

@@ -9,11 +9,12 @@ use tokio::net::TcpListener;
 use crate::{
     App, AppState, Config,
     auth::{invalidation, password::Password},
-    background::{Background, Subsystem},
+    background::Background,
     config::AppEnv,
     db::{self, migrate},
     http,
     services::{identity, users::Email},
+    subsystem::Subsystem,
     telemetry,
 };
 
@@ -256,27 +257,4 @@ async fn run_migrate(
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received: finishing requests in flight");
 }

@@ -3,7 +3,7 @@
 
 use std::{env, fmt::Display, net::SocketAddr, str::FromStr, time::Duration};
 
-use crate::client::Cidr;
+use crate::client_address::Cidr;
 
 /// Where the service runs; `production` refuses development conveniences.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

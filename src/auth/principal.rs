@@ -5,42 +5,13 @@ use std::sync::Arc;
 use axum::{extract::FromRequestParts, http::request::Parts};
 use uuid::Uuid;
 
+pub use crate::domain::Actor;
 use crate::{
     db::TenantScope,
     error::AppError,
     rbac::{Permission, PermissionSet},
     services::tenants::Tenant,
 };
-
-/// What kind of caller acted, for audit entries and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Actor {
-    User(Uuid),
-    ApiKey(Uuid),
-    Platform(Uuid),
-}
-
-impl Actor {
-    pub fn kind(self) -> &'static str {
-        match self {
-            Actor::User(_) => "user",
-            Actor::ApiKey(_) => "api_key",
-            Actor::Platform(_) => "platform",
-        }
-    }
-
-    pub fn id(self) -> Uuid {
-        match self {
-            Actor::User(id) | Actor::ApiKey(id) | Actor::Platform(id) => id,
-        }
-    }
-}
-
-impl std::fmt::Display for Actor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.kind(), self.id())
-    }
-}
 
 /// The access token a request came with, so logout can retire it.
 #[derive(Debug, Clone)]
@@ -82,8 +53,8 @@ impl TenantPrincipal {
     }
 
     /// The principal as the owner-model policy sees it.
-    pub fn authority(&self) -> crate::rbac::policy::ActorView<'_> {
-        crate::rbac::policy::ActorView {
+    pub fn authority(&self) -> crate::rbac::owner_model::ActorView<'_> {
+        crate::rbac::owner_model::ActorView {
             user_id: match self.actor {
                 Actor::User(id) => Some(id),
                 _ => None,

@@ -88,7 +88,7 @@ fn rewrite(doc: &mut Value) {
         walk_below(paths, &named_free_form);
         walk_below(paths, &to_ref);
     }
-    for operation in super::docs::operations_mut(doc) {
+    for operation in super::openapi_operations::operations_mut(doc) {
         fix_operation(operation);
     }
 }

@@ -102,11 +102,11 @@ use crate::{
         api::notifications::email,
         api::notifications::sms,
         api::notifications::push,
-        api::notifications::list_templates,
-        api::notifications::create_template,
-        api::notifications::get_template,
-        api::notifications::replace_template,
-        api::notifications::delete_template,
+        api::notification_templates::list_templates,
+        api::notification_templates::create_template,
+        api::notification_templates::get_template,
+        api::notification_templates::replace_template,
+        api::notification_templates::delete_template,
         api::notifications::history,
         api::files::upload,
         api::files::create_upload,
@@ -259,19 +259,6 @@ pub fn openapi() -> serde_json::Value {
     api::webhooks::state_event_types(&mut doc);
     crate::http::contract::apply(&mut doc);
     doc
-}
-
-/// Every operation of a document as JSON (the values under each `paths` entry), for the
-/// passes that rewrite it.
-pub(crate) fn operations_mut(
-    doc: &mut serde_json::Value,
-) -> impl Iterator<Item = &mut serde_json::Value> {
-    doc.get_mut("paths")
-        .and_then(serde_json::Value::as_object_mut)
-        .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .filter_map(serde_json::Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
 }
 
 static OPENAPI_JSON: LazyLock<String> = LazyLock::new(|| {

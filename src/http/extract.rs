@@ -13,7 +13,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     app::AppState,
-    client::{Cidr, ClientInfo},
+    client_address::{Cidr, ClientInfo},
     error::{AppError, ErrorCode, FieldError},
 };
 
@@ -275,7 +275,7 @@ pub fn client_ip(
         .filter_map(|v| v.to_str().ok())
         .collect();
     let forwarded = (!values.is_empty()).then(|| values.join(","));
-    crate::client::client_ip(peer, forwarded.as_deref(), trusted)
+    crate::client_address::client_ip(peer, forwarded.as_deref(), trusted)
 }
 
 /// The [`ClientInfo`] of a request, for layers that run before the extractors (per-IP

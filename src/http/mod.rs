@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod middleware;
 pub mod no_nul;
+pub mod openapi_operations;
 pub mod ops;
 pub mod pagination;
 pub mod router;
@@ -36,9 +37,9 @@ use tower_http::{
 
 use crate::app::AppState;
 
-/// The whole service: every route inside the layer stack.
+/// The whole service: every route, and the document's, inside the layer stack.
 pub fn app(state: AppState) -> Router {
-    with_layers(router::routes(&state), state)
+    with_layers(router::routes(&state).merge(docs::router()), state)
 }
 
 /// Puts `routes` inside the SPEC's layer stack (listed outermost first) and gives them

@@ -25,7 +25,7 @@ pub const NO_NUL: &str = "^[^\\u0000]*$";
 pub fn apply(doc: &mut Value) {
     // The component schemas that describe `multipart/form-data` request bodies.
     let mut forms = Vec::new();
-    for operation in super::docs::operations_mut(doc) {
+    for operation in super::openapi_operations::operations_mut(doc) {
         let form = operation
             .pointer("/requestBody/content/multipart~1form-data/schema/$ref")
             .and_then(Value::as_str)

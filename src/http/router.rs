@@ -15,7 +15,7 @@ use axum::{
 
 use super::{
     access::{self, Access},
-    api, docs, ops,
+    api, ops,
 };
 use crate::{app::AppState, rbac::Permission as P};
 
@@ -167,11 +167,11 @@ fn declare(api: Api) -> Api {
         .at(M::POST,   "/api/v1/notifications/email",            Tenant(P::NotificationsSend), api::notifications::email)
         .at(M::POST,   "/api/v1/notifications/sms",              Tenant(P::NotificationsSend), api::notifications::sms)
         .at(M::POST,   "/api/v1/notifications/push",             Tenant(P::NotificationsSend), api::notifications::push)
-        .at(M::GET,    "/api/v1/notifications/templates",        Tenant(P::NotificationsRead), api::notifications::list_templates)
-        .at(M::POST,   "/api/v1/notifications/templates",        Tenant(P::NotificationsManageTemplates), api::notifications::create_template)
-        .at(M::GET,    "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsRead), api::notifications::get_template)
-        .at(M::PUT,    "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsManageTemplates), api::notifications::replace_template)
-        .at(M::DELETE, "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsManageTemplates), api::notifications::delete_template)
+        .at(M::GET,    "/api/v1/notifications/templates",        Tenant(P::NotificationsRead), api::notification_templates::list_templates)
+        .at(M::POST,   "/api/v1/notifications/templates",        Tenant(P::NotificationsManageTemplates), api::notification_templates::create_template)
+        .at(M::GET,    "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsRead), api::notification_templates::get_template)
+        .at(M::PUT,    "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsManageTemplates), api::notification_templates::replace_template)
+        .at(M::DELETE, "/api/v1/notifications/templates/{id}",   Tenant(P::NotificationsManageTemplates), api::notification_templates::delete_template)
         .at(M::GET,    "/api/v1/notifications/history",          Tenant(P::NotificationsRead), api::notifications::history)
         // Files (the upload route takes bodies up to the largest plan's file size)
         .at(M::GET,    "/api/v1/files",                          Tenant(P::FilesRead),   api::files::list)
@@ -205,7 +205,8 @@ fn declare(api: Api) -> Api {
         .at(M::POST,   "/api/v1/webhooks/messages/{id}/retry",   Tenant(P::WebhooksManage), api::webhooks::retry_message)
 }
 
-/// Every route: operational ones (public) and the API.
+/// Every route: operational ones (public) and the API. The document's (`/openapi.json`,
+/// `/docs`) are added by [`super::app`]: the document is built from this table.
 pub fn routes(state: &AppState) -> Router<AppState> {
     let router = Router::new()
         .route("/", get(ops::index::index))
@@ -224,6 +225,5 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/files/{*key}",
             get(api::files::link_get).put(api::files::link_put),
         )
-        .merge(docs::router())
         .merge(api(state).0)
 }

@@ -14,6 +14,7 @@
 
 pub mod backoff;
 pub mod fair;
+pub mod handlers;
 pub mod promoter;
 pub mod queue;
 pub mod reconciler;

@@ -7,8 +7,9 @@ use anyhow::Context;
 use super::tenants::TenantStates;
 use super::{
     JobMessage, JobQueue, Lane, MessageKind, backoff,
+    handlers::{self, JobContext},
     record::{self, Beat},
-    types::{self, JobContext, JobType, purge},
+    types::{JobType, purge},
 };
 use crate::{AppState, db::TenantScope, services::metering::Metric};
 
@@ -127,7 +128,7 @@ async fn run_row(
     // The job runs while the watch renews its lease; when the watch sees a cancellation
     // request (or finds the claim lost) the job's future is dropped at its await point.
     let ended = tokio::select! {
-        result = types::run(job_type, &ctx, &claimed.payload) => Ended::Done(result),
+        result = handlers::run(job_type, &ctx, &claimed.payload) => Ended::Done(result),
         ended = watch(state, &message, &scope, attempt, lease) => ended,
     };
     metrics::histogram!("tenantry_job_duration_seconds", "type" => name)

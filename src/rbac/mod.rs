@@ -1,8 +1,8 @@
 //! Role-based access control: the permission catalog, the system roles every tenant
 //! gets, and the check every route goes through.
 
+pub mod owner_model;
 pub mod permission;
-pub mod policy;
 pub mod roles;
 
 pub use permission::{Grant, Permission, PermissionSet, UnknownPermission};

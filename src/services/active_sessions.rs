@@ -16,7 +16,7 @@ use crate::{
         invalidation,
         principal::{Actor, TenantPrincipal},
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult},
     services::{

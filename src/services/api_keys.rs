@@ -13,7 +13,7 @@ use crate::{
     error::{AppError, AppResult},
     rbac::{
         Grant, PermissionSet,
-        policy::{Cleared, KeyTarget, act},
+        owner_model::{Cleared, KeyTarget, act},
     },
     services::roles,
 };

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::principal::Actor,
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::{TenantScope, TenantTx},
 };
 

@@ -18,10 +18,10 @@ use crate::{
         password::{self, Password},
         principal::{Actor, TenantPrincipal},
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode},
-    rbac::{PermissionSet, policy, roles::ADMIN},
+    rbac::{PermissionSet, owner_model, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
         notifications::{self, PlatformMail, Queued},
@@ -113,7 +113,7 @@ pub async fn create(
         ));
     }
     let resolved = users::resolve_roles(&mut tx, role_names).await?;
-    let _cleared = policy::grant(&principal.authority(), &resolved.grants)?;
+    let _cleared = owner_model::grant(&principal.authority(), &resolved.grants)?;
     check_mail_budget(&mut tx, email.as_str()).await?;
     let id = Uuid::now_v7();
     let (token, hash) = sessions::opaque("iv", tx.tenant_id());
@@ -364,7 +364,7 @@ pub async fn accept(
             self_registered: false,
         },
         &roles,
-        policy::system_grant(),
+        owner_model::system_grant(),
     )
     .await?;
     let sql =

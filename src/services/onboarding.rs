@@ -9,10 +9,10 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::{password, password::Password, principal::Actor},
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::{TenantTx, migrate},
     error::{AppError, AppResult, ErrorCode},
-    rbac::{policy, roles::ADMIN},
+    rbac::{owner_model, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
         notifications::{self, PlatformMail},
@@ -135,7 +135,7 @@ pub async fn onboard(
             self_registered: false,
         },
         &admin_roles,
-        policy::system_grant(),
+        owner_model::system_grant(),
     )
     .await?;
     insert_scaling_policy(&mut tx, input.plan).await?;

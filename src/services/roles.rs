@@ -7,7 +7,7 @@ use crate::{
     error::{AppError, AppResult, ErrorCode, on_unique},
     rbac::{
         Grant, PermissionSet,
-        policy::{Cleared, RoleTarget, act},
+        owner_model::{Cleared, RoleTarget, act},
         roles::SYSTEM_ROLES,
     },
 };

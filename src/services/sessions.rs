@@ -15,7 +15,7 @@ use crate::{
         invalidation,
         secrets::{random_base62, sha256},
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult, ErrorCode},
 };

@@ -15,7 +15,7 @@ pub use settings::{Security, SelfRegistration, TenantSettings};
 
 use crate::{
     auth::principal::Actor,
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::{TenantSchema, TenantScope},
     error::{AppError, AppResult, FieldError},
     services::audit::{self, AuditEntry},

@@ -11,7 +11,7 @@ use crate::{
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
     rbac::{
         PermissionSet,
-        policy::{Cleared, UserTarget, act},
+        owner_model::{Cleared, UserTarget, act},
         roles::ADMIN,
     },
     services::{roles, sessions},

@@ -17,9 +17,10 @@ use serde_json::Value;
 use sqlx::PgPool;
 use tenantry::{
     App, AppState, Config,
-    background::{Background, Subsystem},
+    background::Background,
     db::{TenantScope, migrate},
     services::notifications::outbox::Message,
+    subsystem::Subsystem,
 };
 use tower::ServiceExt;
 use uuid::Uuid;

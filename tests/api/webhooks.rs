@@ -18,8 +18,9 @@ use axum::{
 };
 use serde_json::{Value, json};
 use tenantry::{
-    background::{Background, Subsystem},
-    services::webhooks::{self, EventType, client::WebhookClient, target::TargetRules},
+    background::Background,
+    services::webhooks::{self, EventType, http_client::WebhookClient, target::TargetRules},
+    subsystem::Subsystem,
 };
 use tokio::net::TcpListener;
 use uuid::Uuid;

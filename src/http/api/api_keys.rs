@@ -12,7 +12,7 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, commit},
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult, Problem},
     http::{
@@ -20,7 +20,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    rbac::policy,
+    rbac::owner_model,
     services::webhooks::{self, EventType},
     services::{
         api_keys::{self, ApiKey, KeyAccess},
@@ -153,7 +153,7 @@ pub async fn create(
         ));
     }
     let access = api_keys::resolve(&principal.scope, access).await?;
-    let cleared = policy::grant(&principal.authority(), &access.grants)?;
+    let cleared = owner_model::grant(&principal.authority(), &access.grants)?;
     let mut tx = principal.scope.begin().await?;
     let (api_key, key) = api_keys::create(
         &mut tx,
@@ -206,7 +206,7 @@ pub async fn revoke(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
     let mut tx = principal.scope.begin().await?;
-    let cleared = policy::revoke_key(
+    let cleared = owner_model::revoke_key(
         &principal.authority(),
         &api_keys::target(&mut tx, id).await?,
     )?;
@@ -231,7 +231,7 @@ pub async fn rotate(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<CreatedApiKey>> {
     let mut tx = principal.scope.begin().await?;
-    let cleared = policy::rotate_key(
+    let cleared = owner_model::rotate_key(
         &principal.authority(),
         &api_keys::target(&mut tx, id).await?,
     )?;

@@ -13,7 +13,7 @@ use validator::Validate;
 use crate::{
     app::AppState,
     auth::principal::{Actor, Principal},
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, ErrorCode, Problem},
     http::validate::{self, ValidJson},
     services::{

@@ -6,7 +6,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppResult, Problem},
     http::{
         extract::{AppPath, AppQuery},

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     AppState,
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, ErrorCode, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},

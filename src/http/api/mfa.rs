@@ -10,7 +10,7 @@ use validator::Validate;
 use crate::{
     app::AppState,
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{extract::AppPath, validate::ValidJson},
     services::{

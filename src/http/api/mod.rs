@@ -8,6 +8,7 @@ pub mod files;
 pub mod invitations;
 pub mod jobs;
 pub mod mfa;
+pub mod notification_templates;
 pub mod notifications;
 pub mod rate_limits;
 pub mod resources;

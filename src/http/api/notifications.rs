@@ -1,31 +1,26 @@
-//! `/api/v1/notifications`: email, SMS and push sends, templates and the send history.
+//! `/api/v1/notifications`: email, SMS and push sends and the send history.
 //!
-//! Templates are the tenant's shared data, not owned by a user: the permission
-//! (`notifications:manage_templates`) is the whole rule, so no owner-model policy
-//! question arises. Every send takes one from the tenant's daily send quota.
+//! Every send takes one from the tenant's daily send quota; the templates are in
+//! [`super::notification_templates`].
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::{
     AppState,
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
-        extract::{AppPath, AppQuery},
+        extract::AppQuery,
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    services::{
-        audit::{self, AuditEntry},
-        notifications::{
-            self, Channel, LogEntry, Outgoing, Queued, Template, TemplateInput, template,
-        },
+    services::notifications::{
+        self, Channel, LogEntry, Outgoing, Queued,
+        compose::{Content, compose},
     },
 };
 
@@ -35,12 +30,8 @@ const MAX_EMAIL_BODY: usize = 256 * 1024;
 const MAX_SMS_BODY: usize = 1600;
 /// The largest push notification body, in bytes (what APNs and FCM take).
 const MAX_PUSH_BODY: usize = 4 * 1024;
-/// The longest subject or push title, in characters, given or filled from a template.
-const MAX_SUBJECT: usize = 200;
 /// The largest push `data` object, serialised.
 const MAX_PUSH_DATA: usize = 2048;
-/// The largest template body.
-const MAX_TEMPLATE_BODY: usize = 64 * 1024;
 
 fn invalid(code: &'static str, message: &'static str) -> ValidationError {
     ValidationError::new(code).with_message(message.into())
@@ -68,157 +59,19 @@ fn endpoint_arn(value: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn template_name(value: &str) -> Result<(), ValidationError> {
+pub(super) fn template_name(value: &str) -> Result<(), ValidationError> {
     notifications::parse_template_name("", value)
         .map(drop)
         .map_err(|_| invalid("template_name", "must match ^[a-z][a-z0-9_.-]{0,99}$"))
 }
 
-/// What the message says: its own text, or a template filled from variables.
-struct Content {
-    subject: Option<String>,
-    body: Option<String>,
-    template: Option<String>,
-    variables: Option<Map<String, Value>>,
-}
-
-/// The unit a channel's body limit counts: bytes for email and push, characters for SMS.
-fn unit_of(channel: Channel) -> template::Unit {
-    match channel {
-        Channel::Email | Channel::Push => template::Unit::Bytes,
-        Channel::Sms => template::Unit::Chars,
-    }
-}
-
-fn too_long(field: &str, size: usize, max: usize, unit: template::Unit) -> FieldError {
-    FieldError::new(
-        field,
-        format!(
-            "would be {size} {unit} once filled in, more than the limit of {max} {unit}",
-            unit = unit.name()
-        ),
-    )
-}
-
-/// The subject and body to send, or every problem with them (422). `max_body` counts
-/// bytes for email and push, characters for SMS. A template's output is measured before
-/// it is rendered, so a send past the limit costs no more than reading its request.
-async fn compose(
-    principal: &TenantPrincipal,
-    channel: Channel,
-    content: Content,
-    max_body: usize,
-) -> AppResult<(Option<String>, String, String)> {
-    let fail =
-        |field: &str, message: String| AppError::validation(vec![FieldError::new(field, message)]);
-    let unit = unit_of(channel);
-    let variables = content.variables.unwrap_or_default();
-    let errors = template::check_variables(&variables);
-    if !errors.is_empty() {
-        return Err(AppError::validation(errors));
-    }
-    let (subject, body, template) = match (content.body, content.template) {
-        (Some(_), Some(_)) => {
-            return Err(fail(
-                "template",
-                "give either body or template, not both".into(),
-            ));
-        }
-        (None, None) => {
-            return Err(fail(
-                "body",
-                "is required unless a template is given".into(),
-            ));
-        }
-        (Some(body), None) => {
-            if body.trim().is_empty() {
-                return Err(fail("body", "must not be blank".into()));
-            }
-            (content.subject.unwrap_or_default(), body, None)
-        }
-        (None, Some(name)) => {
-            let Some(stored) = notifications::find_template(&principal.scope, &name).await? else {
-                return Err(fail(
-                    "template",
-                    format!("there is no template named {name}"),
-                ));
-            };
-            if stored.channel != channel.as_str() {
-                return Err(fail(
-                    "template",
-                    format!(
-                        "is a {} template; this route sends {}",
-                        stored.channel,
-                        channel.as_str()
-                    ),
-                ));
-            }
-            // A given subject replaces the template's: its placeholders are not filled.
-            let subject_template = match &content.subject {
-                Some(_) => String::new(),
-                None => stored.subject.clone().unwrap_or_default(),
-            };
-            let texts = [subject_template.as_str(), stored.body.as_str()];
-            let sizes =
-                template::measure(&texts, &variables, unit).map_err(AppError::validation)?;
-            let subject_chars = template::measure(&texts[..1], &variables, template::Unit::Chars)
-                .map_err(AppError::validation)?[0];
-            let mut errors = Vec::new();
-            if subject_chars > MAX_SUBJECT {
-                errors.push(too_long(
-                    "subject",
-                    subject_chars,
-                    MAX_SUBJECT,
-                    template::Unit::Chars,
-                ));
-            }
-            if sizes[1] > max_body {
-                errors.push(too_long("body", sizes[1], max_body, unit));
-            }
-            if !errors.is_empty() {
-                return Err(AppError::validation(errors));
-            }
-            let mut texts = template::render(&texts, &variables).map_err(AppError::validation)?;
-            let body = texts.pop().unwrap_or_default();
-            let subject = texts.pop().unwrap_or_default();
-            (content.subject.unwrap_or(subject), body, Some(stored.name))
-        }
-    };
-    // A template's subject is checked when stored; a variable could still bring a CR/LF.
-    if crate::text::has_control(&subject) {
-        return Err(fail(
-            "subject",
-            format!("{} (once filled in)", crate::text::NO_CONTROL_MESSAGE),
-        ));
-    }
-    let size = match unit {
-        template::Unit::Bytes => body.len(),
-        template::Unit::Chars => body.chars().count(),
-    };
-    if size > max_body {
-        return Err(AppError::validation(vec![FieldError::new(
-            "body",
-            format!("is longer than {max_body} {} once filled in", unit.name()),
-        )]));
-    }
-    Ok((template, subject, body))
-}
-
-/// Takes one from the daily quota, then writes the log row and its job in one
-/// transaction, and hands the job to the queue.
+/// Queues `message` (see [`notifications::send`]) and answers 202 with its log row.
 async fn send(
     app: &AppState,
     principal: &TenantPrincipal,
     message: Outgoing,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
-    let plan = principal.tenant.plan;
-    app.limits
-        .consume_send_quota(principal.tenant_id(), plan)
-        .await?;
-    let mut tx = principal.scope.begin().await?;
-    let queued = notifications::queue_in(&mut tx, &message, Some(principal.actor.id())).await?;
-    tx.commit().await?;
-    notifications::dispatch(app, principal.tenant_id(), &queued).await;
+    let queued = notifications::send(app, principal, message).await?;
     Ok((StatusCode::ACCEPTED, Json(queued)))
 }
 
@@ -267,7 +120,7 @@ pub async fn email(
         variables: req.variables,
     };
     let (template, subject, body) =
-        compose(&principal, Channel::Email, content, MAX_EMAIL_BODY).await?;
+        compose(&principal.scope, Channel::Email, content, MAX_EMAIL_BODY).await?;
     let to = crate::services::users::Email::parse("to", &req.to)
         .map_err(|e| AppError::validation(vec![e]))?;
     let message = Outgoing {
@@ -319,7 +172,8 @@ pub async fn sms(
         template: req.template,
         variables: req.variables,
     };
-    let (template, _, body) = compose(&principal, Channel::Sms, content, MAX_SMS_BODY).await?;
+    let (template, _, body) =
+        compose(&principal.scope, Channel::Sms, content, MAX_SMS_BODY).await?;
     let message = Outgoing {
         channel: Channel::Sms,
         to: req.to,
@@ -383,7 +237,7 @@ pub async fn push(
         variables: req.variables,
     };
     let (template, title, body) =
-        compose(&principal, Channel::Push, content, MAX_PUSH_BODY).await?;
+        compose(&principal.scope, Channel::Push, content, MAX_PUSH_BODY).await?;
     let message = Outgoing {
         channel: Channel::Push,
         to: req.target,
@@ -393,210 +247,6 @@ pub async fn push(
         data: req.data,
     };
     send(&app, &principal, message).await
-}
-
-// ---------------------------------------------------------------------------------------
-// Templates
-
-#[derive(Debug, Deserialize, ToSchema, Validate)]
-pub struct TemplateRequest {
-    /// `^[a-z][a-z0-9_.-]{0,99}$`, unique in the tenant.
-    #[validate(custom(function = "template_name"))]
-    #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$", min_length = 1, max_length = 100)]
-    pub name: String,
-    pub channel: Channel,
-    /// Email subject or push title (not for `sms`); at most 200 characters, no control
-    /// characters, may hold placeholders.
-    #[validate(length(max = 200), custom(function = "validate::no_control"))]
-    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
-    pub subject: Option<String>,
-    /// At most 64 KiB, not blank; `{{ name }}` placeholders (letters, digits, `_ . -`),
-    /// at most 100 in the subject and body together.
-    #[validate(length(max = 65536), custom(function = "validate::not_blank"))]
-    #[schema(min_length = 1, max_length = 65536)]
-    pub body: String,
-}
-
-impl TemplateRequest {
-    fn input(self) -> AppResult<TemplateInput> {
-        let mut errors = Vec::new();
-        if self.body.len() > MAX_TEMPLATE_BODY {
-            errors.push(FieldError::new("body", "must be at most 64 KiB"));
-        }
-        if let Err(e) = template::check("body", &self.body) {
-            errors.push(e);
-        }
-        let texts = [self.subject.as_deref().unwrap_or_default(), &self.body];
-        if let Err(e) = template::check_placeholders("body", &texts) {
-            errors.push(e);
-        }
-        let subject = self.subject.filter(|s| !s.is_empty());
-        if let Some(subject) = &subject {
-            if self.channel == Channel::Sms {
-                errors.push(FieldError::new("subject", "sms templates have no subject"));
-            } else if let Err(e) = template::check("subject", subject) {
-                errors.push(e);
-            }
-        }
-        if !errors.is_empty() {
-            return Err(AppError::validation(errors));
-        }
-        Ok(TemplateInput {
-            name: self.name,
-            channel: self.channel,
-            subject,
-            body: self.body,
-        })
-    }
-}
-
-async fn audit_template(
-    tx: &mut crate::db::TenantTx,
-    principal: &TenantPrincipal,
-    client: &ClientInfo,
-    action: &'static str,
-    template: &Template,
-) -> AppResult<()> {
-    let entry = AuditEntry::new(Some(principal.actor), action, client)
-        .target("notification_template", template.id)
-        .metadata(json!({"name": template.name, "channel": template.channel}));
-    audit::record_in(tx, entry).await?;
-    Ok(())
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TemplateFilter {
-    /// Only templates of this channel.
-    pub channel: Option<Channel>,
-    /// 1 to 100; default 20.
-    #[param(minimum = 1, maximum = 100)]
-    pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    #[param(schema_with = crate::http::pagination::cursor_schema)]
-    pub cursor: Option<String>,
-}
-
-/// The tenant's templates, newest first.
-#[utoipa::path(get, path = "/api/v1/notifications/templates", tag = "notifications", params(TemplateFilter),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 200, description = "Templates", body = Paginated<Template>),
-        (status = 422, description = "Bad channel, limit or cursor", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn list_templates(
-    principal: TenantPrincipal,
-    AppQuery(filter): AppQuery<TemplateFilter>,
-) -> AppResult<Json<Paginated<Template>>> {
-    let page = PageParams {
-        limit: filter.limit,
-        cursor: filter.cursor,
-    }
-    .page()?;
-    let rows =
-        notifications::list_templates(&principal.scope, filter.channel, page.before, page.fetch())
-            .await?;
-    Ok(Json(Paginated::new(rows, page, |t| t.id)))
-}
-
-/// Create a template.
-#[utoipa::path(post, path = "/api/v1/notifications/templates", tag = "notifications", request_body = TemplateRequest,
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 201, description = "Created", body = Template),
-        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields or placeholders, or more than 100 placeholders", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn create_template(
-    principal: TenantPrincipal,
-    client: ClientInfo,
-    ValidJson(req): ValidJson<TemplateRequest>,
-) -> AppResult<(StatusCode, Json<Template>)> {
-    let input = req.input()?;
-    let mut tx = principal.scope.begin().await?;
-    let template = notifications::create_template(&mut tx, &input).await?;
-    audit_template(
-        &mut tx,
-        &principal,
-        &client,
-        "notification_template.created",
-        &template,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(template)))
-}
-
-/// One template.
-#[utoipa::path(get, path = "/api/v1/notifications/templates/{id}", tag = "notifications", params(("id" = Uuid, Path)),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 200, description = "The template", body = Template),
-        (status = 404, description = "No such template in this tenant", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn get_template(
-    principal: TenantPrincipal,
-    AppPath(id): AppPath<Uuid>,
-) -> AppResult<Json<Template>> {
-    Ok(Json(
-        notifications::get_template(&principal.scope, id).await?,
-    ))
-}
-
-/// Replace a template.
-#[utoipa::path(put, path = "/api/v1/notifications/templates/{id}", tag = "notifications", params(("id" = Uuid, Path)),
-    request_body = TemplateRequest, security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 200, description = "Replaced", body = Template),
-        (status = 404, description = "No such template in this tenant", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields or placeholders, or more than 100 placeholders", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn replace_template(
-    principal: TenantPrincipal,
-    client: ClientInfo,
-    AppPath(id): AppPath<Uuid>,
-    ValidJson(req): ValidJson<TemplateRequest>,
-) -> AppResult<Json<Template>> {
-    let input = req.input()?;
-    let mut tx = principal.scope.begin().await?;
-    let template = notifications::replace_template(&mut tx, id, &input).await?;
-    audit_template(
-        &mut tx,
-        &principal,
-        &client,
-        "notification_template.updated",
-        &template,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(template))
-}
-
-/// Delete a template (sends already queued with it are not affected).
-#[utoipa::path(delete, path = "/api/v1/notifications/templates/{id}", tag = "notifications", params(("id" = Uuid, Path)),
-    security(("bearer" = []), ("api_key" = [])),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 404, description = "No such template in this tenant", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn delete_template(
-    principal: TenantPrincipal,
-    client: ClientInfo,
-    AppPath(id): AppPath<Uuid>,
-) -> AppResult<StatusCode> {
-    let mut tx = principal.scope.begin().await?;
-    let template = notifications::delete_template(&mut tx, id).await?;
-    audit_template(
-        &mut tx,
-        &principal,
-        &client,
-        "notification_template.deleted",
-        &template,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use crate::{
         invalidation::{Change, invalidate},
         principal::Principal,
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::extract::{AppJson, AppPath},
     services::{

@@ -16,14 +16,14 @@ use crate::{
         invalidation::{Change, commit},
         principal::TenantPrincipal,
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
         extract::{AppPath, AppQuery},
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    rbac::{Grant, Permission, PermissionSet, policy},
+    rbac::{Grant, Permission, PermissionSet, owner_model},
     services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
@@ -167,7 +167,7 @@ pub async fn create(
 ) -> AppResult<(StatusCode, Json<Role>)> {
     let name = roles::parse_name(&body.name).map_err(|e| AppError::validation(vec![e]))?;
     let grants = parse_grants("permissions", &body.permissions)?;
-    let cleared = policy::grant(
+    let cleared = owner_model::grant(
         &principal.authority(),
         &PermissionSet::new(grants.iter().cloned()),
     )?;
@@ -252,7 +252,8 @@ pub async fn update(
         .transpose()
         .map_err(|e| AppError::validation(vec![e]))?;
     let mut tx = principal.scope.begin().await?;
-    let cleared = policy::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
+    let cleared =
+        owner_model::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
     let role = roles::update(
         &mut tx,
         cleared,
@@ -281,7 +282,8 @@ pub async fn delete(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
     let mut tx = principal.scope.begin().await?;
-    let cleared = policy::delete_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
+    let cleared =
+        owner_model::delete_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
     let role = roles::get(&principal.scope, id).await?;
     roles::delete(&mut tx, cleared).await?;
     audit_role(&mut tx, &principal, &client, "role.deleted", &role).await?;
@@ -316,8 +318,8 @@ pub async fn add_permission(
     let grant = parse_grants("permission", std::slice::from_ref(&body.permission))?.remove(0);
     let mut tx = principal.scope.begin().await?;
     let authority = principal.authority();
-    let cleared = policy::update_role(&authority, &roles::target(&mut tx, id).await?)?;
-    let granted = policy::grant(&authority, &PermissionSet::new([grant.clone()]))?;
+    let cleared = owner_model::update_role(&authority, &roles::target(&mut tx, id).await?)?;
+    let granted = owner_model::grant(&authority, &PermissionSet::new([grant.clone()]))?;
     let role = roles::add_permission(&mut tx, cleared, &grant, granted).await?;
     audit_role(&mut tx, &principal, &client, "role.permission_added", &role).await?;
     commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
@@ -353,7 +355,8 @@ pub async fn remove_permission(
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", &[permission])?.remove(0);
     let mut tx = principal.scope.begin().await?;
-    let cleared = policy::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
+    let cleared =
+        owner_model::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
     let role = roles::remove_permission(&mut tx, cleared, &grant).await?;
     audit_role(
         &mut tx,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::{
     app::AppState,
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
         extract::{AppJson, AppQuery},

@@ -13,7 +13,7 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, invalidate},
     auth::principal::{MaybePrincipal, Principal},
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},

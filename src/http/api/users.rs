@@ -11,14 +11,14 @@ use crate::{
     app::AppState,
     auth::invalidation::{Change, commit},
     auth::{password, principal::TenantPrincipal},
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{
         extract::{AppPath, AppQuery},
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    rbac::policy,
+    rbac::owner_model,
     services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
@@ -97,7 +97,7 @@ pub async fn create(
     let password_hash = password::hash(new_password).await?;
     let mut tx = principal.scope.begin().await?;
     let resolved = users::resolve_roles(&mut tx, &roles).await?;
-    let cleared = policy::grant(&principal.authority(), &resolved.grants)?;
+    let cleared = owner_model::grant(&principal.authority(), &resolved.grants)?;
     let id = users::create(
         &mut tx,
         NewUser {
@@ -189,9 +189,14 @@ pub async fn update(
     let target = users::target(&mut tx, id).await?;
     let authority = principal.authority();
     if body.is_active == Some(false) {
-        users::deactivate(&mut tx, policy::deactivate_user(&authority, &target)?).await?;
+        users::deactivate(&mut tx, owner_model::deactivate_user(&authority, &target)?).await?;
     }
-    users::update(&mut tx, policy::update_user(&authority, &target)?, &changes).await?;
+    users::update(
+        &mut tx,
+        owner_model::update_user(&authority, &target)?,
+        &changes,
+    )
+    .await?;
     audit::record_in(
         &mut tx,
         AuditEntry::new(Some(principal.actor), "user.updated", &client)
@@ -224,7 +229,7 @@ pub async fn delete(
     let target = users::target(&mut tx, id).await?;
     users::delete(
         &mut tx,
-        policy::delete_user(&principal.authority(), &target)?,
+        owner_model::delete_user(&principal.authority(), &target)?,
     )
     .await?;
     audit::record_in(
@@ -265,7 +270,7 @@ pub async fn set_roles(
     let mut tx = principal.scope.begin().await?;
     let target = users::target(&mut tx, id).await?;
     let roles = users::resolve_roles(&mut tx, &body.roles).await?;
-    let cleared = policy::set_user_roles(
+    let cleared = owner_model::set_user_roles(
         &principal.authority(),
         &target,
         &roles.grants,

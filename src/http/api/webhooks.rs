@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},

@@ -1,9 +1,7 @@
 //! `echo`: returns its payload. For trying the machinery: `delay_ms` (≤ 10,000) waits
 //! first, `fail_times` makes the first that many attempts fail.
 
-use std::time::Duration;
-
-use super::{JobContext, invalid};
+use super::invalid;
 use crate::error::FieldError;
 
 /// The longest wait an echo job may ask for.
@@ -31,24 +29,6 @@ impl Params {
             fail_times: u32::try_from(number("fail_times", 100)?).unwrap_or(100),
         })
     }
-}
-
-pub async fn run(
-    ctx: &JobContext<'_>,
-    payload: &serde_json::Value,
-) -> Result<serde_json::Value, String> {
-    let params = Params::parse(payload).map_err(|e| e.message)?;
-    if params.delay_ms > 0 {
-        // An await point: a cancellation or shutdown drops the job here.
-        tokio::time::sleep(Duration::from_millis(params.delay_ms)).await;
-    }
-    if i64::from(ctx.attempt) <= i64::from(params.fail_times) {
-        return Err(format!(
-            "echo failed on purpose (attempt {} of the first {} to fail)",
-            ctx.attempt, params.fail_times
-        ));
-    }
-    Ok(payload.clone())
 }
 
 #[cfg(test)]

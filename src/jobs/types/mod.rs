@@ -1,16 +1,15 @@
-//! The job types: what a payload may hold and what running it does.
+//! The job types and what a payload of each may hold; what running one does is in
+//! [`crate::jobs::handlers`].
 
 pub mod echo;
-pub mod files_cleanup;
 pub mod notification;
 pub mod purge;
 pub mod usage_report;
 
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use crate::{AppState, db::TenantScope, error::FieldError};
+use crate::error::FieldError;
 
 /// The largest payload accepted, serialised.
 pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024;
@@ -71,10 +70,10 @@ impl JobType {
         if !payload.is_object() {
             return Err(FieldError::new("payload", "must be a JSON object"));
         }
-        if !crate::http::validate::storable_numbers(payload) {
+        if !crate::domain::storable_json::storable_numbers(payload) {
             return Err(FieldError::new(
                 "payload",
-                crate::http::validate::STORABLE_NUMBERS,
+                crate::domain::storable_json::STORABLE_NUMBERS,
             ));
         }
         if serde_json::to_vec(payload).map_or(0, |v| v.len()) > MAX_PAYLOAD_BYTES {
@@ -89,32 +88,7 @@ impl JobType {
     }
 }
 
-/// What a running job may use: the app and the tenant's scope.
-pub struct JobContext<'a> {
-    pub state: &'a AppState,
-    pub scope: &'a TenantScope,
-    pub job_id: Uuid,
-    /// 1 on the first run.
-    pub attempt: i32,
-    /// The last attempt the job gets.
-    pub max_attempts: i32,
-}
-
-/// Runs one attempt; `Err` is the error recorded (and retried while attempts remain).
-pub async fn run(
-    job_type: JobType,
-    ctx: &JobContext<'_>,
-    payload: &serde_json::Value,
-) -> Result<serde_json::Value, String> {
-    match job_type {
-        JobType::Echo => echo::run(ctx, payload).await,
-        JobType::UsageReport => usage_report::run(ctx, payload).await,
-        JobType::NotificationSend => notification::run(ctx, payload).await,
-        JobType::FilesCleanup => files_cleanup::run(ctx).await,
-    }
-}
-
 /// A payload field as a field error named `payload.<name>`.
-fn invalid(name: &str, message: &str) -> FieldError {
+pub(crate) fn invalid(name: &str, message: &str) -> FieldError {
     FieldError::new(format!("payload.{name}"), message)
 }

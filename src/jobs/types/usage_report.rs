@@ -4,14 +4,14 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{JobContext, invalid};
+use super::invalid;
 use crate::error::FieldError;
 
 /// The longest period one report covers.
 const MAX_PERIOD_DAYS: i64 = 31;
 /// Rows in one report at most (a month of minutes for a few metrics), so a result stays
 /// a bounded row value.
-const MAX_ROWS: i64 = 50_000;
+pub const MAX_ROWS: i64 = 50_000;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Params {
@@ -49,54 +49,6 @@ impl Params {
         };
         Ok(Self { from, to, metric })
     }
-}
-
-pub async fn run(
-    ctx: &JobContext<'_>,
-    payload: &serde_json::Value,
-) -> Result<serde_json::Value, String> {
-    let params = Params::parse(payload).map_err(|e| e.message)?;
-    let rows: Vec<(DateTime<Utc>, String, i64)> = sqlx::query_as(
-        "select bucket_start, metric, value from platform.usage_rollups
-         where tenant_id = $1 and bucket_start >= $2 and bucket_start < $3
-           and ($4::text is null or metric = $4)
-         order by bucket_start, metric limit $5",
-    )
-    .bind(ctx.scope.tenant_id())
-    .bind(params.from)
-    .bind(params.to)
-    .bind(&params.metric)
-    .bind(MAX_ROWS)
-    .fetch_all(&ctx.state.db)
-    .await
-    .map_err(|e| format!("could not read usage: {e}"))?;
-    let mut csv = String::from("bucket_start,metric,value\n");
-    for (bucket, metric, value) in &rows {
-        // Metric names are internal identifiers (no commas or quotes).
-        csv.push_str(&format!("{},{metric},{value}\n", bucket.to_rfc3339()));
-    }
-    let name = format!(
-        "usage-report-{}-{}.csv",
-        params.from.format("%Y%m%dT%H%M%SZ"),
-        params.to.format("%Y%m%dT%H%M%SZ")
-    );
-    let file = crate::services::files::store_generated(
-        ctx.state,
-        ctx.scope,
-        &name,
-        "text/csv",
-        csv.into(),
-        None,
-    )
-    .await
-    .map_err(|e| format!("could not store the report: {e:#}"))?;
-    Ok(serde_json::json!({
-        "format": "text/csv",
-        "rows": rows.len(),
-        "truncated": rows.len() as i64 == MAX_ROWS,
-        "file_id": file.id,
-        "size": file.size,
-    }))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use super::{FAILURE_WINDOW_MINUTES, MAX_FAILURES, Proof, RECOVERY_CODES, open_se
 use crate::{
     app::App,
     auth::{principal::Actor, secrets::sha256, totp},
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult},
     services::audit::{self, AuditEntry},

@@ -8,7 +8,7 @@ use super::{CHALLENGE_TTL_SECONDS, Checked, MfaChallenge, Proof, check, failed};
 use crate::{
     app::App,
     auth::principal::Actor,
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult},
     services::{

@@ -18,10 +18,10 @@ use crate::{
         principal::{Actor, TenantPrincipal},
         totp,
     },
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantTx,
     error::{AppError, AppResult, ErrorCode},
-    rbac::policy,
+    rbac::owner_model,
     services::{
         audit::{self, AuditEntry},
         users,
@@ -261,7 +261,7 @@ pub async fn reset(
 ) -> AppResult<()> {
     let mut tx = principal.scope.begin().await?;
     let target = users::target(&mut tx, target_id).await?;
-    let cleared = policy::reset_user_mfa(&principal.authority(), &target)?;
+    let cleared = owner_model::reset_user_mfa(&principal.authority(), &target)?;
     delete_in(&mut tx, cleared.target()).await?;
     audit::record_in(
         &mut tx,

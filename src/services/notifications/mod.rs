@@ -8,11 +8,12 @@
 //! removed once the row is final): identity messages carry reset and verification tokens.
 
 pub mod backend;
+pub mod compose;
 pub mod outbox;
 pub mod template;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -21,6 +22,7 @@ pub use backend::{Notifier, Outgoing};
 
 use crate::{
     App,
+    auth::principal::TenantPrincipal,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
     jobs::{JobMessage, JobType, Lane},
@@ -31,61 +33,7 @@ use crate::{
     },
 };
 
-/// How a message travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Email,
-    Sms,
-    Push,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-            Self::Push => "push",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Email, Self::Sms, Self::Push]
-            .into_iter()
-            .find(|c| c.as_str() == raw)
-    }
-}
-
-/// A phone number in E.164 form: `+`, a non-zero digit, then 1 to 14 digits.
-pub fn is_e164(raw: &str) -> bool {
-    raw.strip_prefix('+').is_some_and(|digits| {
-        (2..=15).contains(&digits.len())
-            && !digits.starts_with('0')
-            && digits.bytes().all(|b| b.is_ascii_digit())
-    })
-}
-
-/// An SNS platform endpoint ARN: `arn:aws:sns:<region>:<12-digit account>:endpoint/...`
-/// (other AWS partitions, such as `aws-cn`, included).
-pub fn is_endpoint_arn(raw: &str) -> bool {
-    let parts: Vec<&str> = raw.splitn(6, ':').collect();
-    let [arn, partition, service, region, account, resource] = parts[..] else {
-        return false;
-    };
-    arn == "arn"
-        && partition.starts_with("aws")
-        && service == "sns"
-        && !region.is_empty()
-        && region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && account.len() == 12
-        && account.bytes().all(|b| b.is_ascii_digit())
-        && resource.strip_prefix("endpoint/").is_some_and(|rest| {
-            rest.len() > 2 && rest.contains('/') && !rest.contains(char::is_whitespace)
-        })
-        && raw.len() <= 1024
-}
+pub use crate::domain::channel::{Channel, is_e164, is_endpoint_arn};
 
 /// A template name: `^[a-z][a-z0-9_.-]{0,99}$`.
 pub fn parse_template_name(field: &str, raw: &str) -> Result<String, FieldError> {
@@ -522,4 +470,18 @@ pub async fn record(
         sqlx::query(sql).bind(job_id).execute(tx.conn()).await?;
     }
     tx.commit().await
+}
+
+/// A tenant's send: takes one from the daily quota, then writes the log row and its job in one
+/// transaction, and hands the job to the queue.
+pub async fn send(app: &App, principal: &TenantPrincipal, message: Outgoing) -> AppResult<Queued> {
+    let plan = principal.tenant.plan;
+    app.limits
+        .consume_send_quota(principal.tenant_id(), plan)
+        .await?;
+    let mut tx = principal.scope.begin().await?;
+    let queued = queue_in(&mut tx, &message, Some(principal.actor.id())).await?;
+    tx.commit().await?;
+    dispatch(app, principal.tenant_id(), &queued).await;
+    Ok(queued)
 }

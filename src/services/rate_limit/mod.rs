@@ -14,31 +14,31 @@
 //! `tenantry_rate_limit_fallback_total` counts the switch. Once a second one request tries
 //! Redis again; when it answers, the shared limiter is back without a restart.
 
+mod allowance_slices;
 mod breaker;
-mod decision;
 mod gcra;
-mod lease;
-mod login;
+mod limit_decision;
+mod login_failures;
 pub mod overrides;
 mod platform_mail;
-mod quota;
+mod send_quota;
 
 use std::{borrow::Cow, net::IpAddr, time::Duration};
 
 use uuid::Uuid;
 
+use allowance_slices::Leases;
 use breaker::Breaker;
-pub use decision::{Decision, RATELIMIT_POLICY};
 pub use gcra::BucketState;
 use gcra::{Cell, LocalBuckets};
-use lease::Leases;
-pub use login::LoginAttempt;
+pub use limit_decision::{Decision, RATELIMIT_POLICY};
+pub use login_failures::LoginAttempt;
 pub use overrides::{
     Override, Overrides, remove_override, remove_override_audited, set_override,
     set_override_audited,
 };
 pub use platform_mail::{MailRefusal, PLATFORM_MAIL_PER_HOUR};
-pub use quota::daily_send_quota;
+pub use send_quota::daily_send_quota;
 
 use crate::{config::Config, redis::Redis, services::tenants::Plan};
 
@@ -165,8 +165,8 @@ impl RateLimiter {
             redis,
             timeout: config.rate_limit_redis_timeout,
             script: redis::Script::new(include_str!("gcra.lua")),
-            refund_script: redis::Script::new(login::REFUND),
-            quota_script: redis::Script::new(quota::SCRIPT),
+            refund_script: redis::Script::new(login_failures::REFUND),
+            quota_script: redis::Script::new(send_quota::SCRIPT),
             global_key: format!("{prefix}global"),
             prefix,
             public: Rate::per_minute(config.rate_limit_public_per_minute),

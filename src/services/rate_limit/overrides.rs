@@ -16,11 +16,11 @@ use uuid::Uuid;
 
 use super::Rate;
 use crate::{
-    app::AppState,
-    background::Background,
     db::TenantScope,
     services::audit::{self, AuditEntry},
 };
+
+pub mod refresh;
 
 /// How often every replica reloads all overrides, whatever it heard.
 pub const REFRESH: Duration = Duration::from_secs(20);
@@ -89,25 +89,6 @@ impl Overrides {
         *self.rates.write().unwrap_or_else(|e| e.into_inner()) = rates;
         Ok(count)
     }
-}
-
-/// Keeps this replica's overrides current until shutdown: a reload now, on every change
-/// heard, and every 20 s.
-pub fn start(app: &AppState, background: &Background) {
-    let app = app.clone();
-    background.spawn("rate-limit overrides", move |stop| async move {
-        let overrides = &app.limits.overrides;
-        loop {
-            if let Err(e) = overrides.reload(&app.db).await {
-                tracing::warn!(error = %format!("{e:#}"), "could not load rate-limit overrides");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(REFRESH) => {}
-                () = overrides.changed.notified() => {}
-                () = stop.cancelled() => return,
-            }
-        }
-    });
 }
 
 /// Creates or replaces a tenant's override and records `audit` in the tenant's log, in

@@ -35,7 +35,11 @@ impl RateLimiter {
         hasher.update(tenant.as_bytes());
         hasher.update(recipient.to_lowercase().as_bytes());
         let digest = hasher.finalize();
-        let key = format!("{}pmail:{}", self.prefix, super::login::hex(&digest[..16]));
+        let key = format!(
+            "{}pmail:{}",
+            self.prefix,
+            super::login_failures::hex(&digest[..16])
+        );
         let mut conn = self.redis.clone();
         let mut invocation = self.quota_script.prepare_invoke();
         invocation

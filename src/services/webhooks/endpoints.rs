@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult},
     services::audit::{self, AuditEntry},

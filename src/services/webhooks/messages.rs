@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::events;
 use crate::{
     auth::principal::TenantPrincipal,
-    client::ClientInfo,
+    client_address::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode},
     services::audit::{self, AuditEntry},

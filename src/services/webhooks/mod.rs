@@ -8,10 +8,10 @@
 //! change (the outbox); the [`dispatcher`] delivers it (Standard Webhooks signatures,
 //! the SPEC's retry schedule).
 
-pub mod client;
 pub mod dispatcher;
 pub mod endpoints;
 pub mod events;
+pub mod http_client;
 pub mod messages;
 pub mod signing;
 pub mod target;
