@@ -186,3 +186,33 @@ impl Deref for AppState {
         &self.0
     }
 }
+
+/// Counts the tenants every [`crate::db::pools::FIT_INTERVAL`] and lays the lanes out anew when their
+/// number calls for it.
+pub fn start_pool_layout(app: &AppState, background: &crate::background::Background) {
+    let state = app.clone();
+    background.spawn("pool layout", move |stop| async move {
+        let mut ticker = tokio::time::interval(crate::db::pools::FIT_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = stop.cancelled() => break,
+            }
+            let fitted = match crate::db::pools::count_tenants(&state.db).await {
+                Ok(tenants) => state.tenant_db.fit(tenants).map(|n| (tenants, n)),
+                Err(e) => Err(e.into()),
+            };
+            match fitted {
+                Ok((tenants, Some(lanes))) => {
+                    tracing::info!(tenants, lanes, "tenant connection lanes laid out anew")
+                }
+                Ok((_, None)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "could not fit the tenant connection lanes")
+                }
+            }
+            metrics::gauge!("tenantry_db_tenant_lanes").set(state.tenant_db.lanes() as f64);
+        }
+    });
+}

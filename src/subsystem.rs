@@ -79,7 +79,7 @@ impl Subsystem {
             Self::Reconciler => crate::jobs::reconciler::start(app, background),
             Self::Autoscaler => crate::services::scaling::evaluator::start(app, background),
             Self::Webhooks => crate::services::webhooks::dispatcher::start(app, background),
-            Self::PoolLayout => crate::db::pools::start(app, background),
+            Self::PoolLayout => crate::app::start_pool_layout(app, background),
         }
     }
 }

@@ -10,7 +10,7 @@
 //! of tenants: one lane (the platform pool itself) up to [`TENANTS_PER_LANE`] tenants,
 //! then twice as many lanes each time the count doubles, up to one lane per connection.
 //! The layout is chosen at start and checked again as tenants come and go
-//! ([`TenantPools::fit`]); a new layout takes new requests at once, and the old pools
+//! ([`TenantPools::fit`], every [`FIT_INTERVAL`] by `crate::app::start_pool_layout`); a new layout takes new requests at once, and the old pools
 //! close as their last requests end. Each lane keeps enough statements prepared for the
 //! schemas it serves ([`STATEMENTS_PER_TENANT`] per tenant, at least
 //! `DATABASE_STATEMENT_CACHE`).
@@ -32,8 +32,6 @@ use std::time::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{AppState, background::Background};
-
 /// Tenants per lane before the layout doubles the lanes.
 pub const TENANTS_PER_LANE: u64 = 128;
 /// Statements a lane's connections keep prepared per tenant they serve: the resource
@@ -48,7 +46,7 @@ const MAX_STATEMENT_CACHE: usize = 8192;
 const TENANT_SLOTS: usize = 4096;
 
 /// How often a process counts the tenants to fit its layout.
-const FIT_INTERVAL: Duration = Duration::from_secs(30);
+pub const FIT_INTERVAL: Duration = Duration::from_secs(30);
 /// How long the count at start may take before the process starts with one lane.
 const COUNT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -72,36 +70,6 @@ pub async fn count_at_start(db: &PgPool) -> u64 {
         }
         Err(_) => 0,
     }
-}
-
-/// Counts the tenants every [`FIT_INTERVAL`] and lays the lanes out anew when their
-/// number calls for it.
-pub fn start(app: &AppState, background: &Background) {
-    let state = app.clone();
-    background.spawn("pool layout", move |stop| async move {
-        let mut ticker = tokio::time::interval(FIT_INTERVAL);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                () = stop.cancelled() => break,
-            }
-            let fitted = match count_tenants(&state.db).await {
-                Ok(tenants) => state.tenant_db.fit(tenants).map(|n| (tenants, n)),
-                Err(e) => Err(e.into()),
-            };
-            match fitted {
-                Ok((tenants, Some(lanes))) => {
-                    tracing::info!(tenants, lanes, "tenant connection lanes laid out anew")
-                }
-                Ok((_, None)) => {}
-                Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "could not fit the tenant connection lanes")
-                }
-            }
-            metrics::gauge!("tenantry_db_tenant_lanes").set(state.tenant_db.lanes() as f64);
-        }
-    });
 }
 
 /// `DATABASE_TENANT_POOLS`: `auto`, or a fixed number of lanes.

@@ -141,6 +141,20 @@ struct Looked {
     next: Vec<(Uuid, DateTime<Utc>)>,
 }
 
+/// A due job as [`look`] found it.
+#[derive(sqlx::FromRow)]
+struct LookedAt {
+    id: Uuid,
+    attempts: i32,
+    created_by: Option<Uuid>,
+    #[sqlx(rename = "type")]
+    job_type: String,
+    /// Handed to Redis again in this round.
+    handed: bool,
+    /// When to look at it again.
+    watch_from: DateTime<Utc>,
+}
+
 /// Hands over the tenant's stale `queued` rows and expired `running` ones among `jobs`,
 /// and tells when each unfinished one is due for another look (jobs that ended or are
 /// gone are not in the answer: their watch rows are dropped).
@@ -155,7 +169,7 @@ async fn look(
     // round, never a lost job; for an expired lease it is set past `lease_until`, so the
     // row is handed over once per expiry. A running job under a live lease is looked at
     // again when the lease would run out.
-    let rows: Vec<(Uuid, i32, Option<Uuid>, String, bool, DateTime<Utc>)> =
+    let rows: Vec<LookedAt> =
         sqlx::query_as(scope.sql(
             "with handed as (
                 update {schema}.jobs set enqueued_at = now()
@@ -166,11 +180,11 @@ async fn look(
                         or (status = 'running' and lease_until < now() and enqueued_at < lease_until))
                     for update skip locked)
                 returning id)
-             select j.id, j.attempts, j.created_by, j.type, h.id is not null,
+             select j.id, j.attempts, j.created_by, j.type, h.id is not null as handed,
                 case when h.id is not null then now()
                      when j.status = 'queued' then j.enqueued_at
                      else greatest(j.lease_until - $1 * interval '1 millisecond', j.enqueued_at)
-                end
+                end as watch_from
              from {schema}.jobs j left join handed h on h.id = j.id
              where j.id = any($2) and j.status in ('queued', 'running')",
         ))
@@ -179,18 +193,23 @@ async fn look(
         .fetch_all(scope.db())
         .await?;
     let mut handed = 0;
-    for (job_id, attempts, created_by, job_type, requeued, _) in &rows {
-        if !requeued {
-            continue;
-        }
-        let message = JobMessage::row(tenant_id, *job_id, Lane::of_row(*created_by, job_type));
+    for row in rows.iter().filter(|row| row.handed) {
+        let lane = Lane::of_row(row.created_by, &row.job_type);
+        let message = JobMessage::row(tenant_id, row.id, lane);
         state
             .jobs
-            .push(message, None, Some(&JobQueue::row_key(&message, *attempts)))
+            .push(
+                message,
+                None,
+                Some(&JobQueue::row_key(&message, row.attempts)),
+            )
             .await?;
         handed += 1;
     }
-    let next = rows.into_iter().map(|row| (row.0, row.5)).collect();
+    let next = rows
+        .into_iter()
+        .map(|row| (row.id, row.watch_from))
+        .collect();
     Ok(Looked { handed, next })
 }
 
