@@ -13,7 +13,9 @@
 # Settings: BENCH_RUNS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (32), BENCH_POOL (16),
 #           BENCH_PORT (the first free one from 18380; the bare handler takes the next free
 #           one), BENCH_PRODUCT_BIN
-#           (measure this `tenantry` executable instead of building one).
+#           (measure this `tenantry` executable instead of building one), BENCH_PERF (a
+#           file: after the runs, `perf record -g` of the product during one more JWT run,
+#           for `perf report -i FILE`).
 # Needs wrk (installed with apt when missing): a C load generator with two threads costs
 # the shared cores less than any script, and the other bench scripts use it too.
 set -euo pipefail
@@ -147,6 +149,13 @@ echo "server RSS after the runs: product $(rss "$server" VmRSS) (peak $(rss "$se
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); log file: $(wc -l < "$work/server.log") lines"
 dropped=$(curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^tenantry_log_lines_dropped_total/ { print $2 }')
 echo "log lines dropped by the non-blocking writer: ${dropped:-0}"
+if [ -n "${BENCH_PERF:-}" ]; then
+  perf record -g -F 997 -p "$server" -o "$BENCH_PERF" -- sleep "$DURATION" 2>/dev/null &
+  recorder=$!
+  load "$server" "$DURATION" "$product_url" "$jwt" >/dev/null
+  wait "$recorder"
+  echo "perf profile of one JWT run: perf report -i $BENCH_PERF --no-children"
+fi
 if [ "$bad_total" -ne 0 ]; then
   echo "WARNING: $bad_total responses were not 2xx: the figures above are not of successful requests" >&2
   exit 1
