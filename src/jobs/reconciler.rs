@@ -14,6 +14,7 @@
 //! worker finds nothing to claim.
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use uuid::Uuid;
 
 use super::{JobMessage, JobQueue, Lane, types::purge};
@@ -21,6 +22,8 @@ use crate::{AppState, background::Background, lease::Lease};
 
 /// Watch rows looked at per round (the oldest first), so a backlog is taken in steps.
 const BATCH: i64 = 1000;
+/// Tenants looked at concurrently in a round (on the platform pool).
+const LOOKS_AT_ONCE: usize = 4;
 
 /// Runs a reconciliation round every `JOB_RECONCILE_MS` while this process holds the
 /// lease, until shutdown; then gives the lease up so another process takes over at once.
@@ -92,9 +95,17 @@ pub async fn round(state: &AppState) -> anyhow::Result<Round> {
     .await?;
     round.statements += 1;
     let mut next = NextLooks::default();
-    for (tenant_id, jobs) in due {
-        round.statements += 1;
-        match look(state, tenant_id, &jobs, requeue_after).await {
+    round.statements += due.len();
+    let looks = futures::stream::iter(due)
+        .map(|(tenant_id, jobs)| async move {
+            let looked = look(state, tenant_id, &jobs, requeue_after).await;
+            (tenant_id, jobs, looked)
+        })
+        .buffer_unordered(LOOKS_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await;
+    for (tenant_id, jobs, looked) in looks {
+        match looked {
             Ok(looked) => {
                 round.handed += looked.handed;
                 next.add(tenant_id, &jobs, &looked.next);
@@ -164,7 +175,10 @@ async fn look(
     jobs: &[Uuid],
     requeue_after: i64,
 ) -> anyhow::Result<Looked> {
-    let scope = state.tenant_scope(tenant_id);
+    // On the platform pool, unprepared: a round may look at a thousand tenants once each,
+    // and their statements would otherwise evict the prepared statements of the lanes
+    // that serve those tenants' requests.
+    let scope = crate::db::TenantScope::new(state.db.clone(), tenant_id);
     // Marking `enqueued_at` first means a crash after this statement costs one more
     // round, never a lost job; for an expired lease it is set past `lease_until`, so the
     // row is handed over once per expiry. A running job under a live lease is looked at
@@ -190,6 +204,7 @@ async fn look(
         ))
         .bind(requeue_after)
         .bind(jobs)
+        .persistent(false)
         .fetch_all(scope.db())
         .await?;
     let mut handed = 0;
