@@ -1,6 +1,8 @@
 //! API keys: machine credentials of a tenant, stored in the shared schema so the key
 //! alone finds its tenant. Only a SHA-256 of each key is kept.
 
+pub mod manage;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;

@@ -1,5 +1,7 @@
 //! Roles inside a tenant: the seeded system roles, custom roles and their grants.
 
+pub mod manage;
+
 use uuid::Uuid;
 
 use crate::{

@@ -1,5 +1,7 @@
 //! Users of a tenant: accounts, their roles, activation.
 
+pub mod manage;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;

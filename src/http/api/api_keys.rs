@@ -3,29 +3,21 @@
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::invalidation::{Change, commit},
     auth::principal::TenantPrincipal,
     client_address::ClientInfo,
-    db::TenantTx,
     error::{AppError, AppResult, Problem},
     http::{
         extract::{AppPath, AppQuery},
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    rbac::owner_model,
-    services::webhooks::{self, EventType},
-    services::{
-        api_keys::{self, ApiKey, KeyAccess},
-        audit::{self, AuditEntry},
-    },
+    services::api_keys::{self, ApiKey, KeyAccess, manage},
 };
 
 /// The tenant's keys (never the keys themselves), newest first.
@@ -152,43 +144,9 @@ pub async fn create(
             "must be in the future",
         ));
     }
-    let access = api_keys::resolve(&principal.scope, access).await?;
-    let cleared = owner_model::grant(&principal.authority(), &access.grants)?;
-    let mut tx = principal.scope.begin().await?;
-    let (api_key, key) = api_keys::create(
-        &mut tx,
-        principal.actor.id(),
-        app.config.api_key_env(),
-        name,
-        access,
-        body.expires_at,
-        cleared,
-    )
-    .await?;
-    audit_key(&mut tx, &principal, &client, "api_key.created", &api_key).await?;
-    tx.commit().await?;
+    let (api_key, key) =
+        manage::create(&app, &principal, &client, name, access, body.expires_at).await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { api_key, key })))
-}
-
-/// Records a key event in the transaction that made it.
-async fn audit_key(
-    tx: &mut TenantTx,
-    principal: &TenantPrincipal,
-    client: &ClientInfo,
-    action: &'static str,
-    key: &ApiKey,
-) -> AppResult<()> {
-    let entry = AuditEntry::new(Some(principal.actor), action, client)
-        .target("api_key", key.id)
-        .metadata(json!({"name": key.name, "prefix": key.prefix, "role": key.role, "permissions": key.permissions}));
-    audit::record_in(tx, entry).await?;
-    let event = match action {
-        "api_key.created" => EventType::ApiKeyCreated,
-        "api_key.rotated" => EventType::ApiKeyRotated,
-        _ => EventType::ApiKeyRevoked,
-    };
-    webhooks::emit(tx, event, key).await?;
-    Ok(())
 }
 
 /// Revoke a key: it stops working at once on this replica, within 30 s everywhere.
@@ -205,14 +163,7 @@ pub async fn revoke(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    let mut tx = principal.scope.begin().await?;
-    let cleared = owner_model::revoke_key(
-        &principal.authority(),
-        &api_keys::target(&mut tx, id).await?,
-    )?;
-    let api_key = api_keys::revoke(&mut tx, cleared).await?;
-    audit_key(&mut tx, &principal, &client, "api_key.revoked", &api_key).await?;
-    commit(&app, tx, Change::ApiKey(id)).await?;
+    manage::revoke(&app, &principal, &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -230,13 +181,6 @@ pub async fn rotate(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<CreatedApiKey>> {
-    let mut tx = principal.scope.begin().await?;
-    let cleared = owner_model::rotate_key(
-        &principal.authority(),
-        &api_keys::target(&mut tx, id).await?,
-    )?;
-    let (api_key, key) = api_keys::rotate(&mut tx, cleared, app.config.api_key_env()).await?;
-    audit_key(&mut tx, &principal, &client, "api_key.rotated", &api_key).await?;
-    commit(&app, tx, Change::ApiKey(id)).await?;
+    let (api_key, key) = manage::rotate(&app, &principal, &client, id).await?;
     Ok(Json(CreatedApiKey { api_key, key }))
 }

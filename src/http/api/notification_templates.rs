@@ -6,7 +6,6 @@
 
 use axum::{Json, http::StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
@@ -21,10 +20,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    services::{
-        audit::{self, AuditEntry},
-        notifications::{self, Channel, Template, TemplateInput, template},
-    },
+    services::notifications::{self, Channel, Template, TemplateInput, manage_templates, template},
 };
 
 /// The largest template body.
@@ -82,20 +78,6 @@ impl TemplateRequest {
     }
 }
 
-async fn audit_template(
-    tx: &mut crate::db::TenantTx,
-    principal: &TenantPrincipal,
-    client: &ClientInfo,
-    action: &'static str,
-    template: &Template,
-) -> AppResult<()> {
-    let entry = AuditEntry::new(Some(principal.actor), action, client)
-        .target("notification_template", template.id)
-        .metadata(json!({"name": template.name, "channel": template.channel}));
-    audit::record_in(tx, entry).await?;
-    Ok(())
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TemplateFilter {
@@ -145,17 +127,7 @@ pub async fn create_template(
     ValidJson(req): ValidJson<TemplateRequest>,
 ) -> AppResult<(StatusCode, Json<Template>)> {
     let input = req.input()?;
-    let mut tx = principal.scope.begin().await?;
-    let template = notifications::create_template(&mut tx, &input).await?;
-    audit_template(
-        &mut tx,
-        &principal,
-        &client,
-        "notification_template.created",
-        &template,
-    )
-    .await?;
-    tx.commit().await?;
+    let template = manage_templates::create(&principal, &client, &input).await?;
     Ok((StatusCode::CREATED, Json(template)))
 }
 
@@ -191,17 +163,7 @@ pub async fn replace_template(
     ValidJson(req): ValidJson<TemplateRequest>,
 ) -> AppResult<Json<Template>> {
     let input = req.input()?;
-    let mut tx = principal.scope.begin().await?;
-    let template = notifications::replace_template(&mut tx, id, &input).await?;
-    audit_template(
-        &mut tx,
-        &principal,
-        &client,
-        "notification_template.updated",
-        &template,
-    )
-    .await?;
-    tx.commit().await?;
+    let template = manage_templates::replace(&principal, &client, id, &input).await?;
     Ok(Json(template))
 }
 
@@ -217,16 +179,6 @@ pub async fn delete_template(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    let mut tx = principal.scope.begin().await?;
-    let template = notifications::delete_template(&mut tx, id).await?;
-    audit_template(
-        &mut tx,
-        &principal,
-        &client,
-        "notification_template.deleted",
-        &template,
-    )
-    .await?;
-    tx.commit().await?;
+    manage_templates::delete(&principal, &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

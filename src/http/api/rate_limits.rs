@@ -2,23 +2,16 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    auth::{
-        invalidation::{Change, invalidate},
-        principal::Principal,
-    },
+    auth::principal::Principal,
     client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::extract::{AppJson, AppPath},
-    services::{
-        audit::AuditEntry,
-        rate_limit::{self, Override},
-    },
+    services::rate_limit::{Override, overrides::manage as overrides},
 };
 
 /// Largest override accepted, for either field.
@@ -72,18 +65,7 @@ pub async fn set(
             ));
         }
     };
-    let entry = AuditEntry::new(
-        Some(principal.actor()),
-        "tenant.rate_limit_overridden",
-        &client,
-    )
-    .target("tenant", id)
-    .metadata(json!({"requests_per_minute": rpm, "burst": burst}));
-    let row = rate_limit::set_override_audited(&app.db, id, rpm, burst, entry)
-        .await?
-        .ok_or_else(AppError::not_found)?;
-    app.limits.overrides.apply(id, Some(&row));
-    invalidate(&app, Change::Tenant(id)).await;
+    let row = overrides::set(&app, principal.actor(), &client, id, rpm, burst).await?;
     Ok(Json(row))
 }
 
@@ -101,16 +83,6 @@ pub async fn remove(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    let entry = AuditEntry::new(
-        Some(principal.actor()),
-        "tenant.rate_limit_override_removed",
-        &client,
-    )
-    .target("tenant", id);
-    if !rate_limit::remove_override_audited(&app.db, id, entry).await? {
-        return Err(AppError::not_found());
-    }
-    app.limits.overrides.apply(id, None);
-    invalidate(&app, Change::Tenant(id)).await;
+    overrides::remove(&app, principal.actor(), &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

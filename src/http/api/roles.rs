@@ -2,7 +2,6 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{
     IntoParams, ToSchema,
     openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, Type},
@@ -12,10 +11,7 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::{
-        invalidation::{Change, commit},
-        principal::TenantPrincipal,
-    },
+    auth::principal::TenantPrincipal,
     client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
@@ -23,12 +19,8 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    rbac::{Grant, Permission, PermissionSet, owner_model},
-    services::webhooks::{self, EventType},
-    services::{
-        audit::{self, AuditEntry},
-        roles::{self, Role},
-    },
+    rbac::{Grant, Permission},
+    services::roles::{self, Role, manage},
 };
 
 /// One permission of the catalog.
@@ -167,43 +159,16 @@ pub async fn create(
 ) -> AppResult<(StatusCode, Json<Role>)> {
     let name = roles::parse_name(&body.name).map_err(|e| AppError::validation(vec![e]))?;
     let grants = parse_grants("permissions", &body.permissions)?;
-    let cleared = owner_model::grant(
-        &principal.authority(),
-        &PermissionSet::new(grants.iter().cloned()),
-    )?;
-    let mut tx = principal.scope.begin().await?;
-    let role = roles::create(
-        &mut tx,
+    let role = manage::create(
+        &app,
+        &principal,
+        &client,
         &name,
         body.description.as_deref(),
         &grants,
-        cleared,
     )
     .await?;
-    audit_role(&mut tx, &principal, &client, "role.created", &role).await?;
-    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok((StatusCode::CREATED, Json(role)))
-}
-
-async fn audit_role(
-    tx: &mut crate::db::TenantTx,
-    principal: &TenantPrincipal,
-    client: &ClientInfo,
-    action: &'static str,
-    role: &Role,
-) -> AppResult<()> {
-    let entry = AuditEntry::new(Some(principal.actor), action, client)
-        .target("role", role.id)
-        .metadata(json!({"name": role.name, "permissions": role.permissions}));
-    audit::record_in(tx, entry).await?;
-    let event = match action {
-        "role.created" => EventType::RoleCreated,
-        "role.deleted" => EventType::RoleDeleted,
-        // permission_added, permission_removed, updated
-        _ => EventType::RoleUpdated,
-    };
-    webhooks::emit(tx, event, role).await?;
-    Ok(())
 }
 
 /// One role.
@@ -251,18 +216,15 @@ pub async fn update(
         .map(roles::parse_name)
         .transpose()
         .map_err(|e| AppError::validation(vec![e]))?;
-    let mut tx = principal.scope.begin().await?;
-    let cleared =
-        owner_model::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
-    let role = roles::update(
-        &mut tx,
-        cleared,
+    let role = manage::update(
+        &app,
+        &principal,
+        &client,
+        id,
         name.as_deref(),
         body.description.as_deref(),
     )
     .await?;
-    audit_role(&mut tx, &principal, &client, "role.updated", &role).await?;
-    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(role))
 }
 
@@ -281,13 +243,7 @@ pub async fn delete(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    let mut tx = principal.scope.begin().await?;
-    let cleared =
-        owner_model::delete_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
-    let role = roles::get(&principal.scope, id).await?;
-    roles::delete(&mut tx, cleared).await?;
-    audit_role(&mut tx, &principal, &client, "role.deleted", &role).await?;
-    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
+    manage::delete(&app, &principal, &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -316,13 +272,7 @@ pub async fn add_permission(
     ValidJson(body): ValidJson<AddPermission>,
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", std::slice::from_ref(&body.permission))?.remove(0);
-    let mut tx = principal.scope.begin().await?;
-    let authority = principal.authority();
-    let cleared = owner_model::update_role(&authority, &roles::target(&mut tx, id).await?)?;
-    let granted = owner_model::grant(&authority, &PermissionSet::new([grant.clone()]))?;
-    let role = roles::add_permission(&mut tx, cleared, &grant, granted).await?;
-    audit_role(&mut tx, &principal, &client, "role.permission_added", &role).await?;
-    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
+    let role = manage::add_permission(&app, &principal, &client, id, grant).await?;
     Ok(Json(role))
 }
 
@@ -354,18 +304,6 @@ pub async fn remove_permission(
     AppPath(RolePermissionPath { id, permission }): AppPath<RolePermissionPath>,
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", &[permission])?.remove(0);
-    let mut tx = principal.scope.begin().await?;
-    let cleared =
-        owner_model::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
-    let role = roles::remove_permission(&mut tx, cleared, &grant).await?;
-    audit_role(
-        &mut tx,
-        &principal,
-        &client,
-        "role.permission_removed",
-        &role,
-    )
-    .await?;
-    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
+    let role = manage::remove_permission(&app, &principal, &client, id, &grant).await?;
     Ok(Json(role))
 }

@@ -3,7 +3,6 @@
 
 use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::{
@@ -15,12 +14,8 @@ use crate::{
         extract::{AppJson, AppQuery},
         pagination::{PageParams, Paginated},
     },
-    services::{
-        audit::{self, AuditEntry},
-        scaling::{
-            self, Decision, Policy, PolicyInput, Sample, ScalingEvent, ScalingStatus,
-            TenantCapacity,
-        },
+    services::scaling::{
+        self, Decision, Policy, PolicyInput, Sample, ScalingEvent, ScalingStatus, TenantCapacity,
     },
 };
 
@@ -66,11 +61,7 @@ pub async fn set_policy(
 ) -> AppResult<Json<ScalingStatus>> {
     let plan = principal.tenant.plan;
     let policy = body.validate(plan, "").map_err(AppError::validation)?;
-    let status = scaling::set_policy(&app.db, principal.tenant_id(), plan, policy).await?;
-    let entry = AuditEntry::new(Some(principal.actor), "scaling.policy_updated", &client)
-        .target("tenant", principal.tenant_id())
-        .metadata(json!({"policy": policy}));
-    audit::record(&principal.scope, entry).await?;
+    let status = scaling::update_policy(&app.db, &principal, &client, policy).await?;
     Ok(Json(status))
 }
 

@@ -2,15 +2,13 @@
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::invalidation::{Change, commit},
-    auth::{password, principal::TenantPrincipal},
+    auth::principal::TenantPrincipal,
     client_address::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{
@@ -18,14 +16,9 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    rbac::owner_model,
-    services::webhooks::{self, EventType},
-    services::{
-        audit::{self, AuditEntry},
-        identity,
-        notifications::{self, PlatformMail},
-        sessions,
-        users::{self, Email, NewUser, User, UserChanges},
+    services::users::{
+        self, Email, User,
+        manage::{self, NewAccount},
     },
 };
 
@@ -91,51 +84,16 @@ pub async fn create(
 ) -> AppResult<(StatusCode, Json<User>)> {
     // Both passed validation; parsing gives the domain types.
     let email = Email::parse("email", &body.email).map_err(|e| AppError::validation(vec![e]))?;
-    let new_password =
+    let password =
         users::password("password", body.password).map_err(|e| AppError::validation(vec![e]))?;
-    let roles = body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]);
-    let password_hash = password::hash(new_password).await?;
-    let mut tx = principal.scope.begin().await?;
-    let resolved = users::resolve_roles(&mut tx, &roles).await?;
-    let cleared = owner_model::grant(&principal.authority(), &resolved.grants)?;
-    let id = users::create(
-        &mut tx,
-        NewUser {
-            email,
-            password_hash,
-            first_name: body.first_name,
-            last_name: body.last_name,
-            self_registered: false,
-        },
-        &resolved,
-        cleared,
-    )
-    .await?;
-    let token =
-        sessions::create_one_time(&mut tx, id, sessions::Purpose::EmailVerification).await?;
-    audit::record_in(
-        &mut tx,
-        AuditEntry::new(Some(principal.actor), "user.created", &client)
-            .target("user", id)
-            .metadata(json!({"roles": roles})),
-    )
-    .await?;
-    let user = users::get_in(&mut tx, id).await?;
-    webhooks::emit(&mut tx, EventType::UserCreated, &user).await?;
-    // The platform's own mail (no creator): to the address as stored.
-    let verification = notifications::queue_platform_in(
-        &app.limits,
-        &mut tx,
-        principal.tenant.plan,
-        PlatformMail::EmailVerification,
-        &user.email,
-        identity::verification_body(&token),
-    )
-    .await?;
-    tx.commit().await?;
-    if let Some(verification) = verification {
-        notifications::dispatch(&app, principal.tenant_id(), &verification).await;
-    }
+    let account = NewAccount {
+        email,
+        password,
+        first_name: body.first_name,
+        last_name: body.last_name,
+        roles: body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]),
+    };
+    let user = manage::create(&app, &principal, &client, account).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -180,33 +138,16 @@ pub async fn update(
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<UpdateUser>,
 ) -> AppResult<Json<User>> {
-    let changes = UserChanges {
-        first_name: body.first_name,
-        last_name: body.last_name,
-        reactivate: body.is_active == Some(true),
-    };
-    let mut tx = principal.scope.begin().await?;
-    let target = users::target(&mut tx, id).await?;
-    let authority = principal.authority();
-    if body.is_active == Some(false) {
-        users::deactivate(&mut tx, owner_model::deactivate_user(&authority, &target)?).await?;
-    }
-    users::update(
-        &mut tx,
-        owner_model::update_user(&authority, &target)?,
-        &changes,
+    let user = manage::update(
+        &app,
+        &principal,
+        &client,
+        id,
+        body.first_name,
+        body.last_name,
+        body.is_active,
     )
     .await?;
-    audit::record_in(
-        &mut tx,
-        AuditEntry::new(Some(principal.actor), "user.updated", &client)
-            .target("user", id)
-            .metadata(json!({"is_active": body.is_active})),
-    )
-    .await?;
-    let user = users::get_in(&mut tx, id).await?;
-    webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
-    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(Json(user))
 }
 
@@ -225,20 +166,7 @@ pub async fn delete(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    let mut tx = principal.scope.begin().await?;
-    let target = users::target(&mut tx, id).await?;
-    users::delete(
-        &mut tx,
-        owner_model::delete_user(&principal.authority(), &target)?,
-    )
-    .await?;
-    audit::record_in(
-        &mut tx,
-        AuditEntry::new(Some(principal.actor), "user.deleted", &client).target("user", id),
-    )
-    .await?;
-    webhooks::emit(&mut tx, EventType::UserDeleted, json!({"id": id})).await?;
-    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
+    manage::delete(&app, &principal, &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -267,25 +195,6 @@ pub async fn set_roles(
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<SetRoles>,
 ) -> AppResult<Json<User>> {
-    let mut tx = principal.scope.begin().await?;
-    let target = users::target(&mut tx, id).await?;
-    let roles = users::resolve_roles(&mut tx, &body.roles).await?;
-    let cleared = owner_model::set_user_roles(
-        &principal.authority(),
-        &target,
-        &roles.grants,
-        roles.has_admin,
-    )?;
-    users::set_roles(&mut tx, cleared, &roles).await?;
-    audit::record_in(
-        &mut tx,
-        AuditEntry::new(Some(principal.actor), "user.roles_assigned", &client)
-            .target("user", id)
-            .metadata(json!({"roles": body.roles})),
-    )
-    .await?;
-    let user = users::get_in(&mut tx, id).await?;
-    webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
-    commit(&app, tx, Change::Tenant(principal.tenant_id())).await?;
+    let user = manage::set_roles(&app, &principal, &client, id, body.roles).await?;
     Ok(Json(user))
 }

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod compose;
+pub mod manage_templates;
 pub mod outbox;
 pub mod template;
 

@@ -33,10 +33,7 @@ pub use gcra::BucketState;
 use gcra::{Cell, LocalBuckets};
 pub use limit_decision::{Decision, RATELIMIT_POLICY};
 pub use login_failures::LoginAttempt;
-pub use overrides::{
-    Override, Overrides, remove_override, remove_override_audited, set_override,
-    set_override_audited,
-};
+pub use overrides::{Override, Overrides, remove_override, set_override};
 pub use platform_mail::{MailRefusal, PLATFORM_MAIL_PER_HOUR};
 pub use send_quota::daily_send_quota;
 

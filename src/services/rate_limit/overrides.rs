@@ -9,17 +9,14 @@ use std::{collections::HashMap, sync::RwLock, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgExecutor, PgPool};
+use sqlx::PgExecutor;
 use tokio::sync::Notify;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::Rate;
-use crate::{
-    db::TenantScope,
-    services::audit::{self, AuditEntry},
-};
 
+pub mod manage;
 pub mod refresh;
 
 /// How often every replica reloads all overrides, whatever it heard.
@@ -89,41 +86,6 @@ impl Overrides {
         *self.rates.write().unwrap_or_else(|e| e.into_inner()) = rates;
         Ok(count)
     }
-}
-
-/// Creates or replaces a tenant's override and records `audit` in the tenant's log, in
-/// one transaction; `None` (and nothing written) when the tenant does not exist or is
-/// deleted.
-pub async fn set_override_audited(
-    db: &PgPool,
-    tenant: Uuid,
-    requests_per_minute: i32,
-    burst: i32,
-    audit: AuditEntry,
-) -> sqlx::Result<Option<Override>> {
-    let mut tx = TenantScope::new(db.clone(), tenant).begin().await?;
-    let Some(row) = set_override(tx.conn(), tenant, requests_per_minute, burst).await? else {
-        return Ok(None);
-    };
-    audit::record_in(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(Some(row))
-}
-
-/// Removes a tenant's override and records `audit`, in one transaction; whether there
-/// was one (nothing is written when there was not).
-pub async fn remove_override_audited(
-    db: &PgPool,
-    tenant: Uuid,
-    audit: AuditEntry,
-) -> sqlx::Result<bool> {
-    let mut tx = TenantScope::new(db.clone(), tenant).begin().await?;
-    if !remove_override(tx.conn(), tenant).await? {
-        return Ok(false);
-    }
-    audit::record_in(&mut tx, audit).await?;
-    tx.commit().await?;
-    Ok(true)
 }
 
 /// Creates or replaces a tenant's override; `None` when the tenant does not exist (or

@@ -23,8 +23,13 @@ pub use decision::{Action, Decision, History};
 pub use policy::{Policy, PolicyInput};
 
 use crate::{
+    auth::principal::TenantPrincipal,
+    client_address::ClientInfo,
     error::{AppError, AppResult},
-    services::tenants::Plan,
+    services::{
+        audit::{self, AuditEntry},
+        tenants::Plan,
+    },
 };
 
 /// Per-replica state of the autoscaler, kept in the [`crate::App`].
@@ -112,6 +117,22 @@ pub async fn policy_of(db: &PgPool, tenant_id: Uuid, plan: Plan) -> AppResult<(P
             (policy, policy.min_capacity)
         }
     })
+}
+
+/// The caller's replacement of their tenant's policy (already validated against the
+/// plan): [`set_policy`], then the audit entry.
+pub async fn update_policy(
+    db: &PgPool,
+    principal: &TenantPrincipal,
+    client: &ClientInfo,
+    policy: Policy,
+) -> AppResult<ScalingStatus> {
+    let status = set_policy(db, principal.tenant_id(), principal.tenant.plan, policy).await?;
+    let entry = AuditEntry::new(Some(principal.actor), "scaling.policy_updated", client)
+        .target("tenant", principal.tenant_id())
+        .metadata(json!({"policy": policy}));
+    audit::record(&principal.scope, entry).await?;
+    Ok(status)
 }
 
 /// Replaces the tenant's policy. A capacity outside the new bounds moves into them at
