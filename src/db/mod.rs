@@ -114,6 +114,12 @@ pub async fn connect_one(url: &str) -> anyhow::Result<PgConnection> {
         .context("failed to open a database connection")
 }
 
+/// Whether the database answers (the readiness probe).
+pub async fn ping(db: &PgPool) -> anyhow::Result<()> {
+    sqlx::query("select 1").execute(db).await?;
+    Ok(())
+}
+
 /// Quotes an identifier for SQL text (doubling embedded quotes).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -67,10 +67,7 @@ pub async fn live() -> Json<Health> {
     ))]
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let (database, redis, storage) = tokio::join!(
-        check(async {
-            sqlx::query("select 1").execute(&app.db).await?;
-            Ok(())
-        }),
+        check(crate::db::ping(&app.db)),
         check(crate::redis::ping(&app.redis)),
         check(app.storage.ping()),
     );
