@@ -2,7 +2,14 @@
 
 pub mod actor;
 pub mod channel;
+pub mod email;
+pub mod plan;
+pub mod role_name;
 pub mod storable_json;
+pub mod tenant_slug;
 
 pub use actor::Actor;
 pub use channel::Channel;
+pub use email::Email;
+pub use plan::Plan;
+pub use tenant_slug::TenantSlug;

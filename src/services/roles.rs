@@ -132,22 +132,7 @@ const SELECT: &str = "select r.id, r.name, r.description, r.is_system, r.created
               where role_id = r.id order by permission) as permissions
     from {schema}.roles r";
 
-/// A role name: `^[a-z][a-z0-9_-]{1,49}$`.
-pub fn parse_name(raw: &str) -> Result<String, crate::error::FieldError> {
-    let ok = (2..=50).contains(&raw.len())
-        && raw.starts_with(|c: char| c.is_ascii_lowercase())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err(crate::error::FieldError::new(
-            "name",
-            "must match ^[a-z][a-z0-9_-]{1,49}$",
-        ))
-    }
-}
+pub use crate::domain::role_name::parse as parse_name;
 
 pub async fn list(
     scope: &TenantScope,

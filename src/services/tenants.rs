@@ -1,9 +1,7 @@
 //! Tenants: the `platform.tenants` rows, their lifecycle and the purge of deleted ones.
 
-use std::{fmt, str::FromStr};
-
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
@@ -17,10 +15,12 @@ use crate::{
     auth::principal::Actor,
     client_address::ClientInfo,
     db::{TenantSchema, TenantScope},
-    error::{AppError, AppResult, FieldError},
+    error::{AppError, AppResult},
     services::audit::{self, AuditEntry},
     services::webhooks::{self, EventType},
 };
+
+pub use crate::domain::{Plan, TenantSlug};
 
 /// A customer organisation.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
@@ -53,98 +53,6 @@ impl Tenant {
     /// Whether users must pass a second factor (`settings.security.require_mfa`).
     pub fn requires_mfa(&self) -> bool {
         Security::of(&self.settings).require_mfa
-    }
-}
-
-/// A plan, which sets limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Plan {
-    Free,
-    Standard,
-    Premium,
-}
-
-impl Plan {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Plan::Free => "free",
-            Plan::Standard => "standard",
-            Plan::Premium => "premium",
-        }
-    }
-
-    /// Jobs the tenant runs at once across the cluster: free 2, standard 8, premium 32.
-    pub fn job_concurrency(self) -> usize {
-        match self {
-            Plan::Free => 2,
-            Plan::Standard => 8,
-            Plan::Premium => 32,
-        }
-    }
-
-    /// Capacity bounds of the autoscaling policy: free 1–2, standard 1–10, premium 2–50.
-    pub fn capacity_bounds(self) -> (i32, i32) {
-        match self {
-            Plan::Free => (1, 2),
-            Plan::Standard => (1, 10),
-            Plan::Premium => (2, 50),
-        }
-    }
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Plan {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "free" => Ok(Plan::Free),
-            "standard" => Ok(Plan::Standard),
-            "premium" => Ok(Plan::Premium),
-            _ => Err(()),
-        }
-    }
-}
-
-/// How a stored plan is read (the column is checked to hold one of the three).
-impl TryFrom<String> for Plan {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse().map_err(|()| format!("unknown plan {s:?}"))
-    }
-}
-
-/// A tenant slug: `^[a-z][a-z0-9-]{2,39}$`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantSlug(String);
-
-impl TenantSlug {
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let ok = raw.len() >= 3
-            && raw.len() <= 40
-            && raw.starts_with(|c: char| c.is_ascii_lowercase())
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(FieldError::new(
-                "slug",
-                "must match ^[a-z][a-z0-9-]{2,39}$ (3 to 40 lowercase letters, digits, dashes)",
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
