@@ -3,7 +3,8 @@
 #   (a) every metric the code registers (the tenantry_* names inside metrics::counter!,
 #       gauge!, histogram! and describe_*! calls in src/) is in docs/observability.md;
 #   (b) every environment variable Config reads (the UPPER_CASE string literals of
-#       src/config.rs outside its tests) is in README.md and in .env.example;
+#       src/config/*.rs, its sections, outside their tests) is in README.md and in
+#       .env.example;
 #   (c) every relative link of README.md, CONTRIBUTING.md and docs/*.md resolves to a file
 #       inside the repository (and its #fragment, on a markdown page, to a heading).
 # Prints each failure as file:line: message and exits 1 if there is any.
@@ -102,15 +103,16 @@ for name, (path, line) in sorted(registered.items()):
         fail(path, line, f"metric {name} is registered but not in {observability}")
 
 # (b) configuration variables -----------------------------------------------------------
-config_path = Path("src/config.rs")
-config = config_path.read_text(encoding="utf-8")
-tests_at = re.search(r"^#\[cfg\(test\)\]", config, re.M)
-body = strip_rust_comments(config[: tests_at.start()] if tests_at else config)
+config_dir = Path("src/config")
 variables = {}
-for m in re.finditer(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{2,})"', body):
-    variables.setdefault(m.group(1), line_of(body, m.start()))
+for config_path in sorted(config_dir.rglob("*.rs")):
+    config = config_path.read_text(encoding="utf-8")
+    tests_at = re.search(r"^#\[cfg\(test\)\]", config, re.M)
+    body = strip_rust_comments(config[: tests_at.start()] if tests_at else config)
+    for m in re.finditer(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|[A-Z]{2,})"', body):
+        variables.setdefault(m.group(1), (config_path, line_of(body, m.start())))
 if not variables:
-    fail(config_path, 0, "no variable name found: the check is broken")
+    fail(config_dir, 0, "no variable name found: the check is broken")
 readme = Path("README.md").read_text(encoding="utf-8")
 env_example = Path(".env.example").read_text(encoding="utf-8")
 in_readme = set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", readme))
@@ -118,7 +120,7 @@ in_env = {
     m.group(1)
     for m in re.finditer(r"^\s*#?\s*([A-Z][A-Z0-9_]*)=", env_example, re.M)
 }
-for name, line in sorted(variables.items()):
+for name, (config_path, line) in sorted(variables.items()):
     if name not in in_readme:
         fail(config_path, line, f"variable {name} is read by Config but not in README.md")
     if name not in in_env:

@@ -63,7 +63,7 @@ impl App {
         let mut development_key = None;
         if !config.is_production() {
             crate::db::migrate::run_shared(&db).await?;
-            if config.jwt_private_key_file.is_none() {
+            if config.auth.jwt_private_key_file.is_none() {
                 development_key = Some(crate::auth::dev_key::load_or_create(&db).await?);
             }
         }
@@ -79,7 +79,7 @@ impl App {
                 Err(e) => tracing::warn!(error = %e, "could not check the database for Citus"),
             }
         });
-        if config.mfa_encryption_key.is_none() {
+        if config.auth.mfa_encryption_key.is_none() {
             tracing::warn!(
                 "MFA_ENCRYPTION_KEY is not set: TOTP secrets are sealed with the public \
                  development key (production refuses to start without one)"
@@ -95,21 +95,21 @@ impl App {
     }
 
     async fn assemble(config: Config, db: PgPool, jwt: JwtKeys) -> anyhow::Result<Self> {
-        let tenants = match config.database_tenant_pools {
+        let tenants = match config.database.tenant_pools {
             crate::db::PoolSetting::Auto => crate::db::pools::count_at_start(&db).await,
             crate::db::PoolSetting::Fixed(_) => 0,
         };
         let tenant_db = crate::db::TenantPools::new(
             &db,
-            &config.database_url,
-            config.database_max_connections,
-            config.database_tenant_pools,
-            config.database_statement_cache,
+            &config.database.url,
+            config.database.max_connections,
+            config.database.tenant_pools,
+            config.database.statement_cache,
             tenants,
         )?;
         // Only S3 storage and SNS notifications talk to AWS.
-        let aws = if config.storage_backend == StorageBackend::S3
-            || config.notifications_backend == NotificationsBackend::Sns
+        let aws = if config.storage.backend == StorageBackend::S3
+            || config.notifications.backend == NotificationsBackend::Sns
         {
             Some(crate::aws::sdk_config(&config).await)
         } else {
@@ -117,11 +117,11 @@ impl App {
         };
         let notifier = Notifier::from_config(&config, aws.as_ref()).await?;
         let storage = crate::storage::Storage::new(&config, aws.as_ref(), db.clone())?;
-        let redis = crate::redis::connect(&config.redis_url)?;
+        let redis = crate::redis::connect(&config.redis.url)?;
         // The recorder first: the limiter and meter register their metrics when built.
         let metrics = Metrics::install().context("failed to install the metrics recorder")?;
         let limits = RateLimiter::new(&config, redis.clone());
-        let meter = Meter::new(config.metering_enabled, metering::DEFAULT_MAX_KEYS);
+        let meter = Meter::new(config.metering.enabled, metering::DEFAULT_MAX_KEYS);
         Ok(Self {
             db,
             tenant_db,
@@ -133,8 +133,8 @@ impl App {
             jwt,
             tokens: TokenCache::default(),
             auth: AuthCache::new(
-                std::time::Duration::from_secs(config.access_token_ttl_seconds.unsigned_abs()),
-                config.deny_list_capacity,
+                std::time::Duration::from_secs(config.auth.access_token_ttl_seconds.unsigned_abs()),
+                config.auth.deny_list_capacity,
             ),
             notifier,
             autoscaler: Default::default(),
@@ -156,16 +156,16 @@ impl App {
 
     /// A Redis key in this deployment's namespace.
     pub fn redis_key(&self, key: &str) -> String {
-        format!("{}{key}", self.config.redis_key_prefix)
+        format!("{}{key}", self.config.redis.key_prefix)
     }
 }
 
 /// The platform pool (also the tenants' with `DATABASE_TENANT_POOLS=1`), not connected yet.
 fn platform_pool(config: &Config) -> anyhow::Result<PgPool> {
     crate::db::connect_with(
-        &config.database_url,
-        config.database_max_connections,
-        config.database_statement_cache,
+        &config.database.url,
+        config.database.max_connections,
+        config.database.statement_cache,
     )
 }
 

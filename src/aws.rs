@@ -8,8 +8,8 @@ use crate::config::Config;
 /// role); `AWS_ENDPOINT_URL` points both clients at a stand-in such as LocalStack or moto.
 pub async fn sdk_config(config: &Config) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(config.aws_region.clone()));
-    if let Some(url) = &config.aws_endpoint_url {
+        .region(Region::new(config.aws.region.clone()));
+    if let Some(url) = &config.aws.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     loader.load().await

@@ -109,16 +109,16 @@ pub async fn main() -> ExitCode {
 async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     if config.app_env != AppEnv::Production {
         // Development convenience: the database and shared schema appear by themselves.
-        db::ensure_database(&config.database_url).await?;
+        db::ensure_database(&config.database.url).await?;
     }
-    let listener = TcpListener::bind(config.bind_addr)
+    let listener = TcpListener::bind(config.http.bind_addr)
         .await
-        .with_context(|| format!("failed to bind {}", config.bind_addr))?;
+        .with_context(|| format!("failed to bind {}", config.http.bind_addr))?;
     let workers = config.workers_enabled && !no_workers;
     let state = AppState::new(App::connect(config).await?);
     if let (Some(email), Some(password)) = (
-        &state.config.platform_admin_email,
-        &state.config.platform_admin_password,
+        &state.config.auth.platform_admin_email,
+        &state.config.auth.platform_admin_password,
     ) {
         upsert_admin(&state, email, password.clone()).await?;
     }
@@ -162,7 +162,7 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
 /// `tenantry worker`: the background work without HTTP, until SIGTERM.
 async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
     if config.app_env != AppEnv::Production {
-        db::ensure_database(&config.database_url).await?;
+        db::ensure_database(&config.database.url).await?;
     }
     let state = AppState::new(App::new(config).await?);
     if state.config.app_env != AppEnv::Production {
@@ -186,7 +186,7 @@ async fn serve_metrics(
     state: &AppState,
     background: &Background,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
-    let Some(addr) = state.config.metrics_bind_addr else {
+    let Some(addr) = state.config.telemetry.metrics_bind_addr else {
         return Ok(None);
     };
     let listener = TcpListener::bind(addr)
@@ -219,7 +219,7 @@ async fn create_platform_admin(
     password: String,
 ) -> anyhow::Result<ExitCode> {
     if config.app_env != AppEnv::Production {
-        db::ensure_database(&config.database_url).await?;
+        db::ensure_database(&config.database.url).await?;
     }
     let app = App::new(config).await?;
     migrate::run_shared(&app.db).await?;
@@ -233,18 +233,20 @@ async fn run_migrate(
     concurrency: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
     if config.app_env != AppEnv::Production {
-        db::ensure_database(&config.database_url).await?;
+        db::ensure_database(&config.database.url).await?;
     }
-    let concurrency = concurrency.unwrap_or(config.migrate_concurrency).max(1);
+    let concurrency = concurrency
+        .unwrap_or(config.database.migrate_concurrency)
+        .max(1);
     let pool = db::connect(
-        &config.database_url,
+        &config.database.url,
         u32::try_from(concurrency + 1).unwrap_or(u32::MAX),
     )?;
     if !tenants_only {
         migrate::run_shared(&pool).await?;
         tracing::info!("shared schema is current");
     }
-    let mut lock_conn = db::connect_one(&config.database_url).await?;
+    let mut lock_conn = db::connect_one(&config.database.url).await?;
     let report = migrate::run_tenants(&pool, &mut lock_conn, concurrency).await?;
     tracing::info!(
         migrated = report.migrated.len(),

@@ -48,7 +48,8 @@ pub struct LogGuard {
 /// would otherwise stall the async workers); when the buffer is full a line is dropped
 /// and counted.
 pub fn init_tracing(config: &Config) -> LogGuard {
-    let filter = EnvFilter::try_new(&config.rust_log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_new(&config.telemetry.rust_log).unwrap_or_else(|_| EnvFilter::new("info"));
     // A second call (tests build several apps) keeps the first subscriber and its writer.
     if DROPPED_LINES.get().is_some() {
         return LogGuard { _writer: None };
@@ -62,7 +63,7 @@ pub fn init_tracing(config: &Config) -> LogGuard {
         }
     };
     let registry = tracing_subscriber::registry().with(filter);
-    let installed = match config.log_format {
+    let installed = match config.telemetry.log_format {
         LogFormat::Json => registry
             .with(
                 fmt::layer()
@@ -276,7 +277,7 @@ const QUEUE_DEPTH_EVERY_MS: i64 = 30_000;
 /// `Deployment`, the Redis key prefix without its colon). Only in production with JSON
 /// logs (the ECS tasks), at most every 30 seconds.
 pub fn publish_queue_depth(config: &Config, ready: u64, scheduled: u64) {
-    if !config.is_production() || config.log_format != LogFormat::Json {
+    if !config.is_production() || config.telemetry.log_format != LogFormat::Json {
         return;
     }
     let now = chrono::Utc::now().timestamp_millis();
@@ -310,7 +311,7 @@ fn queue_depth_emf(config: &Config, now_ms: i64, ready: u64, scheduled: u64) -> 
                 ],
             }],
         },
-        "Deployment": config.redis_key_prefix.trim_end_matches(':'),
+        "Deployment": config.redis.key_prefix.trim_end_matches(':'),
         "JobsQueueDepth": ready,
         "JobsScheduled": scheduled,
     })

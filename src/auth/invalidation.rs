@@ -204,7 +204,7 @@ pub fn start(app: &AppState, background: &Background) {
 }
 
 async fn listen(app: &App) -> anyhow::Result<()> {
-    let client = redis::Client::open(app.config.redis_url.as_str())?;
+    let client = redis::Client::open(app.config.redis.url.as_str())?;
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(channel(app)).await?;
     // Subscribed first, loaded second: a logout published in between is in the load or

@@ -82,7 +82,7 @@ impl JwtKeys {
     /// database (see [`super::dev_key`]) — or, when there is none (tests, tools that
     /// sign nothing), a key of this process alone, with a warning.
     pub fn from_config(config: &Config, development_pem: Option<&str>) -> anyhow::Result<Self> {
-        let current = match (&config.jwt_private_key_file, development_pem) {
+        let current = match (&config.auth.jwt_private_key_file, development_pem) {
             (Some(path), _) => std::fs::read_to_string(path)
                 .with_context(|| format!("JWT_PRIVATE_KEY_FILE: cannot read {path}"))?,
             (None, _) if config.is_production() => {
@@ -98,7 +98,7 @@ impl JwtKeys {
             }
         };
         let mut previous = Vec::new();
-        for path in &config.jwt_previous_key_files {
+        for path in &config.auth.jwt_previous_key_files {
             previous.push(
                 std::fs::read_to_string(path)
                     .with_context(|| format!("JWT_PREVIOUS_KEY_FILES: cannot read {path}"))?,
@@ -107,9 +107,9 @@ impl JwtKeys {
         Self::from_pems(
             &current,
             &previous,
-            &config.jwt_issuer,
-            &config.jwt_audience,
-            config.access_token_ttl_seconds,
+            &config.auth.jwt_issuer,
+            &config.auth.jwt_audience,
+            config.auth.access_token_ttl_seconds,
         )
     }
 

@@ -90,7 +90,7 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
         return Ok(req);
     }
     let (headers, extensions) = (req.headers(), req.extensions());
-    let client = || client_ip(headers, extensions, &app.config.trusted_proxies);
+    let client = || client_ip(headers, extensions, &app.config.http.trusted_proxies);
     let principal = match authenticate(app, headers, client).await {
         Ok(principal) => principal,
         Err(e) if e.code().status() == StatusCode::UNAUTHORIZED => {

@@ -42,7 +42,7 @@ where
         Some(None) => (req, Subject::Platform),
         None => {
             let (parts, body) = req.into_parts();
-            let client = client_info(&parts, &app.config.trusted_proxies);
+            let client = client_info(&parts, &app.config.http.trusted_proxies);
             let ip = client.ip.and_then(|ip| ip.parse().ok());
             (Request::from_parts(parts, body), Subject::Client(ip))
         }

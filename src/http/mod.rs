@@ -56,11 +56,11 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            config.request_timeout,
+            config.http.request_timeout,
         ))
-        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(DefaultBodyLimit::max(config.http.body_limit_bytes))
         .layer(CompressionLayer::new())
-        .layer(cors(&config.cors_allowed_origins));
+        .layer(cors(&config.http.cors_allowed_origins));
 
     routes
         .fallback(middleware::not_found)

@@ -214,7 +214,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/health/live", get(ops::health::live))
         .route("/health/ready", get(ops::health::ready));
     // With a listener of its own (`METRICS_BIND_ADDR`), not here.
-    let router = if state.config.metrics_bind_addr.is_none() {
+    let router = if state.config.telemetry.metrics_bind_addr.is_none() {
         router.route("/metrics", get(ops::metrics::metrics))
     } else {
         router

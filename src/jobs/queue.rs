@@ -52,10 +52,10 @@ fn lane_config(config: &Config, queue: &str) -> StorageConfig {
     // apalis declares a worker dead after `heartbeat × missed`; its messages go back to
     // the queue then. The row lease is the primary guard; this only bounds how long a
     // dead worker's message lingers.
-    let heartbeat = config.job_lease / 3;
+    let heartbeat = config.jobs.lease / 3;
     StorageConfig::default()
-        .queue(format!("{}{queue}", config.redis_key_prefix))
-        .batch_size(config.job_concurrency.clamp(1, 100))
+        .queue(format!("{}{queue}", config.redis.key_prefix))
+        .batch_size(config.jobs.concurrency.clamp(1, 100))
         .heartbeat_interval(heartbeat.max(Duration::from_millis(100)))
         .missed_heartbeats(3)
         .idempotency_ttl(Some(IDEMPOTENCY_TTL))
@@ -69,7 +69,7 @@ impl JobQueue {
         Self {
             storage: RedisStorage::new(conn.clone()).with_config(storage_config(config)),
             platform: RedisStorage::new(conn.clone()).with_config(platform_config(config)),
-            fair: fair::Keys::new(&config.redis_key_prefix),
+            fair: fair::Keys::new(&config.redis.key_prefix),
             conn,
         }
     }

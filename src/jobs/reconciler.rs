@@ -32,9 +32,9 @@ pub fn start(app: &AppState, background: &Background) {
     background.spawn("reconciler", move |stop| async move {
         let lease = Lease::new(
             state.redis_key("jobs:reconciler"),
-            state.config.job_reconcile_interval * 3,
+            state.config.jobs.reconcile_interval * 3,
         );
-        let mut ticker = tokio::time::interval(state.config.job_reconcile_interval);
+        let mut ticker = tokio::time::interval(state.config.jobs.reconcile_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut held = false;
         loop {
@@ -78,7 +78,7 @@ pub struct Round {
 pub async fn round(state: &AppState) -> anyhow::Result<Round> {
     let started = std::time::Instant::now();
     let mut round = Round::default();
-    let requeue_after = millis(state.config.job_requeue_after);
+    let requeue_after = millis(state.config.jobs.requeue_after);
     // Only active tenants: a suspended tenant's jobs wait for it (a worker would cancel
     // them), a deleted tenant's go with its purge.
     let due: Vec<(Uuid, Vec<Uuid>)> = sqlx::query_as(
@@ -306,7 +306,7 @@ async fn enqueue_purge(state: &AppState, tenant_id: Uuid) -> anyhow::Result<bool
         .arg("1")
         .arg("NX")
         .arg("PX")
-        .arg(state.config.job_requeue_after.as_millis() as u64)
+        .arg(state.config.jobs.requeue_after.as_millis() as u64)
         .query_async(&mut conn)
         .await?;
     if marked.is_none() {

@@ -30,7 +30,7 @@ pub async fn handle(
     match message.kind {
         MessageKind::TenantPurge => {
             let started = Instant::now();
-            let outcome = purge::run(state, message.tenant_id, state.config.job_lease).await;
+            let outcome = purge::run(state, message.tenant_id, state.config.jobs.lease).await;
             observe("tenant.purge", started, &outcome);
             let outcome = outcome.context("tenant purge failed")?;
             tracing::info!(tenant_id = %message.tenant_id, ?outcome, "tenant purge job done");
@@ -82,7 +82,7 @@ async fn run_row(
         }
         None => return Ok(()),
     }
-    let lease = state.config.job_lease;
+    let lease = state.config.jobs.lease;
     let Some(claimed) = record::claim(&scope, message.job_id, lease)
         .await
         .context("failed to claim the job")?
@@ -146,7 +146,7 @@ async fn run_row(
         }
         Ended::Done(Err(error)) if attempt < claimed.max_attempts => {
             count(name, "retried");
-            let delay = backoff::delay(state.config.job_retry_base, attempt, backoff::jitter());
+            let delay = backoff::delay(state.config.jobs.retry_base, attempt, backoff::jitter());
             let requeued = record::retry_later(&scope, id, attempt, &error, delay).await?;
             if requeued {
                 // Should this push fail, the reconciler hands the row over once it is due.
@@ -193,7 +193,7 @@ async fn watch(
 ) -> Ended {
     let id = message.job_id;
     loop {
-        tokio::time::sleep(state.config.job_heartbeat).await;
+        tokio::time::sleep(state.config.jobs.heartbeat).await;
         if message.lane == Lane::Tenant
             && let Err(e) = state.jobs.renew_slot(message, lease).await
         {

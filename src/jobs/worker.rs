@@ -85,7 +85,7 @@ pub async fn run(
             &state,
             &conn,
             tenant_lane,
-            state.config.job_concurrency,
+            state.config.jobs.concurrency,
             &context,
             &stopping
         ),
@@ -93,7 +93,7 @@ pub async fn run(
             &state,
             &conn,
             platform_lane,
-            state.config.job_platform_concurrency,
+            state.config.jobs.platform_concurrency,
             &context,
             &stopping
         ),
@@ -172,8 +172,8 @@ async fn dispatch(
 ) {
     let fair = state.jobs.fair().clone();
     let process = Uuid::now_v7().simple().to_string();
-    let concurrency = state.config.job_concurrency;
-    let lease = fair::slot_lease(state.config.job_lease);
+    let concurrency = state.config.jobs.concurrency;
+    let lease = fair::slot_lease(state.config.jobs.lease);
     let mut caps_read: Option<tokio::time::Instant> = None;
     while !*stopping.borrow() {
         if caps_read.is_none_or(|at| at.elapsed() >= CAPS_REFRESH) {
@@ -242,7 +242,7 @@ async fn connect(
     // the API's commands on the shared multiplexed one.
     let conn = tokio::time::timeout(
         crate::redis::TIMEOUT,
-        apalis_redis::connect(state.config.redis_url.as_str()),
+        apalis_redis::connect(state.config.redis.url.as_str()),
     )
     .await
     .context("Redis did not answer in time")?

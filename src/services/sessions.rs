@@ -95,7 +95,7 @@ pub async fn issue_for(
     let tenant_id = tx.tenant_id();
     let family = family.unwrap_or_else(Uuid::now_v7);
     let (refresh_token, hash) = opaque("rt", tenant_id);
-    let expires_at = Utc::now() + Duration::days(app.config.refresh_token_ttl_days);
+    let expires_at = Utc::now() + Duration::days(app.config.auth.refresh_token_ttl_days);
     let sql = tx.sql(
         "insert into {schema}.refresh_tokens (id, user_id, family_id, token_hash, expires_at)
          values ($1, $2, $3, $4, $5)",

@@ -102,22 +102,23 @@ impl Storage {
         aws: Option<&aws_config::SdkConfig>,
         db: sqlx::PgPool,
     ) -> anyhow::Result<Self> {
-        match config.storage_backend {
+        match config.storage.backend {
             StorageBackend::S3 => {
                 let aws =
                     aws.ok_or_else(|| anyhow::anyhow!("S3 storage needs AWS configuration"))?;
                 let bucket = config
+                    .storage
                     .s3_bucket_name
                     .clone()
                     .ok_or_else(|| anyhow::anyhow!("S3 storage needs S3_BUCKET_NAME"))?;
                 Ok(Self::S3(s3::S3Storage::new(
                     aws,
                     bucket,
-                    config.aws_endpoint_url.is_some(),
+                    config.aws.endpoint_url.is_some(),
                 )))
             }
             StorageBackend::Fs => Ok(Self::Fs(fs::FsStorage::new(
-                config.storage_dir.clone().into(),
+                config.storage.dir.clone().into(),
                 db,
             ))),
         }

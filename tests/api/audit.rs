@@ -8,7 +8,7 @@ use crate::helpers::{PASSWORD, TestApp};
 #[tokio::test]
 async fn sensitive_actions_are_recorded_with_actor_target_ip_and_agent() {
     let app = TestApp::builder()
-        .with_config(|c| c.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")])
+        .with_config(|c| c.http.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")])
         .build()
         .await;
     let t = app.onboard("acme").await;

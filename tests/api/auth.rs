@@ -67,7 +67,7 @@ async fn unknown_tenant_unknown_user_and_wrong_password_look_the_same() {
 #[tokio::test]
 async fn login_takes_the_tenant_from_the_host_under_base_domain() {
     let app = TestApp::builder()
-        .with_config(|c| c.base_domain = Some("tenantry.test".into()))
+        .with_config(|c| c.auth.base_domain = Some("tenantry.test".into()))
         .build()
         .await;
     let acme = app.onboard("acme").await;
@@ -164,7 +164,7 @@ async fn logout_kills_the_access_token_and_the_refresh_family() {
     };
     let mut conn = app.state.redis.clone();
     let ttl: i64 = redis::cmd("TTL")
-        .arg(format!("{}deny:{jti}", app.state.config.redis_key_prefix))
+        .arg(format!("{}deny:{jti}", app.state.config.redis.key_prefix))
         .query_async(&mut conn)
         .await
         .expect("ttl");
@@ -291,7 +291,7 @@ async fn platform_login_gives_a_platform_token_that_tenant_routes_refuse() {
 #[tokio::test]
 async fn with_redis_down_the_service_keeps_serving_authenticated_requests() {
     let app = TestApp::builder()
-        .with_config(|c| c.redis_url = "redis://127.0.0.1:1/0".into())
+        .with_config(|c| c.redis.url = "redis://127.0.0.1:1/0".into())
         .build()
         .await;
     let acme = app.onboard("acme").await;

@@ -129,8 +129,8 @@ async fn serve_answers_and_exits_zero_on_sigterm() {
         .arg("serve")
         .env("BIND_ADDR", &addr)
         .env("DATABASE_URL", app.database_url())
-        .env("REDIS_URL", &app.state.config.redis_url)
-        .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+        .env("REDIS_URL", &app.state.config.redis.url)
+        .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
         .spawn()
         .expect("spawn");
 
@@ -306,8 +306,8 @@ async fn replicas_without_a_key_file_share_the_development_key_through_the_datab
             .args(["serve", "--no-workers"])
             .env("BIND_ADDR", addr)
             .env("DATABASE_URL", app.database_url())
-            .env("REDIS_URL", &app.state.config.redis_url)
-            .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+            .env("REDIS_URL", &app.state.config.redis.url)
+            .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
             .spawn()
             .expect("spawn")
     };

@@ -51,7 +51,7 @@ async fn ip_recorded(app: &TestApp, acme: &Onboarded, peer: &str, forwarded: &st
 #[tokio::test]
 async fn a_forwarded_for_header_from_an_untrusted_peer_is_ignored() {
     let app = TestApp::builder()
-        .with_config(|c| c.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")])
+        .with_config(|c| c.http.trusted_proxies = vec!["10.0.0.0/8".parse().expect("cidr")])
         .build()
         .await;
     let acme = app.onboard("acme").await;
@@ -66,7 +66,7 @@ async fn a_forwarded_for_header_from_an_untrusted_peer_is_ignored() {
 async fn through_a_trusted_proxy_the_right_most_untrusted_hop_is_the_client() {
     let app = TestApp::builder()
         .with_config(|c| {
-            c.trusted_proxies = vec![
+            c.http.trusted_proxies = vec![
                 "10.0.0.0/8".parse().expect("cidr"),
                 "fd00::/8".parse().expect("cidr"),
             ]

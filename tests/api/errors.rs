@@ -85,8 +85,8 @@ async fn probe_app() -> TestApp {
     TestApp::builder()
         .with_routes(probe_routes())
         .with_config(|c| {
-            c.request_timeout = Duration::from_millis(300);
-            c.body_limit_bytes = 1024;
+            c.http.request_timeout = Duration::from_millis(300);
+            c.http.body_limit_bytes = 1024;
         })
         .build()
         .await

@@ -541,7 +541,7 @@ async fn invented_api_keys_from_one_address_meet_429_and_known_keys_keep_working
     const PUBLIC: u32 = 20;
     let app = TestApp::builder()
         .with_rate_limits()
-        .with_config(|c| c.rate_limit_public_per_minute = PUBLIC)
+        .with_config(|c| c.limits.public_per_minute = PUBLIC)
         .build()
         .await;
     let acme = app.onboard("acme").await;

@@ -78,7 +78,7 @@ async fn running(app: &TestApp, auth: &Auth) -> usize {
 #[tokio::test]
 async fn a_free_tenant_runs_at_most_two_jobs_at_once_however_many_workers_are_free() {
     let app = TestApp::builder()
-        .with_config(|c| c.job_concurrency = 16)
+        .with_config(|c| c.jobs.concurrency = 16)
         .build()
         .await;
     let t = app.onboard("free").await;
@@ -111,7 +111,7 @@ async fn a_free_tenant_runs_at_most_two_jobs_at_once_however_many_workers_are_fr
 async fn a_flood_from_one_tenant_does_not_delay_another_tenants_job() {
     // Four worker slots; the noisy tenant queues ten times that, each job for 2 s.
     let app = TestApp::builder()
-        .with_config(|c| c.job_concurrency = 4)
+        .with_config(|c| c.jobs.concurrency = 4)
         .build()
         .await;
     let noisy = app.onboard("noisy").await;
@@ -144,7 +144,7 @@ async fn a_flood_from_one_tenant_does_not_delay_another_tenants_job() {
 #[tokio::test]
 async fn platform_mail_does_not_wait_behind_tenants_jobs() {
     let app = TestApp::builder()
-        .with_config(|c| c.job_concurrency = 2)
+        .with_config(|c| c.jobs.concurrency = 2)
         .build()
         .await;
     let noisy = app.onboard("noisy").await;

@@ -56,7 +56,7 @@ fn command(app: &TestApp, redis_url: &str, args: &[&str], env: &[(&str, &str)]) 
         .env("DATABASE_URL", app.database_url())
         .env("DATABASE_MAX_CONNECTIONS", "8")
         .env("REDIS_URL", redis_url)
-        .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+        .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
         .env("RUST_LOG", "warn")
         .env("JOB_RETRY_BASE_MS", "20")
         .env("JOB_RECONCILE_MS", "200")
@@ -181,7 +181,7 @@ async fn without_redis_the_service_keeps_answering_and_jobs_resume_when_it_retur
 #[tokio::test]
 async fn sigterm_under_load_finishes_what_it_accepted_and_flushes_metering() {
     let app = TestApp::new().await;
-    let redis_url = app.state.config.redis_url.clone();
+    let redis_url = app.state.config.redis.url.clone();
     // Metering is flushed only at shutdown here; limits off so that the load is all served.
     let env = [
         ("METERING_FLUSH_INTERVAL_MS", "3600000"),
@@ -263,7 +263,7 @@ async fn sigterm_under_load_finishes_what_it_accepted_and_flushes_metering() {
 #[tokio::test]
 async fn a_job_whose_worker_is_killed_mid_run_is_run_again() {
     let app = TestApp::new().await;
-    let redis_url = app.state.config.redis_url.clone();
+    let redis_url = app.state.config.redis.url.clone();
     let (_server, addr) = serve(
         &app,
         &redis_url,
@@ -421,8 +421,8 @@ async fn a_restarted_database_is_reported_not_ready_and_then_served_again_withou
         .args(["serve", "--no-workers"])
         .env("BIND_ADDR", &addr)
         .env("DATABASE_URL", pg.url())
-        .env("REDIS_URL", &app.state.config.redis_url)
-        .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+        .env("REDIS_URL", &app.state.config.redis.url)
+        .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
         .env("RATE_LIMIT_ENABLED", "false")
         .spawn()
         .expect("spawn serve");

@@ -579,10 +579,10 @@ async fn permissions_are_checked() {
 async fn readiness_is_degraded_when_s3_is_unreachable() {
     let app = TestApp::builder()
         .with_config(|c| {
-            c.storage_backend = tenantry::config::StorageBackend::S3;
-            c.s3_bucket_name = Some("unreachable".into());
+            c.storage.backend = tenantry::config::StorageBackend::S3;
+            c.storage.s3_bucket_name = Some("unreachable".into());
             // Nothing listens on port 1.
-            c.aws_endpoint_url = Some("http://127.0.0.1:1".into());
+            c.aws.endpoint_url = Some("http://127.0.0.1:1".into());
         })
         .build()
         .await;

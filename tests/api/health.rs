@@ -31,7 +31,7 @@ async fn ready_checks_database_and_redis_with_latency() {
 #[tokio::test]
 async fn ready_is_degraded_but_200_when_redis_is_down_and_the_service_keeps_serving() {
     let app = TestApp::builder()
-        .with_config(|c| c.redis_url = "redis://127.0.0.1:1/0".into())
+        .with_config(|c| c.redis.url = "redis://127.0.0.1:1/0".into())
         .build()
         .await;
     let res = app.get("/health/ready").await;
@@ -47,7 +47,7 @@ async fn ready_is_degraded_but_200_when_redis_is_down_and_the_service_keeps_serv
 #[tokio::test]
 async fn ready_is_503_when_the_database_is_down() {
     let app = TestApp::builder()
-        .with_config(|c| c.database_url = "postgres://postgres@127.0.0.1:1/nothing".into())
+        .with_config(|c| c.database.url = "postgres://postgres@127.0.0.1:1/nothing".into())
         .build()
         .await;
     let res = app.get("/health/ready").await;

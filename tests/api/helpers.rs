@@ -69,7 +69,7 @@ impl TestAppBuilder {
 
     /// Rate limits on, as in production.
     pub fn with_rate_limits(self) -> Self {
-        self.with_config(|c| c.rate_limit_enabled = true)
+        self.with_config(|c| c.limits.enabled = true)
     }
 
     /// Notifications through SNS at the moto stand-in (`AWS_ENDPOINT_URL`), email to a
@@ -142,8 +142,8 @@ impl TestAppBuilder {
         })
         .expect("test configuration is valid");
         if self.sns {
-            config.notifications_backend = tenantry::config::NotificationsBackend::Sns;
-            config.aws_endpoint_url = Some(aws_endpoint());
+            config.notifications.backend = tenantry::config::NotificationsBackend::Sns;
+            config.aws.endpoint_url = Some(aws_endpoint());
             let topic = sns_client()
                 .await
                 .create_topic()
@@ -151,13 +151,13 @@ impl TestAppBuilder {
                 .send()
                 .await
                 .expect("create the test's email topic");
-            config.sns_email_topic_arn = topic.topic_arn().map(str::to_owned);
+            config.notifications.sns_email_topic_arn = topic.topic_arn().map(str::to_owned);
         }
         let bucket = if self.s3 {
             let bucket = TestBucket::create(&database.name).await;
-            config.storage_backend = tenantry::config::StorageBackend::S3;
-            config.s3_bucket_name = Some(bucket.name.clone());
-            config.aws_endpoint_url = Some(bucket.endpoint.clone());
+            config.storage.backend = tenantry::config::StorageBackend::S3;
+            config.storage.s3_bucket_name = Some(bucket.name.clone());
+            config.aws.endpoint_url = Some(bucket.endpoint.clone());
             Some(bucket)
         } else {
             None
@@ -581,7 +581,7 @@ pub fn aws_endpoint() -> String {
 /// environment, as the app's).
 async fn stand_in_config() -> aws_config::SdkConfig {
     let mut config = Config::from_lookup(|_| None).expect("default configuration");
-    config.aws_endpoint_url = Some(aws_endpoint());
+    config.aws.endpoint_url = Some(aws_endpoint());
     tenantry::aws::sdk_config(&config).await
 }
 

@@ -14,7 +14,7 @@ use crate::helpers::{Auth, TestApp};
 #[tokio::test]
 async fn every_id_route_hides_another_tenants_objects() {
     let app = TestApp::builder()
-        .with_config(|c| c.webhook_allow_private_targets = true)
+        .with_config(|c| c.webhooks.allow_private_targets = true)
         .build()
         .await;
     let a = app.onboard("alpha").await;
@@ -258,7 +258,7 @@ async fn every_id_route_hides_another_tenants_objects() {
 #[tokio::test]
 async fn concurrent_requests_of_many_tenants_through_two_connections_never_mix_rows() {
     let app = TestApp::builder()
-        .with_config(|c| c.database_max_connections = 2)
+        .with_config(|c| c.database.max_connections = 2)
         .build()
         .await;
     let mut tenants = Vec::new();

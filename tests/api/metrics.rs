@@ -33,7 +33,7 @@ async fn metrics_count_requests_by_route_template_with_pool_gauges() {
 #[tokio::test]
 async fn a_metrics_token_is_required_when_set() {
     let app = TestApp::builder()
-        .with_config(|c| c.metrics_token = Some("scrape-secret".into()))
+        .with_config(|c| c.telemetry.metrics_token = Some("scrape-secret".into()))
         .build()
         .await;
     app.get("/metrics")
@@ -65,8 +65,8 @@ async fn metrics_answer_on_their_own_listener_only() {
     let env = |command: &mut tokio::process::Command| {
         command
             .env("DATABASE_URL", app.database_url())
-            .env("REDIS_URL", &app.state.config.redis_url)
-            .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+            .env("REDIS_URL", &app.state.config.redis.url)
+            .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
     };

@@ -310,7 +310,13 @@ async fn the_sns_backend_publishes_email_sms_and_push_to_sns() {
     }
 
     let data = moto_sns_data().await;
-    let topic_arn = app.state.config.sns_email_topic_arn.clone().expect("topic");
+    let topic_arn = app
+        .state
+        .config
+        .notifications
+        .sns_email_topic_arn
+        .clone()
+        .expect("topic");
     let topic = data["Topic"]
         .as_array()
         .and_then(|topics| topics.iter().find(|t| t["arn"] == topic_arn.as_str()))
@@ -325,7 +331,7 @@ async fn the_sns_backend_publishes_email_sms_and_push_to_sns() {
     assert_eq!(sent[3]["subject"]["Value"], "Report");
     assert_eq!(
         sent[3]["from"]["Value"],
-        app.state.config.from_email.as_str()
+        app.state.config.notifications.from_email.as_str()
     );
     let welcome = topic["sent_notifications"]
         .as_array()
@@ -362,7 +368,7 @@ async fn a_failing_sns_call_is_retried_and_finally_logged_failed() {
     let app = TestApp::builder()
         .with_sns()
         .with_config(|c| {
-            c.sns_email_topic_arn =
+            c.notifications.sns_email_topic_arn =
                 Some("arn:aws:sns:us-east-1:123456789012:no-such-topic".to_owned())
         })
         .build()
@@ -659,7 +665,7 @@ async fn a_used_up_daily_quota_is_429() {
     // The free plan's 100 sends of today, used up.
     let key = format!(
         "{}rl:quota:send:{}:{}",
-        app.state.config.redis_key_prefix,
+        app.state.config.redis.key_prefix,
         t.id.simple(),
         chrono::Utc::now().format("%Y%m%d")
     );

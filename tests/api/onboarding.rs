@@ -125,7 +125,7 @@ async fn paid_plans_need_a_platform_operator() {
 #[tokio::test]
 async fn public_signup_can_be_turned_off() {
     let app = TestApp::builder()
-        .with_config(|c| c.signup_enabled = false)
+        .with_config(|c| c.auth.signup_enabled = false)
         .build()
         .await;
     app.post_json("/api/v1/tenants", &signup("closed"))

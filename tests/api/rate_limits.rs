@@ -349,7 +349,7 @@ async fn from_ip(
 async fn public_routes_are_limited_per_client_address() {
     let app = TestApp::builder()
         .with_rate_limits()
-        .with_config(|c| c.rate_limit_public_per_minute = 5)
+        .with_config(|c| c.limits.public_per_minute = 5)
         .build()
         .await;
     let jwks = "/.well-known/jwks.json";
@@ -446,7 +446,7 @@ async fn ten_failed_logins_then_429_for_that_email_only() {
 async fn a_request_refused_by_one_limit_is_not_charged_to_the_others() {
     let app = TestApp::builder()
         .with_rate_limits()
-        .with_config(|c| c.rate_limit_global_per_minute = 1000)
+        .with_config(|c| c.limits.global_per_minute = 1000)
         .build()
         .await;
     let acme = app.onboard("acme").await;
@@ -544,7 +544,7 @@ async fn requests_are_served_while_redis_is_down_and_the_shared_limit_resumes() 
     let url = redis.url();
     let app = TestApp::builder()
         .with_rate_limits()
-        .with_config(move |c| c.redis_url = url)
+        .with_config(move |c| c.redis.url = url)
         .build()
         .await;
     let acme = app.onboard("acme").await;
@@ -634,7 +634,7 @@ async fn without_redis_the_send_quota_answers_503_and_requests_are_still_served(
     let port = crate::binary::free_port().await;
     let app = TestApp::builder()
         .with_rate_limits()
-        .with_config(move |c| c.redis_url = format!("redis://127.0.0.1:{port}/0"))
+        .with_config(move |c| c.redis.url = format!("redis://127.0.0.1:{port}/0"))
         .build()
         .await;
     let err = app

@@ -323,7 +323,7 @@ async fn record_load(app: &TestApp, tenant: Uuid, requests: i64) {
 async fn load_on_a_tenant_raises_its_capacity_within_two_intervals() {
     let interval = Duration::from_secs(1);
     let app = TestApp::builder()
-        .with_config(move |c| c.autoscaler_interval = interval)
+        .with_config(move |c| c.autoscaler.interval = interval)
         .build()
         .await;
     let busy = standard_tenant(&app, "busy").await;
@@ -396,7 +396,7 @@ async fn load_on_a_tenant_raises_its_capacity_within_two_intervals() {
 async fn only_one_replica_evaluates_and_another_takes_over_when_it_dies() {
     let interval = Duration::from_millis(200);
     let app = TestApp::builder()
-        .with_config(move |c| c.autoscaler_interval = interval)
+        .with_config(move |c| c.autoscaler.interval = interval)
         .build()
         .await;
     app.onboard("acme").await;
@@ -438,7 +438,7 @@ async fn only_one_replica_evaluates_and_another_takes_over_when_it_dies() {
 async fn a_replica_that_shuts_down_hands_the_lease_over_at_once() {
     let interval = Duration::from_millis(300);
     let app = TestApp::builder()
-        .with_config(move |c| c.autoscaler_interval = interval)
+        .with_config(move |c| c.autoscaler.interval = interval)
         .build()
         .await;
     let first = evaluator::spawn(app.state.clone());
@@ -464,7 +464,7 @@ async fn a_replica_that_shuts_down_hands_the_lease_over_at_once() {
 #[tokio::test]
 async fn the_capacity_gauge_shows_the_busiest_tenants_and_sums_the_rest() {
     let app = TestApp::builder()
-        .with_config(|c| c.autoscaler_gauge_tenants = 1)
+        .with_config(|c| c.autoscaler.gauge_tenants = 1)
         .build()
         .await;
     let busy = standard_tenant(&app, "busy").await;
@@ -598,8 +598,8 @@ impl Server {
             .arg("serve")
             .env("BIND_ADDR", &addr)
             .env("DATABASE_URL", app.database_url())
-            .env("REDIS_URL", &app.state.config.redis_url)
-            .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+            .env("REDIS_URL", &app.state.config.redis.url)
+            .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
             .env("AUTOSCALER_INTERVAL_SECONDS", "1")
             .env("RUST_LOG", "info")
             .spawn()

@@ -106,7 +106,7 @@ async fn refresh_token_reuse_ends_the_users_access_tokens() {
 #[tokio::test]
 async fn logged_out_tokens_stay_refused_beyond_the_in_memory_capacity() {
     let app = TestApp::builder()
-        .with_config(|c| c.deny_list_capacity = 2)
+        .with_config(|c| c.auth.deny_list_capacity = 2)
         .build()
         .await;
     let acme = app.onboard("acme").await;

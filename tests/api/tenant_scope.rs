@@ -32,7 +32,7 @@ async fn resource_names(scope: &TenantScope) -> sqlx::Result<Vec<String>> {
 #[tokio::test]
 async fn concurrent_tenants_through_a_pool_of_two_never_see_each_other() {
     let app = TestApp::builder()
-        .with_config(|c| c.database_max_connections = 2)
+        .with_config(|c| c.database.max_connections = 2)
         .build()
         .await;
     let mut tenants = Vec::new();
@@ -76,7 +76,7 @@ async fn concurrent_tenants_through_a_pool_of_two_never_see_each_other() {
 #[tokio::test]
 async fn a_pooled_connection_carries_no_tenant_search_path() {
     let app = TestApp::builder()
-        .with_config(|c| c.database_max_connections = 1)
+        .with_config(|c| c.database.max_connections = 1)
         .build()
         .await;
     let default_path: String = sqlx::query_scalar("show search_path")
@@ -181,8 +181,8 @@ fn no_handler_builds_a_tenant_scope() {
 async fn tenants_hashed_onto_several_pools_are_each_served_their_own_rows() {
     let app = TestApp::builder()
         .with_config(|c| {
-            c.database_max_connections = 4;
-            c.database_tenant_pools = tenantry::db::PoolSetting::Fixed(2);
+            c.database.max_connections = 4;
+            c.database.tenant_pools = tenantry::db::PoolSetting::Fixed(2);
         })
         .build()
         .await;
@@ -235,11 +235,11 @@ async fn tenants_hashed_onto_several_pools_are_each_served_their_own_rows() {
 #[tokio::test]
 async fn the_automatic_layout_adds_lanes_as_tenants_grow_and_serves_each_its_rows() {
     let app = TestApp::builder()
-        .with_config(|c| c.database_max_connections = 4)
+        .with_config(|c| c.database.max_connections = 4)
         .build()
         .await;
     assert_eq!(
-        app.state.config.database_tenant_pools,
+        app.state.config.database.tenant_pools,
         tenantry::db::PoolSetting::Auto
     );
     let first = app.onboard("before").await;
@@ -289,8 +289,8 @@ async fn the_automatic_layout_adds_lanes_as_tenants_grow_and_serves_each_its_row
 async fn a_busy_tenant_spills_over_to_idle_lanes() {
     let app = TestApp::builder()
         .with_config(|c| {
-            c.database_max_connections = 4;
-            c.database_tenant_pools = tenantry::db::PoolSetting::Fixed(2);
+            c.database.max_connections = 4;
+            c.database.tenant_pools = tenantry::db::PoolSetting::Fixed(2);
         })
         .build()
         .await;
@@ -339,7 +339,7 @@ async fn a_busy_tenant_spills_over_to_idle_lanes() {
 #[tokio::test]
 async fn onboarding_leaves_nothing_prepared_on_the_request_pools_and_no_provisioning_backend() {
     let app = TestApp::builder()
-        .with_config(|c| c.database_max_connections = 2)
+        .with_config(|c| c.database.max_connections = 2)
         .build()
         .await;
     let tenant = app.onboard("provisioned").await;

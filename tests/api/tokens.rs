@@ -147,7 +147,7 @@ async fn a_key_with_a_bad_checksum_is_refused_without_a_lookup() {
     // With the database unreachable, a lookup would answer 503/500; a checksum failure
     // answers 401 without trying.
     let app = TestApp::builder()
-        .with_config(|c| c.database_url = "postgres://postgres@127.0.0.1:1/none".into())
+        .with_config(|c| c.database.url = "postgres://postgres@127.0.0.1:1/none".into())
         .build()
         .await;
     let mut key = tenantry::auth::api_key::generate("test").plaintext;

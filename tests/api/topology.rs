@@ -154,8 +154,8 @@ fn process(app: &TestApp, env: &[(&str, &str)]) -> Command {
     command
         .env("DATABASE_URL", app.database_url())
         .env("DATABASE_MAX_CONNECTIONS", "5")
-        .env("REDIS_URL", &app.state.config.redis_url)
-        .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+        .env("REDIS_URL", &app.state.config.redis.url)
+        .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
         .env("STORAGE_DIR", app.storage_dir())
         .env("RATE_LIMIT_ENABLED", "false")
         .env("RUST_LOG", "warn")

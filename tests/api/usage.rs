@@ -291,7 +291,7 @@ async fn tenant_usage_is_for_the_tenant_itself_or_operators() {
 async fn the_flusher_writes_every_interval_and_keeps_what_a_failed_flush_took() {
     // The app's own flusher waits; this test starts one of its own.
     let app = TestApp::builder()
-        .with_config(|c| c.metering_flush_interval = Duration::from_secs(3600))
+        .with_config(|c| c.metering.flush_interval = Duration::from_secs(3600))
         .build()
         .await;
     let acme = app.onboard("acme").await;
@@ -362,8 +362,8 @@ async fn sigterm_writes_every_buffered_event_before_exiting_zero() {
         .arg("serve")
         .env("BIND_ADDR", &addr)
         .env("DATABASE_URL", app.database_url())
-        .env("REDIS_URL", &app.state.config.redis_url)
-        .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+        .env("REDIS_URL", &app.state.config.redis.url)
+        .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
         // Nothing is written on the interval during this test: only at shutdown.
         .env("METERING_FLUSH_INTERVAL_MS", "3600000")
         .spawn()

@@ -138,7 +138,7 @@ async fn receive(
 /// A test app whose webhook targets may be on loopback, with the dispatcher running.
 pub async fn app_with_dispatcher() -> (TestApp, Background) {
     let app = TestApp::builder()
-        .with_config(|c| c.webhook_allow_private_targets = true)
+        .with_config(|c| c.webhooks.allow_private_targets = true)
         .build()
         .await;
     let dispatcher = Background::start(&app.state, &[Subsystem::Webhooks]);
@@ -724,7 +724,7 @@ async fn another_tenants_endpoints_and_messages_answer_404() {
 #[tokio::test]
 async fn viewers_read_webhooks_but_only_managers_change_them() {
     let app = TestApp::builder()
-        .with_config(|c| c.webhook_allow_private_targets = true)
+        .with_config(|c| c.webhooks.allow_private_targets = true)
         .build()
         .await;
     let t = app.onboard("acme").await;
@@ -893,8 +893,8 @@ fn process(app: &TestApp) -> tokio::process::Command {
     command
         .env("DATABASE_URL", app.database_url())
         .env("DATABASE_MAX_CONNECTIONS", "5")
-        .env("REDIS_URL", &app.state.config.redis_url)
-        .env("REDIS_KEY_PREFIX", &app.state.config.redis_key_prefix)
+        .env("REDIS_URL", &app.state.config.redis.url)
+        .env("REDIS_KEY_PREFIX", &app.state.config.redis.key_prefix)
         .env("STORAGE_DIR", app.storage_dir())
         .env("RATE_LIMIT_ENABLED", "false")
         .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
@@ -907,7 +907,7 @@ fn process(app: &TestApp) -> tokio::process::Command {
 #[tokio::test]
 async fn an_event_committed_by_a_process_killed_at_once_is_delivered_by_another() {
     let app = TestApp::builder()
-        .with_config(|c| c.webhook_allow_private_targets = true)
+        .with_config(|c| c.webhooks.allow_private_targets = true)
         .build()
         .await;
     let t = app.onboard("acme").await;
@@ -1014,9 +1014,9 @@ async fn a_send_that_fails_for_good_emits_notification_failed() {
     let app = TestApp::builder()
         .with_sns()
         .with_config(|c| {
-            c.sns_email_topic_arn =
+            c.notifications.sns_email_topic_arn =
                 Some("arn:aws:sns:us-east-1:123456789012:no-such-topic".to_owned());
-            c.webhook_allow_private_targets = true;
+            c.webhooks.allow_private_targets = true;
         })
         .build()
         .await;

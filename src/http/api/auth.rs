@@ -80,7 +80,7 @@ pub async fn login(
 
 /// `acme` from `Host: acme.<BASE_DOMAIN>`.
 fn tenant_from_host(app: &AppState, headers: &HeaderMap) -> Option<String> {
-    let base = app.config.base_domain.as_deref()?;
+    let base = app.config.auth.base_domain.as_deref()?;
     let host = headers.get(header::HOST)?.to_str().ok()?;
     let host = host.split(':').next()?;
     let sub = host.strip_suffix(base)?.strip_suffix('.')?;

@@ -104,7 +104,7 @@ pub async fn create(
 ) -> AppResult<(StatusCode, [(HeaderName, HeaderValue); 1], Json<Onboarded>)> {
     let platform = principal.as_ref().filter(|p| p.is_platform());
     if platform.is_none() {
-        if !app.config.signup_enabled {
+        if !app.config.auth.signup_enabled {
             return Err(AppError::forbidden("public sign-up is disabled"));
         }
         if body.plan.is_some_and(|p| p != Plan::Free) {

@@ -34,7 +34,7 @@ pub struct WebhooksApi;
 fn rules(app: &AppState) -> TargetRules {
     TargetRules {
         require_https: app.config.is_production(),
-        allow_private: app.config.webhook_allow_private_targets,
+        allow_private: app.config.webhooks.allow_private_targets,
     }
 }
 

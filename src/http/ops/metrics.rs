@@ -19,7 +19,7 @@ use crate::{app::AppState, error::AppError};
             body = crate::error::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = &app.config.metrics_token
+    if let Some(token) = &app.config.telemetry.metrics_token
         && !presents(&headers, token)
     {
         return AppError::unauthenticated("this endpoint requires the metrics token")

@@ -8,7 +8,7 @@ use crate::{app::AppState, background::Background};
 /// `METERING_FLUSH_INTERVAL` (failures are logged and the counts kept for the next try)
 /// and, once the work of the process has drained, the last counts.
 pub fn start(app: &AppState, background: &Background) {
-    start_every(app, background, app.config.metering_flush_interval);
+    start_every(app, background, app.config.metering.flush_interval);
 }
 
 /// [`start`] with another interval.

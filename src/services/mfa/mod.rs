@@ -115,6 +115,7 @@ fn context(tenant_id: Uuid, user_id: Uuid) -> Vec<u8> {
 
 fn open_secret(app: &App, tenant_id: Uuid, user_id: Uuid, sealed: &[u8]) -> AppResult<Vec<u8>> {
     app.config
+        .auth
         .mfa_key()
         .open(&context(tenant_id, user_id), sealed)
         .ok_or_else(|| {
@@ -146,6 +147,7 @@ pub async fn enroll(app: &App, principal: &TenantPrincipal) -> AppResult<Enrolme
     let secret = totp::new_secret();
     let sealed = app
         .config
+        .auth
         .mfa_key()
         .seal(&context(tenant_id, user_id), &secret);
     let sql = tx.sql(
@@ -163,7 +165,7 @@ pub async fn enroll(app: &App, principal: &TenantPrincipal) -> AppResult<Enrolme
     let secret = totp::base32(&secret);
     let account = format!("{} ({})", user.email, principal.tenant.slug);
     Ok(Enrolment {
-        otpauth_uri: totp::otpauth_uri(&app.config.jwt_issuer, &account, &secret),
+        otpauth_uri: totp::otpauth_uri(&app.config.auth.jwt_issuer, &account, &secret),
         secret,
     })
 }

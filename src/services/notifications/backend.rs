@@ -52,7 +52,7 @@ impl Notifier {
     /// The backend of `NOTIFICATIONS_BACKEND`. For `sns` without `SNS_EMAIL_TOPIC_ARN`
     /// (refused in production by the configuration) the email topic is created here.
     pub async fn from_config(config: &Config, aws: Option<&SdkConfig>) -> anyhow::Result<Self> {
-        let (NotificationsBackend::Sns, Some(aws)) = (config.notifications_backend, aws) else {
+        let (NotificationsBackend::Sns, Some(aws)) = (config.notifications.backend, aws) else {
             return Ok(Self::Log(Outbox::default()));
         };
         let client = aws_sdk_sns::Client::from_conf(
@@ -64,7 +64,7 @@ impl Notifier {
                 )
                 .build(),
         );
-        let email_topic_arn = match &config.sns_email_topic_arn {
+        let email_topic_arn = match &config.notifications.sns_email_topic_arn {
             Some(arn) => arn.clone(),
             None => client
                 .create_topic()
@@ -81,7 +81,7 @@ impl Notifier {
         Ok(Self::Sns(Sns {
             client,
             email_topic_arn,
-            from: config.from_email.clone(),
+            from: config.notifications.from_email.clone(),
         }))
     }
 

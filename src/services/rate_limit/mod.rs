@@ -147,7 +147,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(config: &Config, redis: Redis) -> Self {
-        let prefix = format!("{}rl:", config.redis_key_prefix);
+        let prefix = format!("{}rl:", config.redis.key_prefix);
         let decisions = LimitKind::ALL.map(|kind| {
             ["allowed", "limited"].map(|outcome| {
                 metrics::counter!(
@@ -158,19 +158,19 @@ impl RateLimiter {
             })
         });
         Self {
-            enabled: config.rate_limit_enabled,
+            enabled: config.limits.enabled,
             redis,
-            timeout: config.rate_limit_redis_timeout,
+            timeout: config.limits.redis_timeout,
             script: redis::Script::new(include_str!("gcra.lua")),
             refund_script: redis::Script::new(login_failures::REFUND),
             quota_script: redis::Script::new(send_quota::SCRIPT),
             global_key: format!("{prefix}global"),
             prefix,
-            public: Rate::per_minute(config.rate_limit_public_per_minute),
-            global: (config.rate_limit_global_per_minute > 0)
-                .then(|| Rate::per_minute(config.rate_limit_global_per_minute)),
+            public: Rate::per_minute(config.limits.public_per_minute),
+            global: (config.limits.global_per_minute > 0)
+                .then(|| Rate::per_minute(config.limits.global_per_minute)),
             overrides: Overrides::default(),
-            leases: config.rate_limit_amortize.then(Leases::default),
+            leases: config.limits.amortize.then(Leases::default),
             local: LocalBuckets::new(LOCAL_MAX_BUCKETS),
             breaker: Breaker::new(),
             decisions,

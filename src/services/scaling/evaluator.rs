@@ -187,7 +187,7 @@ pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassRepor
     let write = writing.elapsed();
     app.autoscaler
         .gauge
-        .publish(loads, app.config.autoscaler_gauge_tenants);
+        .publish(loads, app.config.autoscaler.gauge_tenants);
     let elapsed = started.elapsed();
     metrics::gauge!("tenantry_autoscaler_pass_seconds").set(elapsed.as_secs_f64());
     Ok(PassReport {
@@ -356,7 +356,7 @@ pub fn spawn(state: AppState) -> Evaluator {
 }
 
 async fn run(state: AppState, stop: CancellationToken, stats: Arc<EvaluatorStats>) {
-    let interval = state.config.autoscaler_interval;
+    let interval = state.config.autoscaler.interval;
     let lease = Lease::new(state.redis_key("autoscaler:lease"), lease_ttl(interval));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -100,7 +100,7 @@ impl Dispatcher {
     fn new(app: AppState) -> Self {
         let rules = TargetRules {
             require_https: app.config.is_production(),
-            allow_private: app.config.webhook_allow_private_targets,
+            allow_private: app.config.webhooks.allow_private_targets,
         };
         Self {
             client: WebhookClient::new(rules),
@@ -146,7 +146,7 @@ impl Dispatcher {
     }
 
     async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect(&self.app.config.database_url)
+        let mut listener = PgListener::connect(&self.app.config.database.url)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for webhook wake-ups"))
             .ok()?;
