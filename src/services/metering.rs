@@ -192,6 +192,12 @@ impl Meter {
     }
 
     /// (tenant, minute) entries waiting to be written.
+    /// Whether the buffer is half full: a flusher that waits longer than configured
+    /// flushes now instead.
+    pub fn half_full(&self) -> bool {
+        self.depth() >= self.max_keys / 2
+    }
+
     pub fn depth(&self) -> usize {
         self.buffer.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
