@@ -178,6 +178,42 @@ const job = expect(
 check(job.id === accepted.id && job.payload["message"] === "hello", `job ${JSON.stringify(job)}`);
 step(`GET /api/v1/jobs/{id}: ${job.type}, ${job.status}`);
 
+// A send is one of two shapes (`oneOf` in the document, a union here): its own text, or
+// a template filled from variables. Both together fit neither, for tsc and the server.
+type SmsSend = paths["/api/v1/notifications/sms"]["post"]["requestBody"]["content"]["application/json"];
+// @ts-expect-error: `body` and `template` together are neither shape.
+const both: SmsSend = { to: "+15551234567", body: "Hello", template: "greeting" };
+const template = expect(
+  await admin.POST("/api/v1/notifications/templates", {
+    body: { name: "greeting", channel: "sms", body: "Hello {{ name }}" },
+  }),
+  201,
+  "POST /api/v1/notifications/templates",
+);
+check(template.channel === "sms" && template.subject == null, `template ${JSON.stringify(template)}`);
+step(`POST /api/v1/notifications/templates: ${template.name} (${template.channel})`);
+const fromTemplate = expect(
+  await admin.POST("/api/v1/notifications/sms", {
+    body: { to: "+15551234567", template: "greeting", variables: { name: "Ada" } },
+  }),
+  202,
+  "POST /api/v1/notifications/sms (template)",
+);
+const ownText = expect(
+  await admin.POST("/api/v1/notifications/sms", { body: { to: "+15551234567", body: "Hello" } }),
+  202,
+  "POST /api/v1/notifications/sms (body)",
+);
+check(fromTemplate.status === "queued" && ownText.status === "queued", "sends queued");
+step(`POST /api/v1/notifications/sms: from a template ${fromTemplate.id}, own text ${ownText.id}`);
+const refused = expectProblem(
+  // Sent as is (the client's types refuse it, as above).
+  await admin.POST("/api/v1/notifications/sms", { body: both as never }),
+  422,
+  "POST /api/v1/notifications/sms (body and template)",
+);
+step(`POST /api/v1/notifications/sms with body and template: 422, ${refused.errors?.[0]?.field}`);
+
 // An error: a problem document, typed as Problem.
 const missing = expectProblem(
   await withKey.GET("/api/v1/resources/{id}", { params: { path: { id: randomUUID() } } }),

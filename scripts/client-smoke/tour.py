@@ -1,8 +1,9 @@
 """A short tour with the Python client generated from /openapi.json (scripts/client-smoke.sh).
 
 Fails when a response does not parse into its typed model: onboarding, login, an API
-key, resources (list items are `Resource`), a problem response, a job, the caller's
-sessions and an invitation.
+key, resources (list items are `Resource`), a problem response, a job (`CreateEchoJob`, one
+branch of the `CreateJob` union), the caller's sessions, an invitation, an SMS template
+(one branch of `TemplateRequest`) and two sends (`SendSmsWithBody`, `SendSmsWithTemplate`).
 """
 import sys
 import uuid
@@ -15,6 +16,8 @@ from tenantry_client.api.auth import auth_sessions_list as list_sessions
 from tenantry_client.api.invitations import invitations_create as create_invitation
 from tenantry_client.api.jobs import jobs_create as create_job
 from tenantry_client.api.jobs import jobs_get as get_job
+from tenantry_client.api.notifications import notifications_sms as send_sms
+from tenantry_client.api.notifications import notifications_templates_create as create_template
 from tenantry_client.api.resources import resources_create as create_resource
 from tenantry_client.api.resources import resources_get as get_resource
 from tenantry_client.api.resources import resources_list as list_resources
@@ -23,10 +26,11 @@ from tenantry_client.models import (
     Accepted,
     CreateApiKey,
     CreateInvitation,
-    CreateJob,
-    CreateJobType,
+    CreateEchoJob,
+    CreateEchoJobType,
     CreateResource,
     CreateTenant,
+    EchoPayload,
     ErrorCode,
     Grant,
     Invitation,
@@ -39,7 +43,14 @@ from tenantry_client.models import (
     PaginatedResource,
     PaginatedSession,
     Problem,
+    Queued,
     Resource,
+    SendSmsWithBody,
+    SendSmsWithTemplate,
+    SmsTemplateRequest,
+    SmsTemplateRequestChannel,
+    Template,
+    TemplateVariables,
     TokenPair,
 )
 
@@ -91,9 +102,25 @@ assert isinstance(missing, Problem), missing
 assert missing.status == 404 and missing.code == ErrorCode.NOT_FOUND, missing
 
 accepted = create_job.sync(
-    client=admin, body=CreateJob(type_=CreateJobType.ECHO, payload=JsonObject.from_dict({"message": "hello"}))
+    client=admin, body=CreateEchoJob(type_=CreateEchoJobType.ECHO, payload=EchoPayload.from_dict({"message": "hello"}))
 )
 assert isinstance(accepted, Accepted) and accepted.status == "queued", accepted
 job = get_job.sync(client=with_key, id=accepted.id)
 assert isinstance(job, Job) and job.payload.additional_properties == {"message": "hello"}, job
+
+# A send is one of two shapes: its own text, or a template filled from variables.
+template = create_template.sync(
+    client=admin,
+    body=SmsTemplateRequest(name="greeting", channel=SmsTemplateRequestChannel.SMS, body="Hello {{ name }}"),
+)
+assert isinstance(template, Template) and template.channel == "sms", template
+sent = send_sms.sync(
+    client=admin,
+    body=SendSmsWithTemplate(
+        to="+15551234567", template="greeting", variables=TemplateVariables.from_dict({"name": "Ada"})
+    ),
+)
+assert isinstance(sent, Queued) and sent.status == "queued", sent
+sent = send_sms.sync(client=admin, body=SendSmsWithBody(to="+15551234567", body="Hello"))
+assert isinstance(sent, Queued) and sent.status == "queued", sent
 print(f"client tour passed: tenant {slug}, resource {resource.id}, job {job.id}")

@@ -253,6 +253,7 @@ pub fn openapi() -> serde_json::Value {
     let mut doc = ApiDoc::openapi().merge_from(webhooks);
     crate::http::client_names::apply(&mut doc);
     let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serializes");
+    crate::http::request_shapes::apply(&mut doc);
     crate::http::no_nul::apply(&mut doc);
     ExactlyOneKeyAccess::apply(&mut doc);
     crate::http::contract::exactly_one(&mut doc, "VerifyMfa", "code", "recovery_code");

@@ -13,6 +13,7 @@ pub mod no_nul;
 pub mod openapi_operations;
 pub mod ops;
 pub mod pagination;
+pub mod request_shapes;
 pub mod router;
 pub mod validate;
 

@@ -328,7 +328,7 @@ async fn check_link(
     responses(
         (status = 200, description = "The contents, with Content-Disposition", content_type = "application/octet-stream"),
         (status = 403, description = "Expired or tampered link", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such object", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such object, or the storage backend is not the filesystem (these links exist only with it)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn link_get(
     State(app): State<AppState>,
@@ -378,6 +378,7 @@ pub async fn link_get(
     responses(
         (status = 200, description = "Stored; now complete the upload"),
         (status = 403, description = "Expired or tampered link", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not served: signed links of this form exist only with the filesystem storage backend (`STORAGE_BACKEND=fs`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The link was used already (uploads are write-once)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Larger than declared", body = Problem, content_type = "application/problem+json"),
     ))]

@@ -25,11 +25,11 @@ use crate::{
 };
 
 /// The largest email body, in bytes (SPEC: 256 KiB).
-const MAX_EMAIL_BODY: usize = 256 * 1024;
+pub const MAX_EMAIL_BODY: usize = 256 * 1024;
 /// The longest SMS, in characters (SNS splits it into up to 10 parts).
-const MAX_SMS_BODY: usize = 1600;
+pub const MAX_SMS_BODY: usize = 1600;
 /// The largest push notification body, in bytes (what APNs and FCM take).
-const MAX_PUSH_BODY: usize = 4 * 1024;
+pub const MAX_PUSH_BODY: usize = 4 * 1024;
 /// The largest push `data` object, serialised.
 const MAX_PUSH_DATA: usize = 2048;
 

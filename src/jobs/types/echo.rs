@@ -7,6 +7,9 @@ use crate::error::FieldError;
 /// The longest wait an echo job may ask for.
 pub const MAX_DELAY_MS: u64 = 10_000;
 
+/// The most attempts an echo job may ask to fail first.
+pub const MAX_FAIL_TIMES: u64 = 100;
+
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Params {
     pub delay_ms: u64,
@@ -26,7 +29,7 @@ impl Params {
         };
         Ok(Self {
             delay_ms: number("delay_ms", MAX_DELAY_MS)?,
-            fail_times: u32::try_from(number("fail_times", 100)?).unwrap_or(100),
+            fail_times: u32::try_from(number("fail_times", MAX_FAIL_TIMES)?).unwrap_or(100),
         })
     }
 }

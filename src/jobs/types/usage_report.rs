@@ -8,7 +8,10 @@ use super::invalid;
 use crate::error::FieldError;
 
 /// The longest period one report covers.
-const MAX_PERIOD_DAYS: i64 = 31;
+pub const MAX_PERIOD_DAYS: i64 = 31;
+
+/// The longest metric name, in bytes.
+pub const MAX_METRIC_BYTES: usize = 64;
 /// Rows in one report at most (a month of minutes for a few metrics), so a result stays
 /// a bounded row value.
 pub const MAX_ROWS: i64 = 50_000;
@@ -42,7 +45,7 @@ impl Params {
             None | Some(serde_json::Value::Null) => None,
             Some(v) => Some(
                 v.as_str()
-                    .filter(|m| !m.is_empty() && m.len() <= 64)
+                    .filter(|m| !m.is_empty() && m.len() <= MAX_METRIC_BYTES)
                     .ok_or_else(|| invalid("metric", "must be a metric name"))?
                     .to_owned(),
             ),
