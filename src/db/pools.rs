@@ -17,10 +17,10 @@
 //!
 //! **Spill-over.** A lane is a share of the connections, not a wall: a request of a
 //! tenant that alone keeps its lane's connections busy, on a lane with twice its
-//! connections' worth of work in flight, goes to the least busy lane that has a
-//! connection to spare. One busy tenant among idle ones so uses the whole pool; many
-//! tenants sharing a lane stay on it (their statements are prepared there), and when
-//! every lane is busy each tenant waits on its own.
+//! connections' worth of work in flight, goes to the least busy lane that is not so
+//! loaded itself. One busy tenant among idle ones so uses the whole pool, its excess
+//! spread evenly over the lanes; many tenants sharing a lane stay on it (their statements
+//! are prepared there), and when every lane is overloaded each tenant waits on its own.
 
 use std::sync::{
     Arc, RwLock,
@@ -203,8 +203,8 @@ impl TenantPools {
         self.current().lanes.len()
     }
 
-    /// The pool for a request or job of `tenant_id`: its own lane's, or a lane with a
-    /// connection to spare when its own is overloaded (see the module's text).
+    /// The pool for a request or job of `tenant_id`: its own lane's, or a
+    /// less loaded one when its own is overloaded by it (see the module's text).
     pub fn for_tenant(&self, tenant_id: Uuid) -> (PgPool, Option<LaneUse>) {
         let layout = self.current();
         let n = layout.lanes.len();
@@ -283,12 +283,13 @@ impl Layout {
         }
     }
 
-    /// The least busy lane with a connection to spare.
+    /// The least busy lane that is not overloaded itself: a busy tenant's excess is
+    /// spread evenly, up to twice each lane's connections, instead of queueing on one.
     fn spare(&self) -> Option<usize> {
         self.lanes
             .iter()
             .enumerate()
-            .filter(|(_, lane)| lane.in_flight() < lane.connections)
+            .filter(|(_, lane)| !lane.overloaded())
             .min_by_key(|(_, lane)| lane.in_flight())
             .map(|(i, _)| i)
     }
