@@ -245,6 +245,12 @@ fn known_grants<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<(), Vali
     ))
 }
 
+/// A request's list of role names: at most 20, of at most 100 characters each (checked
+/// with `length(max = 20)` and `each_at_most::<100>`).
+pub fn role_names() -> Array {
+    string_list(20, 100)
+}
+
 /// The OpenAPI statement of a list checked with `length(max = max_items)` and
 /// [`each_at_most::<max_chars>`](each_at_most): for `#[schema(schema_with = ...)]`, since
 /// field attributes cannot bound the items of a list.

@@ -58,13 +58,8 @@ pub struct CreateUser {
     /// Role names (at most 20); default `["viewer"]`. Each must exist and be within the
     /// caller's permissions.
     #[validate(length(max = 20), custom(function = "validate::each_at_most::<100>"))]
-    #[schema(schema_with = role_names)]
+    #[schema(schema_with = validate::role_names)]
     pub roles: Option<Vec<String>>,
-}
-
-/// A list of at most 20 role names of at most 100 characters each.
-fn role_names() -> utoipa::openapi::schema::Array {
-    validate::string_list(20, 100)
 }
 
 /// Create a user.
@@ -174,7 +169,7 @@ pub async fn delete(
 pub struct SetRoles {
     /// Role names (at most 20); each must exist and be within the caller's permissions.
     #[validate(length(max = 20), custom(function = "validate::each_at_most::<100>"))]
-    #[schema(schema_with = role_names)]
+    #[schema(schema_with = validate::role_names)]
     pub roles: Vec<String>,
 }
 
