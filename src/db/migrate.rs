@@ -36,8 +36,16 @@ pub static TENANT_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/tenant");
 /// catalog (an added column with a default scans all of `pg_class`; the run is in
 /// `docs/benchmarks.md`). Existing tenants get the migrations themselves; both give the
 /// same schema (`tests/api/migrate.rs`). A new migration goes into `migrations/tenant/`
-/// alone: new tenants get it after the baseline.
-const BASELINE: &str = include_str!("../../migrations/tenant-baseline.sql");
+/// alone: new tenants get it after the baseline; one that only creates tables and
+/// indexes joins the baseline's script as it is (0006, 0007), so that onboarding sends
+/// one script.
+const BASELINE: &str = concat!(
+    include_str!("../../migrations/tenant-baseline.sql"),
+    "\n",
+    include_str!("../../migrations/tenant/0006_identity.sql"),
+    "\n",
+    include_str!("../../migrations/tenant/0007_webhooks.sql"),
+);
 const BASELINE_VERSION: i64 = 7;
 
 /// The newest tenant migration version.
