@@ -13,6 +13,8 @@
 //! same attempt are idempotent in Redis, and a duplicate message that does reach a
 //! worker finds nothing to claim.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use uuid::Uuid;
@@ -119,9 +121,8 @@ pub async fn round(state: &AppState) -> anyhow::Result<Round> {
         next.write(&state.db).await?;
         round.statements += 1;
     }
-    let (purges, statements) = purge_left(state).await?;
-    round.purges = purges;
-    round.statements += statements;
+    round.purges = purge_left(state).await?;
+    round.statements += 1;
     if let Err(e) = queue_depth(state).await {
         tracing::debug!(error = %format!("{e:#}"), "could not read the queue depth");
     }
@@ -149,7 +150,7 @@ fn millis(d: std::time::Duration) -> i64 {
 struct Looked {
     handed: usize,
     /// When each job that is still unfinished is due for another look.
-    next: Vec<(Uuid, DateTime<Utc>)>,
+    next: HashMap<Uuid, DateTime<Utc>>,
 }
 
 /// A due job as [`look`] found it.
@@ -238,12 +239,11 @@ struct NextLooks {
 }
 
 impl NextLooks {
-    fn add(&mut self, tenant_id: Uuid, jobs: &[Uuid], next: &[(Uuid, DateTime<Utc>)]) {
+    fn add(&mut self, tenant_id: Uuid, jobs: &[Uuid], next: &HashMap<Uuid, DateTime<Utc>>) {
         for job in jobs {
             self.tenant_id.push(tenant_id);
             self.job_id.push(*job);
-            self.watch_from
-                .push(next.iter().find(|(id, _)| id == job).map(|(_, at)| *at));
+            self.watch_from.push(next.get(job).copied());
         }
     }
 
@@ -272,8 +272,8 @@ impl NextLooks {
 
 /// Enqueues the purge of every deleted tenant whose schema is still there, unless a
 /// purge runs or was enqueued recently: one statement finds them all. Returns the purges
-/// enqueued and the statements run.
-async fn purge_left(state: &AppState) -> anyhow::Result<(usize, usize)> {
+/// enqueued.
+async fn purge_left(state: &AppState) -> anyhow::Result<usize> {
     let left: Vec<Uuid> = sqlx::query_scalar(
         "select t.id from platform.tenants t
          join pg_namespace n on n.nspname = 't_' || replace(t.id::text, '-', '')
@@ -290,7 +290,7 @@ async fn purge_left(state: &AppState) -> anyhow::Result<(usize, usize)> {
             }
         }
     }
-    Ok((purges, 1))
+    Ok(purges)
 }
 
 /// Enqueues the purge of a deleted tenant whose schema is left, unless a purge runs or
