@@ -187,12 +187,12 @@ impl Deref for AppState {
     }
 }
 
-/// Counts the tenants every [`crate::db::pools::FIT_INTERVAL`] and lays the lanes out anew when their
-/// number calls for it.
+/// Counts the tenants every `database.layout_interval` ([`crate::db::pools::FIT_INTERVAL`])
+/// and lays the lanes out anew when their number calls for it.
 pub fn start_pool_layout(app: &AppState, background: &crate::background::Background) {
     let state = app.clone();
     background.spawn("pool layout", move |stop| async move {
-        let mut ticker = tokio::time::interval(crate::db::pools::FIT_INTERVAL);
+        let mut ticker = tokio::time::interval(state.config.database.layout_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
