@@ -38,9 +38,8 @@ Layers, top to bottom (a file may import its own layer and any layer below it):
   1 http       http/**                          routes, extractors, handlers, the document
   2 work       jobs/** but the queue below,     workers, runner, promoter, reconciler, and
                app                              jobs/handlers: what running a job does;
-                                                `App`, the configuration and the handles
-                                                built once, which the layers above hand
-                                                out
+                                                `App`: the configuration and the handles,
+                                                built once, that the layers above hand out
   3 use cases  services/**, auth/** (but        one function per use case; the
                totp), jobs/{mod,queue,fair,     authentication of a request; the job queue
                backoff,record,watch,types/**}   and the job types and payloads
@@ -56,9 +55,9 @@ Why `app` sits above the use cases: the services, the authentication and the job
 take what they use (`&TenantPools`, `&Storage`, `&Meter`, `&JobQueue`, a config
 section, or a handle that `App` builds once: `Invalidations`, `Authenticator`,
 `Mailer`, `Issuer`), never `&App`; `App` builds those handles, so it imports them and
-nothing below imports it. It sits in layer 2 and not at the top because the job runner,
-the worker and the reconciler still hold an `AppState` to hand each job what it uses;
-the routes, the subsystems and the commands above take it too. What `App` holds must
+nothing below imports it. It sits in layer 2, not at the top, because the job runner,
+the worker and the reconciler hold an `AppState` and hand each job what it uses; the
+routes, the subsystems and the commands above take it too. What `App` holds must
 not import `App` back: the cycle check keeps that. The one exception, the autoscaling
 evaluator, is in EDGE_ALLOWLIST.
 
