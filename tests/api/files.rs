@@ -787,7 +787,7 @@ async fn cleanup(app: TestApp) {
         payload: json!({}),
         max_attempts: 1,
     };
-    let row = tenantry::services::jobs::submit(&app.state, &scope, job, None)
+    let row = tenantry::services::jobs::submit(&app.state.jobs, &scope, job, None)
         .await
         .expect("submit");
     let done = wait_for_job(&app, &t.admin(), &row.id.to_string()).await;

@@ -57,7 +57,7 @@ pub async fn create(
     AppJson(body): AppJson<CreateJob>,
 ) -> AppResult<(StatusCode, Json<Accepted>)> {
     let job = NewJob::parse(&body.job_type, body.payload, body.max_attempts)?;
-    let row = jobs::submit(&app, &principal.scope, job, Some(principal.actor.id())).await?;
+    let row = jobs::submit(&app.jobs, &principal.scope, job, Some(principal.actor.id())).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    auth::invalidation::{Change, invalidate},
+    auth::invalidation::Change,
     auth::principal::{MaybePrincipal, Principal},
     client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
@@ -157,7 +157,9 @@ pub async fn create(
         })
         .transpose()?;
     let onboarded = onboarding::onboard(
-        &app,
+        &app.tenant_db,
+        &app.issuer,
+        &app.mailer,
         NewTenant {
             name: tenant_name,
             slug,
@@ -334,7 +336,7 @@ pub async fn update(
         plan: body.plan,
     };
     let tenant = tenants::update(&app.db, id, changes, principal.actor(), &client).await?;
-    invalidate(&app, Change::Tenant(id)).await;
+    app.invalidations.invalidate(Change::Tenant(id)).await;
     Ok(Json(tenant))
 }
 
@@ -356,7 +358,7 @@ pub async fn delete(
     // The tenant's own audit log goes with its schema: `tenant.deleted` is recorded in
     // platform.audit_logs, in the same transaction.
     let tenant = tenants::mark_deleted(&app.db, id, principal.actor(), &client).await?;
-    invalidate(&app, Change::Tenant(id)).await;
+    app.invalidations.invalidate(Change::Tenant(id)).await;
     tracing::info!(tenant_id = %id, actor = %principal.actor(), "tenant deleted; purging");
     // The purge is a job: it survives a restart, and should this push fail the
     // reconciler enqueues it for any deleted tenant whose schema is still there.
@@ -378,7 +380,7 @@ async fn set_status(
     change: Lifecycle,
 ) -> AppResult<Json<Tenant>> {
     let tenant = tenants::set_status(&app.db, id, change, principal.actor(), client).await?;
-    invalidate(app, Change::Tenant(id)).await;
+    app.invalidations.invalidate(Change::Tenant(id)).await;
     Ok(Json(tenant))
 }
 

@@ -6,9 +6,8 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{
-        invalidation::{Change, commit},
+        invalidation::{Change, Invalidations},
         password::{self, Password},
         principal::TenantPrincipal,
     },
@@ -18,7 +17,7 @@ use crate::{
     services::{
         audit::{self, AuditEntry},
         identity,
-        notifications::{self, PlatformMail},
+        notifications::{self, Mailer, PlatformMail},
         sessions,
         users::{self, Email, NewUser, User, UserChanges},
         webhooks::{self, EventType},
@@ -38,7 +37,7 @@ pub struct NewAccount {
 
 /// Creates a user with `account.roles` and queues the verification mail to them.
 pub async fn create(
-    app: &App,
+    mailer: &Mailer,
     principal: &TenantPrincipal,
     client: &ClientInfo,
     account: NewAccount,
@@ -73,7 +72,7 @@ pub async fn create(
     webhooks::emit(&mut tx, EventType::UserCreated, &user).await?;
     // The platform's own mail (no creator): to the address as stored.
     let verification = notifications::queue_platform_in(
-        &app.limits,
+        &mailer.limits,
         &mut tx,
         principal.tenant.plan,
         PlatformMail::EmailVerification,
@@ -83,7 +82,7 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     if let Some(verification) = verification {
-        notifications::dispatch(app, principal.tenant_id(), &verification).await;
+        notifications::dispatch(&mailer.queue, principal.tenant_id(), &verification).await;
     }
     Ok(user)
 }
@@ -91,7 +90,7 @@ pub async fn create(
 /// Changes a user's names and activation; `is_active: Some(false)` deactivates (their
 /// sessions end), `Some(true)` reactivates.
 pub async fn update(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &TenantPrincipal,
     client: &ClientInfo,
     id: Uuid,
@@ -125,13 +124,15 @@ pub async fn update(
     .await?;
     let user = users::get_in(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(user)
 }
 
 /// Deletes a user; their sessions end with them.
 pub async fn delete(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &TenantPrincipal,
     client: &ClientInfo,
     id: Uuid,
@@ -149,13 +150,15 @@ pub async fn delete(
     )
     .await?;
     webhooks::emit(&mut tx, EventType::UserDeleted, json!({"id": id})).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(())
 }
 
 /// Replaces a user's roles with `roles` (names).
 pub async fn set_roles(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &TenantPrincipal,
     client: &ClientInfo,
     id: Uuid,
@@ -180,6 +183,8 @@ pub async fn set_roles(
     .await?;
     let user = users::get_in(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(user)
 }
