@@ -46,7 +46,7 @@ pub struct App {
     pub notifier: Notifier,
     /// What sends spend (the limiter) and where their jobs go (the queue).
     pub mailer: Mailer,
-    /// This replica's autoscaler state (the capacity gauge it exports).
+    /// This replica's autoscaler: what its evaluator works with, and the capacity gauge.
     pub autoscaler: crate::services::scaling::Autoscaler,
     /// Rate limits (Redis, with an in-process fallback) and per-tenant overrides.
     pub limits: Arc<RateLimiter>,
@@ -148,6 +148,12 @@ impl App {
             auth.clone(),
             limits.overrides.clone(),
         );
+        let autoscaler = crate::services::scaling::Autoscaler::new(
+            db.clone(),
+            redis.clone(),
+            config.autoscaler.clone(),
+            format!("{}autoscaler:lease", config.redis.key_prefix),
+        );
         Ok(Self {
             authenticator: Authenticator {
                 pools: tenant_db.clone(),
@@ -175,7 +181,7 @@ impl App {
             auth,
             invalidations,
             notifier,
-            autoscaler: Default::default(),
+            autoscaler,
             storage,
             config,
         })

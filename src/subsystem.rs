@@ -88,7 +88,9 @@ impl Subsystem {
             ),
             Self::JobWorkers => crate::jobs::worker::start(app, background),
             Self::Reconciler => crate::jobs::reconciler::start(app, background),
-            Self::Autoscaler => crate::services::scaling::evaluator::start(app, background),
+            Self::Autoscaler => {
+                crate::services::scaling::evaluator::start(&app.autoscaler, background)
+            }
             Self::Webhooks => crate::services::webhooks::dispatcher::start(
                 app.tenant_db.clone(),
                 app.meter.clone(),
