@@ -140,6 +140,102 @@ impl FieldError {
     }
 }
 
+/// The field errors found while a request becomes domain values, answered together as
+/// one 422 `VALIDATION_FAILED`: a conversion parses each field with [`take`], remembering
+/// its error, and ends with [`finish`], which builds the value only when every field
+/// parsed (zero2prod's `TryFrom<FormData> for NewSubscriber`, every error kept).
+///
+/// ```ignore
+/// let mut errors = FieldErrors::new();
+/// let email = errors.take(Email::parse("email", &body.email));
+/// let slug = errors.take(TenantSlug::parse(&body.slug));
+/// errors.finish(|| Some(Signup { email: email?, slug: slug? }))
+/// ```
+///
+/// [`take`]: FieldErrors::take
+/// [`finish`]: FieldErrors::finish
+#[derive(Debug, Default)]
+pub struct FieldErrors {
+    errors: Vec<FieldError>,
+    /// Answer sorted by top-level field, as the declared rules of a request type are
+    /// (`crate::http::validate::rules`); otherwise in the order found.
+    by_field: bool,
+}
+
+impl FieldErrors {
+    /// No errors yet; they are answered in the order found.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts from `errors` (a request type's broken declared rules, already in field
+    /// order); what is added later is answered in its field's place among them.
+    pub fn by_field(errors: Vec<FieldError>) -> Self {
+        Self {
+            errors,
+            by_field: true,
+        }
+    }
+
+    pub fn push(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    /// The value of one field's parse, or `None` with its error remembered.
+    pub fn take<T>(&mut self, parsed: Result<T, FieldError>) -> Option<T> {
+        parsed.map_err(|error| self.push(error)).ok()
+    }
+
+    /// Remembers the error of a rule that gives no value.
+    pub fn check(&mut self, checked: Result<(), FieldError>) {
+        self.take(checked);
+    }
+
+    /// Whether `field` (a top-level field and what is under it) has an error already.
+    pub fn has(&self, field: &str) -> bool {
+        self.errors.iter().any(|e| top_level(&e.field) == field)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The value `build` makes of the parsed fields (`email?` for each taken one) when
+    /// no field failed; otherwise every error at once.
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, Self> {
+        if !self.is_empty() {
+            return Err(self);
+        }
+        // Every `take` that gave `None` remembered an error, so `build` has its values.
+        build().ok_or_else(|| {
+            let mut errors = self;
+            errors.push(FieldError::new("body", "is invalid"));
+            errors
+        })
+    }
+
+    /// The errors in the order they are answered.
+    pub fn into_vec(mut self) -> Vec<FieldError> {
+        if self.by_field {
+            // Stable: a field's own errors keep their order (`roles`, then `roles[3]`).
+            self.errors
+                .sort_by(|a, b| top_level(&a.field).cmp(top_level(&b.field)));
+        }
+        self.errors
+    }
+}
+
+/// `admin` of `admin.email`, `roles` of `roles[3]`.
+fn top_level(path: &str) -> &str {
+    path.split(['.', '[']).next().unwrap_or(path)
+}
+
+impl From<FieldErrors> for AppError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::validation(errors.into_vec())
+    }
+}
+
 /// An RFC 9457 problem document, as every error response carries it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {

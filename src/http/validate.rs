@@ -18,7 +18,7 @@ use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKin
 use crate::{
     auth::password::Password,
     domain::storable_json::{STORABLE_NUMBERS, storable_numbers},
-    error::{AppError, AppResult, FieldError},
+    error::{AppError, AppResult, FieldError, FieldErrors},
     http::extract::AppJson,
     rbac::Grant,
     services::{roles, users::Email},
@@ -48,6 +48,19 @@ pub fn check<T: Validate>(value: &T) -> AppResult<()> {
     value
         .validate()
         .map_err(|errors| AppError::validation(field_errors(&errors)))
+}
+
+/// `value`'s broken rules, as the start of its conversion into domain values: a
+/// `TryFrom<Request>` takes the body with [`AppJson`], begins with these and adds what
+/// each field's parse finds, so one 422 names every field, in field order.
+pub fn rules<T: Validate>(value: &T) -> FieldErrors {
+    FieldErrors::by_field(
+        value
+            .validate()
+            .err()
+            .map(|errors| field_errors(&errors))
+            .unwrap_or_default(),
+    )
 }
 
 /// One [`FieldError`] per broken rule, with the field's path in the request:
