@@ -168,17 +168,21 @@ impl FieldErrors {
         Self::default()
     }
 
-    /// Starts from `errors` (a request type's broken declared rules, already in field
-    /// order); what is added later is answered in its field's place among them.
-    pub fn by_field(errors: Vec<FieldError>) -> Self {
+    /// No errors yet; they are answered sorted by top-level field, as the declared rules
+    /// of a request type are, each field's own in the order found.
+    pub fn by_field() -> Self {
         Self {
-            errors,
+            errors: Vec::new(),
             by_field: true,
         }
     }
 
     pub fn push(&mut self, error: FieldError) {
         self.errors.push(error);
+    }
+
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
+        self.errors.extend(errors);
     }
 
     /// The value of one field's parse, or `None` with its error remembered.

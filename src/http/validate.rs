@@ -54,13 +54,11 @@ pub fn check<T: Validate>(value: &T) -> AppResult<()> {
 /// `TryFrom<Request>` takes the body with [`AppJson`], begins with these and adds what
 /// each field's parse finds, so one 422 names every field, in field order.
 pub fn rules<T: Validate>(value: &T) -> FieldErrors {
-    FieldErrors::by_field(
-        value
-            .validate()
-            .err()
-            .map(|errors| field_errors(&errors))
-            .unwrap_or_default(),
-    )
+    let mut found = FieldErrors::by_field();
+    if let Err(errors) = value.validate() {
+        found.extend(field_errors(&errors));
+    }
+    found
 }
 
 /// One [`FieldError`] per broken rule, with the field's path in the request:
