@@ -431,3 +431,64 @@ pub fn on_unique(
         _ => e.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_even(field: &str, n: u32) -> Result<u32, FieldError> {
+        if n % 2 == 0 {
+            Ok(n)
+        } else {
+            Err(FieldError::new(field, "must be even"))
+        }
+    }
+
+    #[test]
+    fn finish_builds_the_value_when_every_field_parsed() {
+        let mut errors = FieldErrors::new();
+        let a = errors.take(parse_even("a", 2));
+        let b = errors.take(parse_even("b", 4));
+        assert_eq!(errors.finish(|| Some((a?, b?))).ok(), Some((2, 4)));
+    }
+
+    #[test]
+    fn every_field_error_is_kept_in_the_order_found() {
+        let mut errors = FieldErrors::new();
+        let b = errors.take(parse_even("b", 1));
+        let a = errors.take(parse_even("a", 3));
+        errors.check(Ok(()));
+        assert!(errors.has("a") && errors.has("b") && !errors.has("c"));
+        let errors = errors.finish(|| Some((a?, b?))).expect_err("two errors");
+        let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["b", "a"]);
+    }
+
+    #[test]
+    fn by_field_sorts_by_the_top_level_field_and_keeps_each_fields_order() {
+        let mut errors = FieldErrors::by_field();
+        errors.push(FieldError::new("roles", "too many"));
+        errors.push(FieldError::new("roles[2]", "too long"));
+        errors.push(FieldError::new("admin.password", "short"));
+        errors.push(FieldError::new("admin.email", "bad"));
+        errors.push(FieldError::new("name", "blank"));
+        assert!(errors.has("admin"));
+        let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["admin.password", "admin.email", "name", "roles", "roles[2]"]
+        );
+    }
+
+    #[test]
+    fn the_answer_is_one_validation_problem_with_every_field() {
+        let mut errors = FieldErrors::new();
+        errors.push(FieldError::new("email", "must be an email address"));
+        errors.push(FieldError::new("plan", "unknown"));
+        let problem = AppError::from(errors).problem();
+        assert_eq!(problem.status, 422);
+        assert_eq!(problem.code, ErrorCode::ValidationFailed);
+        assert_eq!(problem.detail, "the request has invalid fields");
+        assert_eq!(problem.errors.map(|e| e.len()), Some(2));
+    }
+}

@@ -272,7 +272,10 @@ pub async fn push(
     principal: TenantPrincipal,
     AppJson(req): AppJson<SendPush>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
-    let Push { send: Send { to, content }, data } = Push::try_from(req)?;
+    let Push {
+        send: Send { to, content },
+        data,
+    } = Push::try_from(req)?;
     let (template, title, body) =
         compose(&principal.scope, Channel::Push, content, MAX_PUSH_BODY).await?;
     let message = Outgoing {
