@@ -1,11 +1,14 @@
-//! Declared input rules: request types derive [`Validate`] and are taken with
-//! [`ValidJson`], which answers every broken rule at once in the problem's `errors` list.
+//! Declared input rules: request types derive [`Validate`] for their bounds (lengths, no
+//! control characters, list sizes, JSON objects), next to the `#[schema(...)]` that
+//! states them in the OpenAPI document.
 //!
-//! The rules sit on the request types (next to the `#[schema(...)]` that states them in
-//! the OpenAPI document), so a handler starts from a body that is already bounded; what
-//! stays in handlers are the checks that need context (does the role exist, is a time in
-//! the future). The domain types (`Email`, `Password`, role names, grants) keep the rule
-//! itself: the validators below only ask them, so a rule is written once.
+//! A body with no domain values is taken with [`ValidJson`], which answers every broken
+//! rule at once in the problem's `errors` list. A body with domain values (an email, a
+//! password, a role name, grants, a slug, a plan, a template name...) is taken with
+//! [`AppJson`] and becomes those values by `TryFrom`, which starts from [`rules`] and adds
+//! each field's parse error (the domain type's own parser: the rule is written once), so
+//! one 422 names every field. What needs context (does the role exist) stays with the
+//! service.
 
 use std::borrow::Cow;
 
