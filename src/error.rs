@@ -437,7 +437,7 @@ mod tests {
     use super::*;
 
     fn parse_even(field: &str, n: u32) -> Result<u32, FieldError> {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             Ok(n)
         } else {
             Err(FieldError::new(field, "must be even"))
