@@ -44,15 +44,17 @@ pub struct TemplateRequest {
     pub body: String,
 }
 
-/// The name parsed; the body's and subject's placeholders checked once their declared
-/// rules hold; every broken field named at once.
+/// The name parsed along with the declared rules, every broken field named at once; the
+/// text's own checks (placeholders, size in bytes, no subject for sms) follow once those
+/// all hold, as a second answer (a template whose name is wrong is not read further).
 impl TryFrom<TemplateRequest> for TemplateInput {
     type Error = FieldErrors;
 
     fn try_from(req: TemplateRequest) -> Result<Self, FieldErrors> {
         let mut errors = validate::rules(&req);
         let name = errors.take(template_name::parse("name", &req.name));
-        if !errors.has("body") {
+        let read_text = errors.is_empty();
+        if read_text {
             if req.body.len() > MAX_TEMPLATE_BODY {
                 errors.push(FieldError::new("body", "must be at most 64 KiB"));
             }
@@ -62,7 +64,7 @@ impl TryFrom<TemplateRequest> for TemplateInput {
         }
         let subject = req.subject.filter(|s| !s.is_empty());
         if let Some(subject) = &subject
-            && !errors.has("subject")
+            && read_text
         {
             if req.channel == Channel::Sms {
                 errors.push(FieldError::new("subject", "sms templates have no subject"));
