@@ -415,8 +415,25 @@ impl From<sqlx::Error> for AppError {
                 cause: Some(e.into()),
                 ..Self::unavailable("the database is busy, try again")
             },
+            e if lost_connection(&e) => Self {
+                cause: Some(e.into()),
+                ..Self::unavailable("the database is unavailable, try again")
+            },
             e => Self::internal(e),
         }
+    }
+}
+
+/// Whether the database connection went away under the statement: the socket closed,
+/// or the server said it is shutting down (SQLSTATE class 57P) or lost the connection
+/// (class 08). The pool replaces such a connection; the request is worth retrying.
+fn lost_connection(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
     }
 }
 

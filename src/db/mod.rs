@@ -24,6 +24,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Recycling connections bounds PostgreSQL's per-connection catalog cache, which grows with
 /// every tenant schema a connection has touched.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// How long a pooled connection may sit idle before it is pinged when handed out.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 /// Statements a connection keeps prepared unless configured (`DATABASE_STATEMENT_CACHE`
 /// for the service's pools).
 const STATEMENT_CACHE_CAPACITY: usize = 1024;
@@ -49,6 +51,19 @@ fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // sqlx pings every connection it hands out: a round trip before each statement.
+        // A connection used within the last second is known to be alive; one idle for
+        // longer (a restarted server, a proxy's idle timeout) is still checked, and
+        // replaced if it does not answer. HikariCP's `aliveBypassWindowMs` does the same.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_WHEN_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 fn connect_options(url: &str, statement_cache: usize) -> anyhow::Result<PgConnectOptions> {

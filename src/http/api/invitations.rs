@@ -73,9 +73,14 @@ pub async fn create(
     AppJson(body): AppJson<CreateInvitation>,
 ) -> AppResult<(StatusCode, Json<Invitation>)> {
     let invitee = Invitee::try_from(body)?;
-    let invitation =
-        invitations::create(&app.mailer, &principal, invitee.email, &invitee.roles, &client)
-            .await?;
+    let invitation = invitations::create(
+        &app.mailer,
+        &principal,
+        invitee.email,
+        &invitee.roles,
+        &client,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(invitation)))
 }
 
