@@ -1,12 +1,13 @@
 //! The access rule every route declares in the router, and the layer that enforces it:
 //! authentication, then the tenant context, then the permission, then the limits, before
-//! the handler.
+//! the handler; and the extractors that hand the handler the proof of the route's
+//! permission ([`Granted`], [`GrantedOrPlatform`]).
 
 use std::net::IpAddr;
 
 use axum::{
-    extract::{Request, State},
-    http::StatusCode,
+    extract::{FromRequestParts, Request, State},
+    http::{StatusCode, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -14,10 +15,14 @@ use tracing::Span;
 
 use crate::{
     app::AppState,
-    auth::{authenticate::authenticate, principal::Principal},
+    auth::{
+        authenticate::authenticate,
+        granted::{Granted, GrantedOrPlatform},
+        principal::{Principal, TenantPrincipal},
+    },
     error::{AppError, ErrorCode},
     http::{extract::client_ip, idempotency, limits},
-    rbac::Permission,
+    rbac::{Need, Permission},
     services::rate_limit::Subject,
 };
 
@@ -83,8 +88,9 @@ pub async fn guard(
     }
 }
 
-/// Authenticates the request, checks `access`, and leaves the [`Principal`] in the
-/// request extensions for the later layers and the handler's extractors.
+/// Authenticates the request, checks `access`, and leaves the [`Principal`] and the
+/// route's [`Access`] in the request extensions for the later layers and the handler's
+/// extractors.
 async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Request, AppError> {
     if access == Access::Public {
         return Ok(req);
@@ -117,6 +123,7 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
     }
     check(access, &principal)?;
     req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(access);
     Ok(req)
 }
 
@@ -170,5 +177,48 @@ fn check(access: Access, principal: &Principal) -> Result<(), AppError> {
         (Access::AnyTenantPrincipal | Access::Tenant(_), Principal::Platform { .. }) => Err(
             AppError::forbidden("this route acts inside a tenant; platform tokens cannot use it"),
         ),
+    }
+}
+
+/// 500 unless the route declares `P`: a handler that asks for the proof of another
+/// permission than its route's is a programming error, not the caller's.
+fn declared<P: Need>(parts: &Parts) -> Result<(), AppError> {
+    let declared = parts
+        .extensions
+        .get::<Access>()
+        .and_then(|a| a.permission());
+    if declared == Some(P::PERMISSION) {
+        return Ok(());
+    }
+    Err(AppError::internal(anyhow::anyhow!(
+        "the handler of {} {} asks for the proof of {} but its route declares {}",
+        parts.method,
+        parts.uri.path(),
+        P::PERMISSION,
+        declared.map_or_else(|| "no permission".to_owned(), |p| p.to_string()),
+    )))
+}
+
+/// The proof that the tenant principal holds the route's permission `P`: 403 for a
+/// principal without it (the guard already said so), 500 when the route declares
+/// another permission.
+impl<P: Need, S: Send + Sync> FromRequestParts<S> for Granted<P> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        declared::<P>(parts)?;
+        TenantPrincipal::from_request_parts(parts, state)
+            .await?
+            .grant()
+    }
+}
+
+/// As [`Granted`], for `TenantOrPlatform(P)` routes: a platform operator passes.
+impl<P: Need, S: Send + Sync> FromRequestParts<S> for GrantedOrPlatform<P> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        declared::<P>(parts)?;
+        GrantedOrPlatform::check(Principal::from_request_parts(parts, state).await?)
     }
 }

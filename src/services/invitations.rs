@@ -15,13 +15,14 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::{
+        granted::Granted,
         password::{self, Password},
         principal::{Actor, TenantPrincipal},
     },
     client_address::ClientInfo,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode},
-    rbac::{PermissionSet, owner_model, roles::ADMIN},
+    rbac::{PermissionSet, needs, owner_model, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
         notifications::{self, PlatformMail, Queued},
@@ -76,7 +77,7 @@ const SELECT: &str = "select i.id, i.email,
 /// (resend that one).
 pub async fn create(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersCreate>,
     email: Email,
     role_names: &[String],
     client: &ClientInfo,
@@ -112,8 +113,10 @@ pub async fn create(
             "this address already has a pending invitation: resend it instead",
         ));
     }
-    let resolved = users::resolve_roles(&mut tx, role_names).await?;
-    let _cleared = owner_model::grant(&principal.authority(), &resolved.grants)?;
+    let roles = owner_model::grant(
+        &principal.authority(),
+        users::resolve_roles(&mut tx, role_names).await?,
+    )?;
     check_mail_budget(&mut tx, email.as_str()).await?;
     let id = Uuid::now_v7();
     let (token, hash) = sessions::opaque("iv", tx.tenant_id());
@@ -124,7 +127,7 @@ pub async fn create(
     sqlx::query(sql)
         .bind(id)
         .bind(email.as_str())
-        .bind(&resolved.ids)
+        .bind(&roles.grants().ids)
         .bind(hash)
         .bind(principal.actor.id())
         .bind(Utc::now() + Duration::days(LIFETIME_DAYS))
@@ -235,7 +238,11 @@ async fn lock(tx: &mut TenantTx, id: Uuid) -> AppResult<Invitation> {
 }
 
 /// Revokes a pending (or expired) invitation: its token stops working.
-pub async fn revoke(principal: &TenantPrincipal, id: Uuid, client: &ClientInfo) -> AppResult<()> {
+pub async fn revoke(
+    principal: &Granted<needs::UsersCreate>,
+    id: Uuid,
+    client: &ClientInfo,
+) -> AppResult<()> {
     let mut tx = principal.scope.begin().await?;
     let invitation = lock(&mut tx, id).await?;
     match invitation.state.as_str() {
@@ -266,7 +273,7 @@ pub async fn revoke(principal: &TenantPrincipal, id: Uuid, client: &ClientInfo) 
 /// working) valid 7 days from now.
 pub async fn resend(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersCreate>,
     id: Uuid,
     client: &ClientInfo,
 ) -> AppResult<Invitation> {
@@ -363,8 +370,7 @@ pub async fn accept(
             last_name: acceptance.last_name,
             self_registered: false,
         },
-        &roles,
-        owner_model::system_grant(),
+        owner_model::system_grant(roles),
     )
     .await?;
     let sql =
@@ -376,7 +382,7 @@ pub async fn accept(
         .bind(user_id)
         .execute(tx.conn())
         .await?;
-    let user = users::get_in(&mut tx, user_id).await?;
+    let user = users::get(&mut tx, user_id).await?;
     let tokens = sessions::issue_for(
         app,
         &mut tx,

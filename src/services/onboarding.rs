@@ -134,8 +134,7 @@ pub async fn onboard(
             last_name: input.admin_last_name,
             self_registered: false,
         },
-        &admin_roles,
-        owner_model::system_grant(),
+        owner_model::system_grant(admin_roles),
     )
     .await?;
     insert_scaling_policy(&mut tx, input.plan).await?;
@@ -161,7 +160,7 @@ pub async fn onboard(
         .execute(tx.conn())
         .await?;
     }
-    let admin_user = users::get_in(&mut tx, admin_id).await?;
+    let admin_user = users::get(&mut tx, admin_id).await?;
     let welcome = notifications::queue_platform_in(
         &app.limits,
         &mut tx,
@@ -270,7 +269,7 @@ async fn replay(app: &App, scope: &str, key: &str, fingerprint: &[u8]) -> AppRes
         ));
     }
     let mut tx = app.tenant_scope(tenant_id).begin().await?;
-    let admin_user = users::get_in(&mut tx, user_id).await?;
+    let admin_user = users::get(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(Onboarded {
         tenant,

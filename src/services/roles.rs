@@ -199,13 +199,12 @@ fn name_taken() -> AppError {
     AppError::new(ErrorCode::Conflict, "a role with this name already exists")
 }
 
-/// Creates a custom role with `grants`, all within the granter's own permissions.
+/// Creates a custom role with the grants the policy cleared.
 pub async fn create(
     tx: &mut TenantTx,
     name: &str,
     description: Option<&str>,
-    grants: &[Grant],
-    _cleared: Cleared<act::Grant>,
+    grants: Cleared<act::Grant, PermissionSet>,
 ) -> AppResult<Role> {
     let id = Uuid::now_v7();
     let sql = tx.sql("insert into {schema}.roles (id, name, description) values ($1, $2, $3)");
@@ -216,12 +215,12 @@ pub async fn create(
         .execute(tx.conn())
         .await
         .map_err(on_unique("roles_name_key", name_taken))?;
-    set_grants(tx, id, grants).await?;
+    set_grants(tx, id, grants.grants()).await?;
     get_in(tx, id).await
 }
 
-async fn set_grants(tx: &mut TenantTx, id: Uuid, grants: &[Grant]) -> sqlx::Result<()> {
-    let strings: Vec<String> = grants.iter().map(ToString::to_string).collect();
+async fn set_grants(tx: &mut TenantTx, id: Uuid, grants: &PermissionSet) -> sqlx::Result<()> {
+    let strings: Vec<String> = grants.grants().map(ToString::to_string).collect();
     let sql = tx.sql(
         "insert into {schema}.role_permissions (role_id, permission)
          select $1, unnest($2::text[]) on conflict do nothing",
@@ -276,14 +275,13 @@ pub async fn delete(tx: &mut TenantTx, cleared: Cleared<act::DeleteRole>) -> App
     Ok(())
 }
 
-/// Adds a grant (already cleared as within the actor's own) to a role cleared for change.
+/// Adds the grants cleared as within the actor's own to a role cleared for change.
 pub async fn add_permission(
     tx: &mut TenantTx,
     cleared: Cleared<act::UpdateRole>,
-    grant: &Grant,
-    _granted: Cleared<act::Grant>,
+    granted: Cleared<act::Grant, PermissionSet>,
 ) -> AppResult<Role> {
-    set_grants(tx, cleared.target(), std::slice::from_ref(grant)).await?;
+    set_grants(tx, cleared.target(), granted.grants()).await?;
     get_in(tx, cleared.target()).await
 }
 

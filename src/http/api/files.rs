@@ -14,13 +14,14 @@ use uuid::Uuid;
 
 use crate::{
     AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppError, AppResult, ErrorCode, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
+    rbac::needs,
     services::files::{self, FileMeta, PendingUpload},
     storage::{
         Storage, content_disposition,
@@ -59,7 +60,7 @@ pub struct UploadForm {
     ))]
 pub async fn upload(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesUpload>,
     client: ClientInfo,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
@@ -147,7 +148,7 @@ pub struct CreateUpload {
     ))]
 pub async fn create_upload(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesUpload>,
     AppJson(body): AppJson<CreateUpload>,
 ) -> AppResult<(StatusCode, Json<PendingUpload>)> {
     let mut errors = Vec::new();
@@ -174,7 +175,7 @@ pub async fn create_upload(
     ))]
 pub async fn complete(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesUpload>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<FileMeta>> {
@@ -189,7 +190,7 @@ pub async fn complete(
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<FileMeta>>> {
     let page = params.page()?;
@@ -205,7 +206,7 @@ pub async fn list(
         (status = 404, description = "No such file in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesRead>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<FileMeta>> {
     Ok(Json(files::get(&principal.scope, id).await?))
@@ -245,7 +246,7 @@ pub struct DownloadLink {
     ))]
 pub async fn download(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesRead>,
     AppPath(id): AppPath<Uuid>,
     AppQuery(params): AppQuery<DownloadParams>,
 ) -> AppResult<Response> {
@@ -287,7 +288,7 @@ pub async fn download(
     ))]
 pub async fn delete(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesDelete>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {

@@ -12,7 +12,7 @@ use validator::Validate;
 
 use super::notifications::template_name;
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
@@ -20,6 +20,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
+    rbac::needs,
     services::notifications::{self, Channel, Template, TemplateInput, manage_templates, template},
 };
 
@@ -99,7 +100,7 @@ pub struct TemplateFilter {
         (status = 422, description = "Bad channel, limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_templates(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsRead>,
     AppQuery(filter): AppQuery<TemplateFilter>,
 ) -> AppResult<Json<Paginated<Template>>> {
     let page = PageParams {
@@ -122,7 +123,7 @@ pub async fn list_templates(
         (status = 422, description = "Invalid fields or placeholders, or more than 100 placeholders", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_template(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsManageTemplates>,
     client: ClientInfo,
     ValidJson(req): ValidJson<TemplateRequest>,
 ) -> AppResult<(StatusCode, Json<Template>)> {
@@ -139,7 +140,7 @@ pub async fn create_template(
         (status = 404, description = "No such template in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_template(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsRead>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Template>> {
     Ok(Json(
@@ -157,7 +158,7 @@ pub async fn get_template(
         (status = 422, description = "Invalid fields or placeholders, or more than 100 placeholders", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn replace_template(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsManageTemplates>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     ValidJson(req): ValidJson<TemplateRequest>,
@@ -175,7 +176,7 @@ pub async fn replace_template(
         (status = 404, description = "No such template in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_template(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsManageTemplates>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {

@@ -11,13 +11,14 @@ use validator::{Validate, ValidationError};
 
 use crate::{
     AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
         extract::AppQuery,
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
+    rbac::needs,
     services::notifications::{
         self, Channel, LogEntry, Outgoing, Queued,
         compose::{Content, compose},
@@ -68,7 +69,7 @@ pub(super) fn template_name(value: &str) -> Result<(), ValidationError> {
 /// Queues `message` (see [`notifications::send`]) and answers 202 with its log row.
 async fn send(
     app: &AppState,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::NotificationsSend>,
     message: Outgoing,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
     let queued = notifications::send(app, principal, message).await?;
@@ -110,7 +111,7 @@ pub struct SendEmail {
     ))]
 pub async fn email(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsSend>,
     ValidJson(req): ValidJson<SendEmail>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
     let content = Content {
@@ -163,7 +164,7 @@ pub struct SendSms {
     ))]
 pub async fn sms(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsSend>,
     ValidJson(req): ValidJson<SendSms>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
     let content = Content {
@@ -227,7 +228,7 @@ pub struct SendPush {
     ))]
 pub async fn push(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsSend>,
     ValidJson(req): ValidJson<SendPush>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
     let content = Content {
@@ -288,7 +289,7 @@ const SEND_STATUSES: &[&str] = &["queued", "sent", "failed"];
         (status = 422, description = "Bad channel, status, limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn history(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsRead>,
     AppQuery(filter): AppQuery<HistoryFilter>,
 ) -> AppResult<Json<Paginated<LogEntry>>> {
     let mut errors = Vec::new();

@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
@@ -19,7 +19,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
-    rbac::{Grant, Permission},
+    rbac::{Grant, Permission, needs},
     services::roles::{self, Role, manage},
 };
 
@@ -109,7 +109,7 @@ pub(crate) fn parse_grants(field: &str, raw: &[String]) -> AppResult<Vec<Grant>>
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Roles", body = Paginated<Role>)))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<Role>>> {
     let page = params.page()?;
@@ -153,7 +153,7 @@ fn role_grants() -> Array {
     ))]
 pub async fn create(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     ValidJson(body): ValidJson<CreateRole>,
 ) -> AppResult<(StatusCode, Json<Role>)> {
@@ -178,7 +178,10 @@ pub async fn create(
         (status = 200, description = "The role", body = Role),
         (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppResult<Json<Role>> {
+pub async fn get(
+    principal: Granted<needs::RolesRead>,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<Role>> {
     Ok(Json(roles::get(&principal.scope, id).await?))
 }
 
@@ -205,7 +208,7 @@ pub struct UpdateRole {
     ))]
 pub async fn update(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<UpdateRole>,
@@ -239,7 +242,7 @@ pub async fn update(
     ))]
 pub async fn delete(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
@@ -266,7 +269,7 @@ pub struct AddPermission {
     ))]
 pub async fn add_permission(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<AddPermission>,
@@ -299,7 +302,7 @@ pub struct RolePermissionPath {
     ))]
 pub async fn remove_permission(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(RolePermissionPath { id, permission }): AppPath<RolePermissionPath>,
 ) -> AppResult<Json<Role>> {

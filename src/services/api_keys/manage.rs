@@ -9,13 +9,14 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::{
+        granted::Granted,
         invalidation::{Change, commit},
         principal::TenantPrincipal,
     },
     client_address::ClientInfo,
     db::TenantTx,
     error::AppResult,
-    rbac::owner_model,
+    rbac::{needs, owner_model},
     services::{
         api_keys::{self, ApiKey, KeyAccess},
         audit::{self, AuditEntry},
@@ -27,14 +28,16 @@ use crate::{
 /// (shown once).
 pub async fn create(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     name: &str,
     access: KeyAccess,
     expires_at: Option<DateTime<Utc>>,
 ) -> AppResult<(ApiKey, String)> {
-    let access = api_keys::resolve(&principal.scope, access).await?;
-    let cleared = owner_model::grant(&principal.authority(), &access.grants)?;
+    let access = owner_model::grant(
+        &principal.authority(),
+        api_keys::resolve(&principal.scope, access).await?,
+    )?;
     let mut tx = principal.scope.begin().await?;
     let (api_key, key) = api_keys::create(
         &mut tx,
@@ -43,7 +46,6 @@ pub async fn create(
         name,
         access,
         expires_at,
-        cleared,
     )
     .await?;
     audit_key(&mut tx, principal, client, "api_key.created", &api_key).await?;
@@ -54,7 +56,7 @@ pub async fn create(
 /// Revokes a key: it stops working at once on this replica, within 30 s everywhere.
 pub async fn revoke(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {
@@ -72,7 +74,7 @@ pub async fn revoke(
 /// Replaces a live key's secret; returns it with the new plaintext (shown once).
 pub async fn rotate(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<(ApiKey, String)> {

@@ -23,11 +23,12 @@ use uuid::Uuid;
 
 use crate::{
     AppState,
-    auth::principal::TenantPrincipal,
+    auth::{granted::Granted, principal::TenantPrincipal},
     client_address::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode, FieldError},
     jobs::{JobMessage, JobType, Lane},
+    rbac::needs,
     services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
@@ -195,7 +196,7 @@ fn uploaded_entry(
 /// way nothing is kept.
 pub async fn upload<S, E>(
     app: &AppState,
-    p: &TenantPrincipal,
+    p: &Granted<needs::FilesUpload>,
     client: &ClientInfo,
     name: &str,
     content_type: &str,
@@ -347,7 +348,7 @@ pub async fn download_url(
 /// as a change: a deletion records the negative size.
 pub async fn delete(
     app: &AppState,
-    p: &TenantPrincipal,
+    p: &Granted<needs::FilesDelete>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {

@@ -21,7 +21,7 @@ pub struct PendingUpload {
 /// upload if it is never completed.
 pub async fn create_upload(
     app: &AppState,
-    p: &TenantPrincipal,
+    p: &Granted<needs::FilesUpload>,
     name: &str,
     content_type: &str,
     size: u64,
@@ -84,7 +84,7 @@ pub async fn create_upload(
 /// upload stays pending. Completing twice is 409.
 pub async fn complete(
     app: &AppState,
-    p: &TenantPrincipal,
+    p: &Granted<needs::FilesUpload>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<FileMeta> {

@@ -23,10 +23,11 @@ pub use backend::{Notifier, Outgoing};
 
 use crate::{
     App,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
     jobs::{JobMessage, JobType, Lane},
+    rbac::needs,
     services::{
         jobs::{self, DEFAULT_MAX_ATTEMPTS, NewJob},
         rate_limit::{MailRefusal, RateLimiter},
@@ -475,7 +476,11 @@ pub async fn record(
 
 /// A tenant's send: takes one from the daily quota, then writes the log row and its job in one
 /// transaction, and hands the job to the queue.
-pub async fn send(app: &App, principal: &TenantPrincipal, message: Outgoing) -> AppResult<Queued> {
+pub async fn send(
+    app: &App,
+    principal: &Granted<needs::NotificationsSend>,
+    message: Outgoing,
+) -> AppResult<Queued> {
     let plan = principal.tenant.plan;
     app.limits
         .consume_send_quota(principal.tenant_id(), plan)

@@ -8,13 +8,14 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::{
+        granted::Granted,
         invalidation::{Change, commit},
         principal::TenantPrincipal,
     },
     client_address::ClientInfo,
     db::TenantTx,
     error::AppResult,
-    rbac::{Grant, PermissionSet, owner_model},
+    rbac::{Grant, PermissionSet, needs, owner_model},
     services::{
         audit::{self, AuditEntry},
         roles::{self, Role},
@@ -25,18 +26,18 @@ use crate::{
 /// Creates a custom role with `grants`, all within the caller's own permissions.
 pub async fn create(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     name: &str,
     description: Option<&str>,
     grants: &[Grant],
 ) -> AppResult<Role> {
-    let cleared = owner_model::grant(
+    let grants = owner_model::grant(
         &principal.authority(),
-        &PermissionSet::new(grants.iter().cloned()),
+        PermissionSet::new(grants.iter().cloned()),
     )?;
     let mut tx = principal.scope.begin().await?;
-    let role = roles::create(&mut tx, name, description, grants, cleared).await?;
+    let role = roles::create(&mut tx, name, description, grants).await?;
     audit_role(&mut tx, principal, client, "role.created", &role).await?;
     commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(role)
@@ -45,7 +46,7 @@ pub async fn create(
 /// Renames or re-describes a custom role.
 pub async fn update(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
     name: Option<&str>,
@@ -63,7 +64,7 @@ pub async fn update(
 /// Deletes a custom role; its users lose its permissions.
 pub async fn delete(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {
@@ -81,7 +82,7 @@ pub async fn delete(
 /// Grants `grant` (within the caller's own permissions) to a custom role.
 pub async fn add_permission(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
     grant: Grant,
@@ -89,8 +90,8 @@ pub async fn add_permission(
     let mut tx = principal.scope.begin().await?;
     let authority = principal.authority();
     let cleared = owner_model::update_role(&authority, &roles::target(&mut tx, id).await?)?;
-    let granted = owner_model::grant(&authority, &PermissionSet::new([grant.clone()]))?;
-    let role = roles::add_permission(&mut tx, cleared, &grant, granted).await?;
+    let granted = owner_model::grant(&authority, PermissionSet::new([grant]))?;
+    let role = roles::add_permission(&mut tx, cleared, granted).await?;
     audit_role(&mut tx, principal, client, "role.permission_added", &role).await?;
     commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(role)
@@ -99,7 +100,7 @@ pub async fn add_permission(
 /// Takes `grant` from a custom role.
 pub async fn remove_permission(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
     grant: &Grant,

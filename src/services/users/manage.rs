@@ -8,13 +8,13 @@ use uuid::Uuid;
 use crate::{
     app::App,
     auth::{
+        granted::Granted,
         invalidation::{Change, commit},
         password::{self, Password},
-        principal::TenantPrincipal,
     },
     client_address::ClientInfo,
     error::AppResult,
-    rbac::owner_model,
+    rbac::{needs, owner_model},
     services::{
         audit::{self, AuditEntry},
         identity,
@@ -39,14 +39,16 @@ pub struct NewAccount {
 /// Creates a user with `account.roles` and queues the verification mail to them.
 pub async fn create(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersCreate>,
     client: &ClientInfo,
     account: NewAccount,
 ) -> AppResult<User> {
     let password_hash = password::hash(account.password).await?;
     let mut tx = principal.scope.begin().await?;
-    let resolved = users::resolve_roles(&mut tx, &account.roles).await?;
-    let cleared = owner_model::grant(&principal.authority(), &resolved.grants)?;
+    let roles = owner_model::grant(
+        &principal.authority(),
+        users::resolve_roles(&mut tx, &account.roles).await?,
+    )?;
     let id = users::create(
         &mut tx,
         NewUser {
@@ -56,8 +58,7 @@ pub async fn create(
             last_name: account.last_name,
             self_registered: false,
         },
-        &resolved,
-        cleared,
+        roles,
     )
     .await?;
     let token =
@@ -69,7 +70,7 @@ pub async fn create(
             .metadata(json!({"roles": account.roles})),
     )
     .await?;
-    let user = users::get_in(&mut tx, id).await?;
+    let user = users::get(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserCreated, &user).await?;
     // The platform's own mail (no creator): to the address as stored.
     let verification = notifications::queue_platform_in(
@@ -92,7 +93,7 @@ pub async fn create(
 /// sessions end), `Some(true)` reactivates.
 pub async fn update(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersUpdate>,
     client: &ClientInfo,
     id: Uuid,
     first_name: Option<String>,
@@ -123,7 +124,7 @@ pub async fn update(
             .metadata(json!({"is_active": is_active})),
     )
     .await?;
-    let user = users::get_in(&mut tx, id).await?;
+    let user = users::get(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
     commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(user)
@@ -132,7 +133,7 @@ pub async fn update(
 /// Deletes a user; their sessions end with them.
 pub async fn delete(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersDelete>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {
@@ -156,7 +157,7 @@ pub async fn delete(
 /// Replaces a user's roles with `roles` (names).
 pub async fn set_roles(
     app: &App,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesAssign>,
     client: &ClientInfo,
     id: Uuid,
     roles: Vec<String>,
@@ -178,7 +179,7 @@ pub async fn set_roles(
             .metadata(json!({"roles": roles})),
     )
     .await?;
-    let user = users::get_in(&mut tx, id).await?;
+    let user = users::get(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
     commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
     Ok(user)
