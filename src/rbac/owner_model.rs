@@ -521,6 +521,26 @@ mod tests {
         );
     }
 
+    /// A cleared grant is what the policy compared: the service writes `grants()`.
+    #[test]
+    fn a_cleared_grant_carries_what_it_cleared() {
+        let permissions = held(MANAGER);
+        let actor = ActorView {
+            user_id: None,
+            permissions: &permissions,
+        };
+        let cleared = grant(&actor, held(DEVELOPER)).expect("within the manager's");
+        assert_eq!(cleared.grants(), &held(DEVELOPER));
+        assert_eq!(
+            grant(&actor, held(ADMIN))
+                .map(|c| c.into_grants())
+                .err()
+                .map(|e| e.code()),
+            Some(ErrorCode::Forbidden)
+        );
+        assert_eq!(system_grant(held(ADMIN)).into_grants(), held(ADMIN));
+    }
+
     #[test]
     fn the_last_active_admin_stays() {
         let permissions = held(ADMIN);
