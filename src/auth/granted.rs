@@ -35,12 +35,6 @@ impl TenantPrincipal {
     }
 }
 
-impl<P> Granted<P> {
-    pub fn principal(&self) -> &TenantPrincipal {
-        &self.principal
-    }
-}
-
 impl<P> Deref for Granted<P> {
     type Target = TenantPrincipal;
 
