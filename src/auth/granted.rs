@@ -95,3 +95,58 @@ impl<P> GrantedOrPlatform<P> {
         matches!(self.0, Caller::Platform { .. })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        db::TenantScope,
+        error::ErrorCode,
+        rbac::{Permission, PermissionSet, needs},
+        services::tenants::{Plan, Tenant},
+    };
+
+    fn key(grants: &[&str]) -> TenantPrincipal {
+        let id = Uuid::now_v7();
+        let pool = sqlx::PgPool::connect_lazy("postgres://localhost/x").expect("lazy pool");
+        TenantPrincipal {
+            tenant: Arc::new(Tenant {
+                id,
+                name: "Acme".into(),
+                slug: "acme".into(),
+                plan: Plan::Free,
+                status: "active".into(),
+                settings: serde_json::json!({}),
+                created_at: chrono::Utc::now(),
+                updated_at: chrono::Utc::now(),
+                deleted_at: None,
+            }),
+            actor: Actor::ApiKey(Uuid::now_v7()),
+            roles: Arc::new([]),
+            permissions: Arc::new(PermissionSet::from_stored(grants)),
+            scope: TenantScope::new(pool, id),
+            token: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_proof_is_made_only_for_a_held_permission() {
+        let granted = key(&["users:*"])
+            .grant::<needs::UsersCreate>()
+            .expect("held through users:*");
+        assert!(granted.permissions.allows(Permission::UsersCreate));
+        let refused = key(&["users:read"])
+            .grant::<needs::UsersCreate>()
+            .expect_err("not held");
+        assert_eq!(refused.code(), ErrorCode::Forbidden);
+        let caller =
+            GrantedOrPlatform::<needs::TenantUpdate>::check(Principal::Tenant(Box::new(key(&[
+                "tenant:update",
+            ]))))
+            .expect("held");
+        assert!(!caller.is_platform() && caller.tenant().is_some());
+        assert!(matches!(caller.actor(), Actor::ApiKey(_)));
+    }
+}
