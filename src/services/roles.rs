@@ -5,7 +5,7 @@ pub mod manage;
 use uuid::Uuid;
 
 use crate::{
-    db::{TenantScope, TenantTx},
+    db::{TenantConn, TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, on_unique},
     rbac::{
         Grant, PermissionSet,
@@ -149,19 +149,12 @@ pub async fn list(
     .await
 }
 
-pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Role> {
-    sqlx::query_as(scope.sql_parts(&[SELECT, " where r.id = $1"]))
-        .bind(id)
-        .fetch_optional(scope.db())
-        .await?
-        .ok_or_else(AppError::not_found)
-}
-
-async fn get_in(tx: &mut TenantTx, id: Uuid) -> AppResult<Role> {
-    let sql = tx.sql_parts(&[SELECT, " where r.id = $1"]);
+/// One role, inside a transaction (`&mut TenantTx`) or not (`scope.acquire()`).
+pub async fn get(db: &mut impl TenantConn, id: Uuid) -> AppResult<Role> {
+    let sql = db.sql_parts(&[SELECT, " where r.id = $1"]);
     sqlx::query_as(sql)
         .bind(id)
-        .fetch_optional(tx.conn())
+        .fetch_optional(db.conn())
         .await?
         .ok_or_else(AppError::not_found)
 }
@@ -216,7 +209,7 @@ pub async fn create(
         .await
         .map_err(on_unique("roles_name_key", name_taken))?;
     set_grants(tx, id, grants.grants()).await?;
-    get_in(tx, id).await
+    get(tx, id).await
 }
 
 async fn set_grants(tx: &mut TenantTx, id: Uuid, grants: &PermissionSet) -> sqlx::Result<()> {
@@ -262,7 +255,7 @@ pub async fn update(
             .execute(tx.conn())
             .await?;
     }
-    get_in(tx, id).await
+    get(tx, id).await
 }
 
 /// Deletes a custom role no live API key uses; users lose it.
@@ -282,7 +275,7 @@ pub async fn add_permission(
     granted: Cleared<act::Grant, PermissionSet>,
 ) -> AppResult<Role> {
     set_grants(tx, cleared.target(), granted.grants()).await?;
-    get_in(tx, cleared.target()).await
+    get(tx, cleared.target()).await
 }
 
 pub async fn remove_permission(
@@ -297,5 +290,5 @@ pub async fn remove_permission(
         .bind(grant.to_string())
         .execute(tx.conn())
         .await?;
-    get_in(tx, cleared.target()).await
+    get(tx, cleared.target()).await
 }

@@ -182,7 +182,9 @@ pub async fn get(
     principal: Granted<needs::RolesRead>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Role>> {
-    Ok(Json(roles::get(&principal.scope, id).await?))
+    Ok(Json(
+        roles::get(&mut principal.scope.acquire().await?, id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]

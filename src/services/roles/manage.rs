@@ -72,7 +72,7 @@ pub async fn delete(
     let cleared =
         owner_model::delete_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
     // The row is locked by `target`: read in the same transaction.
-    let role = roles::get_in(&mut tx, id).await?;
+    let role = roles::get(&mut tx, id).await?;
     roles::delete(&mut tx, cleared).await?;
     audit_role(&mut tx, principal, client, "role.deleted", &role).await?;
     commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
