@@ -25,7 +25,8 @@
 //! else: a change without a check does not compile. A cleared action on a target
 //! carries the target's id; a cleared [`grant`] carries the grants it cleared (the
 //! resolved roles of a new user, the access of a new key, the permissions of a role),
-//! so what is written is what was checked.
+//! and a cleared [`set_user_roles`] the roles as well, so what is written is what was
+//! checked.
 
 use std::marker::PhantomData;
 
@@ -101,7 +102,8 @@ pub struct RoleTarget {
 }
 
 /// Proof that `A` may be done, carrying what was cleared: the target's id (`target()`),
-/// or for [`act::Grant`] the grants themselves (`grants()`). Only this module makes one.
+/// and for [`act::Grant`] and [`act::SetUserRoles`] the grants themselves (`grants()`).
+/// Only this module makes one.
 #[derive(Debug)]
 #[must_use]
 pub struct Cleared<A, T = Uuid> {
@@ -121,6 +123,17 @@ impl<A, T> Cleared<A, T> {
 impl<A> Cleared<A> {
     pub fn target(&self) -> Uuid {
         self.cleared
+    }
+}
+
+impl<G> Cleared<act::SetUserRoles, (Uuid, G)> {
+    pub fn target(&self) -> Uuid {
+        self.cleared.0
+    }
+
+    /// The roles cleared to be given to the target.
+    pub fn grants(&self) -> &G {
+        &self.cleared.1
     }
 }
 
@@ -319,21 +332,21 @@ pub fn delete_user(
     Ok(Cleared::new(target.id))
 }
 
-/// Replacing a user's roles with roles granting `granted` (`keeps_admin`: `admin` among
-/// them).
-pub fn set_user_roles(
+/// Replacing a user's roles with `roles` (`keeps_admin`: `admin` among them). The proof
+/// carries the user and the roles: what the service writes.
+pub fn set_user_roles<G: Grants>(
     actor: &ActorView<'_>,
     target: &UserTarget,
-    granted: &PermissionSet,
+    roles: G,
     keeps_admin: bool,
-) -> Result<Cleared<act::SetUserRoles>, AppError> {
+) -> Result<Cleared<act::SetUserRoles, (Uuid, G)>, AppError> {
     decide_user(
         actor,
         Action::SetUserRoles,
         target,
-        Some((granted, keeps_admin)),
+        Some((roles.permissions(), keeps_admin)),
     )?;
-    Ok(Cleared::new(target.id))
+    Ok(Cleared::new((target.id, roles)))
 }
 
 /// Turning off a user's MFA: a manager cannot reset an admin's second factor (and so

@@ -131,13 +131,12 @@ async fn assign(tx: &mut TenantTx, user_id: Uuid, role_ids: &[Uuid]) -> sqlx::Re
     Ok(())
 }
 
-/// Replaces a user's roles.
+/// Replaces a user's roles with the ones the policy cleared.
 pub async fn set_roles(
     tx: &mut TenantTx,
-    cleared: Cleared<act::SetUserRoles>,
-    roles: &ResolvedRoles,
+    cleared: Cleared<act::SetUserRoles, (Uuid, ResolvedRoles)>,
 ) -> AppResult<()> {
-    assign(tx, cleared.target(), &roles.ids).await?;
+    assign(tx, cleared.target(), &cleared.grants().ids).await?;
     Ok(())
 }
 

@@ -165,13 +165,10 @@ pub async fn set_roles(
     let mut tx = principal.scope.begin().await?;
     let target = users::target(&mut tx, id).await?;
     let resolved = users::resolve_roles(&mut tx, &roles).await?;
-    let cleared = owner_model::set_user_roles(
-        &principal.authority(),
-        &target,
-        &resolved.grants,
-        resolved.has_admin,
-    )?;
-    users::set_roles(&mut tx, cleared, &resolved).await?;
+    let keeps_admin = resolved.has_admin;
+    let cleared =
+        owner_model::set_user_roles(&principal.authority(), &target, resolved, keeps_admin)?;
+    users::set_roles(&mut tx, cleared).await?;
     audit::record_in(
         &mut tx,
         AuditEntry::new(Some(principal.actor), "user.roles_assigned", client)
