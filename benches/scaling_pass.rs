@@ -65,7 +65,7 @@ async fn run(url: &str, redis: &str) -> anyhow::Result<()> {
             .unwrap_or_default()
             .trim()
     );
-    let first = evaluator::run_pass(&app, Utc::now()).await?;
+    let first = evaluator::run_pass(&app.autoscaler, Utc::now()).await?;
     println!(
         "first pass   {:>8.1} ms (read {:.1} ms, write {:.1} ms; {} tenants, {} capacity changes written)",
         ms(first.elapsed),
@@ -98,7 +98,7 @@ async fn time_passes(
             .execute(&app.db)
             .await?;
         }
-        out.push(evaluator::run_pass(app, Utc::now()).await?);
+        out.push(evaluator::run_pass(&app.autoscaler, Utc::now()).await?);
     }
     Ok(out)
 }

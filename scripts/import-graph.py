@@ -36,12 +36,13 @@ Layers, top to bottom (a file may import its own layer and any layer below it):
   0 entry      main, lib, cli, subsystem        the binary, its commands, and which
                                                 subsystems each process runs
   1 http       http/**                          routes, extractors, handlers, the document
-  2 work       jobs/** but the queue below      workers, runner, promoter, reconciler, and
-                                                jobs/handlers: what running a job does
-  3 use cases  services/**, app, auth/**        one function per use case; the
-               (but totp), jobs/{mod,queue,     authentication of a request; `App` (config
-               fair,backoff,record,watch,       and handles) that they take; the job queue
-               types/**}                        and the job types and payloads
+  2 work       jobs/** but the queue below,     workers, runner, promoter, reconciler, and
+               app                              jobs/handlers: what running a job does;
+                                                `App`: the configuration and the handles,
+                                                built once, that the layers above hand out
+  3 use cases  services/**, auth/** (but        one function per use case; the
+               totp), jobs/{mod,queue,fair,     authentication of a request; the job queue
+               backoff,record,watch,types/**}   and the job types and payloads
   4 policy     rbac/**                          permissions, system roles, the owner model
   5 infra      db/**, redis, lease, storage/**, pools and tenant scope, Redis, leases,
                aws, cache, telemetry(/**),      file backends, metrics, configuration, the
@@ -50,12 +51,14 @@ Layers, top to bottom (a file may import its own layer and any layer below it):
   6 floor      domain/**, error, text,          values that import nothing of ours
                client_address
 
-Why `app` sits with the use cases and not at the top: the services still take `&App`
-(issue 21's "narrow dependencies" is a step of its own); `App` is then their context, and
-what composes a process (its routes, its subsystems) is at the top in `cli`, `subsystem`
-and `http`. What `App` holds (the meter, the rate limiter, the notifier, the job queue,
-the caches) must not import `App` back: the cycle check keeps that. Once services take
-what they use, `app` moves to layer 0 and the check then holds it there.
+Why `app` sits above the use cases: the services, the authentication and the job types
+take what they use (`&TenantPools`, `&Storage`, `&Meter`, `&JobQueue`, a config
+section, or a handle that `App` builds once: `Invalidations`, `Authenticator`,
+`Mailer`, `Issuer`, `Autoscaler`), never `&App`; `App` builds those handles, so it
+imports them and nothing below imports it. It sits in layer 2, not at the top, because the job runner,
+the worker and the reconciler hold an `AppState` and hand each job what it uses; the
+routes, the subsystems and the commands above take it too. What `App` holds must
+not import `App` back: the cycle check keeps that.
 
 Why the job queue sits with the services: a service that accepts work (submit a job,
 send a message, clean up a file's uploads later) writes a row and pushes a message, as it
@@ -103,9 +106,9 @@ LAYERS = [
     (("subsystem",), 0, "entry"),
     (("http",), 1, "http"),
     (("jobs",), 2, "work"),
+    (("app",), 2, "work"),
     (("services",), 3, "use cases"),
     (("auth",), 3, "use cases"),
-    (("app",), 3, "use cases"),
     (("jobs", "mod"), 3, "use cases"),  # jobs/mod.rs: see layer_of
     (("jobs", "queue"), 3, "use cases"),
     (("jobs", "fair"), 3, "use cases"),

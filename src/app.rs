@@ -1,4 +1,8 @@
-//! The application: configuration and the handles to the services it talks to.
+//! The application: configuration and the handles to the services it talks to, built
+//! once at start. This is the composition root: the services, the authentication and the
+//! job types take the handles they use (`&TenantPools`, `&Mailer`, `&Invalidations`,
+//! `&Storage`…), never the whole `App`; the layers above (the routes, the job runner,
+//! the subsystems) hand them over.
 
 use std::{ops::Deref, sync::Arc};
 
@@ -6,12 +10,16 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{cache::AuthCache, jwt::JwtKeys, token_cache::TokenCache},
+    auth::{
+        authenticate::Authenticator, cache::AuthCache, invalidation::Invalidations, jwt::JwtKeys,
+        token_cache::TokenCache,
+    },
     config::{Config, NotificationsBackend, StorageBackend},
     services::{
         metering::{self, Meter},
-        notifications::Notifier,
+        notifications::{Mailer, Notifier},
         rate_limit::RateLimiter,
+        sessions::Issuer,
     },
     telemetry::Metrics,
 };
@@ -25,19 +33,25 @@ pub struct App {
     pub tenant_db: crate::db::TenantPools,
     pub redis: crate::redis::Redis,
     pub metrics: Metrics,
-    pub jwt: JwtKeys,
-    /// Verified access tokens, so a token's signature is checked about once a minute.
-    pub tokens: TokenCache,
+    pub jwt: Arc<JwtKeys>,
     /// Per-replica caches of authentication lookups.
-    pub auth: AuthCache,
+    pub auth: Arc<AuthCache>,
+    /// What authenticates a request (the pools, the keys, the caches, the deny-list).
+    pub authenticator: Authenticator,
+    /// Publishes authentication changes to this replica's caches and the others'.
+    pub invalidations: Invalidations,
+    /// Signs sessions' tokens.
+    pub issuer: Issuer,
     /// Where notifications go: the `log` backend (an in-process outbox) or SNS.
     pub notifier: Notifier,
-    /// This replica's autoscaler state (the capacity gauge it exports).
+    /// What sends spend (the limiter) and where their jobs go (the queue).
+    pub mailer: Mailer,
+    /// This replica's autoscaler: what its evaluator works with, and the capacity gauge.
     pub autoscaler: crate::services::scaling::Autoscaler,
     /// Rate limits (Redis, with an in-process fallback) and per-tenant overrides.
-    pub limits: RateLimiter,
+    pub limits: Arc<RateLimiter>,
     /// The usage buffer that the metering layer and other services record into.
-    pub meter: Meter,
+    pub meter: Arc<Meter>,
     /// Producer side of the background job queue.
     pub jobs: crate::jobs::JobQueue,
     /// File contents (S3 or the filesystem).
@@ -120,24 +134,54 @@ impl App {
         let redis = crate::redis::connect(&config.redis.url)?;
         // The recorder first: the limiter and meter register their metrics when built.
         let metrics = Metrics::install().context("failed to install the metrics recorder")?;
-        let limits = RateLimiter::new(&config, redis.clone());
+        let limits = Arc::new(RateLimiter::new(&config, redis.clone()));
         let meter = Meter::new(config.metering.enabled, metering::DEFAULT_MAX_KEYS);
+        let jobs = crate::jobs::JobQueue::new(redis.clone(), &config);
+        let jwt = Arc::new(jwt);
+        let auth = Arc::new(AuthCache::new(
+            std::time::Duration::from_secs(config.auth.access_token_ttl_seconds.unsigned_abs()),
+            config.auth.deny_list_capacity,
+        ));
+        let invalidations = Invalidations::new(
+            redis.clone(),
+            &config.redis,
+            auth.clone(),
+            limits.overrides.clone(),
+        );
+        let autoscaler = crate::services::scaling::Autoscaler::new(
+            db.clone(),
+            redis.clone(),
+            config.autoscaler.clone(),
+            format!("{}autoscaler:lease", config.redis.key_prefix),
+        );
         Ok(Self {
+            authenticator: Authenticator {
+                pools: tenant_db.clone(),
+                jwt: jwt.clone(),
+                tokens: TokenCache::default(),
+                cache: auth.clone(),
+                invalidations: invalidations.clone(),
+            },
+            issuer: Issuer {
+                jwt: jwt.clone(),
+                refresh_ttl: chrono::Duration::days(config.auth.refresh_token_ttl_days),
+            },
+            mailer: Mailer {
+                limits: limits.clone(),
+                queue: jobs.clone(),
+            },
             db,
             tenant_db,
-            jobs: crate::jobs::JobQueue::new(redis.clone(), &config),
+            jobs,
             redis,
             metrics,
             limits,
-            meter,
+            meter: Arc::new(meter),
             jwt,
-            tokens: TokenCache::default(),
-            auth: AuthCache::new(
-                std::time::Duration::from_secs(config.auth.access_token_ttl_seconds.unsigned_abs()),
-                config.auth.deny_list_capacity,
-            ),
+            auth,
+            invalidations,
             notifier,
-            autoscaler: Default::default(),
+            autoscaler,
             storage,
             config,
         })
@@ -145,13 +189,7 @@ impl App {
 
     /// The tenant's schema, on the tenant's pool.
     pub fn tenant_scope(&self, tenant_id: uuid::Uuid) -> crate::db::TenantScope {
-        let (pool, lane) = self.tenant_db.for_tenant(tenant_id);
-        crate::db::TenantScope::on_lane(pool, lane, tenant_id)
-    }
-
-    /// A new tenant's schema, on the provisioning pool (see [`crate::db::TenantPools`]).
-    pub fn provisioning_scope(&self, tenant_id: uuid::Uuid) -> crate::db::TenantScope {
-        crate::db::TenantScope::new(self.tenant_db.provisioning().clone(), tenant_id)
+        self.tenant_db.scope(tenant_id)
     }
 
     /// A Redis key in this deployment's namespace.
@@ -187,12 +225,12 @@ impl Deref for AppState {
     }
 }
 
-/// Counts the tenants every [`crate::db::pools::FIT_INTERVAL`] and lays the lanes out anew when their
-/// number calls for it.
+/// Counts the tenants every `database.layout_interval` ([`crate::db::pools::FIT_INTERVAL`])
+/// and lays the lanes out anew when their number calls for it.
 pub fn start_pool_layout(app: &AppState, background: &crate::background::Background) {
     let state = app.clone();
     background.spawn("pool layout", move |stop| async move {
-        let mut ticker = tokio::time::interval(crate::db::pools::FIT_INTERVAL);
+        let mut ticker = tokio::time::interval(state.config.database.layout_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

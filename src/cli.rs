@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     App, AppState, Config,
-    auth::{invalidation, password::Password},
+    auth::password::Password,
     background::Background,
     config::AppEnv,
     db::{self, migrate},
@@ -124,7 +124,7 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(workers, "starting");
     // Replicas that start after a logout learn of it before serving anybody.
-    match tokio::time::timeout(crate::redis::TIMEOUT, invalidation::load_deny_list(&state)).await {
+    match tokio::time::timeout(crate::redis::TIMEOUT, state.invalidations.load_deny_list()).await {
         Ok(Ok(loaded)) => tracing::info!(loaded, "deny-list loaded"),
         _ => tracing::warn!("could not load the deny-list from Redis; the listener retries"),
     }
@@ -208,7 +208,7 @@ async fn serve_metrics(
 async fn upsert_admin(app: &App, email: &str, password: String) -> anyhow::Result<()> {
     let email = Email::parse("email", email).map_err(|e| anyhow::anyhow!("email {}", e.message))?;
     let password = Password::parse(password).map_err(|e| anyhow::anyhow!("password {e}"))?;
-    identity::set_platform_admin(app, &email, password).await?;
+    identity::set_platform_admin(&app.db, &app.invalidations, &email, password).await?;
     tracing::info!(email = email.as_str(), "platform operator ready");
     Ok(())
 }

@@ -69,16 +69,34 @@ impl Subsystem {
     /// Starts this subsystem's tasks on `background`.
     pub fn start(self, app: &AppState, background: &Background) {
         match self {
-            Self::Metering => crate::services::metering::flusher::start(app, background),
-            Self::KeyUses => crate::auth::authenticate::start_key_use_flusher(app, background),
-            Self::Invalidations => crate::auth::invalidation::start(app, background),
-            Self::RateLimitOverrides => {
-                crate::services::rate_limit::overrides::refresh::start(app, background)
-            }
+            Self::Metering => crate::services::metering::flusher::start(
+                app.meter.clone(),
+                app.db.clone(),
+                &app.config.metering,
+                background,
+            ),
+            Self::KeyUses => crate::auth::authenticate::start_key_use_flusher(
+                app.auth.clone(),
+                app.db.clone(),
+                background,
+            ),
+            Self::Invalidations => app.invalidations.start(background),
+            Self::RateLimitOverrides => crate::services::rate_limit::overrides::refresh::start(
+                app.limits.overrides.clone(),
+                app.db.clone(),
+                background,
+            ),
             Self::JobWorkers => crate::jobs::worker::start(app, background),
             Self::Reconciler => crate::jobs::reconciler::start(app, background),
-            Self::Autoscaler => crate::services::scaling::evaluator::start(app, background),
-            Self::Webhooks => crate::services::webhooks::dispatcher::start(app, background),
+            Self::Autoscaler => {
+                crate::services::scaling::evaluator::start(&app.autoscaler, background)
+            }
+            Self::Webhooks => crate::services::webhooks::dispatcher::start(
+                app.tenant_db.clone(),
+                app.meter.clone(),
+                &app.config,
+                background,
+            ),
             Self::PoolLayout => crate::app::start_pool_layout(app, background),
         }
     }

@@ -3,30 +3,45 @@
 
 use std::{net::IpAddr, sync::Arc};
 
+use sqlx::PgPool;
+
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
     api_key,
-    cache::{KeyAccess, OperatorAccess, TenantAccess, UserAccess, UserEntry},
+    cache::{AuthCache, KeyAccess, OperatorAccess, TenantAccess, UserAccess, UserEntry},
     deny_list::Lookup,
-    jwt::{Claims, TokenError},
+    invalidation::Invalidations,
+    jwt::{Claims, JwtKeys, TokenError},
     principal::{Actor, PresentedToken, Principal, TenantPrincipal},
+    token_cache::TokenCache,
 };
 use crate::{
-    app::{App, AppState},
     background::Background,
-    db::TenantScope,
+    db::{TenantPools, TenantScope},
     error::{AppError, ErrorCode},
     rbac::PermissionSet,
     services::tenants,
 };
 
+/// What authenticating a request reads: the pools, the signing keys, this replica's caches
+/// and the deny-list. `App` builds one.
+pub struct Authenticator {
+    pub pools: TenantPools,
+    pub jwt: Arc<JwtKeys>,
+    /// Verified access tokens, so a token's signature is checked about once a minute.
+    pub tokens: TokenCache,
+    pub cache: Arc<AuthCache>,
+    /// Asked when the in-memory deny-list overflowed.
+    pub invalidations: Invalidations,
+}
+
 /// Writes the API keys' `last_used_at` in one statement; runs every few seconds, so a
 /// request never writes to the database to record its key's use.
-pub async fn flush_key_uses(app: &App) -> anyhow::Result<()> {
-    let uses = app.auth.take_key_uses();
+pub async fn flush_key_uses(cache: &AuthCache, db: &PgPool) -> anyhow::Result<()> {
+    let uses = cache.take_key_uses();
     if uses.is_empty() {
         return Ok(());
     }
@@ -37,7 +52,7 @@ pub async fn flush_key_uses(app: &App) -> anyhow::Result<()> {
     )
     .bind(ids)
     .bind(times)
-    .execute(&app.db)
+    .execute(db)
     .await?;
     Ok(())
 }
@@ -47,15 +62,14 @@ const KEY_USE_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Writes API keys' use every [`KEY_USE_FLUSH`] and, once the process's work has
 /// drained, what the last requests recorded.
-pub fn start_key_use_flusher(app: &AppState, background: &Background) {
-    let app = app.clone();
+pub fn start_key_use_flusher(cache: Arc<AuthCache>, db: PgPool, background: &Background) {
     background.spawn_flusher(move |drained| async move {
         loop {
             let last = tokio::select! {
                 () = tokio::time::sleep(KEY_USE_FLUSH) => false,
                 () = drained.cancelled() => true,
             };
-            if let Err(e) = flush_key_uses(&app).await {
+            if let Err(e) = flush_key_uses(&cache, &db).await {
                 tracing::warn!(error = %format!("{e:#}"), "could not record API key use");
             }
             if last {
@@ -68,13 +82,13 @@ pub fn start_key_use_flusher(app: &AppState, background: &Background) {
 /// The credentials of a request, if it has any: `Ok(None)` when there are none.
 /// `client` tells the request's client address, asked only before an API key lookup.
 pub async fn authenticate(
-    app: &App,
+    auth: &Authenticator,
     headers: &HeaderMap,
     client: impl FnOnce() -> Option<IpAddr>,
 ) -> Result<Option<Principal>, AppError> {
     if let Some(key) = headers.get("x-api-key") {
         let key = key.to_str().map_err(|_| bad_key())?;
-        return with_api_key(app, key, client).await.map(Some);
+        return with_api_key(auth, key, client).await.map(Some);
     }
     let Some(authorization) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -89,37 +103,37 @@ pub async fn authenticate(
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or_else(|| AppError::unauthenticated("expected 'Authorization: Bearer <token>'"))?;
-    with_bearer(app, token).await.map(Some)
+    with_bearer(auth, token).await.map(Some)
 }
 
 fn bad_key() -> AppError {
     AppError::unauthenticated("the API key is not valid")
 }
 
-async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
-    let claims = app
+async fn with_bearer(auth: &Authenticator, token: &str) -> Result<Principal, AppError> {
+    let claims = auth
         .tokens
-        .verify_cached(&app.jwt, token)
+        .verify_cached(&auth.jwt, token)
         .map_err(|e| match e {
             TokenError::Expired => {
                 AppError::new(ErrorCode::TokenExpired, "the access token has expired")
             }
             TokenError::Invalid => AppError::unauthenticated("the access token is not valid"),
         })?;
-    if is_denied(app, claims.jti).await? {
+    if is_denied(auth, claims.jti).await? {
         return Err(AppError::unauthenticated("the access token was logged out"));
     }
     // An ended session (`DELETE /auth/sessions/{id}`) retires its family id the way a
     // logout retires a `jti`: every access token of the session is refused.
     if let Some(sid) = claims.sid
-        && is_denied(app, sid).await?
+        && is_denied(auth, sid).await?
     {
         return Err(AppError::unauthenticated(
             "the session has ended; log in again",
         ));
     }
     if claims.scope.as_deref() == Some("platform") {
-        let operator = operator_access(app, claims.sub)
+        let operator = operator_access(auth, claims.sub)
             .await?
             .ok_or_else(|| AppError::unauthenticated("the operator account is disabled"))?;
         if issued_before(&claims, operator.tokens_valid_after) {
@@ -135,9 +149,9 @@ async fn with_bearer(app: &App, token: &str) -> Result<Principal, AppError> {
     let tenant_id = claims
         .tid
         .ok_or_else(|| AppError::unauthenticated("the access token names no tenant"))?;
-    let tenant = active_tenant(app, tenant_id).await?;
-    let scope = app.tenant_scope(tenant_id);
-    let user = user_access(app, &scope, tenant.auth_epoch, claims.sub)
+    let tenant = active_tenant(auth, tenant_id).await?;
+    let scope = auth.pools.scope(tenant_id);
+    let user = user_access(auth, &scope, tenant.auth_epoch, claims.sub)
         .await?
         .ok_or_else(|| AppError::unauthenticated("the account no longer exists or is disabled"))?;
     if issued_before(&claims, user.tokens_valid_after) {
@@ -178,11 +192,13 @@ fn issued_before(claims: &Claims, valid_after: Option<DateTime<Utc>>) -> bool {
 /// Whether the token was logged out. The in-memory deny-list answers unless it
 /// overflowed; then Redis does, and if Redis cannot, the token is refused (503) rather
 /// than let through.
-async fn is_denied(app: &App, jti: Uuid) -> Result<bool, AppError> {
-    match app.auth.denied.lookup(&jti) {
+async fn is_denied(auth: &Authenticator, jti: Uuid) -> Result<bool, AppError> {
+    match auth.cache.denied.lookup(&jti) {
         Lookup::Denied => Ok(true),
         Lookup::Allowed => Ok(false),
-        Lookup::Unknown => super::invalidation::is_denied_in_redis(app, jti)
+        Lookup::Unknown => auth
+            .invalidations
+            .is_denied_in_redis(jti)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %format!("{e:#}"), "deny-list lookup in Redis failed");
@@ -195,40 +211,40 @@ async fn is_denied(app: &App, jti: Uuid) -> Result<bool, AppError> {
 }
 
 async fn with_api_key(
-    app: &App,
+    auth: &Authenticator,
     key: &str,
     client: impl FnOnce() -> Option<IpAddr>,
 ) -> Result<Principal, AppError> {
     // Format and checksum first: a made-up key costs no lookup.
     let hash = api_key::parse(key).ok_or_else(bad_key)?;
-    let mut access = match app.auth.keys.get(&hash) {
+    let mut access = match auth.cache.keys.get(&hash) {
         Some(cached) => Some(cached),
-        None if app.auth.unknown_keys.get(&hash).is_some() => None,
+        None if auth.cache.unknown_keys.get(&hash).is_some() => None,
         None => {
             // A client whose failed authentications were just refused (429) gets no
             // lookup for a key that no cache knows.
-            if client().is_some_and(|ip| app.auth.is_refused_client(ip)) {
+            if client().is_some_and(|ip| auth.cache.is_refused_client(ip)) {
                 return Err(AppError::rate_limited(
                     "too many requests with credentials that are not valid from this address",
                     super::cache::REFUSED_CLIENT_TTL.as_secs(),
                 ));
             }
-            load_key_cached(app, &hash).await?
+            load_key_cached(auth, &hash).await?
         }
     }
     .ok_or_else(bad_key)?;
-    let tenant = active_tenant(app, access.tenant_id).await?;
+    let tenant = active_tenant(auth, access.tenant_id).await?;
     if access.auth_epoch < tenant.auth_epoch {
         // The tenant's users, roles or keys changed since the key was loaded.
-        access = load_key_cached(app, &hash).await?.ok_or_else(bad_key)?;
+        access = load_key_cached(auth, &hash).await?.ok_or_else(bad_key)?;
     }
     if access.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(AppError::unauthenticated("the API key has expired"));
     }
     let tenant = tenant.tenant;
-    app.auth.record_key_use(access.id);
+    auth.cache.record_key_use(access.id);
     Ok(Principal::Tenant(Box::new(TenantPrincipal {
-        scope: app.tenant_scope(tenant.id),
+        scope: auth.pools.scope(tenant.id),
         tenant,
         actor: Actor::ApiKey(access.id),
         roles: access.roles,
@@ -240,17 +256,17 @@ async fn with_api_key(
 /// [`load_key`], stored in the key cache unless an invalidation happened meanwhile. A
 /// key that does not exist (or is revoked) goes to the small cache of unknown keys,
 /// never to the cache of known ones: invented keys cannot push real keys out.
-async fn load_key_cached(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
-    let seen = app.auth.keys.generation();
-    let loaded = load_key(app, hash).await?;
+async fn load_key_cached(auth: &Authenticator, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
+    let seen = auth.cache.keys.generation();
+    let loaded = load_key(auth, hash).await?;
     match &loaded {
-        Some(access) => app
-            .auth
+        Some(access) => auth
+            .cache
             .keys
             .insert_loaded(seen, hash.to_vec(), access.clone()),
         // An unknown key never becomes known (new keys are random), and a revoked
         // one stays revoked: no generation check needed.
-        None => app.auth.unknown_keys.insert(hash.to_vec(), ()),
+        None => auth.cache.unknown_keys.insert(hash.to_vec(), ()),
     }
     Ok(loaded)
 }
@@ -266,7 +282,7 @@ type KeyRow = (
 );
 
 /// A live (not revoked) key and what it may do; `None` when there is no such key.
-async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
+async fn load_key(auth: &Authenticator, hash: &[u8]) -> Result<Option<KeyAccess>, AppError> {
     // The key and its tenant's epoch in one snapshot: a revocation commits both together,
     // so the entry is never stored with an epoch newer than what it saw.
     let row: Option<KeyRow> = sqlx::query_as(
@@ -275,16 +291,16 @@ async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError>
          where k.key_hash = $1 and k.revoked_at is null",
     )
     .bind(hash)
-    .fetch_optional(&app.db)
+    .fetch_optional(auth.pools.platform())
     .await?;
     let Some((id, tenant_id, role_id, scopes, expires_at, auth_epoch)) = row else {
         return Ok(None);
     };
     // A suspended or deleted tenant answers before its schema (maybe being purged) is read.
-    active_tenant(app, tenant_id).await?;
+    active_tenant(auth, tenant_id).await?;
     let (roles, permissions) = match role_id {
         Some(role_id) => {
-            let scope = app.tenant_scope(tenant_id);
+            let scope = auth.pools.scope(tenant_id);
             // The role by id: a rename never changes the key; a deleted role (refused
             // while keys use it) would leave the key with nothing.
             match crate::services::roles::name_and_grants(&scope, role_id).await? {
@@ -308,19 +324,20 @@ async fn load_key(app: &App, hash: &[u8]) -> Result<Option<KeyAccess>, AppError>
 }
 
 /// The tenant, if it may act: suspended and deleted tenants answer 403.
-async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<TenantAccess, AppError> {
-    let access = match app.auth.tenants.get(&tenant_id) {
+async fn active_tenant(auth: &Authenticator, tenant_id: Uuid) -> Result<TenantAccess, AppError> {
+    let access = match auth.cache.tenants.get(&tenant_id) {
         Some(access) => access,
         None => {
-            let seen = app.auth.tenants.generation();
-            let (tenant, auth_epoch) = tenants::find_with_auth_epoch(&app.db, tenant_id)
-                .await?
-                .ok_or_else(|| AppError::unauthenticated("the tenant does not exist"))?;
+            let seen = auth.cache.tenants.generation();
+            let (tenant, auth_epoch) =
+                tenants::find_with_auth_epoch(auth.pools.platform(), tenant_id)
+                    .await?
+                    .ok_or_else(|| AppError::unauthenticated("the tenant does not exist"))?;
             let access = TenantAccess {
                 tenant: Arc::new(tenant),
                 auth_epoch,
             };
-            app.auth
+            auth.cache
                 .tenants
                 .insert_loaded(seen, tenant_id, access.clone());
             access
@@ -338,18 +355,18 @@ async fn active_tenant(app: &App, tenant_id: Uuid) -> Result<TenantAccess, AppEr
 /// An active user's roles, permissions and session cut-off, in one round trip; cached
 /// while the tenant's `auth_epoch` (as its cached row shows it) stays the same.
 async fn user_access(
-    app: &App,
+    auth: &Authenticator,
     scope: &TenantScope,
     auth_epoch: i64,
     user_id: Uuid,
 ) -> Result<Option<UserAccess>, AppError> {
     let key = (scope.tenant_id(), user_id);
-    if let Some(cached) = app.auth.users.get(&key)
+    if let Some(cached) = auth.cache.users.get(&key)
         && cached.auth_epoch == auth_epoch
     {
         return Ok(cached.access);
     }
-    let seen = app.auth.users.generation();
+    let seen = auth.cache.users.generation();
     type Row = (bool, Option<DateTime<Utc>>, Vec<String>, Vec<String>);
     let row: Option<Row> = sqlx::query_as(scope.sql(
         "select u.is_active, u.tokens_valid_after,
@@ -377,26 +394,29 @@ async fn user_access(
         auth_epoch,
         access: access.clone(),
     };
-    app.auth.users.insert_loaded(seen, key, entry);
+    auth.cache.users.insert_loaded(seen, key, entry);
     Ok(access)
 }
 
 /// An active platform operator (cached like users).
-async fn operator_access(app: &App, admin_id: Uuid) -> Result<Option<OperatorAccess>, AppError> {
-    if let Some(cached) = app.auth.operators.get(&admin_id) {
+async fn operator_access(
+    auth: &Authenticator,
+    admin_id: Uuid,
+) -> Result<Option<OperatorAccess>, AppError> {
+    if let Some(cached) = auth.cache.operators.get(&admin_id) {
         return Ok(cached);
     }
-    let seen = app.auth.operators.generation();
+    let seen = auth.cache.operators.generation();
     let row: Option<(bool, Option<DateTime<Utc>>)> = sqlx::query_as(
         "select is_active, tokens_valid_after from platform.platform_admins where id = $1",
     )
     .bind(admin_id)
-    .fetch_optional(&app.db)
+    .fetch_optional(auth.pools.platform())
     .await?;
     let access = row
         .filter(|(active, _)| *active)
         .map(|(_, tokens_valid_after)| OperatorAccess { tokens_valid_after });
-    app.auth
+    auth.cache
         .operators
         .insert_loaded(seen, admin_id, access.clone());
     Ok(access)

@@ -5,8 +5,8 @@
 //! change it missed. A user's or an API key's roles and permissions are kept longer, but
 //! only while the tenant's row shows the epoch they were loaded at: every change to users,
 //! roles, role assignments, sessions or keys bumps it in its own transaction
-//! ([`super::invalidation::commit`]), so the same 30 s bound holds without re-reading every
-//! user and key from the tenant's schema every 30 s — over thousands of tenants, most
+//! ([`super::invalidation::Invalidations::commit`]), so the same 30 s bound holds without
+//! re-reading every user and key from the tenant's schema every 30 s — over thousands of tenants, most
 //! requests would otherwise pay that query.
 //! The replica that makes a change invalidates at once and tells the others
 //! (`auth::invalidation`). Loads go through [`TtlCache::insert_loaded`], so a value read

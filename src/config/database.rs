@@ -23,6 +23,9 @@ pub struct DatabaseConfig {
     pub statement_cache: usize,
     /// Parallel tenants in `tenantry migrate` (`MIGRATE_CONCURRENCY`).
     pub migrate_concurrency: usize,
+    /// How often the automatic layout counts the tenants and fits the lanes to them
+    /// ([`crate::db::pools::FIT_INTERVAL`]; no variable: tests shorten it).
+    pub layout_interval: std::time::Duration,
 }
 
 impl DatabaseConfig {
@@ -38,6 +41,7 @@ impl DatabaseConfig {
             tenant_pools: vars.parse("DATABASE_TENANT_POOLS", PoolSetting::Auto)?,
             statement_cache: vars.parse("DATABASE_STATEMENT_CACHE", 1024)?,
             migrate_concurrency: vars.parse("MIGRATE_CONCURRENCY", 4)?,
+            layout_interval: crate::db::pools::FIT_INTERVAL,
         };
         database.validate()?;
         Ok(database)

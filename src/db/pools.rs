@@ -231,6 +231,12 @@ impl TenantPools {
         &self.0.provisioning
     }
 
+    /// The platform pool (`platform.*` tables; the tenants' too with
+    /// `DATABASE_TENANT_POOLS=1`).
+    pub fn platform(&self) -> &PgPool {
+        &self.0.platform
+    }
+
     fn current(&self) -> Arc<Layout> {
         self.0
             .layout

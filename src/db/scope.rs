@@ -21,6 +21,21 @@ use super::{pools::LaneUse, schema::TenantSchema};
 /// Placeholder for the tenant schema in statement templates.
 const SCHEMA_PLACEHOLDER: &str = "{schema}";
 
+// The scopes the pools hand out; written here because this file imports `pools` (for
+// `LaneUse`), not the other way round.
+impl super::TenantPools {
+    /// The tenant's schema, on the pool [`Self::for_tenant`] chooses.
+    pub fn scope(&self, tenant_id: Uuid) -> TenantScope {
+        let (pool, lane) = self.for_tenant(tenant_id);
+        TenantScope::on_lane(pool, lane, tenant_id)
+    }
+
+    /// A new tenant's schema, on the provisioning pool.
+    pub fn provisioning_scope(&self, tenant_id: Uuid) -> TenantScope {
+        TenantScope::new(self.provisioning().clone(), tenant_id)
+    }
+}
+
 /// A handle that reaches exactly one tenant's schema.
 #[derive(Debug, Clone)]
 pub struct TenantScope {

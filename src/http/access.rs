@@ -97,7 +97,7 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
     }
     let (headers, extensions) = (req.headers(), req.extensions());
     let client = || client_ip(headers, extensions, &app.config.http.trusted_proxies);
-    let principal = match authenticate(app, headers, client).await {
+    let principal = match authenticate(&app.authenticator, headers, client).await {
         Ok(principal) => principal,
         Err(e) if e.code().status() == StatusCode::UNAUTHORIZED => {
             return Err(charge_failure(app, client()).await.unwrap_or(e));

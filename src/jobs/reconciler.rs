@@ -296,7 +296,7 @@ async fn purge_left(state: &AppState) -> anyhow::Result<usize> {
 /// Enqueues the purge of a deleted tenant whose schema is left, unless a purge runs or
 /// was enqueued within the requeue period.
 async fn enqueue_purge(state: &AppState, tenant_id: Uuid) -> anyhow::Result<bool> {
-    if purge::is_running(state, tenant_id).await? {
+    if purge::is_running(&state.redis, &state.config.redis.key_prefix, tenant_id).await? {
         return Ok(false);
     }
     // At most one push per requeue period: the marker expires on its own.

@@ -30,7 +30,15 @@ pub async fn handle(
     match message.kind {
         MessageKind::TenantPurge => {
             let started = Instant::now();
-            let outcome = purge::run(state, message.tenant_id, state.config.jobs.lease).await;
+            let outcome = purge::run(
+                &state.db,
+                &state.redis,
+                &state.storage,
+                &state.config.redis.key_prefix,
+                message.tenant_id,
+                state.config.jobs.lease,
+            )
+            .await;
             observe("tenant.purge", started, &outcome);
             let outcome = outcome.context("tenant purge failed")?;
             tracing::info!(tenant_id = %message.tenant_id, ?outcome, "tenant purge job done");

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{
-        invalidation,
+        invalidation::Invalidations,
+        jwt::JwtKeys,
         principal::{Actor, TenantPrincipal},
     },
     client_address::ClientInfo,
@@ -85,7 +85,8 @@ fn live_sessions(scope: &TenantScope) -> crate::db::TenantSql {
 /// Ends one of the caller's sessions: its refresh tokens are revoked and its access
 /// tokens refused on every replica. Another user's (or tenant's) session is 404.
 pub async fn end(
-    app: &App,
+    invalidations: &Invalidations,
+    jwt: &JwtKeys,
     principal: &TenantPrincipal,
     id: Uuid,
     client: &ClientInfo,
@@ -110,7 +111,7 @@ pub async fn end(
     .await?;
     tx.commit().await?;
     // Its access tokens live at most the access-token lifetime from now.
-    let until = Utc::now() + Duration::seconds(app.jwt.access_ttl_seconds());
-    invalidation::deny_token(app, id, until.timestamp()).await;
+    let until = Utc::now() + Duration::seconds(jwt.access_ttl_seconds());
+    invalidations.deny_token(id, until.timestamp()).await;
     Ok(())
 }

@@ -4,20 +4,20 @@
 use serde_json::json;
 
 use crate::{
-    app::App,
     auth::{
-        invalidation,
+        invalidation::{self, Invalidations},
         password::{self, Password, Verified},
         principal::{Actor, Principal, TenantPrincipal},
     },
     client_address::ClientInfo,
+    db::TenantPools,
     error::{AppError, AppResult, ErrorCode},
     rbac::{owner_model, roles::VIEWER},
     services::{
         audit::{self, AuditEntry},
         mfa::{self, MfaChallenge},
-        notifications::{self, PlatformMail},
-        sessions::{self, Amr, Purpose, TokenPair},
+        notifications::{self, Mailer, PlatformMail},
+        sessions::{self, Amr, Issuer, Purpose, TokenPair},
         tenants::{self, Tenant},
         users::{self, Email, NewUser},
     },
@@ -47,16 +47,17 @@ pub enum LoginOutcome {
 /// tenant (whose schema may already be purged) counts as unknown. A user with MFA gets
 /// a challenge for `/auth/mfa/verify` instead of tokens.
 pub async fn login(
-    app: &App,
+    pools: &TenantPools,
+    issuer: &Issuer,
     tenant_key: &str,
     email: &str,
     password: String,
     client: &ClientInfo,
 ) -> AppResult<LoginOutcome> {
-    let tenant = tenants::find_by_key(&app.db, tenant_key)
+    let tenant = tenants::find_by_key(pools.platform(), tenant_key)
         .await?
         .filter(|t| t.status != "deleted");
-    let scope = tenant.as_ref().map(|t| app.tenant_scope(t.id));
+    let scope = tenant.as_ref().map(|t| pools.scope(t.id));
     let account = match &scope {
         Some(scope) => users::credentials(scope, email).await?,
         None => None,
@@ -110,7 +111,7 @@ pub async fn login(
         return Ok(LoginOutcome::MfaRequired(challenge));
     }
     let pair = sessions::issue_for(
-        app,
+        issuer,
         &mut tx,
         user_id,
         roles,
@@ -135,14 +136,18 @@ pub async fn login(
 /// there is no such account). PostgreSQL's `lower()` matches look-alikes (`İ` for `i`)
 /// that Rust's lowercasing keeps apart; keyed by the typed address, each look-alike would
 /// get ten more guesses.
-pub async fn login_budget(app: &App, tenant_key: &str, email: &str) -> AppResult<(String, String)> {
-    let tenant = tenants::find_by_key(&app.db, tenant_key)
+pub async fn login_budget(
+    pools: &TenantPools,
+    tenant_key: &str,
+    email: &str,
+) -> AppResult<(String, String)> {
+    let tenant = tenants::find_by_key(pools.platform(), tenant_key)
         .await?
         .filter(|t| t.status != "deleted");
     let Some(tenant) = tenant else {
         return Ok((tenant_key.to_owned(), email.to_owned()));
     };
-    let stored = users::credentials(&app.tenant_scope(tenant.id), email)
+    let stored = users::credentials(&pools.scope(tenant.id), email)
         .await?
         .map_or_else(|| email.to_owned(), |account| account.email);
     Ok((tenant.id.to_string(), stored))
@@ -162,8 +167,13 @@ pub struct Registered {
 /// Self-registration into a tenant that opted in (`settings.self_registration`); the
 /// new user is a `viewer` and cannot log in before verifying the address. An address
 /// that already has an account gets a notice instead, and the answer is the same.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the registration's fields and the two handles it uses"
+)]
 pub async fn register(
-    app: &App,
+    pools: &TenantPools,
+    mailer: &Mailer,
     tenant_key: &str,
     email: Email,
     password: Password,
@@ -173,7 +183,7 @@ pub async fn register(
 ) -> AppResult<Registered> {
     let refused =
         || AppError::forbidden("this tenant does not allow self-registration for this address");
-    let tenant = tenants::find_by_key(&app.db, tenant_key)
+    let tenant = tenants::find_by_key(pools.platform(), tenant_key)
         .await?
         .filter(Tenant::is_active)
         .ok_or_else(refused)?;
@@ -187,7 +197,7 @@ pub async fn register(
         roles: vec![VIEWER.name.to_owned()],
         email_verified: false,
     };
-    let scope = app.tenant_scope(tenant.id);
+    let scope = pools.scope(tenant.id);
     if let Some(existing) = users::credentials(&scope, email.as_str()).await? {
         let body = "An account with this address already exists. If this was you, log in or \
                     reset your password; otherwise you can ignore this message."
@@ -195,7 +205,7 @@ pub async fn register(
         // To the stored address, not the typed one (see `Credentials::email`). The answer
         // must not differ from a new registration's, even if this fails.
         let sent = notifications::send_platform(
-            app,
+            mailer,
             &scope,
             tenant.plan,
             PlatformMail::RegistrationExistingAccount,
@@ -244,7 +254,7 @@ pub async fn register(
     .await?;
     // `email` is the address just stored for the new account.
     let verification = notifications::queue_platform_in(
-        &app.limits,
+        &mailer.limits,
         &mut tx,
         tenant.plan,
         PlatformMail::EmailVerification,
@@ -254,7 +264,7 @@ pub async fn register(
     .await?;
     tx.commit().await?;
     if let Some(verification) = verification {
-        notifications::dispatch(app, tenant.id, &verification).await;
+        notifications::dispatch(&mailer.queue, tenant.id, &verification).await;
     }
     Ok(answer)
 }
@@ -268,7 +278,7 @@ pub fn verification_body(token: &str) -> String {
 /// the one of `refresh_token` if given) is revoked; the access token itself — a user's
 /// or a platform operator's — is refused everywhere until it expires.
 pub async fn logout(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Principal,
     refresh_token: Option<&str>,
     client: &ClientInfo,
@@ -286,7 +296,7 @@ pub async fn logout(
                 .ok_or_else(|| AppError::forbidden("API keys have no session to log out"))?
         }
     };
-    invalidation::deny_token(app, token.jti, token.exp).await;
+    invalidations.deny_token(token.jti, token.exp).await;
     Ok(())
 }
 
@@ -329,16 +339,21 @@ async fn logout_user(
 
 /// Sends a reset token when the account exists. Runs in the background so the answer
 /// (always 202) takes the same time either way.
-pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: String) {
+pub fn request_password_reset(
+    pools: TenantPools,
+    mailer: Mailer,
+    tenant_key: String,
+    email: String,
+) {
     tokio::spawn(async move {
         let result = async {
-            let Some(tenant) = tenants::find_by_key(&app.db, &tenant_key)
+            let Some(tenant) = tenants::find_by_key(pools.platform(), &tenant_key)
                 .await?
                 .filter(Tenant::is_active)
             else {
                 return anyhow::Ok(());
             };
-            let scope = app.tenant_scope(tenant.id);
+            let scope = pools.scope(tenant.id);
             let Some(account) = users::credentials(&scope, &email)
                 .await?
                 .filter(|a| a.is_active)
@@ -350,7 +365,7 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
             let token = sessions::create_one_time(&mut tx, user_id, Purpose::PasswordReset).await?;
             // To the stored address, never the typed one (see `Credentials::email`).
             let queued = notifications::queue_platform_in(
-                &app.limits,
+                &mailer.limits,
                 &mut tx,
                 tenant.plan,
                 PlatformMail::PasswordReset,
@@ -363,7 +378,7 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
                 return Ok(());
             };
             tx.commit().await?;
-            notifications::dispatch(&app, tenant.id, &queued).await;
+            notifications::dispatch(&mailer.queue, tenant.id, &queued).await;
             Ok(())
         };
         if let Err(e) = result.await {
@@ -374,13 +389,15 @@ pub fn request_password_reset(app: crate::AppState, tenant_key: String, email: S
 
 /// Sets a new password with a reset token, and ends every session of the user.
 pub async fn reset_password(
-    app: &App,
+    pools: &TenantPools,
+    invalidations: &Invalidations,
     token: &str,
     new_password: Password,
     client: &ClientInfo,
 ) -> AppResult<()> {
     let password_hash = password::hash(new_password).await?;
-    let (mut tx, user_id) = sessions::consume_one_time(app, token, Purpose::PasswordReset).await?;
+    let (mut tx, user_id) =
+        sessions::consume_one_time(pools, token, Purpose::PasswordReset).await?;
     users::set_password(&mut tx, user_id, &password_hash).await?;
     sessions::spend_all_one_time(&mut tx, user_id, Purpose::PasswordReset).await?;
     sessions::end_all_in(&mut tx, user_id).await?;
@@ -391,13 +408,15 @@ pub async fn reset_password(
     )
     .await?;
     let tenant_id = tx.tenant_id();
-    invalidation::commit(app, tx, invalidation::Change::Tenant(tenant_id)).await?;
+    invalidations
+        .commit(tx, invalidation::Change::Tenant(tenant_id))
+        .await?;
     Ok(())
 }
 
-pub async fn verify_email(app: &App, token: &str) -> AppResult<()> {
+pub async fn verify_email(pools: &TenantPools, token: &str) -> AppResult<()> {
     let (mut tx, user_id) =
-        sessions::consume_one_time(app, token, Purpose::EmailVerification).await?;
+        sessions::consume_one_time(pools, token, Purpose::EmailVerification).await?;
     let sql =
         tx.sql("update {schema}.users set email_verified = true, updated_at = now() where id = $1");
     sqlx::query(sql).bind(user_id).execute(tx.conn()).await?;

@@ -13,21 +13,20 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{
         granted::Granted,
         password::{self, Password},
         principal::{Actor, TenantPrincipal},
     },
     client_address::ClientInfo,
-    db::{TenantScope, TenantTx},
+    db::{TenantPools, TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode},
     rbac::{PermissionSet, needs, owner_model, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
-        notifications::{self, PlatformMail, Queued},
+        notifications::{self, Mailer, PlatformMail, Queued},
         roles,
-        sessions::{self, Amr, TokenPair},
+        sessions::{self, Amr, Issuer, TokenPair},
         tenants::{self, Tenant},
         users::{self, Email, NewUser, ResolvedRoles, User},
     },
@@ -76,7 +75,7 @@ const SELECT: &str = "select i.id, i.email,
 /// that is already a user's → 409 `EMAIL_TAKEN`; one with a pending invitation → 409
 /// (resend that one).
 pub async fn create(
-    app: &App,
+    mailer: &Mailer,
     principal: &Granted<needs::UsersCreate>,
     email: Email,
     role_names: &[String],
@@ -140,10 +139,10 @@ pub async fn create(
             .metadata(json!({"email": email.as_str(), "roles": role_names})),
     )
     .await?;
-    let queued = queue_mail(app, &mut tx, principal, email.as_str(), &token).await?;
+    let queued = queue_mail(mailer, &mut tx, principal, email.as_str(), &token).await?;
     let invitation = get_in(&mut tx, id).await?;
     tx.commit().await?;
-    notifications::dispatch(app, principal.tenant_id(), &queued).await;
+    notifications::dispatch(&mailer.queue, principal.tenant_id(), &queued).await;
     Ok(invitation)
 }
 
@@ -171,7 +170,7 @@ async fn check_mail_budget(tx: &mut TenantTx, email: &str) -> AppResult<()> {
 /// subject), to the stored address only. Held back by the limits → 429, and the
 /// transaction (the invitation) is rolled back.
 async fn queue_mail(
-    app: &App,
+    mailer: &Mailer,
     tx: &mut TenantTx,
     principal: &TenantPrincipal,
     email: &str,
@@ -183,7 +182,7 @@ async fn queue_mail(
         principal.tenant.name, principal.tenant.slug
     );
     notifications::queue_platform_in(
-        &app.limits,
+        &mailer.limits,
         tx,
         principal.tenant.plan,
         PlatformMail::Invitation,
@@ -272,7 +271,7 @@ pub async fn revoke(
 /// Sends a pending or expired invitation again with a new token (the old one stops
 /// working) valid 7 days from now.
 pub async fn resend(
-    app: &App,
+    mailer: &Mailer,
     principal: &Granted<needs::UsersCreate>,
     id: Uuid,
     client: &ClientInfo,
@@ -303,10 +302,10 @@ pub async fn resend(
             .target("invitation", id),
     )
     .await?;
-    let queued = queue_mail(app, &mut tx, principal, &invitation.email, &token).await?;
+    let queued = queue_mail(mailer, &mut tx, principal, &invitation.email, &token).await?;
     let invitation = get_in(&mut tx, id).await?;
     tx.commit().await?;
-    notifications::dispatch(app, principal.tenant_id(), &queued).await;
+    notifications::dispatch(&mailer.queue, principal.tenant_id(), &queued).await;
     Ok(invitation)
 }
 
@@ -328,7 +327,8 @@ pub struct Acceptance {
 /// Accepts an invitation: creates the user (verified address, the invited roles) and
 /// logs them in. An unknown, used, revoked or expired token → 422.
 pub async fn accept(
-    app: &App,
+    pools: &TenantPools,
+    issuer: &Issuer,
     token: &str,
     acceptance: Acceptance,
     client: &ClientInfo,
@@ -340,12 +340,12 @@ pub async fn accept(
         )
     };
     let (tenant_id, hash) = sessions::parse_opaque("iv", token).ok_or_else(invalid)?;
-    let tenant = tenants::find(&app.db, tenant_id)
+    let tenant = tenants::find(pools.platform(), tenant_id)
         .await?
         .filter(Tenant::is_active)
         .ok_or_else(invalid)?;
     let password_hash = password::hash(acceptance.password).await?;
-    let mut tx = app.tenant_scope(tenant.id).begin().await?;
+    let mut tx = pools.scope(tenant.id).begin().await?;
     let sql = tx.sql(
         "update {schema}.invitations set accepted_at = now(), updated_at = now()
          where token_hash = $1 and accepted_at is null and revoked_at is null
@@ -384,7 +384,7 @@ pub async fn accept(
         .await?;
     let user = users::get(&mut tx, user_id).await?;
     let tokens = sessions::issue_for(
-        app,
+        issuer,
         &mut tx,
         user_id,
         user.roles.clone(),

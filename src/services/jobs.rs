@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    App, AppState,
     auth::granted::Granted,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError},
@@ -184,13 +183,13 @@ pub async fn insert(
 /// The push runs on a task of its own: when the client goes away, axum drops the
 /// request's future, and a push cut off there would leave the job waiting for the
 /// reconciler.
-pub async fn enqueue(state: &App, message: JobMessage) {
-    enqueue_after(state, message, Duration::ZERO).await;
+pub async fn enqueue(queue: &JobQueue, message: JobMessage) {
+    enqueue_after(queue, message, Duration::ZERO).await;
 }
 
 /// [`enqueue`] for a row written by [`insert_delayed`]: the message is due after `delay`.
-pub async fn enqueue_after(state: &App, message: JobMessage, delay: Duration) {
-    let jobs = state.jobs.clone();
+pub async fn enqueue_after(queue: &JobQueue, message: JobMessage, delay: Duration) {
+    let jobs = queue.clone();
     let push = tokio::spawn(async move { push(&jobs, message, delay).await });
     if let Err(e) = push.await {
         tracing::warn!(job_id = %message.job_id, error = %e, "the enqueue task failed; the reconciler will");
@@ -210,12 +209,12 @@ async fn push(jobs: &JobQueue, message: JobMessage, delay: Duration) {
 /// mid-request: a row committed just as the request was dropped would otherwise wait
 /// for the reconciler (`JOB_REQUEUE_AFTER_MS`) instead of running now.
 pub async fn submit(
-    state: &AppState,
+    queue: &JobQueue,
     caller: &Granted<needs::JobsCreate>,
     job: NewJob,
 ) -> AppResult<Job> {
     let created_by = Some(caller.actor.id());
-    let (jobs, scope) = (state.jobs.clone(), caller.scope.clone());
+    let (jobs, scope) = (queue.clone(), caller.scope.clone());
     let submitted = tokio::spawn(async move {
         let mut tx = scope.begin().await?;
         let row = insert(&mut tx, &job, created_by).await?;

@@ -7,17 +7,16 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{password, password::Password, principal::Actor},
     client_address::ClientInfo,
-    db::{TenantTx, migrate},
+    db::{TenantPools, TenantTx, migrate},
     error::{AppError, AppResult, ErrorCode},
     rbac::{owner_model, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
-        notifications::{self, PlatformMail},
+        notifications::{self, Mailer, PlatformMail},
         roles,
-        sessions::{self, TokenPair},
+        sessions::{self, Issuer, TokenPair},
         tenants::{self, Plan, Tenant, TenantSlug},
         users::{self, Email, NewUser, User},
     },
@@ -71,7 +70,9 @@ pub fn fingerprint(secret: &[u8], body: &[u8]) -> Vec<u8> {
 /// same body) within 24 h answers the first tenant and admin — without tokens — instead
 /// of creating a second tenant; the same key with another body is refused (422).
 pub async fn onboard(
-    app: &App,
+    pools: &TenantPools,
+    issuer: &Issuer,
+    mailer: &Mailer,
     input: NewTenant,
     actor: Option<Actor>,
     idempotency_key: Option<&str>,
@@ -80,7 +81,7 @@ pub async fn onboard(
     // Hash before the transaction: it is the slow part and holds no locks.
     let password_hash = password::hash(input.admin_password.clone()).await?;
     let tenant_id = Uuid::now_v7();
-    let mut tx = app.provisioning_scope(tenant_id).begin().await?;
+    let mut tx = pools.provisioning_scope(tenant_id).begin().await?;
 
     let idempotency_scope = match actor {
         Some(actor) => format!("tenants:{actor}"),
@@ -106,7 +107,7 @@ pub async fn onboard(
         .await?;
         if claimed.is_none() {
             drop(tx);
-            return replay(app, &idempotency_scope, key, &input.fingerprint).await;
+            return replay(pools, &idempotency_scope, key, &input.fingerprint).await;
         }
     }
 
@@ -149,7 +150,7 @@ pub async fn onboard(
         .metadata(json!({"slug": input.slug.as_str(), "plan": input.plan})),
     )
     .await?;
-    let tokens = sessions::issue(app, &mut tx, admin_id, vec!["admin".to_owned()], None).await?;
+    let tokens = sessions::issue(issuer, &mut tx, admin_id, vec!["admin".to_owned()], None).await?;
     if let Some(key) = idempotency_key {
         sqlx::query(
             "update platform.idempotency_keys set response = $3 where scope = $1 and key = $2",
@@ -162,7 +163,7 @@ pub async fn onboard(
     }
     let admin_user = users::get(&mut tx, admin_id).await?;
     let welcome = notifications::queue_platform_in(
-        &app.limits,
+        &mailer.limits,
         &mut tx,
         input.plan,
         PlatformMail::Welcome,
@@ -172,13 +173,13 @@ pub async fn onboard(
     .await?;
     tx.commit().await?;
     if let Some(welcome) = welcome {
-        notifications::dispatch(app, tenant_id, &welcome).await;
+        notifications::dispatch(&mailer.queue, tenant_id, &welcome).await;
     }
     if idempotency_key.is_some() {
-        purge_expired_idempotency_records(&app.db).await;
+        purge_expired_idempotency_records(pools.platform()).await;
     }
 
-    let tenant = tenants::find(&app.db, tenant_id)
+    let tenant = tenants::find(pools.platform(), tenant_id)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("onboarded tenant vanished")))?;
     tracing::info!(%tenant_id, slug = %tenant.slug, "tenant onboarded");
@@ -223,7 +224,12 @@ async fn insert_scaling_policy(tx: &mut TenantTx, plan: Plan) -> sqlx::Result<()
 
 /// Answers a retried onboarding with the tenant and admin it created the first time —
 /// never with credentials: whoever retries logs in.
-async fn replay(app: &App, scope: &str, key: &str, fingerprint: &[u8]) -> AppResult<Onboarded> {
+async fn replay(
+    pools: &TenantPools,
+    scope: &str,
+    key: &str,
+    fingerprint: &[u8],
+) -> AppResult<Onboarded> {
     let record: Option<(Vec<u8>, Option<serde_json::Value>)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "select request_hash, response from platform.idempotency_keys
@@ -232,7 +238,7 @@ async fn replay(app: &App, scope: &str, key: &str, fingerprint: &[u8]) -> AppRes
         )))
         .bind(scope)
         .bind(key)
-        .fetch_optional(&app.db)
+        .fetch_optional(pools.platform())
         .await?;
     let reused = || {
         AppError::new(
@@ -258,7 +264,7 @@ async fn replay(app: &App, scope: &str, key: &str, fingerprint: &[u8]) -> AppRes
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("bad idempotency record")))
     };
     let (tenant_id, user_id) = (id("tenant_id")?, id("user_id")?);
-    let tenant = tenants::find(&app.db, tenant_id)
+    let tenant = tenants::find(pools.platform(), tenant_id)
         .await?
         .ok_or_else(AppError::not_found)?;
     if tenant.status == "deleted" {
@@ -268,7 +274,7 @@ async fn replay(app: &App, scope: &str, key: &str, fingerprint: &[u8]) -> AppRes
             "the tenant created with this Idempotency-Key has been deleted",
         ));
     }
-    let mut tx = app.tenant_scope(tenant_id).begin().await?;
+    let mut tx = pools.scope(tenant_id).begin().await?;
     let admin_user = users::get(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(Onboarded {

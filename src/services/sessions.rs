@@ -4,21 +4,30 @@
 //! Opaque tokens carry their tenant in clear (`rt_<tenant hex>_<secret>`) so the token
 //! alone finds the tenant schema its hash is stored in.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{
-        invalidation,
+        invalidation::{self, Invalidations},
+        jwt::JwtKeys,
         secrets::{random_base62, sha256},
     },
     client_address::ClientInfo,
-    db::TenantTx,
+    db::{TenantPools, TenantTx},
     error::{AppError, AppResult, ErrorCode},
 };
+
+/// What issues a session's tokens: the signing keys and the refresh tokens' lifetime.
+/// `App` builds one.
+pub struct Issuer {
+    pub jwt: Arc<JwtKeys>,
+    pub refresh_ttl: Duration,
+}
 
 /// What login, refresh and onboarding answer.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -53,13 +62,13 @@ pub fn parse_opaque(kind: &str, token: &str) -> Option<(Uuid, Vec<u8>)> {
 /// an access token naming the family, inside the caller's transaction. A password
 /// login without client details (onboarding); see [`issue_for`].
 pub async fn issue(
-    app: &App,
+    issuer: &Issuer,
     tx: &mut TenantTx,
     user_id: Uuid,
     roles: Vec<String>,
     family: Option<Uuid>,
 ) -> AppResult<TokenPair> {
-    issue_for(app, tx, user_id, roles, family, Amr::Password, None).await
+    issue_for(issuer, tx, user_id, roles, family, Amr::Password, None).await
 }
 
 /// How a session's user authenticated: the `amr` claim of its access tokens.
@@ -84,7 +93,7 @@ impl Amr {
 /// address and user agent; a continued one (a refresh) keeps the `amr` it started with
 /// and records when and from where it was last used.
 pub async fn issue_for(
-    app: &App,
+    issuer: &Issuer,
     tx: &mut TenantTx,
     user_id: Uuid,
     roles: Vec<String>,
@@ -95,7 +104,7 @@ pub async fn issue_for(
     let tenant_id = tx.tenant_id();
     let family = family.unwrap_or_else(Uuid::now_v7);
     let (refresh_token, hash) = opaque("rt", tenant_id);
-    let expires_at = Utc::now() + Duration::days(app.config.auth.refresh_token_ttl_days);
+    let expires_at = Utc::now() + issuer.refresh_ttl;
     let sql = tx.sql(
         "insert into {schema}.refresh_tokens (id, user_id, family_id, token_hash, expires_at)
          values ($1, $2, $3, $4, $5)",
@@ -129,14 +138,14 @@ pub async fn issue_for(
         )
         .fetch_one(tx.conn())
         .await?;
-    let mut claims = app.jwt.claims(user_id, Some(tenant_id), roles);
+    let mut claims = issuer.jwt.claims(user_id, Some(tenant_id), roles);
     claims.sid = Some(family);
     claims.amr = amr;
     Ok(TokenPair {
-        access_token: app.jwt.sign(&claims)?,
+        access_token: issuer.jwt.sign(&claims)?,
         refresh_token,
         token_type: "Bearer",
-        expires_in: app.jwt.access_ttl_seconds(),
+        expires_in: issuer.jwt.access_ttl_seconds(),
     })
 }
 
@@ -154,9 +163,15 @@ fn invalid_refresh() -> AppError {
 
 /// Exchanges a refresh token for a new pair. A token that was already used revokes its
 /// whole family: somebody holds a stolen copy.
-pub async fn refresh(app: &App, token: &str, client: &ClientInfo) -> AppResult<TokenPair> {
+pub async fn refresh(
+    pools: &TenantPools,
+    issuer: &Issuer,
+    invalidations: &Invalidations,
+    token: &str,
+    client: &ClientInfo,
+) -> AppResult<TokenPair> {
     let (tenant_id, hash) = parse_opaque("rt", token).ok_or_else(invalid_refresh)?;
-    let tenant = crate::services::tenants::find(&app.db, tenant_id)
+    let tenant = crate::services::tenants::find(pools.platform(), tenant_id)
         .await?
         .ok_or_else(invalid_refresh)?;
     if !tenant.is_active() {
@@ -165,7 +180,7 @@ pub async fn refresh(app: &App, token: &str, client: &ClientInfo) -> AppResult<T
             format!("the tenant is {}", tenant.status),
         ));
     }
-    let scope = app.tenant_scope(tenant_id);
+    let scope = pools.scope(tenant_id);
     let mut tx = scope.begin().await?;
     type Row = (
         Uuid,
@@ -193,7 +208,9 @@ pub async fn refresh(app: &App, token: &str, client: &ClientInfo) -> AppResult<T
         // to the user so far.
         revoke_family_in(&mut tx, family).await?;
         end_access_tokens_in(&mut tx, user_id).await?;
-        invalidation::commit(app, tx, invalidation::Change::Tenant(tenant_id)).await?;
+        invalidations
+            .commit(tx, invalidation::Change::Tenant(tenant_id))
+            .await?;
         tracing::warn!(%tenant_id, %user_id, %family, "refresh token reused: session ended");
         return Err(invalid_refresh());
     }
@@ -210,7 +227,7 @@ pub async fn refresh(app: &App, token: &str, client: &ClientInfo) -> AppResult<T
     sqlx::query(sql).bind(id).execute(tx.conn()).await?;
     // The family keeps the `amr` it started with.
     let pair = issue_for(
-        app,
+        issuer,
         &mut tx,
         user_id,
         roles,
@@ -251,7 +268,7 @@ pub async fn revoke_family_in(tx: &mut TenantTx, family: Uuid) -> sqlx::Result<(
 
 /// Ends every session of a user (password reset, deactivation): their refresh tokens
 /// are revoked and access tokens issued until now are refused (`tokens_valid_after`).
-/// The caller commits with [`invalidation::commit`].
+/// The caller commits with [`Invalidations::commit`].
 pub async fn end_all_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<()> {
     let sql = tx.sql(
         "update {schema}.refresh_tokens set revoked_at = now()
@@ -323,17 +340,17 @@ pub async fn create_one_time(
 /// Uses up a single-use token: returns its tenant scope, an open transaction and the
 /// user, or a 422 naming the token when it is unknown, used or expired.
 pub async fn consume_one_time(
-    app: &App,
+    pools: &TenantPools,
     token: &str,
     purpose: Purpose,
 ) -> AppResult<(TenantTx, Uuid)> {
     let invalid = || AppError::invalid_field("token", "the token is invalid, used or expired");
     let (tenant_id, hash) = parse_opaque(purpose.kind(), token).ok_or_else(invalid)?;
-    let tenant = crate::services::tenants::find(&app.db, tenant_id)
+    let tenant = crate::services::tenants::find(pools.platform(), tenant_id)
         .await?
         .filter(|t| t.is_active())
         .ok_or_else(invalid)?;
-    let mut tx = app.tenant_scope(tenant.id).begin().await?;
+    let mut tx = pools.scope(tenant.id).begin().await?;
     let sql = tx.sql(
         "update {schema}.one_time_tokens set used_at = now()
          where token_hash = $1 and purpose = $2 and used_at is null and expires_at > now()

@@ -66,7 +66,8 @@ pub async fn find(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Tena
 }
 
 /// A tenant and its `auth_epoch`, the count of changes to its users, roles, role
-/// assignments, sessions and API keys (bumped by [`crate::auth::invalidation::commit`]).
+/// assignments, sessions and API keys (bumped by
+/// [`crate::auth::invalidation::Invalidations::commit`]).
 pub async fn find_with_auth_epoch(
     db: impl PgExecutor<'_>,
     id: Uuid,

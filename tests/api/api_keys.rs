@@ -247,7 +247,7 @@ async fn key_use_is_recorded_in_batches() {
             .await
             .expect("row");
     assert!(before.is_none(), "requests do not write");
-    tenantry::auth::authenticate::flush_key_uses(&app.state)
+    tenantry::auth::authenticate::flush_key_uses(&app.state.auth, &app.state.db)
         .await
         .expect("flush");
     let after: Option<chrono::DateTime<chrono::Utc>> =

@@ -795,7 +795,7 @@ async fn cleanup(app: TestApp) {
     tx.commit().await.expect("commit");
     let lane = tenantry::jobs::Lane::of_row(None, row.job_type.as_str());
     tenantry::services::jobs::enqueue(
-        &app.state,
+        &app.state.jobs,
         tenantry::jobs::JobMessage::row(t.id, row.id, lane),
     )
     .await;

@@ -205,7 +205,9 @@ impl TestApp {
         let state = AppState::new(app);
         // As `serve` does: logouts made before this replica started are known before it
         // answers anybody.
-        tenantry::auth::invalidation::load_deny_list(&state)
+        state
+            .invalidations
+            .load_deny_list()
             .await
             .expect("load the deny-list");
         let listener = Background::start(&state, &[Subsystem::Invalidations]);

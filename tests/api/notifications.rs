@@ -226,7 +226,7 @@ async fn a_retried_job_does_not_deliver_again_and_the_content_leaves_the_job() {
     .await
     .expect("requeue");
     let message = tenantry::jobs::JobMessage::row(t.id, job_id, tenantry::jobs::Lane::Platform);
-    tenantry::services::jobs::enqueue(&app.state, message).await;
+    tenantry::services::jobs::enqueue(&app.state.jobs, message).await;
     let mut finished = false;
     for _ in 0..200 {
         let status: String =

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use serde_json::{Value, json};
-use tenantry::{App, AppState, services::scaling::evaluator};
+use tenantry::{App, services::scaling::evaluator};
 use uuid::Uuid;
 
 use crate::helpers::{Auth, Onboarded, TestApp};
@@ -328,7 +328,7 @@ async fn load_on_a_tenant_raises_its_capacity_within_two_intervals() {
         .await;
     let busy = standard_tenant(&app, "busy").await;
     let quiet = standard_tenant(&app, "quiet").await;
-    let running = evaluator::spawn(app.state.clone());
+    let running = evaluator::spawn(app.state.autoscaler.clone());
     let deadline = Instant::now() + Duration::from_secs(5);
     while running.passes() == 0 {
         assert!(Instant::now() < deadline, "the evaluator never ran");
@@ -400,8 +400,12 @@ async fn only_one_replica_evaluates_and_another_takes_over_when_it_dies() {
         .build()
         .await;
     app.onboard("acme").await;
-    let replica =
-        async || AppState::new(App::new(app.state.config.clone()).await.expect("replica"));
+    let replica = async || {
+        App::new(app.state.config.clone())
+            .await
+            .expect("replica")
+            .autoscaler
+    };
     let first = evaluator::spawn(replica().await);
     let second = evaluator::spawn(replica().await);
     let until = Instant::now() + Duration::from_millis(1500);
@@ -441,13 +445,16 @@ async fn a_replica_that_shuts_down_hands_the_lease_over_at_once() {
         .with_config(move |c| c.autoscaler.interval = interval)
         .build()
         .await;
-    let first = evaluator::spawn(app.state.clone());
+    let first = evaluator::spawn(app.state.autoscaler.clone());
     while first.passes() == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let second = evaluator::spawn(AppState::new(
-        App::new(app.state.config.clone()).await.expect("replica"),
-    ));
+    let second = evaluator::spawn(
+        App::new(app.state.config.clone())
+            .await
+            .expect("replica")
+            .autoscaler,
+    );
     first.shutdown().await;
     let stopped = Instant::now();
     while second.passes() == 0 {
@@ -472,7 +479,7 @@ async fn the_capacity_gauge_shows_the_busiest_tenants_and_sums_the_rest() {
     let idle = app.onboard("idle").await;
     record_load(&app, busy.id, 30_000).await;
     record_load(&app, quiet.id, 60).await;
-    let report = evaluator::run_pass(&app.state, chrono::Utc::now())
+    let report = evaluator::run_pass(&app.state.autoscaler, chrono::Utc::now())
         .await
         .expect("pass");
     assert_eq!(report.tenants, 3);
@@ -504,7 +511,7 @@ async fn a_suspended_tenant_is_not_evaluated() {
         .execute(app.db())
         .await
         .expect("suspend");
-    let report = evaluator::run_pass(&app.state, chrono::Utc::now())
+    let report = evaluator::run_pass(&app.state.autoscaler, chrono::Utc::now())
         .await
         .expect("pass");
     assert_eq!((report.tenants, report.changes), (0, 0));
@@ -516,7 +523,7 @@ async fn another_tenant_never_sees_this_tenants_scaling() {
     let acme = standard_tenant(&app, "acme").await;
     let other = app.onboard("other").await;
     record_load(&app, acme.id, 30_000).await;
-    evaluator::run_pass(&app.state, chrono::Utc::now())
+    evaluator::run_pass(&app.state.autoscaler, chrono::Utc::now())
         .await
         .expect("pass");
     let acme_events = app

@@ -162,9 +162,14 @@ async fn operators_can_log_out_and_a_password_change_ends_their_tokens() {
         .expect("email");
     let password = tenantry::auth::password::Password::parse("another long password".into())
         .expect("password");
-    tenantry::services::identity::set_platform_admin(&app.state, &email, password)
-        .await
-        .expect("reset");
+    tenantry::services::identity::set_platform_admin(
+        &app.state.db,
+        &app.state.invalidations,
+        &email,
+        password,
+    )
+    .await
+    .expect("reset");
     assert_eq!(me(&app, &second).await, 401, "this replica knows at once");
     let mut ended = false;
     for _ in 0..50 {

@@ -1,6 +1,6 @@
 //! The tenant scope reaches one tenant's rows and leaves nothing on pooled connections.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use futures::future::try_join_all;
 use serde_json::json;
@@ -280,6 +280,77 @@ async fn the_automatic_layout_adds_lanes_as_tenants_grow_and_serves_each_its_row
         assert_eq!(page.json()["items"][0]["name"], name);
         assert_eq!(page.json()["items"].as_array().map(Vec::len), Some(1));
     }
+}
+
+/// The process lays its lanes out by itself: its layout round (which `serve`, `serve
+/// --no-workers` and `worker` all run) counts the tenants, adds lanes when they grow past
+/// what one lane serves, shows the number in `tenantry_db_tenant_lanes`, and goes back to
+/// one lane when they are deleted.
+#[tokio::test]
+async fn the_layout_round_follows_the_tenant_count_without_a_call() {
+    let app = TestApp::builder()
+        .with_config(|c| {
+            c.database.max_connections = 4;
+            c.database.layout_interval = Duration::from_millis(100);
+        })
+        .build()
+        .await;
+    let tenant = app.onboard("steady").await;
+    assert_eq!(app.state.tenant_db.lanes(), 1);
+    let lanes_shown = async |app: &TestApp| {
+        let text = app.get("/metrics").await.text();
+        text.lines()
+            .find_map(|l| l.strip_prefix("tenantry_db_tenant_lanes "))
+            .map(str::to_owned)
+    };
+    sqlx::query(
+        "insert into platform.tenants (id, name, slug, status)
+         select gen_random_uuid(), 'Bulk ' || i, 'bulk-' || i, 'active'
+         from generate_series(1, 300) i",
+    )
+    .execute(app.db())
+    .await
+    .expect("tenants");
+    assert!(
+        eventually(Duration::from_secs(10), async || app
+            .state
+            .tenant_db
+            .lanes()
+            == 4)
+        .await,
+        "the round did not lay out four lanes for 301 tenants"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), async || lanes_shown(&app)
+            .await
+            .as_deref()
+            == Some("4"))
+        .await,
+        "the gauge does not show four lanes: {:?}",
+        lanes_shown(&app).await
+    );
+    let page = app
+        .call(
+            axum::http::Method::GET,
+            "/api/v1/resources",
+            &tenant.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    sqlx::query("update platform.tenants set status = 'deleted' where slug like 'bulk-%'")
+        .execute(app.db())
+        .await
+        .expect("delete");
+    assert!(
+        eventually(Duration::from_secs(10), async || app
+            .state
+            .tenant_db
+            .lanes()
+            == 1)
+        .await,
+        "the round did not go back to one lane"
+    );
 }
 
 /// A busy tenant spills over to idle lanes instead of queueing on its own lane's share

@@ -309,7 +309,12 @@ async fn the_flusher_writes_every_interval_and_keeps_what_a_failed_flush_took() 
     assert_eq!(app.state.meter.depth(), 1, "kept for the next flush");
 
     let flusher = Background::new();
-    metering::flusher::start_every(&app.state, &flusher, Duration::from_millis(100));
+    metering::flusher::start_every(
+        app.state.meter.clone(),
+        app.state.db.clone(),
+        &flusher,
+        Duration::from_millis(100),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while api_requests(&app, acme.id).await != 3 {
         assert!(Instant::now() < deadline, "the flusher never wrote");

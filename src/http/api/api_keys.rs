@@ -145,8 +145,15 @@ pub async fn create(
             "must be in the future",
         ));
     }
-    let (api_key, key) =
-        manage::create(&app, &principal, &client, name, access, body.expires_at).await?;
+    let (api_key, key) = manage::create(
+        app.config.api_key_env(),
+        &principal,
+        &client,
+        name,
+        access,
+        body.expires_at,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { api_key, key })))
 }
 
@@ -164,7 +171,7 @@ pub async fn revoke(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    manage::revoke(&app, &principal, &client, id).await?;
+    manage::revoke(&app.invalidations, &principal, &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,6 +189,13 @@ pub async fn rotate(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<CreatedApiKey>> {
-    let (api_key, key) = manage::rotate(&app, &principal, &client, id).await?;
+    let (api_key, key) = manage::rotate(
+        &app.invalidations,
+        app.config.api_key_env(),
+        &principal,
+        &client,
+        id,
+    )
+    .await?;
     Ok(Json(CreatedApiKey { api_key, key }))
 }

@@ -63,12 +63,20 @@ pub async fn login(
     let attempt = if app.limits.is_enabled() {
         // One budget per account, whether the tenant was named by slug or by id and
         // whichever look-alike of the address was typed.
-        let (account, email) = identity::login_budget(&app, tenant, &body.email).await?;
+        let (account, email) = identity::login_budget(&app.tenant_db, tenant, &body.email).await?;
         Some(app.limits.login_attempt(&account, &email).await?)
     } else {
         None
     };
-    let result = identity::login(&app, tenant, &body.email, body.password, &client).await;
+    let result = identity::login(
+        &app.tenant_db,
+        &app.issuer,
+        tenant,
+        &body.email,
+        body.password,
+        &client,
+    )
+    .await;
     let failed = matches!(&result, Err(e) if e.code() == ErrorCode::InvalidCredentials);
     if let Some(attempt) = attempt
         && !failed
@@ -130,7 +138,8 @@ pub async fn register(
     let password =
         users::password("password", body.password).map_err(|e| AppError::validation(vec![e]))?;
     let user = identity::register(
-        &app,
+        &app.tenant_db,
+        &app.mailer,
         &body.tenant,
         email,
         password,
@@ -162,7 +171,14 @@ pub async fn refresh(
     ValidJson(body): ValidJson<RefreshRequest>,
 ) -> AppResult<Json<TokenPair>> {
     Ok(Json(
-        sessions::refresh(&app, &body.refresh_token, &client).await?,
+        sessions::refresh(
+            &app.tenant_db,
+            &app.issuer,
+            &app.invalidations,
+            &body.refresh_token,
+            &client,
+        )
+        .await?,
     ))
 }
 
@@ -196,7 +212,13 @@ pub async fn logout(
     };
     validate::check(&body)?;
     let refresh_token = body.refresh_token;
-    identity::logout(&app, &principal, refresh_token.as_deref(), &client).await?;
+    identity::logout(
+        &app.invalidations,
+        &principal,
+        refresh_token.as_deref(),
+        &client,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -219,7 +241,12 @@ pub async fn password_reset_request(
     State(app): State<AppState>,
     ValidJson(body): ValidJson<PasswordResetRequest>,
 ) -> StatusCode {
-    identity::request_password_reset(app, body.tenant, body.email);
+    identity::request_password_reset(
+        app.tenant_db.clone(),
+        app.mailer.clone(),
+        body.tenant,
+        body.email,
+    );
     StatusCode::ACCEPTED
 }
 
@@ -247,7 +274,14 @@ pub async fn password_reset(
 ) -> AppResult<StatusCode> {
     let password = users::password("new_password", body.new_password)
         .map_err(|e| AppError::validation(vec![e]))?;
-    identity::reset_password(&app, &body.token, password, &client).await?;
+    identity::reset_password(
+        &app.tenant_db,
+        &app.invalidations,
+        &body.token,
+        password,
+        &client,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -268,7 +302,7 @@ pub async fn verify_email(
     State(app): State<AppState>,
     ValidJson(body): ValidJson<VerifyEmail>,
 ) -> AppResult<StatusCode> {
-    identity::verify_email(&app, &body.token).await?;
+    identity::verify_email(&app.tenant_db, &body.token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -372,8 +406,15 @@ pub async fn admin_login(
     client: ClientInfo,
     ValidJson(body): ValidJson<AdminLoginRequest>,
 ) -> AppResult<Json<PlatformToken>> {
-    let (access_token, expires_in) =
-        identity::admin_login(&app, &body.email, body.password, &client).await?;
+    let (access_token, expires_in) = identity::admin_login(
+        &app.db,
+        &app.limits,
+        &app.jwt,
+        &body.email,
+        body.password,
+        &client,
+    )
+    .await?;
     Ok(Json(PlatformToken {
         access_token,
         token_type: "Bearer",

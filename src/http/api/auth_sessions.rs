@@ -48,6 +48,6 @@ pub async fn end(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    active_sessions::end(&app, &principal, id, &client).await?;
+    active_sessions::end(&app.invalidations, &app.jwt, &principal, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -102,7 +102,8 @@ pub async fn upload(
             return Err(AppError::validation(errors));
         }
         let file = files::upload(
-            &app,
+            &app.storage,
+            &app.meter,
             &principal,
             &client,
             &name,
@@ -157,8 +158,15 @@ pub async fn create_upload(
     if !errors.is_empty() {
         return Err(AppError::validation(errors));
     }
-    let pending =
-        files::create_upload(&app, &principal, &body.name, &body.content_type, body.size).await?;
+    let pending = files::create_upload(
+        &app.storage,
+        &app.jobs,
+        &principal,
+        &body.name,
+        &body.content_type,
+        body.size,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(pending)))
 }
 
@@ -179,7 +187,9 @@ pub async fn complete(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<FileMeta>> {
-    Ok(Json(files::complete(&app, &principal, &client, id).await?))
+    Ok(Json(
+        files::complete(&app.storage, &app.meter, &principal, &client, id).await?,
+    ))
 }
 
 /// The tenant's files, newest first (`pending` uploads included).
@@ -262,7 +272,7 @@ pub async fn download(
             ));
         }
     };
-    let url = files::download_url(&app, &principal.scope, id, ttl).await?;
+    let url = files::download_url(&app.storage, &principal.scope, id, ttl).await?;
     if params.redirect == Some(false) {
         let expires_at = chrono::Utc::now() + chrono::Duration::from_std(ttl).unwrap_or_default();
         return Ok(Json(DownloadLink { url, expires_at }).into_response());
@@ -292,7 +302,7 @@ pub async fn delete(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    files::delete(&app, &principal, &client, id).await?;
+    files::delete(&app.storage, &app.meter, &principal, &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

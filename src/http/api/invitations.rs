@@ -53,7 +53,7 @@ pub async fn create(
 ) -> AppResult<(StatusCode, Json<Invitation>)> {
     let email = Email::parse("email", &body.email).map_err(|e| AppError::validation(vec![e]))?;
     let roles = body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]);
-    let invitation = invitations::create(&app, &principal, email, &roles, &client).await?;
+    let invitation = invitations::create(&app.mailer, &principal, email, &roles, &client).await?;
     Ok((StatusCode::CREATED, Json(invitation)))
 }
 
@@ -108,7 +108,7 @@ pub async fn resend(
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Invitation>> {
     Ok(Json(
-        invitations::resend(&app, &principal, id, &client).await?,
+        invitations::resend(&app.mailer, &principal, id, &client).await?,
     ))
 }
 
@@ -150,6 +150,13 @@ pub async fn accept(
         first_name: body.first_name,
         last_name: body.last_name,
     };
-    let accepted = invitations::accept(&app, &body.token, acceptance, &client).await?;
+    let accepted = invitations::accept(
+        &app.tenant_db,
+        &app.issuer,
+        &body.token,
+        acceptance,
+        &client,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(accepted)))
 }

@@ -58,7 +58,7 @@ pub async fn create(
     AppJson(body): AppJson<CreateJob>,
 ) -> AppResult<(StatusCode, Json<Accepted>)> {
     let job = NewJob::parse(&body.job_type, body.payload, body.max_attempts)?;
-    let row = jobs::submit(&app, &principal, job).await?;
+    let row = jobs::submit(&app.jobs, &principal, job).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {

@@ -33,7 +33,7 @@ pub async fn enroll(
     State(app): State<AppState>,
     principal: TenantPrincipal,
 ) -> AppResult<Json<Enrolment>> {
-    Ok(Json(mfa::enroll(&app, &principal).await?))
+    Ok(Json(mfa::enroll(&app.config.auth, &principal).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]
@@ -61,7 +61,7 @@ pub async fn confirm(
     ValidJson(body): ValidJson<ConfirmTotp>,
 ) -> AppResult<Json<RecoveryCodes>> {
     Ok(Json(
-        mfa::confirm(&app, &principal, &body.code, &client).await?,
+        mfa::confirm(&app.config.auth, &principal, &body.code, &client).await?,
     ))
 }
 
@@ -89,7 +89,13 @@ pub async fn remove(
     client: ClientInfo,
     ValidJson(body): ValidJson<RemoveMfa>,
 ) -> AppResult<StatusCode> {
-    mfa::remove(&app, &principal, Proof::from_code(&body.code), &client).await?;
+    mfa::remove(
+        &app.config.auth,
+        &principal,
+        Proof::from_code(&body.code),
+        &client,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -134,7 +140,15 @@ pub async fn verify(
         }
     };
     Ok(Json(
-        mfa::verify(&app, &body.mfa_token, proof, &client).await?,
+        mfa::verify(
+            &app.tenant_db,
+            &app.issuer,
+            &app.config.auth,
+            &body.mfa_token,
+            proof,
+            &client,
+        )
+        .await?,
     ))
 }
 

@@ -72,7 +72,7 @@ async fn send(
     principal: &Granted<needs::NotificationsSend>,
     message: Outgoing,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
-    let queued = notifications::send(app, principal, message).await?;
+    let queued = notifications::send(&app.mailer, principal, message).await?;
     Ok((StatusCode::ACCEPTED, Json(queued)))
 }
 

@@ -65,7 +65,16 @@ pub async fn set(
             ));
         }
     };
-    let row = overrides::set(&app, principal.actor(), &client, id, rpm, burst).await?;
+    let row = overrides::set(
+        &app.db,
+        &app.invalidations,
+        principal.actor(),
+        &client,
+        id,
+        rpm,
+        burst,
+    )
+    .await?;
     Ok(Json(row))
 }
 
@@ -83,6 +92,6 @@ pub async fn remove(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    overrides::remove(&app, principal.actor(), &client, id).await?;
+    overrides::remove(&app.db, &app.invalidations, principal.actor(), &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

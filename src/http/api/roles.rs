@@ -160,7 +160,7 @@ pub async fn create(
     let name = roles::parse_name(&body.name).map_err(|e| AppError::validation(vec![e]))?;
     let grants = parse_grants("permissions", &body.permissions)?;
     let role = manage::create(
-        &app,
+        &app.invalidations,
         &principal,
         &client,
         &name,
@@ -222,7 +222,7 @@ pub async fn update(
         .transpose()
         .map_err(|e| AppError::validation(vec![e]))?;
     let role = manage::update(
-        &app,
+        &app.invalidations,
         &principal,
         &client,
         id,
@@ -248,7 +248,7 @@ pub async fn delete(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    manage::delete(&app, &principal, &client, id).await?;
+    manage::delete(&app.invalidations, &principal, &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -277,7 +277,7 @@ pub async fn add_permission(
     ValidJson(body): ValidJson<AddPermission>,
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", std::slice::from_ref(&body.permission))?.remove(0);
-    let role = manage::add_permission(&app, &principal, &client, id, grant).await?;
+    let role = manage::add_permission(&app.invalidations, &principal, &client, id, grant).await?;
     Ok(Json(role))
 }
 
@@ -309,6 +309,7 @@ pub async fn remove_permission(
     AppPath(RolePermissionPath { id, permission }): AppPath<RolePermissionPath>,
 ) -> AppResult<Json<Role>> {
     let grant = parse_grants("permission", &[permission])?.remove(0);
-    let role = manage::remove_permission(&app, &principal, &client, id, &grant).await?;
+    let role =
+        manage::remove_permission(&app.invalidations, &principal, &client, id, &grant).await?;
     Ok(Json(role))
 }

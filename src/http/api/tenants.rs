@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    auth::invalidation::{Change, invalidate},
+    auth::invalidation::Change,
     auth::{
         granted::GrantedOrPlatform,
         principal::{MaybePrincipal, Principal},
@@ -161,7 +161,9 @@ pub async fn create(
         })
         .transpose()?;
     let onboarded = onboarding::onboard(
-        &app,
+        &app.tenant_db,
+        &app.issuer,
+        &app.mailer,
         NewTenant {
             name: tenant_name,
             slug,
@@ -342,7 +344,7 @@ pub async fn update(
         plan: body.plan,
     };
     let tenant = tenants::manage::update(&app.db, id, changes, &principal, &client).await?;
-    invalidate(&app, Change::Tenant(id)).await;
+    app.invalidations.invalidate(Change::Tenant(id)).await;
     Ok(Json(tenant))
 }
 
@@ -364,7 +366,7 @@ pub async fn delete(
     // The tenant's own audit log goes with its schema: `tenant.deleted` is recorded in
     // platform.audit_logs, in the same transaction.
     let tenant = tenants::manage::mark_deleted(&app.db, id, &principal, &client).await?;
-    invalidate(&app, Change::Tenant(id)).await;
+    app.invalidations.invalidate(Change::Tenant(id)).await;
     tracing::info!(tenant_id = %id, actor = %principal.actor(), "tenant deleted; purging");
     // The purge is a job: it survives a restart, and should this push fail the
     // reconciler enqueues it for any deleted tenant whose schema is still there.
@@ -386,7 +388,7 @@ async fn set_status(
     change: Lifecycle,
 ) -> AppResult<Json<Tenant>> {
     let tenant = tenants::set_status(&app.db, id, change, principal.actor(), client).await?;
-    invalidate(app, Change::Tenant(id)).await;
+    app.invalidations.invalidate(Change::Tenant(id)).await;
     Ok(Json(tenant))
 }
 

@@ -89,7 +89,7 @@ pub async fn create(
         last_name: body.last_name,
         roles: body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]),
     };
-    let user = manage::create(&app, &principal, &client, account).await?;
+    let user = manage::create(&app.mailer, &principal, &client, account).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }
 
@@ -140,7 +140,7 @@ pub async fn update(
     ValidJson(body): ValidJson<UpdateUser>,
 ) -> AppResult<Json<User>> {
     let user = manage::update(
-        &app,
+        &app.invalidations,
         &principal,
         &client,
         id,
@@ -167,7 +167,7 @@ pub async fn delete(
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
-    manage::delete(&app, &principal, &client, id).await?;
+    manage::delete(&app.invalidations, &principal, &client, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,6 +196,6 @@ pub async fn set_roles(
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<SetRoles>,
 ) -> AppResult<Json<User>> {
-    let user = manage::set_roles(&app, &principal, &client, id, body.roles).await?;
+    let user = manage::set_roles(&app.invalidations, &principal, &client, id, body.roles).await?;
     Ok(Json(user))
 }

@@ -35,7 +35,8 @@ pub async fn run(
         params.to.format("%Y%m%dT%H%M%SZ")
     );
     let file = crate::services::files::store_generated(
-        ctx.state,
+        &ctx.state.storage,
+        &ctx.state.meter,
         ctx.scope,
         &name,
         "text/csv",

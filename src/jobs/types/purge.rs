@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{AppState, lease::Lease, services::tenants};
+use crate::{lease::Lease, redis::Redis, services::tenants, storage::Storage};
 
 /// What one delivery of a purge message did.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,22 +23,30 @@ pub enum Outcome {
     Busy,
 }
 
-fn lease_key(state: &AppState, tenant_id: Uuid) -> String {
-    state.redis_key(&format!("jobs:purge:{tenant_id}"))
+/// The lease's Redis key, in the namespace `key_prefix` (`REDIS_KEY_PREFIX`) names.
+fn lease_key(key_prefix: &str, tenant_id: Uuid) -> String {
+    format!("{key_prefix}jobs:purge:{tenant_id}")
 }
 
-pub async fn run(state: &AppState, tenant_id: Uuid, lease: Duration) -> anyhow::Result<Outcome> {
+pub async fn run(
+    db: &PgPool,
+    redis: &Redis,
+    storage: &Storage,
+    key_prefix: &str,
+    tenant_id: Uuid,
+    lease: Duration,
+) -> anyhow::Result<Outcome> {
     let status: Option<String> =
         sqlx::query_scalar("select status from platform.tenants where id = $1")
             .bind(tenant_id)
-            .fetch_optional(&state.db)
+            .fetch_optional(db)
             .await?;
     // A missing row counts as deleted: another cleanup may already have removed it.
     if status.as_deref().is_some_and(|s| s != "deleted") {
         return Ok(Outcome::NotDeleted);
     }
-    let lease = Lease::new(lease_key(state, tenant_id), lease);
-    if !lease.acquire_or_renew(&state.redis).await? {
+    let lease = Lease::new(lease_key(key_prefix, tenant_id), lease);
+    if !lease.acquire_or_renew(redis).await? {
         return Ok(Outcome::Busy);
     }
     // Renew the lease while the purge runs, so a long purge keeps it and a dead worker's
@@ -47,38 +56,34 @@ pub async fn run(state: &AppState, tenant_id: Uuid, lease: Duration) -> anyhow::
         ticker.tick().await;
         loop {
             ticker.tick().await;
-            if !matches!(
-                lease.acquire_or_renew(&state.redis).await,
-                Ok(true) | Err(_)
-            ) {
+            if !matches!(lease.acquire_or_renew(redis).await, Ok(true) | Err(_)) {
                 return;
             }
         }
     };
     // Objects first: the rows naming them go with the schema.
     let purge = async {
-        let objects = state
-            .storage
+        let objects = storage
             .delete_prefix(&crate::storage::tenant_prefix(tenant_id))
             .await?;
         tracing::info!(%tenant_id, objects, "deleted the tenant's stored files");
-        tenants::purge(&state.db, tenant_id).await
+        tenants::purge(db, tenant_id).await
     };
     let result = tokio::select! {
         r = purge => r,
         () = renew => Err(anyhow::anyhow!("the purge lease was lost")),
     };
-    if let Err(e) = lease.release(&state.redis).await {
+    if let Err(e) = lease.release(redis).await {
         tracing::warn!(%tenant_id, error = %format!("{e:#}"), "could not release the purge lease");
     }
     result.map(|()| Outcome::Purged)
 }
 
 /// Whether a purge of this tenant is running somewhere (its lease is held).
-pub async fn is_running(state: &AppState, tenant_id: Uuid) -> anyhow::Result<bool> {
-    let mut conn = state.redis.clone();
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(lease_key(state, tenant_id))
+pub async fn is_running(redis: &Redis, key_prefix: &str, tenant_id: Uuid) -> anyhow::Result<bool> {
+    let mut conn = redis.clone();
+    let exists: i64 = ::redis::cmd("EXISTS")
+        .arg(lease_key(key_prefix, tenant_id))
         .query_async(&mut conn)
         .await?;
     Ok(exists == 1)

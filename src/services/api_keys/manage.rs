@@ -7,10 +7,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{
         granted::Granted,
-        invalidation::{Change, commit},
+        invalidation::{Change, Invalidations},
         principal::TenantPrincipal,
     },
     client_address::ClientInfo,
@@ -27,7 +26,7 @@ use crate::{
 /// Mints a key whose access cannot exceed the caller's; returns it with its plaintext
 /// (shown once).
 pub async fn create(
-    app: &App,
+    key_env: &str,
     principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     name: &str,
@@ -42,7 +41,7 @@ pub async fn create(
     let (api_key, key) = api_keys::create(
         &mut tx,
         principal.actor.id(),
-        app.config.api_key_env(),
+        key_env,
         name,
         access,
         expires_at,
@@ -55,7 +54,7 @@ pub async fn create(
 
 /// Revokes a key: it stops working at once on this replica, within 30 s everywhere.
 pub async fn revoke(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     id: Uuid,
@@ -67,13 +66,14 @@ pub async fn revoke(
     )?;
     let api_key = api_keys::revoke(&mut tx, cleared).await?;
     audit_key(&mut tx, principal, client, "api_key.revoked", &api_key).await?;
-    commit(app, tx, Change::ApiKey(id)).await?;
+    invalidations.commit(tx, Change::ApiKey(id)).await?;
     Ok(())
 }
 
 /// Replaces a live key's secret; returns it with the new plaintext (shown once).
 pub async fn rotate(
-    app: &App,
+    invalidations: &Invalidations,
+    key_env: &str,
     principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     id: Uuid,
@@ -83,9 +83,9 @@ pub async fn rotate(
         &principal.authority(),
         &api_keys::target(&mut tx, id).await?,
     )?;
-    let (api_key, key) = api_keys::rotate(&mut tx, cleared, app.config.api_key_env()).await?;
+    let (api_key, key) = api_keys::rotate(&mut tx, cleared, key_env).await?;
     audit_key(&mut tx, principal, client, "api_key.rotated", &api_key).await?;
-    commit(app, tx, Change::ApiKey(id)).await?;
+    invalidations.commit(tx, Change::ApiKey(id)).await?;
     Ok((api_key, key))
 }
 

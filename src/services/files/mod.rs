@@ -22,7 +22,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    AppState,
     auth::{granted::Granted, principal::TenantPrincipal},
     client_address::ClientInfo,
     db::TenantScope,
@@ -33,9 +32,9 @@ use crate::{
     services::{
         audit::{self, AuditEntry},
         jobs::{self, NewJob},
-        metering::Metric,
+        metering::{Meter, Metric},
     },
-    storage::{self, Presentation, PutError, Stored},
+    storage::{self, Presentation, PutError, Storage, Stored},
 };
 
 mod presigned;
@@ -129,9 +128,9 @@ fn put_error(e: PutError) -> AppError {
     }
 }
 
-fn record_stored(app: &AppState, tenant_id: Uuid, size: u64) {
-    app.meter.record(tenant_id, Metric::FilesUploaded, 1);
-    app.meter.record(
+fn record_stored(meter: &Meter, tenant_id: Uuid, size: u64) {
+    meter.record(tenant_id, Metric::FilesUploaded, 1);
+    meter.record(
         tenant_id,
         Metric::StorageBytes,
         i64::try_from(size).unwrap_or(i64::MAX),
@@ -195,7 +194,8 @@ fn uploaded_entry(
 /// while streaming and again, under the tenant's lock, when the row is written); either
 /// way nothing is kept.
 pub async fn upload<S, E>(
-    app: &AppState,
+    storage: &Storage,
+    meter: &Meter,
     p: &Granted<needs::FilesUpload>,
     client: &ClientInfo,
     name: &str,
@@ -211,8 +211,7 @@ where
     let plan_limit = size_limit(p.tenant.plan);
     let left = quota_left(p).await?;
     let limit = plan_limit.min(left);
-    let stored = app
-        .storage
+    let stored = storage
         .put_stream(&key, content_type, body, limit)
         .await
         .map_err(|e| match e {
@@ -236,12 +235,12 @@ where
     .await;
     match inserted {
         Ok(file) => {
-            record_stored(app, p.tenant_id(), stored.size);
+            record_stored(meter, p.tenant_id(), stored.size);
             Ok(file)
         }
         Err(e) => {
             // No row, no object.
-            let _ = app.storage.delete(&key).await;
+            let _ = storage.delete(&key).await;
             Err(e)
         }
     }
@@ -249,7 +248,8 @@ where
 
 /// Stores contents a job produced (a usage report) as an available file.
 pub async fn store_generated(
-    app: &AppState,
+    storage: &Storage,
+    meter: &Meter,
     scope: &TenantScope,
     name: &str,
     content_type: &str,
@@ -258,8 +258,7 @@ pub async fn store_generated(
 ) -> anyhow::Result<FileMeta> {
     let id = Uuid::now_v7();
     let key = storage::object_key(scope.tenant_id(), id);
-    let stored = app
-        .storage
+    let stored = storage
         .put_bytes(&key, content_type, contents)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -276,11 +275,11 @@ pub async fn store_generated(
     .await;
     match inserted {
         Ok(file) => {
-            record_stored(app, scope.tenant_id(), stored.size);
+            record_stored(meter, scope.tenant_id(), stored.size);
             Ok(file)
         }
         Err(e) => {
-            let _ = app.storage.delete(&key).await;
+            let _ = storage.delete(&key).await;
             Err(anyhow::anyhow!("{e}"))
         }
     }
@@ -322,7 +321,7 @@ pub async fn list(
 
 /// A link that downloads the file for `ttl`. A pending upload is 409.
 pub async fn download_url(
-    app: &AppState,
+    storage: &Storage,
     scope: &TenantScope,
     id: Uuid,
     ttl: Duration,
@@ -338,7 +337,7 @@ pub async fn download_url(
         name: &file.name,
         content_type: &file.content_type,
     };
-    app.storage
+    storage
         .download_url(&key, ttl, &how)
         .await
         .map_err(storage_down)
@@ -347,16 +346,17 @@ pub async fn download_url(
 /// Deletes the object, then the row (with its audit entry). `storage_bytes` is metered
 /// as a change: a deletion records the negative size.
 pub async fn delete(
-    app: &AppState,
+    storage: &Storage,
+    meter: &Meter,
     p: &Granted<needs::FilesDelete>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {
     let (key, file) = object_key(&p.scope, id).await?;
-    app.storage.delete(&key).await.map_err(storage_down)?;
+    storage.delete(&key).await.map_err(storage_down)?;
     if file.status == "pending" {
         let upload = storage::upload_key(p.tenant_id(), id);
-        app.storage.delete(&upload).await.map_err(storage_down)?;
+        storage.delete(&upload).await.map_err(storage_down)?;
     }
     let mut tx = p.scope.begin().await?;
     let sql = tx.sql("delete from {schema}.files where id = $1 returning status, size");
@@ -376,7 +376,7 @@ pub async fn delete(
     webhooks::emit(&mut tx, EventType::FileDeleted, data).await?;
     tx.commit().await?;
     if status == "available" {
-        app.meter.record(p.tenant_id(), Metric::StorageBytes, -size);
+        meter.record(p.tenant_id(), Metric::StorageBytes, -size);
     }
     Ok(())
 }
@@ -385,7 +385,7 @@ pub async fn delete(
 /// first (so a concurrent `complete` finds nothing), then the object if one was put;
 /// then sweeps the upload keys whose link has expired (a link replayed after `complete`
 /// leaves its contents there, served by nothing: the file id, a UUIDv7, dates them).
-pub async fn cleanup_expired(app: &AppState, scope: &TenantScope) -> anyhow::Result<u64> {
+pub async fn cleanup_expired(storage: &Storage, scope: &TenantScope) -> anyhow::Result<u64> {
     let expired: Vec<(Uuid, String)> = sqlx::query_as(scope.sql(
         "delete from {schema}.files
          where id in (select id from {schema}.files
@@ -400,14 +400,13 @@ pub async fn cleanup_expired(app: &AppState, scope: &TenantScope) -> anyhow::Res
     for (id, key) in &expired {
         let upload = storage::upload_key(scope.tenant_id(), *id);
         for key in [key, &upload] {
-            if let Err(e) = app.storage.delete(key).await {
+            if let Err(e) = storage.delete(key).await {
                 tracing::warn!(file_id = %id, error = %format!("{e:#}"), "could not delete an expired upload's object");
             }
         }
     }
     let cutoff = Utc::now() - chrono::Duration::from_std(PENDING_LIFETIME).unwrap_or_default();
-    for key in app
-        .storage
+    for key in storage
         .list(&storage::uploads_prefix(scope.tenant_id()))
         .await?
     {
@@ -421,7 +420,7 @@ pub async fn cleanup_expired(app: &AppState, scope: &TenantScope) -> anyhow::Res
                 DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
             });
         if created.is_none_or(|created| created < cutoff) {
-            app.storage.delete(&key).await?;
+            storage.delete(&key).await?;
         }
     }
     Ok(expired.len() as u64)

@@ -2,6 +2,7 @@
 //! moves the object to the file's key and verifies it there.
 
 use super::*;
+use crate::jobs::JobQueue;
 
 /// A presigned upload: the pending file, where to `PUT` its contents, and until when.
 #[derive(Debug, Serialize, ToSchema)]
@@ -20,7 +21,8 @@ pub struct PendingUpload {
 /// `files.cleanup` job, due when the URL has expired, removes the
 /// upload if it is never completed.
 pub async fn create_upload(
-    app: &AppState,
+    storage: &Storage,
+    queue: &JobQueue,
     p: &Granted<needs::FilesUpload>,
     name: &str,
     content_type: &str,
@@ -32,8 +34,7 @@ pub async fn create_upload(
     }
     let id = Uuid::now_v7();
     let key = storage::object_key(p.tenant_id(), id);
-    let upload_url = app
-        .storage
+    let upload_url = storage
         .upload_url(
             &storage::upload_key(p.tenant_id(), id),
             UPLOAD_URL_TTL,
@@ -66,7 +67,7 @@ pub async fn create_upload(
     let job = jobs::insert_delayed(&mut tx, &cleanup, None, delay).await?;
     tx.commit().await?;
     let cleanup = JobMessage::row(p.tenant_id(), job.id, Lane::Platform);
-    jobs::enqueue_after(app, cleanup, delay).await;
+    jobs::enqueue_after(queue, cleanup, delay).await;
     Ok(PendingUpload {
         expires_at: file.created_at
             + chrono::Duration::from_std(UPLOAD_URL_TTL).unwrap_or_default(),
@@ -83,7 +84,8 @@ pub async fn create_upload(
 /// the storage quota 413 `STORAGE_QUOTA_EXCEEDED`; refused contents are deleted and the
 /// upload stays pending. Completing twice is 409.
 pub async fn complete(
-    app: &AppState,
+    storage: &Storage,
+    meter: &Meter,
     p: &Granted<needs::FilesUpload>,
     client: &ClientInfo,
     id: Uuid,
@@ -96,32 +98,21 @@ pub async fn complete(
         ));
     }
     let upload = storage::upload_key(p.tenant_id(), id);
-    let moved = app
-        .storage
-        .rename(&upload, &key)
-        .await
-        .map_err(storage_down)?;
+    let moved = storage.rename(&upload, &key).await.map_err(storage_down)?;
     // Not moved: nothing uploaded, or moved by an earlier `complete` that did not finish
     // (or an upload made before upload keys existed): then the object is at its key.
-    if !moved
-        && app
-            .storage
-            .size(&key)
-            .await
-            .map_err(storage_down)?
-            .is_none()
-    {
+    if !moved && storage.size(&key).await.map_err(storage_down)?.is_none() {
         return Err(AppError::conflict(
             ErrorCode::Conflict,
             "nothing has been uploaded to the upload URL yet",
         ));
     }
-    let stored = app.storage.digest(&key).await.map_err(storage_down)?;
+    let stored = storage.digest(&key).await.map_err(storage_down)?;
     let declared = u64::try_from(file.size).unwrap_or_default();
     let limit = size_limit(p.tenant.plan).min(declared);
     let refuse = |e: AppError| async {
         // Refused contents do not stay; the URL may be used again while it lasts.
-        app.storage.delete(&key).await.map_err(storage_down)?;
+        storage.delete(&key).await.map_err(storage_down)?;
         Err(e)
     };
     if stored.size > limit {
@@ -162,6 +153,6 @@ pub async fn complete(
     audit::record_in(&mut tx, uploaded_entry(p, client, id, &stored)).await?;
     webhooks::emit(&mut tx, EventType::FileUploaded, &done).await?;
     tx.commit().await?;
-    record_stored(app, p.tenant_id(), stored.size);
+    record_stored(meter, p.tenant_id(), stored.size);
     Ok(done)
 }

@@ -1,15 +1,19 @@
 //! Platform operators: their login (an access token with `scope: "platform"`), and
 //! creating or resetting one.
 
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::*;
+use crate::{auth::jwt::JwtKeys, services::rate_limit::RateLimiter};
 
 /// Platform operator login → an access token with `scope: "platform"` and no tenant.
 /// Failed attempts are limited as tenant logins are (10 per email per 15 minutes, then
 /// 429), and every attempt, failed or not, is recorded in the platform audit log.
 pub async fn admin_login(
-    app: &App,
+    db: &PgPool,
+    limits: &RateLimiter,
+    jwt: &JwtKeys,
     email: &str,
     password: String,
     client: &ClientInfo,
@@ -19,11 +23,11 @@ pub async fn admin_login(
          where lower(email) = lower($1)",
     )
     .bind(email)
-    .fetch_optional(&app.db)
+    .fetch_optional(db)
     .await?;
     // One budget per operator, whichever look-alike of the address was typed.
     let budget = admin.as_ref().map_or(email, |a| a.1.as_str());
-    let attempt = match app.limits.operator_login_attempt(budget).await {
+    let attempt = match limits.operator_login_attempt(budget).await {
         Ok(attempt) => attempt,
         Err(e) => {
             let entry = operator_entry(
@@ -32,7 +36,7 @@ pub async fn admin_login(
                 client,
             )
             .metadata(failure_metadata("rate_limited", email, admin.is_some()));
-            audit::record_operator_event(&app.db, entry).await?;
+            audit::record_operator_event(db, entry).await?;
             return Err(e);
         }
     };
@@ -48,22 +52,22 @@ pub async fn admin_login(
     if let Some(reason) = reason {
         let entry = operator_entry(admin_id, "auth.operator_login_failed", client)
             .metadata(failure_metadata(reason, email, admin.is_some()));
-        audit::record_operator_event(&app.db, entry).await?;
+        audit::record_operator_event(db, entry).await?;
         return Err(AppError::new(
             ErrorCode::InvalidCredentials,
             "the email or password is not right",
         ));
     }
     let admin_id = admin_id.ok_or_else(|| AppError::internal(anyhow::anyhow!("no operator")))?;
-    attempt.succeeded(&app.limits).await;
+    attempt.succeeded(limits).await;
     audit::record_operator_event(
-        &app.db,
+        db,
         operator_entry(Some(admin_id), "auth.operator_login", client),
     )
     .await?;
-    let mut claims = app.jwt.claims(admin_id, None, Vec::new());
+    let mut claims = jwt.claims(admin_id, None, Vec::new());
     claims.scope = Some("platform".to_owned());
-    Ok((app.jwt.sign(&claims)?, app.jwt.access_ttl_seconds()))
+    Ok((jwt.sign(&claims)?, jwt.access_ttl_seconds()))
 }
 
 /// A platform audit entry about an operator's login (`admin_id` when the address is an
@@ -89,12 +93,15 @@ fn failure_metadata(reason: &str, email: &str, known: bool) -> serde_json::Value
 /// Creates or resets a platform operator and tells every replica (a changed password
 /// ends the operator's tokens everywhere at once, not after the cache's 30 s).
 pub async fn set_platform_admin(
-    app: &App,
+    db: &PgPool,
+    invalidations: &Invalidations,
     email: &Email,
     password: Password,
 ) -> anyhow::Result<Uuid> {
-    let id = upsert_platform_admin(&app.db, email, password).await?;
-    invalidation::invalidate(app, invalidation::Change::Operator(id)).await;
+    let id = upsert_platform_admin(db, email, password).await?;
+    invalidations
+        .invalidate(invalidation::Change::Operator(id))
+        .await;
     Ok(id)
 }
 

@@ -1,8 +1,11 @@
 //! The flusher of the usage buffer: a background subsystem of every process that meters.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use crate::{app::AppState, background::Background};
+use sqlx::PgPool;
+
+use super::Meter;
+use crate::{background::Background, config::MeteringConfig};
 
 /// Rows a flusher writes per second at most before it waits longer between flushes: each
 /// is an upsert of a (tenant, metric, minute), and over thousands of busy tenants a 2 s
@@ -25,19 +28,18 @@ fn next_wait(every: Duration, rows: usize) -> Duration {
 /// `METERING_FLUSH_INTERVAL` — longer when a flush wrote many rows ([`next_wait`]) —
 /// (failures are logged and the counts kept for the next try) and, once the work of the
 /// process has drained, the last counts.
-pub fn start(app: &AppState, background: &Background) {
-    start_every(app, background, app.config.metering.flush_interval);
+pub fn start(meter: Arc<Meter>, db: PgPool, config: &MeteringConfig, background: &Background) {
+    start_every(meter, db, background, config.flush_interval);
 }
 
 /// [`start`] with another interval.
-pub fn start_every(app: &AppState, background: &Background, every: Duration) {
-    let app = app.clone();
+pub fn start_every(meter: Arc<Meter>, db: PgPool, background: &Background, every: Duration) {
     background.spawn_flusher(move |drained| async move {
         let mut wait = every;
         loop {
             let until = tokio::time::Instant::now() + wait;
             let due = async {
-                while tokio::time::Instant::now() < until && !app.meter.half_full() {
+                while tokio::time::Instant::now() < until && !meter.half_full() {
                     tokio::time::sleep_until(until.min(tokio::time::Instant::now() + every)).await;
                 }
             };
@@ -45,7 +47,7 @@ pub fn start_every(app: &AppState, background: &Background, every: Duration) {
                 () = due => {}
                 () = drained.cancelled() => break,
             }
-            wait = match app.meter.flush(&app.db).await {
+            wait = match meter.flush(&db).await {
                 Ok(rows) => next_wait(every, rows),
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "usage flush failed; retrying next interval");
@@ -55,7 +57,7 @@ pub fn start_every(app: &AppState, background: &Background, every: Duration) {
         }
         // Shutdown: the last counts, with a few quick retries before giving up on them.
         for attempt in 1..=3 {
-            match app.meter.flush(&app.db).await {
+            match meter.flush(&db).await {
                 Ok(rows) => {
                     tracing::info!(rows, "usage flushed at shutdown");
                     return;
@@ -67,7 +69,7 @@ pub fn start_every(app: &AppState, background: &Background, every: Duration) {
                 Err(e) => {
                     tracing::error!(
                         error = %format!("{e:#}"),
-                        entries = app.meter.depth(),
+                        entries = meter.depth(),
                         "usage flush at shutdown failed; these counts are lost"
                     );
                 }

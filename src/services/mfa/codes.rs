@@ -6,9 +6,9 @@ use uuid::Uuid;
 
 use super::{FAILURE_WINDOW_MINUTES, MAX_FAILURES, Proof, RECOVERY_CODES, open_secret, wrong_code};
 use crate::{
-    app::App,
     auth::{principal::Actor, secrets::sha256, totp},
     client_address::ClientInfo,
+    config::AuthConfig,
     db::TenantTx,
     error::{AppError, AppResult},
     services::audit::{self, AuditEntry},
@@ -73,7 +73,7 @@ pub(super) enum Checked {
 /// code (its time step, or the recovery code) when it passes, records a failure when it
 /// does not. The caller commits either way.
 pub(super) async fn check(
-    app: &App,
+    auth: &AuthConfig,
     tx: &mut TenantTx,
     user_id: Uuid,
     proof: &Proof,
@@ -109,7 +109,7 @@ pub(super) async fn check(
     }
     let passed = match proof {
         Proof::Totp(code) => {
-            let secret = open_secret(app, tx.tenant_id(), user_id, &sealed)?;
+            let secret = open_secret(auth, tx.tenant_id(), user_id, &sealed)?;
             match totp::matching_step(&secret, code, totp::current_step(), last_used) {
                 Some(step) => {
                     let sql = tx

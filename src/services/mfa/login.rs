@@ -6,14 +6,14 @@ use uuid::Uuid;
 
 use super::{CHALLENGE_TTL_SECONDS, Checked, MfaChallenge, Proof, check, failed};
 use crate::{
-    app::App,
     auth::principal::Actor,
     client_address::ClientInfo,
-    db::TenantTx,
+    config::AuthConfig,
+    db::{TenantPools, TenantTx},
     error::{AppError, AppResult},
     services::{
         audit::{self, AuditEntry},
-        sessions::{self, Amr, TokenPair},
+        sessions::{self, Amr, Issuer, TokenPair},
         tenants::{self, Tenant},
     },
 };
@@ -49,7 +49,9 @@ pub async fn challenge_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<MfaC
 /// The second step of a login: the challenge token and a code → the token pair (with
 /// `amr: ["pwd", "otp"]`). A wrong code leaves the challenge usable until it expires.
 pub async fn verify(
-    app: &App,
+    pools: &TenantPools,
+    issuer: &Issuer,
+    auth: &AuthConfig,
     mfa_token: &str,
     proof: Proof,
     client: &ClientInfo,
@@ -57,11 +59,11 @@ pub async fn verify(
     let invalid =
         || AppError::unauthenticated("the MFA token is not valid or has expired; log in again");
     let (tenant_id, hash) = sessions::parse_opaque("mt", mfa_token).ok_or_else(invalid)?;
-    let tenant = tenants::find(&app.db, tenant_id)
+    let tenant = tenants::find(pools.platform(), tenant_id)
         .await?
         .filter(Tenant::is_active)
         .ok_or_else(invalid)?;
-    let mut tx = app.tenant_scope(tenant.id).begin().await?;
+    let mut tx = pools.scope(tenant.id).begin().await?;
     let sql = tx.sql(
         "select id, user_id from {schema}.mfa_challenges
          where token_hash = $1 and used_at is null and expires_at > now() for update",
@@ -71,7 +73,7 @@ pub async fn verify(
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(invalid)?;
-    match check(app, &mut tx, user_id, &proof).await? {
+    match check(auth, &mut tx, user_id, &proof).await? {
         Checked::Passed => {}
         Checked::Failed => return Err(failed(tx, user_id, &proof, client).await),
         Checked::NotOn => return Err(invalid()),
@@ -82,7 +84,7 @@ pub async fn verify(
         .await?
         .ok_or_else(invalid)?;
     let pair = sessions::issue_for(
-        app,
+        issuer,
         &mut tx,
         user_id,
         roles,

@@ -13,13 +13,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{
         granted::Granted,
         principal::{Actor, TenantPrincipal},
         totp,
     },
     client_address::ClientInfo,
+    config::AuthConfig,
     db::TenantTx,
     error::{AppError, AppResult, ErrorCode},
     rbac::{needs, owner_model},
@@ -114,10 +114,13 @@ fn context(tenant_id: Uuid, user_id: Uuid) -> Vec<u8> {
     format!("tenantry totp {tenant_id} {user_id}").into_bytes()
 }
 
-fn open_secret(app: &App, tenant_id: Uuid, user_id: Uuid, sealed: &[u8]) -> AppResult<Vec<u8>> {
-    app.config
-        .auth
-        .mfa_key()
+fn open_secret(
+    auth: &AuthConfig,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    sealed: &[u8],
+) -> AppResult<Vec<u8>> {
+    auth.mfa_key()
         .open(&context(tenant_id, user_id), sealed)
         .ok_or_else(|| {
             AppError::internal(anyhow::anyhow!(
@@ -128,7 +131,7 @@ fn open_secret(app: &App, tenant_id: Uuid, user_id: Uuid, sealed: &[u8]) -> AppR
 
 /// Starts (or restarts) enrolment: a new secret, pending until confirmed with a code.
 /// A user whose MFA is on must remove it first (409).
-pub async fn enroll(app: &App, principal: &TenantPrincipal) -> AppResult<Enrolment> {
+pub async fn enroll(auth: &AuthConfig, principal: &TenantPrincipal) -> AppResult<Enrolment> {
     let user_id = user_of(principal)?;
     let tenant_id = principal.tenant_id();
     let mut tx = principal.scope.begin().await?;
@@ -146,11 +149,7 @@ pub async fn enroll(app: &App, principal: &TenantPrincipal) -> AppResult<Enrolme
         ));
     }
     let secret = totp::new_secret();
-    let sealed = app
-        .config
-        .auth
-        .mfa_key()
-        .seal(&context(tenant_id, user_id), &secret);
+    let sealed = auth.mfa_key().seal(&context(tenant_id, user_id), &secret);
     let sql = tx.sql(
         "insert into {schema}.user_mfa (user_id, secret_sealed) values ($1, $2)
          on conflict (user_id) do update set secret_sealed = excluded.secret_sealed,
@@ -166,7 +165,7 @@ pub async fn enroll(app: &App, principal: &TenantPrincipal) -> AppResult<Enrolme
     let secret = totp::base32(&secret);
     let account = format!("{} ({})", user.email, principal.tenant.slug);
     Ok(Enrolment {
-        otpauth_uri: totp::otpauth_uri(&app.config.auth.jwt_issuer, &account, &secret),
+        otpauth_uri: totp::otpauth_uri(&auth.jwt_issuer, &account, &secret),
         secret,
     })
 }
@@ -174,7 +173,7 @@ pub async fn enroll(app: &App, principal: &TenantPrincipal) -> AppResult<Enrolme
 /// Confirms enrolment with a code from the authenticator: MFA is on from now, and the
 /// recovery codes are returned (once; stored hashed).
 pub async fn confirm(
-    app: &App,
+    auth: &AuthConfig,
     principal: &TenantPrincipal,
     code: &str,
     client: &ClientInfo,
@@ -195,7 +194,7 @@ pub async fn confirm(
                 "no enrolment is pending: enrol first (POST /api/v1/auth/mfa/totp/enroll)",
             )
         })?;
-    let secret = open_secret(app, principal.tenant_id(), user_id, &sealed)?;
+    let secret = open_secret(auth, principal.tenant_id(), user_id, &sealed)?;
     let step = totp::matching_step(&secret, code, totp::current_step(), None)
         .ok_or_else(|| AppError::invalid_field("code", "the code is not right"))?;
     let sql = tx.sql(
@@ -231,14 +230,14 @@ pub async fn is_on_in(tx: &mut TenantTx, user_id: Uuid) -> sqlx::Result<bool> {
 
 /// Turns MFA off for the caller, who proves it with a code or a recovery code.
 pub async fn remove(
-    app: &App,
+    auth: &AuthConfig,
     principal: &TenantPrincipal,
     proof: Proof,
     client: &ClientInfo,
 ) -> AppResult<()> {
     let user_id = user_of(principal)?;
     let mut tx = principal.scope.begin().await?;
-    match check(app, &mut tx, user_id, &proof).await? {
+    match check(auth, &mut tx, user_id, &proof).await? {
         Checked::Passed => {}
         Checked::Failed => return Err(failed(tx, user_id, &proof, client).await),
         Checked::NotOn => {

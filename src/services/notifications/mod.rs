@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod compose;
+mod mailer;
 pub mod manage_templates;
 pub mod outbox;
 pub mod template;
@@ -20,13 +21,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 pub use backend::{Notifier, Outgoing};
+pub use mailer::Mailer;
 
 use crate::{
-    App,
     auth::granted::Granted,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
-    jobs::{JobMessage, JobType, Lane},
+    jobs::{JobMessage, JobQueue, JobType, Lane},
     rbac::needs,
     services::{
         jobs::{self, DEFAULT_MAX_ATTEMPTS, NewJob},
@@ -287,8 +288,12 @@ pub async fn queue_in(
 }
 
 /// Hands a committed send to the queue (the reconciler does it if this fails).
-pub async fn dispatch(app: &App, tenant_id: Uuid, queued: &Queued) {
-    jobs::enqueue(app, JobMessage::row(tenant_id, queued.job_id, queued.lane)).await;
+pub async fn dispatch(queue: &JobQueue, tenant_id: Uuid, queued: &Queued) {
+    jobs::enqueue(
+        queue,
+        JobMessage::row(tenant_id, queued.job_id, queued.lane),
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -378,7 +383,7 @@ pub async fn queue_platform_in(
 
 /// [`queue_platform_in`] in a transaction of its own, then handed to the queue.
 pub async fn send_platform(
-    app: &App,
+    mailer: &Mailer,
     scope: &TenantScope,
     plan: Plan,
     kind: PlatformMail,
@@ -386,10 +391,10 @@ pub async fn send_platform(
     body: String,
 ) -> sqlx::Result<Option<Queued>> {
     let mut tx = scope.begin().await?;
-    let queued = queue_platform_in(&app.limits, &mut tx, plan, kind, to, body).await?;
+    let queued = queue_platform_in(&mailer.limits, &mut tx, plan, kind, to, body).await?;
     tx.commit().await?;
     if let Some(queued) = &queued {
-        dispatch(app, scope.tenant_id(), queued).await;
+        dispatch(&mailer.queue, scope.tenant_id(), queued).await;
     }
     Ok(queued)
 }
@@ -477,17 +482,18 @@ pub async fn record(
 /// A tenant's send: takes one from the daily quota, then writes the log row and its job in one
 /// transaction, and hands the job to the queue.
 pub async fn send(
-    app: &App,
+    mailer: &Mailer,
     principal: &Granted<needs::NotificationsSend>,
     message: Outgoing,
 ) -> AppResult<Queued> {
     let plan = principal.tenant.plan;
-    app.limits
+    mailer
+        .limits
         .consume_send_quota(principal.tenant_id(), plan)
         .await?;
     let mut tx = principal.scope.begin().await?;
     let queued = queue_in(&mut tx, &message, Some(principal.actor.id())).await?;
     tx.commit().await?;
-    dispatch(app, principal.tenant_id(), &queued).await;
+    dispatch(&mailer.queue, principal.tenant_id(), &queued).await;
     Ok(queued)
 }

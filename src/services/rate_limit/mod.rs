@@ -23,7 +23,7 @@ pub mod overrides;
 mod platform_mail;
 mod send_quota;
 
-use std::{borrow::Cow, net::IpAddr, time::Duration};
+use std::{borrow::Cow, net::IpAddr, sync::Arc, time::Duration};
 
 use uuid::Uuid;
 
@@ -137,7 +137,7 @@ pub struct RateLimiter {
     global_key: String,
     public: Rate,
     global: Option<Rate>,
-    pub overrides: Overrides,
+    pub overrides: Arc<Overrides>,
     /// `None` when every request is checked in Redis (`RATE_LIMIT_AMORTIZE=false`).
     leases: Option<Leases>,
     local: LocalBuckets,
@@ -169,7 +169,7 @@ impl RateLimiter {
             public: Rate::per_minute(config.limits.public_per_minute),
             global: (config.limits.global_per_minute > 0)
                 .then(|| Rate::per_minute(config.limits.global_per_minute)),
-            overrides: Overrides::default(),
+            overrides: Arc::default(),
             leases: config.limits.amortize.then(Leases::default),
             local: LocalBuckets::new(LOCAL_MAX_BUCKETS),
             breaker: Breaker::new(),

@@ -6,10 +6,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{
         granted::Granted,
-        invalidation::{Change, commit},
+        invalidation::{Change, Invalidations},
         principal::TenantPrincipal,
     },
     client_address::ClientInfo,
@@ -25,7 +24,7 @@ use crate::{
 
 /// Creates a custom role with `grants`, all within the caller's own permissions.
 pub async fn create(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     name: &str,
@@ -39,13 +38,15 @@ pub async fn create(
     let mut tx = principal.scope.begin().await?;
     let role = roles::create(&mut tx, name, description, grants).await?;
     audit_role(&mut tx, principal, client, "role.created", &role).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(role)
 }
 
 /// Renames or re-describes a custom role.
 pub async fn update(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
@@ -57,13 +58,15 @@ pub async fn update(
         owner_model::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
     let role = roles::update(&mut tx, cleared, name, description).await?;
     audit_role(&mut tx, principal, client, "role.updated", &role).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(role)
 }
 
 /// Deletes a custom role; its users lose its permissions.
 pub async fn delete(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
@@ -75,13 +78,15 @@ pub async fn delete(
     let role = roles::get(&mut tx, id).await?;
     roles::delete(&mut tx, cleared).await?;
     audit_role(&mut tx, principal, client, "role.deleted", &role).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(())
 }
 
 /// Grants `grant` (within the caller's own permissions) to a custom role.
 pub async fn add_permission(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
@@ -93,13 +98,15 @@ pub async fn add_permission(
     let granted = owner_model::grant(&authority, PermissionSet::new([grant]))?;
     let role = roles::add_permission(&mut tx, cleared, granted).await?;
     audit_role(&mut tx, principal, client, "role.permission_added", &role).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(role)
 }
 
 /// Takes `grant` from a custom role.
 pub async fn remove_permission(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
@@ -110,7 +117,9 @@ pub async fn remove_permission(
         owner_model::update_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
     let role = roles::remove_permission(&mut tx, cleared, grant).await?;
     audit_role(&mut tx, principal, client, "role.permission_removed", &role).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(role)
 }
 

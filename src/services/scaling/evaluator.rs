@@ -27,13 +27,12 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{
+    Autoscaler,
     decision::{self, Action, History, Recommendation},
     gauge::TenantLoad,
     policy::Policy,
 };
-use crate::{
-    app::App, app::AppState, background::Background, lease::Lease, services::tenants::Plan,
-};
+use crate::{background::Background, lease::Lease, services::tenants::Plan};
 
 /// The metric whose rollups give the load (written by metering).
 pub const LOAD_METRIC: &str = "api_requests";
@@ -95,7 +94,7 @@ struct Events {
 ///
 /// The load is the request rate of the 60 s before `now`, from the `api_requests`
 /// rollups of the current minute and the one before (see [`decision::request_rate`]).
-pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassReport> {
+pub async fn run_pass(autoscaler: &Autoscaler, now: DateTime<Utc>) -> anyhow::Result<PassReport> {
     let started = Instant::now();
     let minute = now
         .duration_trunc(TimeDelta::minutes(1))
@@ -126,7 +125,7 @@ pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassRepor
     .bind(previous_minute)
     .bind(minute)
     .bind(now)
-    .fetch_all(&app.db)
+    .fetch_all(&autoscaler.db)
     .await
     .context("failed to read the scaling policies")?;
     let read = started.elapsed();
@@ -183,11 +182,11 @@ pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassRepor
     }
 
     let writing = Instant::now();
-    let changes = write(app, now, writes, events).await?;
+    let changes = write(&autoscaler.db, now, writes, events).await?;
     let write = writing.elapsed();
-    app.autoscaler
+    autoscaler
         .gauge
-        .publish(loads, app.config.autoscaler.gauge_tenants);
+        .publish(loads, autoscaler.config.gauge_tenants);
     let elapsed = started.elapsed();
     metrics::gauge!("tenantry_autoscaler_pass_seconds").set(elapsed.as_secs_f64());
     Ok(PassReport {
@@ -202,12 +201,12 @@ pub async fn run_pass(app: &App, now: DateTime<Utc>) -> anyhow::Result<PassRepor
 /// Writes every tenant's new state and the events of those that changed, in one
 /// statement; returns how many events were written.
 async fn write(
-    app: &App,
+    db: &sqlx::PgPool,
     now: DateTime<Utc>,
     writes: Writes,
     events: Events,
 ) -> anyhow::Result<usize> {
-    let mut tx = app.db.begin().await?;
+    let mut tx = db.begin().await?;
     let written: Vec<(Uuid, String, i32, i32, String)> = sqlx::query_as(
         "with input as (
              select * from unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[],
@@ -338,26 +337,26 @@ impl Evaluator {
 
 /// Starts the evaluator loop of this process on `background`: a pass every
 /// `AUTOSCALER_INTERVAL_SECONDS` while it holds the lease.
-pub fn start(app: &AppState, background: &Background) {
+pub fn start(autoscaler: &Autoscaler, background: &Background) {
     describe_metrics();
-    let state = app.clone();
+    let autoscaler = autoscaler.clone();
     background.spawn("autoscaler", move |stop| {
-        run(state, stop, Arc::new(EvaluatorStats::default()))
+        run(autoscaler, stop, Arc::new(EvaluatorStats::default()))
     });
 }
 
 /// Starts an evaluator of its own, stopped through the handle (tests, tools).
-pub fn spawn(state: AppState) -> Evaluator {
+pub fn spawn(autoscaler: Autoscaler) -> Evaluator {
     describe_metrics();
     let stop = CancellationToken::new();
     let stats = Arc::new(EvaluatorStats::default());
-    let task = tokio::spawn(run(state, stop.clone(), stats.clone()));
+    let task = tokio::spawn(run(autoscaler, stop.clone(), stats.clone()));
     Evaluator { stop, task, stats }
 }
 
-async fn run(state: AppState, stop: CancellationToken, stats: Arc<EvaluatorStats>) {
-    let interval = state.config.autoscaler.interval;
-    let lease = Lease::new(state.redis_key("autoscaler:lease"), lease_ttl(interval));
+async fn run(autoscaler: Autoscaler, stop: CancellationToken, stats: Arc<EvaluatorStats>) {
+    let interval = autoscaler.config.interval;
+    let lease = Lease::new(autoscaler.lease_key.clone(), lease_ttl(interval));
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -365,7 +364,7 @@ async fn run(state: AppState, stop: CancellationToken, stats: Arc<EvaluatorStats
             _ = ticker.tick() => {}
             () = stop.cancelled() => break,
         }
-        let leader = match lease.acquire_or_renew(&state.redis).await {
+        let leader = match lease.acquire_or_renew(&autoscaler.redis).await {
             Ok(held) => held,
             Err(e) => {
                 // Without Redis nobody can know who evaluates: stand down rather than
@@ -391,10 +390,10 @@ async fn run(state: AppState, stop: CancellationToken, stats: Arc<EvaluatorStats
             );
         }
         if !leader {
-            state.autoscaler.gauge.clear();
+            autoscaler.gauge.clear();
             continue;
         }
-        match run_pass(&state, Utc::now()).await {
+        match run_pass(&autoscaler, Utc::now()).await {
             Ok(report) => {
                 stats.passes.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("tenantry_autoscaler_passes_total").increment(1);
@@ -410,8 +409,8 @@ async fn run(state: AppState, stop: CancellationToken, stats: Arc<EvaluatorStats
     }
     if stats.leader.swap(false, Ordering::Relaxed) {
         metrics::gauge!("tenantry_autoscaler_leader").set(0.0);
-        state.autoscaler.gauge.clear();
-        if let Err(e) = lease.release(&state.redis).await {
+        autoscaler.gauge.clear();
+        if let Err(e) = lease.release(&autoscaler.redis).await {
             tracing::warn!(error = %format!("{e:#}"), "could not release the autoscaler lease");
         }
     }

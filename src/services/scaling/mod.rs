@@ -33,11 +33,35 @@ use crate::{
     },
 };
 
-/// Per-replica state of the autoscaler, kept in the [`crate::App`].
-#[derive(Debug, Default)]
+/// The autoscaler of a replica: what its [`evaluator`] works with (the platform pool,
+/// Redis for the lease, its settings) and the capacity gauge it publishes. Built once by
+/// [`crate::App`]; clones share the gauge.
+#[derive(Clone)]
 pub struct Autoscaler {
+    pub db: PgPool,
+    pub redis: crate::redis::Redis,
+    pub config: crate::config::AutoscalerConfig,
+    /// The Redis key of the evaluator's lease (in the deployment's key namespace).
+    pub lease_key: String,
     /// `tenantry_tenant_capacity`, exported by the replica that evaluates.
-    pub gauge: gauge::CapacityGauge,
+    pub gauge: std::sync::Arc<gauge::CapacityGauge>,
+}
+
+impl Autoscaler {
+    pub fn new(
+        db: PgPool,
+        redis: crate::redis::Redis,
+        config: crate::config::AutoscalerConfig,
+        lease_key: String,
+    ) -> Self {
+        Self {
+            db,
+            redis,
+            config,
+            lease_key,
+            gauge: Default::default(),
+        }
+    }
 }
 
 /// The capacity range a plan allows.

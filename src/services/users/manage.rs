@@ -6,10 +6,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    app::App,
     auth::{
         granted::Granted,
-        invalidation::{Change, commit},
+        invalidation::{Change, Invalidations},
         password::{self, Password},
     },
     client_address::ClientInfo,
@@ -18,7 +17,7 @@ use crate::{
     services::{
         audit::{self, AuditEntry},
         identity,
-        notifications::{self, PlatformMail},
+        notifications::{self, Mailer, PlatformMail},
         sessions,
         users::{self, Email, NewUser, User, UserChanges},
         webhooks::{self, EventType},
@@ -38,7 +37,7 @@ pub struct NewAccount {
 
 /// Creates a user with `account.roles` and queues the verification mail to them.
 pub async fn create(
-    app: &App,
+    mailer: &Mailer,
     principal: &Granted<needs::UsersCreate>,
     client: &ClientInfo,
     account: NewAccount,
@@ -74,7 +73,7 @@ pub async fn create(
     webhooks::emit(&mut tx, EventType::UserCreated, &user).await?;
     // The platform's own mail (no creator): to the address as stored.
     let verification = notifications::queue_platform_in(
-        &app.limits,
+        &mailer.limits,
         &mut tx,
         principal.tenant.plan,
         PlatformMail::EmailVerification,
@@ -84,7 +83,7 @@ pub async fn create(
     .await?;
     tx.commit().await?;
     if let Some(verification) = verification {
-        notifications::dispatch(app, principal.tenant_id(), &verification).await;
+        notifications::dispatch(&mailer.queue, principal.tenant_id(), &verification).await;
     }
     Ok(user)
 }
@@ -92,7 +91,7 @@ pub async fn create(
 /// Changes a user's names and activation; `is_active: Some(false)` deactivates (their
 /// sessions end), `Some(true)` reactivates.
 pub async fn update(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::UsersUpdate>,
     client: &ClientInfo,
     id: Uuid,
@@ -126,13 +125,15 @@ pub async fn update(
     .await?;
     let user = users::get(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(user)
 }
 
 /// Deletes a user; their sessions end with them.
 pub async fn delete(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::UsersDelete>,
     client: &ClientInfo,
     id: Uuid,
@@ -150,13 +151,15 @@ pub async fn delete(
     )
     .await?;
     webhooks::emit(&mut tx, EventType::UserDeleted, json!({"id": id})).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(())
 }
 
 /// Replaces a user's roles with `roles` (names).
 pub async fn set_roles(
-    app: &App,
+    invalidations: &Invalidations,
     principal: &Granted<needs::RolesAssign>,
     client: &ClientInfo,
     id: Uuid,
@@ -178,6 +181,8 @@ pub async fn set_roles(
     .await?;
     let user = users::get(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
-    commit(app, tx, Change::Tenant(principal.tenant_id())).await?;
+    invalidations
+        .commit(tx, Change::Tenant(principal.tenant_id()))
+        .await?;
     Ok(user)
 }

@@ -31,7 +31,8 @@ use super::{
     http_client::{TIMEOUT, WebhookClient},
     target::TargetRules,
 };
-use crate::{AppState, background::Background, services::metering::Metric};
+use crate::services::metering::{Meter, Metric};
+use crate::{background::Background, config::Config, db::TenantPools};
 
 mod queue_rows;
 
@@ -59,10 +60,10 @@ pub const SCHEDULE: [Duration; 7] = [
 const FAILING_LIMIT_SECONDS: i64 = 5 * 24 * 3600;
 
 /// Starts the dispatcher on `background`.
-pub fn start(app: &AppState, background: &Background) {
-    let app = app.clone();
+pub fn start(pools: TenantPools, meter: Arc<Meter>, config: &Config, background: &Background) {
+    let dispatcher = Dispatcher::new(pools, meter, config);
     background.spawn("webhooks", move |stop| async move {
-        let dispatcher = Arc::new(Dispatcher::new(app));
+        let dispatcher = Arc::new(dispatcher);
         dispatcher.run(stop).await;
     });
 }
@@ -77,7 +78,10 @@ pub fn retry_delay(next: i32) -> Option<Duration> {
 }
 
 struct Dispatcher {
-    app: AppState,
+    pools: TenantPools,
+    meter: Arc<Meter>,
+    /// The database the wake-up notifications are heard on.
+    listen_url: String,
     client: WebhookClient,
     slots: Arc<Semaphore>,
     per_endpoint: Mutex<HashMap<Uuid, usize>>,
@@ -97,14 +101,16 @@ struct Claimed {
 }
 
 impl Dispatcher {
-    fn new(app: AppState) -> Self {
+    fn new(pools: TenantPools, meter: Arc<Meter>, config: &Config) -> Self {
         let rules = TargetRules {
-            require_https: app.config.is_production(),
-            allow_private: app.config.webhooks.allow_private_targets,
+            require_https: config.is_production(),
+            allow_private: config.webhooks.allow_private_targets,
         };
         Self {
             client: WebhookClient::new(rules),
-            app,
+            pools,
+            meter,
+            listen_url: config.database.url.clone(),
             slots: Arc::new(Semaphore::new(GLOBAL_IN_FLIGHT)),
             per_endpoint: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -146,7 +152,7 @@ impl Dispatcher {
     }
 
     async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect(&self.app.config.database.url)
+        let mut listener = PgListener::connect(&self.listen_url)
             .await
             .inspect_err(|e| tracing::warn!(error = %e, "cannot listen for webhook wake-ups"))
             .ok()?;
@@ -168,16 +174,16 @@ impl Dispatcher {
                     .map(|(id, _)| *id)
                     .collect()
             };
-            let claimed = claim(&self.app.db, room, &saturated).await?;
+            let claimed = claim(self.pools.platform(), room, &saturated).await?;
             let full = claimed.len() >= room;
             for row in claimed {
                 if !self.take_endpoint_slot(row.endpoint_id) {
-                    release(&self.app.db, &row).await?;
+                    release(self.pools.platform(), &row).await?;
                     continue;
                 }
                 let Ok(permit) = self.slots.clone().try_acquire_owned() else {
                     self.give_endpoint_slot(row.endpoint_id);
-                    release(&self.app.db, &row).await?;
+                    release(self.pools.platform(), &row).await?;
                     continue;
                 };
                 let this = Arc::clone(self);
@@ -223,7 +229,7 @@ impl Dispatcher {
         let due: Result<i64, _> = sqlx::query_scalar(
             "select count(*) from platform.webhook_queue where next_attempt_at <= now()",
         )
-        .fetch_one(&self.app.db)
+        .fetch_one(self.pools.platform())
         .await;
         if let Ok(due) = due {
             metrics::gauge!("tenantry_webhook_backlog").set(due as f64);
@@ -232,7 +238,7 @@ impl Dispatcher {
 
     /// One attempt of a claimed row, and its record.
     async fn deliver(&self, row: Claimed) -> sqlx::Result<()> {
-        let scope = self.app.tenant_scope(row.tenant_id);
+        let scope = self.pools.scope(row.tenant_id);
         let loaded: sqlx::Result<Option<Loaded>> = sqlx::query_as(scope.sql(
             "select m.event_type, m.data, m.created_at, e.url, e.secret, e.enabled,
                 e.failing_since is not null as failing,
@@ -366,8 +372,7 @@ impl Dispatcher {
         tx.commit().await?;
         match (outcome, status) {
             (Outcome::Success, _) => {
-                self.app
-                    .meter
+                self.meter
                     .record(row.tenant_id, Metric::WebhooksDelivered, 1);
                 metrics::counter!("tenantry_webhook_deliveries_total", "outcome" => "delivered")
                     .increment(1);
@@ -385,7 +390,7 @@ impl Dispatcher {
     /// message is gone. `mark` records the delivery as failed (it can be retried once the
     /// endpoint is enabled again).
     async fn abandon(&self, row: &Claimed, mark: bool) -> sqlx::Result<()> {
-        let scope = self.app.tenant_scope(row.tenant_id);
+        let scope = self.pools.scope(row.tenant_id);
         let mut tx = scope.begin().await?;
         if mark {
             let sql = tx.sql(

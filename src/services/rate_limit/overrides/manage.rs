@@ -3,15 +3,12 @@
 //! publishes the invalidation for the others.
 
 use serde_json::json;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{Override, remove_override, set_override};
 use crate::{
-    app::App,
-    auth::{
-        invalidation::{Change, invalidate},
-        principal::Actor,
-    },
+    auth::{invalidation::Invalidations, principal::Actor},
     client_address::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult},
@@ -21,7 +18,8 @@ use crate::{
 /// Creates or replaces a tenant's override; 404 (nothing written) when the tenant does
 /// not exist or is deleted.
 pub async fn set(
-    app: &App,
+    db: &PgPool,
+    invalidations: &Invalidations,
     actor: Actor,
     client: &ClientInfo,
     tenant: Uuid,
@@ -31,29 +29,33 @@ pub async fn set(
     let entry = AuditEntry::new(Some(actor), "tenant.rate_limit_overridden", client)
         .target("tenant", tenant)
         .metadata(json!({"requests_per_minute": requests_per_minute, "burst": burst}));
-    let mut tx = TenantScope::new(app.db.clone(), tenant).begin().await?;
+    let mut tx = TenantScope::new(db.clone(), tenant).begin().await?;
     let Some(row) = set_override(tx.conn(), tenant, requests_per_minute, burst).await? else {
         return Err(AppError::not_found());
     };
     audit::record_in(&mut tx, entry).await?;
     tx.commit().await?;
-    app.limits.overrides.apply(tenant, Some(&row));
-    invalidate(app, Change::Tenant(tenant)).await;
+    invalidations.override_changed(tenant, Some(&row)).await;
     Ok(row)
 }
 
 /// Removes a tenant's override: its plan's rate applies again. 404 (nothing written)
 /// when there was none.
-pub async fn remove(app: &App, actor: Actor, client: &ClientInfo, tenant: Uuid) -> AppResult<()> {
+pub async fn remove(
+    db: &PgPool,
+    invalidations: &Invalidations,
+    actor: Actor,
+    client: &ClientInfo,
+    tenant: Uuid,
+) -> AppResult<()> {
     let entry = AuditEntry::new(Some(actor), "tenant.rate_limit_override_removed", client)
         .target("tenant", tenant);
-    let mut tx = TenantScope::new(app.db.clone(), tenant).begin().await?;
+    let mut tx = TenantScope::new(db.clone(), tenant).begin().await?;
     if !remove_override(tx.conn(), tenant).await? {
         return Err(AppError::not_found());
     }
     audit::record_in(&mut tx, entry).await?;
     tx.commit().await?;
-    app.limits.overrides.apply(tenant, None);
-    invalidate(app, Change::Tenant(tenant)).await;
+    invalidations.override_changed(tenant, None).await;
     Ok(())
 }

@@ -1,16 +1,18 @@
 //! The reload loop of the overrides: a background subsystem of every serving process.
 
-use super::REFRESH;
-use crate::{app::AppState, background::Background};
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use super::{Overrides, REFRESH};
+use crate::background::Background;
 
 /// Keeps this replica's overrides current until shutdown: a reload now, on every change
 /// heard, and every 20 s.
-pub fn start(app: &AppState, background: &Background) {
-    let app = app.clone();
+pub fn start(overrides: Arc<Overrides>, db: PgPool, background: &Background) {
     background.spawn("rate-limit overrides", move |stop| async move {
-        let overrides = &app.limits.overrides;
         loop {
-            if let Err(e) = overrides.reload(&app.db).await {
+            if let Err(e) = overrides.reload(&db).await {
                 tracing::warn!(error = %format!("{e:#}"), "could not load rate-limit overrides");
             }
             tokio::select! {
