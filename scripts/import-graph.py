@@ -35,11 +35,13 @@ leaves a module and comes back through a parent is still found.
 Layers, top to bottom (a file may import its own layer and any layer below it):
   0 entry      main, lib, cli, subsystem        the binary, its commands, and which
                                                 subsystems each process runs
-  1 http       http/**                          routes, extractors, handlers, the document
-  2 work       jobs/** but the queue below,     workers, runner, promoter, reconciler, and
-               app                              jobs/handlers: what running a job does;
+  1 http/app   http/**, app                     routes, extractors, handlers, the document;
                                                 `App`: the configuration and the handles,
-                                                built once, that the layers above hand out
+                                                built once, that the routes and the layer
+                                                above hand out
+  2 work       jobs/** but the queue below      workers, runner, promoter, reconciler, the
+                                                job runtime they share, and jobs/handlers:
+                                                what running a job does
   3 use cases  services/**, auth/** (but        one function per use case; the
                totp), jobs/{mod,queue,fair,     authentication of a request; the job queue
                backoff,record,watch,types/**}   and the job types and payloads
@@ -51,14 +53,14 @@ Layers, top to bottom (a file may import its own layer and any layer below it):
   6 floor      domain/**, error, text,          values that import nothing of ours
                client_address
 
-Why `app` sits above the use cases: the services, the authentication and the job types
-take what they use (`&TenantPools`, `&Storage`, `&Meter`, `&JobQueue`, a config
-section, or a handle that `App` builds once: `Invalidations`, `Authenticator`,
-`Mailer`, `Issuer`, `Autoscaler`), never `&App`; `App` builds those handles, so it
-imports them and nothing below imports it. It sits in layer 2, not at the top, because the job runner,
-the worker and the reconciler hold an `AppState` and hand each job what it uses; the
-routes, the subsystems and the commands above take it too. What `App` holds must
-not import `App` back: the cycle check keeps that.
+Why `app` sits beside the routes: the services, the authentication, the job types and
+the code that runs jobs take what they use (`&TenantPools`, `&Storage`, `&Meter`,
+`&JobQueue`, a config section, or a handle that `App` builds once: `Invalidations`,
+`Authenticator`, `Mailer`, `Issuer`, `Autoscaler`, `JobRuntime`), never `&App`; `App`
+builds those handles, so it imports them and nothing below it imports it. It is not in
+layer 0 with the commands and the subsystems because the routes take `AppState` as their
+axum state; it imports nothing of http/**. What `App` holds must not import `App` back:
+the cycle check keeps that.
 
 Why the job queue sits with the services: a service that accepts work (submit a job,
 send a message, clean up a file's uploads later) writes a row and pushes a message, as it
@@ -104,9 +106,9 @@ LAYERS = [
     (("main",), 0, "entry"),
     (("cli",), 0, "entry"),
     (("subsystem",), 0, "entry"),
-    (("http",), 1, "http"),
+    (("http",), 1, "http/app"),
+    (("app",), 1, "http/app"),
     (("jobs",), 2, "work"),
-    (("app",), 2, "work"),
     (("services",), 3, "use cases"),
     (("auth",), 3, "use cases"),
     (("jobs", "mod"), 3, "use cases"),  # jobs/mod.rs: see layer_of

@@ -1,8 +1,8 @@
 //! The application: configuration and the handles to the services it talks to, built
-//! once at start. This is the composition root: the services, the authentication and the
-//! job types take the handles they use (`&TenantPools`, `&Mailer`, `&Invalidations`,
-//! `&Storage`…), never the whole `App`; the layers above (the routes, the job runner,
-//! the subsystems) hand them over.
+//! once at start. This is the composition root: the services, the authentication, the
+//! job types and the job runtime take the handles they use (`&TenantPools`, `&Mailer`,
+//! `&Invalidations`, `&Storage`, `JobRuntime`…), never the whole `App`; the routes, the
+//! commands and the subsystems hand them over.
 
 use std::{ops::Deref, sync::Arc};
 
@@ -43,7 +43,7 @@ pub struct App {
     /// Signs sessions' tokens.
     pub issuer: Issuer,
     /// Where notifications go: the `log` backend (an in-process outbox) or SNS.
-    pub notifier: Notifier,
+    pub notifier: Arc<Notifier>,
     /// What sends spend (the limiter) and where their jobs go (the queue).
     pub mailer: Mailer,
     /// This replica's autoscaler: what its evaluator works with, and the capacity gauge.
@@ -55,7 +55,9 @@ pub struct App {
     /// Producer side of the background job queue.
     pub jobs: crate::jobs::JobQueue,
     /// File contents (S3 or the filesystem).
-    pub storage: crate::storage::Storage,
+    pub storage: Arc<crate::storage::Storage>,
+    /// What the job workers, the runner, the reconciler and the job handlers use.
+    pub job_runtime: crate::jobs::JobRuntime,
 }
 
 impl App {
@@ -129,13 +131,20 @@ impl App {
         } else {
             None
         };
-        let notifier = Notifier::from_config(&config, aws.as_ref()).await?;
-        let storage = crate::storage::Storage::new(&config, aws.as_ref(), db.clone())?;
+        let notifier = Arc::new(Notifier::from_config(&config, aws.as_ref()).await?);
+        let storage = Arc::new(crate::storage::Storage::new(
+            &config,
+            aws.as_ref(),
+            db.clone(),
+        )?);
         let redis = crate::redis::connect(&config.redis.url)?;
         // The recorder first: the limiter and meter register their metrics when built.
         let metrics = Metrics::install().context("failed to install the metrics recorder")?;
         let limits = Arc::new(RateLimiter::new(&config, redis.clone()));
-        let meter = Meter::new(config.metering.enabled, metering::DEFAULT_MAX_KEYS);
+        let meter = Arc::new(Meter::new(
+            config.metering.enabled,
+            metering::DEFAULT_MAX_KEYS,
+        ));
         let jobs = crate::jobs::JobQueue::new(redis.clone(), &config);
         let jwt = Arc::new(jwt);
         let auth = Arc::new(AuthCache::new(
@@ -154,6 +163,18 @@ impl App {
             config.autoscaler.clone(),
             format!("{}autoscaler:lease", config.redis.key_prefix),
         );
+        let job_runtime = crate::jobs::JobRuntime {
+            db: db.clone(),
+            tenant_db: tenant_db.clone(),
+            redis: redis.clone(),
+            queue: jobs.clone(),
+            storage: storage.clone(),
+            notifier: notifier.clone(),
+            meter: meter.clone(),
+            config: config.jobs.clone(),
+            redis_config: config.redis.clone(),
+            queue_depth: crate::telemetry::QueueDepthPublisher::from_config(&config),
+        };
         Ok(Self {
             authenticator: Authenticator {
                 pools: tenant_db.clone(),
@@ -176,13 +197,14 @@ impl App {
             redis,
             metrics,
             limits,
-            meter: Arc::new(meter),
+            meter,
             jwt,
             auth,
             invalidations,
             notifier,
             autoscaler,
             storage,
+            job_runtime,
             config,
         })
     }

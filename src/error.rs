@@ -140,6 +140,106 @@ impl FieldError {
     }
 }
 
+/// The field errors found while a request becomes domain values, answered together as
+/// one 422 `VALIDATION_FAILED`: a conversion parses each field with [`take`], remembering
+/// its error, and ends with [`finish`], which builds the value only when every field
+/// parsed (zero2prod's `TryFrom<FormData> for NewSubscriber`, every error kept).
+///
+/// ```ignore
+/// let mut errors = FieldErrors::new();
+/// let email = errors.take(Email::parse("email", &body.email));
+/// let slug = errors.take(TenantSlug::parse(&body.slug));
+/// errors.finish(|| Some(Signup { email: email?, slug: slug? }))
+/// ```
+///
+/// [`take`]: FieldErrors::take
+/// [`finish`]: FieldErrors::finish
+#[derive(Debug, Default)]
+pub struct FieldErrors {
+    errors: Vec<FieldError>,
+    /// Answer sorted by top-level field, as the declared rules of a request type are
+    /// (`crate::http::validate::rules`); otherwise in the order found.
+    by_field: bool,
+}
+
+impl FieldErrors {
+    /// No errors yet; they are answered in the order found.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// No errors yet; they are answered sorted by top-level field, as the declared rules
+    /// of a request type are, each field's own in the order found.
+    pub fn by_field() -> Self {
+        Self {
+            errors: Vec::new(),
+            by_field: true,
+        }
+    }
+
+    pub fn push(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    pub fn extend(&mut self, errors: impl IntoIterator<Item = FieldError>) {
+        self.errors.extend(errors);
+    }
+
+    /// The value of one field's parse, or `None` with its error remembered.
+    pub fn take<T>(&mut self, parsed: Result<T, FieldError>) -> Option<T> {
+        parsed.map_err(|error| self.push(error)).ok()
+    }
+
+    /// Remembers the error of a rule that gives no value.
+    pub fn check(&mut self, checked: Result<(), FieldError>) {
+        self.take(checked);
+    }
+
+    /// Whether `field` (a top-level field and what is under it) has an error already.
+    pub fn has(&self, field: &str) -> bool {
+        self.errors.iter().any(|e| top_level(&e.field) == field)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The value `build` makes of the parsed fields (`email?` for each taken one) when
+    /// no field failed; otherwise every error at once.
+    pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, Self> {
+        if !self.is_empty() {
+            return Err(self);
+        }
+        // Every `take` that gave `None` remembered an error, so `build` has its values.
+        build().ok_or_else(|| {
+            let mut errors = self;
+            errors.push(FieldError::new("body", "is invalid"));
+            errors
+        })
+    }
+
+    /// The errors in the order they are answered.
+    pub fn into_vec(mut self) -> Vec<FieldError> {
+        if self.by_field {
+            // Stable: a field's own errors keep their order (`roles`, then `roles[3]`).
+            self.errors
+                .sort_by(|a, b| top_level(&a.field).cmp(top_level(&b.field)));
+        }
+        self.errors
+    }
+}
+
+/// `admin` of `admin.email`, `roles` of `roles[3]`.
+fn top_level(path: &str) -> &str {
+    path.split(['.', '[']).next().unwrap_or(path)
+}
+
+impl From<FieldErrors> for AppError {
+    fn from(errors: FieldErrors) -> Self {
+        Self::validation(errors.into_vec())
+    }
+}
+
 /// An RFC 9457 problem document, as every error response carries it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
@@ -329,5 +429,66 @@ pub fn on_unique(
     move |e| match &e {
         sqlx::Error::Database(db) if db.constraint() == Some(constraint) => conflict(),
         _ => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_even(field: &str, n: u32) -> Result<u32, FieldError> {
+        if n.is_multiple_of(2) {
+            Ok(n)
+        } else {
+            Err(FieldError::new(field, "must be even"))
+        }
+    }
+
+    #[test]
+    fn finish_builds_the_value_when_every_field_parsed() {
+        let mut errors = FieldErrors::new();
+        let a = errors.take(parse_even("a", 2));
+        let b = errors.take(parse_even("b", 4));
+        assert_eq!(errors.finish(|| Some((a?, b?))).ok(), Some((2, 4)));
+    }
+
+    #[test]
+    fn every_field_error_is_kept_in_the_order_found() {
+        let mut errors = FieldErrors::new();
+        let b = errors.take(parse_even("b", 1));
+        let a = errors.take(parse_even("a", 3));
+        errors.check(Ok(()));
+        assert!(errors.has("a") && errors.has("b") && !errors.has("c"));
+        let errors = errors.finish(|| Some((a?, b?))).expect_err("two errors");
+        let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["b", "a"]);
+    }
+
+    #[test]
+    fn by_field_sorts_by_the_top_level_field_and_keeps_each_fields_order() {
+        let mut errors = FieldErrors::by_field();
+        errors.push(FieldError::new("roles", "too many"));
+        errors.push(FieldError::new("roles[2]", "too long"));
+        errors.push(FieldError::new("admin.password", "short"));
+        errors.push(FieldError::new("admin.email", "bad"));
+        errors.push(FieldError::new("name", "blank"));
+        assert!(errors.has("admin"));
+        let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["admin.password", "admin.email", "name", "roles", "roles[2]"]
+        );
+    }
+
+    #[test]
+    fn the_answer_is_one_validation_problem_with_every_field() {
+        let mut errors = FieldErrors::new();
+        errors.push(FieldError::new("email", "must be an email address"));
+        errors.push(FieldError::new("plan", "unknown"));
+        let problem = AppError::from(errors).problem();
+        assert_eq!(problem.status, 422);
+        assert_eq!(problem.code, ErrorCode::ValidationFailed);
+        assert_eq!(problem.detail, "the request has invalid fields");
+        assert_eq!(problem.errors.map(|e| e.len()), Some(2));
     }
 }

@@ -86,8 +86,8 @@ impl Subsystem {
                 app.db.clone(),
                 background,
             ),
-            Self::JobWorkers => crate::jobs::worker::start(app, background),
-            Self::Reconciler => crate::jobs::reconciler::start(app, background),
+            Self::JobWorkers => crate::jobs::worker::start(&app.job_runtime, background),
+            Self::Reconciler => crate::jobs::reconciler::start(&app.job_runtime, background),
             Self::Autoscaler => {
                 crate::services::scaling::evaluator::start(&app.autoscaler, background)
             }

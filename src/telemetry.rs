@@ -265,7 +265,7 @@ fn describe() {
     );
 }
 
-/// Last time [`publish_queue_depth`] wrote a line (Unix milliseconds).
+/// Last time a [`QueueDepthPublisher`] wrote a line (Unix milliseconds).
 static QUEUE_DEPTH_PUBLISHED_MS: std::sync::atomic::AtomicI64 =
     std::sync::atomic::AtomicI64::new(0);
 /// CloudWatch keeps one-minute points: two lines a minute per worker are plenty.
@@ -276,29 +276,49 @@ const QUEUE_DEPTH_EVERY_MS: i64 = 30_000;
 /// which CloudWatch Logs turns into the metric `Tenantry/JobsQueueDepth` (dimension
 /// `Deployment`, the Redis key prefix without its colon). Only in production with JSON
 /// logs (the ECS tasks), at most every 30 seconds.
-pub fn publish_queue_depth(config: &Config, ready: u64, scheduled: u64) {
-    if !config.is_production() || config.telemetry.log_format != LogFormat::Json {
-        return;
-    }
-    let now = chrono::Utc::now().timestamp_millis();
-    let last = QUEUE_DEPTH_PUBLISHED_MS.load(std::sync::atomic::Ordering::Relaxed);
-    if now - last < QUEUE_DEPTH_EVERY_MS
-        || QUEUE_DEPTH_PUBLISHED_MS
-            .compare_exchange(
-                last,
-                now,
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-            )
-            .is_err()
-    {
-        return;
-    }
-    // println! holds the stdout lock, as the log writer does: the line lands whole.
-    println!("{}", queue_depth_emf(config, now, ready, scheduled));
+#[derive(Debug, Clone)]
+pub struct QueueDepthPublisher {
+    /// The `Deployment` dimension; `None` where nothing is published.
+    deployment: Option<String>,
 }
 
-fn queue_depth_emf(config: &Config, now_ms: i64, ready: u64, scheduled: u64) -> String {
+impl QueueDepthPublisher {
+    pub fn from_config(config: &Config) -> Self {
+        let publishes = config.is_production() && config.telemetry.log_format == LogFormat::Json;
+        Self {
+            deployment: publishes.then(|| deployment(config).to_owned()),
+        }
+    }
+
+    pub fn publish(&self, ready: u64, scheduled: u64) {
+        let Some(deployment) = &self.deployment else {
+            return;
+        };
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = QUEUE_DEPTH_PUBLISHED_MS.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last < QUEUE_DEPTH_EVERY_MS
+            || QUEUE_DEPTH_PUBLISHED_MS
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        // println! holds the stdout lock, as the log writer does: the line lands whole.
+        println!("{}", queue_depth_emf(deployment, now, ready, scheduled));
+    }
+}
+
+/// The deployment's name in CloudWatch: the Redis key prefix without its colon.
+fn deployment(config: &Config) -> &str {
+    config.redis.key_prefix.trim_end_matches(':')
+}
+
+fn queue_depth_emf(deployment: &str, now_ms: i64, ready: u64, scheduled: u64) -> String {
     serde_json::json!({
         "_aws": {
             "Timestamp": now_ms,
@@ -311,7 +331,7 @@ fn queue_depth_emf(config: &Config, now_ms: i64, ready: u64, scheduled: u64) -> 
                 ],
             }],
         },
-        "Deployment": config.redis.key_prefix.trim_end_matches(':'),
+        "Deployment": deployment,
         "JobsQueueDepth": ready,
         "JobsScheduled": scheduled,
     })
@@ -328,9 +348,13 @@ mod emf_tests {
             (name == "REDIS_KEY_PREFIX").then(|| "tenantry-production:".to_owned())
         })
         .expect("valid");
-        let line: serde_json::Value =
-            serde_json::from_str(&queue_depth_emf(&config, 1_700_000_000_000, 12, 3))
-                .expect("JSON");
+        let line: serde_json::Value = serde_json::from_str(&queue_depth_emf(
+            deployment(&config),
+            1_700_000_000_000,
+            12,
+            3,
+        ))
+        .expect("JSON");
         assert_eq!(line["Deployment"], "tenantry-production");
         assert_eq!(line["JobsQueueDepth"], 12);
         assert_eq!(line["JobsScheduled"], 3);

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::error::FieldError;
+
 /// How a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -25,6 +27,36 @@ impl Channel {
         [Self::Email, Self::Sms, Self::Push]
             .into_iter()
             .find(|c| c.as_str() == raw)
+    }
+}
+
+/// [`is_e164`] as the OpenAPI document states it (a test compares the two).
+pub const E164_PATTERN: &str = r"^\+[1-9][0-9]{1,14}$";
+
+/// [`is_endpoint_arn`] as the OpenAPI document states it (a test compares the two).
+pub const ENDPOINT_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:endpoint/.+/.+$";
+
+/// A phone number in E.164 form ([`is_e164`]), or the field error saying so.
+pub fn phone_number(field: &str, raw: &str) -> Result<String, FieldError> {
+    if is_e164(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be a phone number in E.164 form (+ then 2 to 15 digits, e.g. +15551234567)",
+        ))
+    }
+}
+
+/// An SNS platform endpoint ARN ([`is_endpoint_arn`]), or the field error saying so.
+pub fn endpoint_arn(field: &str, raw: &str) -> Result<String, FieldError> {
+    if is_endpoint_arn(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be an SNS platform endpoint ARN (arn:aws:sns:<region>:<account>:endpoint/...)",
+        ))
     }
 }
 

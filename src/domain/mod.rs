@@ -6,6 +6,7 @@ pub mod email;
 pub mod plan;
 pub mod role_name;
 pub mod storable_json;
+pub mod template_name;
 pub mod tenant_slug;
 
 pub use actor::Actor;

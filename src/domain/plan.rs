@@ -5,6 +5,8 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::error::FieldError;
+
 /// A plan, which sets limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -15,6 +17,18 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// A plan named in a request, or the field error naming the three (in serde's words,
+    /// as an unknown value of a typed field is told; the value cut to 64 characters).
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        raw.parse().map_err(|()| {
+            let shown: String = raw.chars().take(64).collect();
+            FieldError::new(
+                field,
+                format!("unknown variant `{shown}`, expected one of `free`, `standard`, `premium`"),
+            )
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Plan::Free => "free",

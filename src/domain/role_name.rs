@@ -2,7 +2,11 @@
 
 use crate::error::FieldError;
 
-/// A role name: `^[a-z][a-z0-9_-]{1,49}$`.
+/// The pattern, as the OpenAPI document states it (`#[schema(pattern = ...)]` takes a
+/// literal; a test compares the document with this).
+pub const PATTERN: &str = "^[a-z][a-z0-9_-]{1,49}$";
+
+/// A role name: [`PATTERN`].
 pub fn parse(raw: &str) -> Result<String, FieldError> {
     let ok = (2..=50).contains(&raw.len())
         && raw.starts_with(|c: char| c.is_ascii_lowercase())
@@ -12,9 +16,6 @@ pub fn parse(raw: &str) -> Result<String, FieldError> {
     if ok {
         Ok(raw.to_owned())
     } else {
-        Err(FieldError::new(
-            "name",
-            "must match ^[a-z][a-z0-9_-]{1,49}$",
-        ))
+        Err(FieldError::new("name", format!("must match {PATTERN}")))
     }
 }

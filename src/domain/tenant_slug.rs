@@ -2,7 +2,11 @@
 
 use crate::error::FieldError;
 
-/// A tenant slug: `^[a-z][a-z0-9-]{2,39}$`.
+/// The pattern, as the OpenAPI document states it (`#[schema(pattern = ...)]` takes a
+/// literal; a test compares the document with this).
+pub const PATTERN: &str = "^[a-z][a-z0-9-]{2,39}$";
+
+/// A tenant slug: [`PATTERN`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantSlug(String);
 
@@ -19,7 +23,7 @@ impl TenantSlug {
         } else {
             Err(FieldError::new(
                 "slug",
-                "must match ^[a-z][a-z0-9-]{2,39}$ (3 to 40 lowercase letters, digits, dashes)",
+                format!("must match {PATTERN} (3 to 40 lowercase letters, digits, dashes)"),
             ))
         }
     }

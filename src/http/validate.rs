@@ -1,11 +1,14 @@
-//! Declared input rules: request types derive [`Validate`] and are taken with
-//! [`ValidJson`], which answers every broken rule at once in the problem's `errors` list.
+//! Declared input rules: request types derive [`Validate`] for their bounds (lengths, no
+//! control characters, list sizes, JSON objects), next to the `#[schema(...)]` that
+//! states them in the OpenAPI document.
 //!
-//! The rules sit on the request types (next to the `#[schema(...)]` that states them in
-//! the OpenAPI document), so a handler starts from a body that is already bounded; what
-//! stays in handlers are the checks that need context (does the role exist, is a time in
-//! the future). The domain types (`Email`, `Password`, role names, grants) keep the rule
-//! itself: the validators below only ask them, so a rule is written once.
+//! A body with no domain values is taken with [`ValidJson`], which answers every broken
+//! rule at once in the problem's `errors` list. A body with domain values (an email, a
+//! password, a role name, grants, a slug, a plan, a template name...) is taken with
+//! [`AppJson`] and becomes those values by `TryFrom`, which starts from [`rules`] and adds
+//! each field's parse error (the domain type's own parser: the rule is written once), so
+//! one 422 names every field. What needs context (does the role exist) stays with the
+//! service.
 
 use std::borrow::Cow;
 
@@ -16,12 +19,9 @@ use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, Type};
 use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
 
 use crate::{
-    auth::password::Password,
     domain::storable_json::{STORABLE_NUMBERS, storable_numbers},
-    error::{AppError, AppResult, FieldError},
+    error::{AppError, AppResult, FieldError, FieldErrors},
     http::extract::AppJson,
-    rbac::Grant,
-    services::{roles, users::Email},
 };
 
 /// [`AppJson<T>`] (same rejections) whose value has also passed `T::validate()`; a body
@@ -48,6 +48,17 @@ pub fn check<T: Validate>(value: &T) -> AppResult<()> {
     value
         .validate()
         .map_err(|errors| AppError::validation(field_errors(&errors)))
+}
+
+/// `value`'s broken rules, as the start of its conversion into domain values: a
+/// `TryFrom<Request>` takes the body with [`AppJson`], begins with these and adds what
+/// each field's parse finds, so one 422 names every field, in field order.
+pub fn rules<T: Validate>(value: &T) -> FieldErrors {
+    let mut found = FieldErrors::by_field();
+    if let Err(errors) = value.validate() {
+        found.extend(field_errors(&errors));
+    }
+    found
 }
 
 /// One [`FieldError`] per broken rule, with the field's path in the request:
@@ -197,54 +208,6 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-/// An email address as [`Email::parse`] accepts it.
-pub fn email(value: &str) -> Result<(), ValidationError> {
-    Email::parse("", value)
-        .map(drop)
-        .map_err(|e| invalid("email", e.message))
-}
-
-/// A new password as [`Password::parse`] accepts it (8 to 128 characters).
-pub fn new_password(value: &str) -> Result<(), ValidationError> {
-    Password::parse(value.to_owned())
-        .map(drop)
-        .map_err(|why| invalid("password", why))
-}
-
-/// A role name as [`roles::parse_name`] accepts it.
-pub fn role_name(value: &str) -> Result<(), ValidationError> {
-    roles::parse_name(value)
-        .map(drop)
-        .map_err(|e| invalid("role_name", e.message))
-}
-
-/// Every item is a grant of the catalog (`resource:action`, `resource:*`, `*`); the
-/// message names the unknown ones (cut to 100 characters: the length rule speaks for
-/// longer ones, and the answer should not echo a huge input).
-pub fn grants(items: &[String]) -> Result<(), ValidationError> {
-    known_grants(items.iter().map(String::as_str))
-}
-
-/// One grant of the catalog (see [`grants`]).
-pub fn grant(item: &str) -> Result<(), ValidationError> {
-    known_grants([item])
-}
-
-fn known_grants<'a>(items: impl IntoIterator<Item = &'a str>) -> Result<(), ValidationError> {
-    let unknown: Vec<String> = items
-        .into_iter()
-        .filter(|item| item.parse::<Grant>().is_err())
-        .map(|item| item.chars().take(100).collect())
-        .collect();
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    Err(invalid(
-        "grant",
-        format!("unknown permissions: {}", unknown.join(", ")),
-    ))
-}
-
 /// A request's list of role names: at most 20, of at most 100 characters each (checked
 /// with `length(max = 20)` and `each_at_most::<100>`).
 pub fn role_names() -> Array {
@@ -274,7 +237,7 @@ mod tests {
 
     #[derive(Debug, Validate)]
     struct Admin {
-        #[validate(custom(function = "email"), length(max = 254))]
+        #[validate(length(max = 10))]
         email: String,
     }
 
@@ -305,7 +268,7 @@ mod tests {
             name: "ok".into(),
             roles: vec!["abc".into()],
             admin: Admin {
-                email: "a@b.example".into(),
+                email: "a@b.ex".into(),
             },
             data: Some(json!({"a": 1})),
         }
@@ -322,7 +285,7 @@ mod tests {
             name: "      ".into(),
             roles: vec!["ok".into(), "long".into(), "x".into(), "longer".into()],
             admin: Admin {
-                email: "nope".into(),
+                email: "nope, too long".into(),
             },
             data: Some(json!([1])),
         };
@@ -348,7 +311,7 @@ mod tests {
                 .map(|(_, m)| m.as_str())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(message("admin.email"), ["must be an email address"]);
+        assert_eq!(message("admin.email"), ["must be at most 10 characters"]);
         assert_eq!(message("data"), ["must be a JSON object"]);
         assert!(message("name").contains(&"must not be blank"));
         assert!(message("name").contains(&"must be at most 5 characters"));
@@ -375,19 +338,22 @@ mod tests {
     }
 
     #[test]
-    fn domain_rules_are_asked_not_repeated() {
-        assert!(email(" Alice@Example.COM ").is_ok());
-        assert!(email("alice@example").is_err());
-        assert!(new_password("eight ch").is_ok());
-        assert!(new_password("seven c").is_err());
-        assert!(new_password(&"x".repeat(129)).is_err());
-        assert!(role_name("support-2").is_ok());
-        assert!(role_name("Support").is_err());
-        assert!(grants(&["users:read".into(), "users:*".into(), "*".into()]).is_ok());
-        let err = grants(&["users:read".into(), "users:fly".into()]).err();
+    fn a_conversion_adds_its_parse_errors_among_the_rules_in_field_order() {
+        let body = Body {
+            name: "far too long".into(),
+            roles: vec!["long".into()],
+            ..valid()
+        };
+        let mut errors = rules(&body);
+        let parsed: Option<u8> = errors.take(Err(FieldError::new("admin.email", "bad")));
+        assert!(parsed.is_none());
+        errors.check(Err(FieldError::new("data", "bad")));
+        errors.push(FieldError::new("roles", "unknown roles: long"));
+        let fields: Vec<String> = errors.into_vec().into_iter().map(|e| e.field).collect();
         assert_eq!(
-            err.and_then(|e| e.message).as_deref(),
-            Some("unknown permissions: users:fly")
+            fields,
+            ["admin.email", "data", "name", "roles[0]", "roles"],
+            "sorted by top-level field, each field's own in the order found"
         );
     }
 }

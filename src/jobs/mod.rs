@@ -20,6 +20,7 @@ pub mod queue;
 pub mod reconciler;
 pub mod record;
 pub mod runner;
+pub mod runtime;
 pub mod tenants;
 pub mod types;
 pub mod watch;
@@ -30,6 +31,7 @@ use uuid::Uuid;
 
 pub use fair::Lane;
 pub use queue::JobQueue;
+pub use runtime::JobRuntime;
 pub use types::JobType;
 
 /// What travels through Redis: ids only. The payload stays in the row, so a message

@@ -79,8 +79,14 @@ impl JobQueue {
         &self.fair
     }
 
+    /// The tenant lane's apalis configuration ([`storage_config`]).
     pub fn storage_config(&self) -> &StorageConfig {
         self.storage.get_config()
+    }
+
+    /// The platform lane's apalis configuration ([`platform_config`]).
+    pub fn platform_config(&self) -> &StorageConfig {
+        self.platform.get_config()
     }
 
     /// Queues a message, due after `delay`: a tenant's waits for admission in its

@@ -19,8 +19,8 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use uuid::Uuid;
 
-use super::{JobMessage, JobQueue, Lane, types::purge};
-use crate::{AppState, background::Background, lease::Lease};
+use super::{JobMessage, JobQueue, JobRuntime, Lane, types::purge};
+use crate::{background::Background, lease::Lease};
 
 /// Watch rows looked at per round (the oldest first), so a backlog is taken in steps.
 const BATCH: i64 = 1000;
@@ -29,14 +29,14 @@ const LOOKS_AT_ONCE: usize = 4;
 
 /// Runs a reconciliation round every `JOB_RECONCILE_MS` while this process holds the
 /// lease, until shutdown; then gives the lease up so another process takes over at once.
-pub fn start(app: &AppState, background: &Background) {
-    let state = app.clone();
+pub fn start(runtime: &JobRuntime, background: &Background) {
+    let runtime = runtime.clone();
     background.spawn("reconciler", move |stop| async move {
         let lease = Lease::new(
-            state.redis_key("jobs:reconciler"),
-            state.config.jobs.reconcile_interval * 3,
+            runtime.redis_key("jobs:reconciler"),
+            runtime.config.reconcile_interval * 3,
         );
-        let mut ticker = tokio::time::interval(state.config.jobs.reconcile_interval);
+        let mut ticker = tokio::time::interval(runtime.config.reconcile_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut held = false;
         loop {
@@ -44,18 +44,18 @@ pub fn start(app: &AppState, background: &Background) {
                 _ = ticker.tick() => {}
                 () = stop.cancelled() => break,
             }
-            held = match lease.acquire_or_renew(&state.redis).await {
+            held = match lease.acquire_or_renew(&runtime.redis).await {
                 Ok(held) => held,
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "could not take the reconciler lease");
                     false
                 }
             };
-            if held && let Err(e) = round(&state).await {
+            if held && let Err(e) = round(&runtime).await {
                 tracing::warn!(error = %format!("{e:#}"), "job reconciliation failed");
             }
         }
-        if held && let Err(e) = lease.release(&state.redis).await {
+        if held && let Err(e) = lease.release(&runtime.redis).await {
             tracing::warn!(error = %format!("{e:#}"), "could not release the reconciler lease");
         }
     });
@@ -77,10 +77,10 @@ pub struct Round {
 /// One reconciliation: the due rows of `platform.job_watch` (one statement), one
 /// statement per tenant they belong to, one to write when each is due next; then the
 /// deleted tenants whose schema is still there (one statement).
-pub async fn round(state: &AppState) -> anyhow::Result<Round> {
+pub async fn round(runtime: &JobRuntime) -> anyhow::Result<Round> {
     let started = std::time::Instant::now();
     let mut round = Round::default();
-    let requeue_after = millis(state.config.jobs.requeue_after);
+    let requeue_after = millis(runtime.config.requeue_after);
     // Only active tenants: a suspended tenant's jobs wait for it (a worker would cancel
     // them), a deleted tenant's go with its purge.
     let due: Vec<(Uuid, Vec<Uuid>)> = sqlx::query_as(
@@ -93,14 +93,14 @@ pub async fn round(state: &AppState) -> anyhow::Result<Round> {
     )
     .bind(requeue_after)
     .bind(BATCH)
-    .fetch_all(&state.db)
+    .fetch_all(&runtime.db)
     .await?;
     round.statements += 1;
     let mut next = NextLooks::default();
     round.statements += due.len();
     let looks = futures::stream::iter(due)
         .map(|(tenant_id, jobs)| async move {
-            let looked = look(state, tenant_id, &jobs, requeue_after).await;
+            let looked = look(runtime, tenant_id, &jobs, requeue_after).await;
             (tenant_id, jobs, looked)
         })
         .buffer_unordered(LOOKS_AT_ONCE)
@@ -118,12 +118,12 @@ pub async fn round(state: &AppState) -> anyhow::Result<Round> {
         }
     }
     if !next.job_id.is_empty() {
-        next.write(&state.db).await?;
+        next.write(&runtime.db).await?;
         round.statements += 1;
     }
-    round.purges = purge_left(state).await?;
+    round.purges = purge_left(runtime).await?;
     round.statements += 1;
-    if let Err(e) = queue_depth(state).await {
+    if let Err(e) = queue_depth(runtime).await {
         tracing::debug!(error = %format!("{e:#}"), "could not read the queue depth");
     }
     if round.handed > 0 {
@@ -171,7 +171,7 @@ struct LookedAt {
 /// and tells when each unfinished one is due for another look (jobs that ended or are
 /// gone are not in the answer: their watch rows are dropped).
 async fn look(
-    state: &AppState,
+    runtime: &JobRuntime,
     tenant_id: Uuid,
     jobs: &[Uuid],
     requeue_after: i64,
@@ -179,7 +179,7 @@ async fn look(
     // On the platform pool, unprepared: a round may look at a thousand tenants once each,
     // and their statements would otherwise evict the prepared statements of the lanes
     // that serve those tenants' requests.
-    let scope = crate::db::TenantScope::new(state.db.clone(), tenant_id);
+    let scope = crate::db::TenantScope::new(runtime.db.clone(), tenant_id);
     // Marking `enqueued_at` first means a crash after this statement costs one more
     // round, never a lost job; for an expired lease it is set past `lease_until`, so the
     // row is handed over once per expiry. A running job under a live lease is looked at
@@ -212,8 +212,8 @@ async fn look(
     for row in rows.iter().filter(|row| row.handed) {
         let lane = Lane::of_row(row.created_by, &row.job_type);
         let message = JobMessage::row(tenant_id, row.id, lane);
-        state
-            .jobs
+        runtime
+            .queue
             .push(
                 message,
                 None,
@@ -273,17 +273,17 @@ impl NextLooks {
 /// Enqueues the purge of every deleted tenant whose schema is still there, unless a
 /// purge runs or was enqueued recently: one statement finds them all. Returns the purges
 /// enqueued.
-async fn purge_left(state: &AppState) -> anyhow::Result<usize> {
+async fn purge_left(runtime: &JobRuntime) -> anyhow::Result<usize> {
     let left: Vec<Uuid> = sqlx::query_scalar(
         "select t.id from platform.tenants t
          join pg_namespace n on n.nspname = 't_' || replace(t.id::text, '-', '')
          where t.status = 'deleted'",
     )
-    .fetch_all(&state.db)
+    .fetch_all(&runtime.db)
     .await?;
     let mut purges = 0;
     for tenant_id in left {
-        match enqueue_purge(state, tenant_id).await {
+        match enqueue_purge(runtime, tenant_id).await {
             Ok(queued) => purges += usize::from(queued),
             Err(e) => {
                 tracing::warn!(%tenant_id, error = %format!("{e:#}"), "could not enqueue the tenant's purge")
@@ -295,34 +295,34 @@ async fn purge_left(state: &AppState) -> anyhow::Result<usize> {
 
 /// Enqueues the purge of a deleted tenant whose schema is left, unless a purge runs or
 /// was enqueued within the requeue period.
-async fn enqueue_purge(state: &AppState, tenant_id: Uuid) -> anyhow::Result<bool> {
-    if purge::is_running(&state.redis, &state.config.redis.key_prefix, tenant_id).await? {
+async fn enqueue_purge(runtime: &JobRuntime, tenant_id: Uuid) -> anyhow::Result<bool> {
+    if purge::is_running(&runtime.redis, &runtime.redis_config.key_prefix, tenant_id).await? {
         return Ok(false);
     }
     // At most one push per requeue period: the marker expires on its own.
-    let mut conn = state.redis.clone();
+    let mut conn = runtime.redis.clone();
     let marked: Option<String> = redis::cmd("SET")
-        .arg(state.redis_key(&format!("jobs:purge-queued:{tenant_id}")))
+        .arg(runtime.redis_key(&format!("jobs:purge-queued:{tenant_id}")))
         .arg("1")
         .arg("NX")
         .arg("PX")
-        .arg(state.config.jobs.requeue_after.as_millis() as u64)
+        .arg(runtime.config.requeue_after.as_millis() as u64)
         .query_async(&mut conn)
         .await?;
     if marked.is_none() {
         return Ok(false);
     }
-    state
-        .jobs
+    runtime
+        .queue
         .push(JobMessage::tenant_purge(tenant_id), None, None)
         .await?;
     Ok(true)
 }
 
 /// Publishes how many messages wait (ready and scheduled).
-async fn queue_depth(state: &AppState) -> anyhow::Result<()> {
-    let config = state.jobs.storage_config();
-    let mut conn = state.redis.clone();
+async fn queue_depth(runtime: &JobRuntime) -> anyhow::Result<()> {
+    let config = runtime.queue.storage_config();
+    let mut conn = runtime.redis.clone();
     let (ready, scheduled): (u64, u64) = redis::pipe()
         .cmd("LLEN")
         .arg(config.active_jobs_list())
@@ -332,6 +332,6 @@ async fn queue_depth(state: &AppState) -> anyhow::Result<()> {
         .await?;
     metrics::gauge!("tenantry_jobs_queue_depth", "state" => "ready").set(ready as f64);
     metrics::gauge!("tenantry_jobs_queue_depth", "state" => "scheduled").set(scheduled as f64);
-    crate::telemetry::publish_queue_depth(&state.config, ready, scheduled);
+    runtime.queue_depth.publish(ready, scheduled);
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+use super::JobRuntime;
 use super::tenants::TenantStates;
 use super::{
     JobMessage, JobQueue, Lane, MessageKind, backoff,
@@ -11,7 +12,7 @@ use super::{
     record::{self, Beat},
     types::{JobType, purge},
 };
-use crate::{AppState, db::TenantScope, services::metering::Metric};
+use crate::{db::TenantScope, services::metering::Metric};
 
 /// How a run ended, for the row and the metrics.
 enum Ended {
@@ -23,7 +24,7 @@ enum Ended {
 /// Handles one delivery. `Err` means the message could not be handled at all (the
 /// database or Redis is down): apalis keeps the message and delivers it again.
 pub async fn handle(
-    state: &AppState,
+    runtime: &JobRuntime,
     tenants: &TenantStates,
     message: JobMessage,
 ) -> anyhow::Result<()> {
@@ -31,12 +32,12 @@ pub async fn handle(
         MessageKind::TenantPurge => {
             let started = Instant::now();
             let outcome = purge::run(
-                &state.db,
-                &state.redis,
-                &state.storage,
-                &state.config.redis.key_prefix,
+                &runtime.db,
+                &runtime.redis,
+                &runtime.storage,
+                &runtime.redis_config.key_prefix,
                 message.tenant_id,
-                state.config.jobs.lease,
+                runtime.config.lease,
             )
             .await;
             observe("tenant.purge", started, &outcome);
@@ -44,7 +45,7 @@ pub async fn handle(
             tracing::info!(tenant_id = %message.tenant_id, ?outcome, "tenant purge job done");
             Ok(())
         }
-        MessageKind::Row => run_row(state, tenants, message).await,
+        MessageKind::Row => run_row(runtime, tenants, message).await,
     }
 }
 
@@ -66,13 +67,13 @@ fn count(job_type: &'static str, outcome: &'static str) {
 }
 
 async fn run_row(
-    state: &AppState,
+    runtime: &JobRuntime,
     tenants: &TenantStates,
     message: JobMessage,
 ) -> anyhow::Result<()> {
-    let scope = state.tenant_scope(message.tenant_id);
+    let scope = runtime.tenant_scope(message.tenant_id);
     let status = tenants
-        .status(&state.db, message.tenant_id)
+        .status(&runtime.db, message.tenant_id)
         .await
         .context("failed to read the job's tenant")?;
     match status.as_deref() {
@@ -90,7 +91,7 @@ async fn run_row(
         }
         None => return Ok(()),
     }
-    let lease = state.config.jobs.lease;
+    let lease = runtime.config.lease;
     let Some(claimed) = record::claim(&scope, message.job_id, lease)
         .await
         .context("failed to claim the job")?
@@ -126,7 +127,7 @@ async fn run_row(
         return Ok(());
     }
     let ctx = JobContext {
-        state,
+        runtime,
         scope: &scope,
         job_id: id,
         attempt,
@@ -137,13 +138,13 @@ async fn run_row(
     // request (or finds the claim lost) the job's future is dropped at its await point.
     let ended = tokio::select! {
         result = handlers::run(job_type, &ctx, &claimed.payload) => Ended::Done(result),
-        ended = watch(state, &message, &scope, attempt, lease) => ended,
+        ended = watch(runtime, &message, &scope, attempt, lease) => ended,
     };
     metrics::histogram!("tenantry_job_duration_seconds", "type" => name)
         .record(started.elapsed().as_secs_f64());
     if matches!(ended, Ended::Done(_)) {
         // Every attempt that ran is usage, whatever its outcome.
-        state
+        runtime
             .meter
             .record(message.tenant_id, Metric::JobsExecuted, 1);
     }
@@ -154,12 +155,12 @@ async fn run_row(
         }
         Ended::Done(Err(error)) if attempt < claimed.max_attempts => {
             count(name, "retried");
-            let delay = backoff::delay(state.config.jobs.retry_base, attempt, backoff::jitter());
+            let delay = backoff::delay(runtime.config.retry_base, attempt, backoff::jitter());
             let requeued = record::retry_later(&scope, id, attempt, &error, delay).await?;
             if requeued {
                 // Should this push fail, the reconciler hands the row over once it is due.
                 let key = JobQueue::row_key(&message, attempt);
-                if let Err(e) = state.jobs.push(message, Some(delay), Some(&key)).await {
+                if let Err(e) = runtime.queue.push(message, Some(delay), Some(&key)).await {
                     tracing::warn!(job_id = %id, error = %format!("{e:#}"), "could not enqueue the retry");
                 }
             }
@@ -193,7 +194,7 @@ async fn run_row(
 /// Renews the lease (and a tenant job's admission slot) every `JOB_HEARTBEAT_MS` until a
 /// cancellation request or a lost claim.
 async fn watch(
-    state: &AppState,
+    runtime: &JobRuntime,
     message: &JobMessage,
     scope: &TenantScope,
     attempt: i32,
@@ -201,9 +202,9 @@ async fn watch(
 ) -> Ended {
     let id = message.job_id;
     loop {
-        tokio::time::sleep(state.config.jobs.heartbeat).await;
+        tokio::time::sleep(runtime.config.heartbeat).await;
         if message.lane == Lane::Tenant
-            && let Err(e) = state.jobs.renew_slot(message, lease).await
+            && let Err(e) = runtime.queue.renew_slot(message, lease).await
         {
             tracing::warn!(job_id = %id, error = %format!("{e:#}"), "could not renew the job's slot");
         }

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use tokio::sync::Notify;
 
-use super::{JobMessage, Lane, fair, promoter, queue, runner, tenants::TenantStates};
-use crate::{AppState, background::Background, services::tenants::Plan};
+use super::{JobMessage, JobRuntime, Lane, fair, promoter, queue, runner, tenants::TenantStates};
+use crate::{background::Background, services::tenants::Plan};
 
 /// How often an idle worker looks for new messages: the pick-up latency of a job
 /// submitted to an idle queue.
@@ -23,10 +23,10 @@ const POLL: Duration = Duration::from_millis(50);
 const RESTART_DELAY: Duration = Duration::from_secs(1);
 
 /// Starts the job workers on `background` (see [`run`]).
-pub fn start(app: &AppState, background: &Background) {
-    let state = app.clone();
+pub fn start(runtime: &JobRuntime, background: &Background) {
+    let runtime = runtime.clone();
     background.spawn("job workers", move |stop| async move {
-        if let Err(e) = run(state, stop.cancelled_owned()).await {
+        if let Err(e) = run(runtime, stop.cancelled_owned()).await {
             tracing::error!(error = %format!("{e:#}"), "job workers failed");
         }
     });
@@ -40,7 +40,7 @@ pub fn start(app: &AppState, background: &Background) {
 /// Two lanes, each with its own apalis workers: tenants' jobs, admitted in turn by this
 /// process's dispatcher ([`super::fair`]), and the platform's (`JOB_PLATFORM_CONCURRENCY`).
 pub async fn run(
-    state: AppState,
+    runtime: JobRuntime,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     super::describe_metrics();
@@ -50,11 +50,11 @@ pub async fn run(
         let _ = stop.send(true);
     });
     let lanes = [
-        queue::storage_config(&state.config),
-        queue::platform_config(&state.config),
+        runtime.queue.storage_config().clone(),
+        runtime.queue.platform_config().clone(),
     ];
     let conn = loop {
-        match connect(&state, &lanes).await {
+        match connect(&runtime.redis_config.url, &lanes).await {
             Ok(conn) => break conn,
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "job worker cannot reach Redis; retrying");
@@ -74,7 +74,7 @@ pub async fn run(
         slot_freed: Notify::new(),
     });
     let dispatcher = tokio::spawn(dispatch(
-        state.clone(),
+        runtime.clone(),
         conn.clone(),
         Arc::clone(&context),
         stopping.clone(),
@@ -82,18 +82,18 @@ pub async fn run(
     let [tenant_lane, platform_lane] = lanes;
     let (tenants, platform) = tokio::join!(
         run_lane(
-            &state,
+            &runtime,
             &conn,
             tenant_lane,
-            state.config.jobs.concurrency,
+            runtime.config.concurrency,
             &context,
             &stopping
         ),
         run_lane(
-            &state,
+            &runtime,
             &conn,
             platform_lane,
-            state.config.jobs.platform_concurrency,
+            runtime.config.platform_concurrency,
             &context,
             &stopping
         ),
@@ -116,7 +116,7 @@ struct Shared {
 
 /// Runs one lane's apalis workers until `stopping`, restarting them after a backend error.
 async fn run_lane(
-    state: &AppState,
+    runtime: &JobRuntime,
     conn: &redis::aio::ConnectionManager,
     config: apalis_redis::Config,
     concurrency: usize,
@@ -134,7 +134,7 @@ async fn run_lane(
             // (by default its heartbeat, seconds away): look again every POLL instead. An
             // idle process costs one small Lua call per POLL.
             .backend(storage.poll_with_interval(POLL))
-            .data(state.clone())
+            .data(runtime.clone())
             .data(Arc::clone(context))
             .concurrency(concurrency)
             .build(handle);
@@ -165,19 +165,19 @@ const CAPS_REFRESH: Duration = Duration::from_secs(10);
 /// when one of its tenant jobs ended. Also keeps the cluster's view of this process's
 /// capacity and of the tenants' caps current.
 async fn dispatch(
-    state: AppState,
+    runtime: JobRuntime,
     mut conn: redis::aio::ConnectionManager,
     context: Arc<Shared>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
-    let fair = state.jobs.fair().clone();
+    let fair = runtime.queue.fair().clone();
     let process = Uuid::now_v7().simple().to_string();
-    let concurrency = state.config.jobs.concurrency;
-    let lease = fair::slot_lease(state.config.jobs.lease);
+    let concurrency = runtime.config.concurrency;
+    let lease = fair::slot_lease(runtime.config.lease);
     let mut caps_read: Option<tokio::time::Instant> = None;
     while !*stopping.borrow() {
         if caps_read.is_none_or(|at| at.elapsed() >= CAPS_REFRESH) {
-            match refresh_caps(&state, &mut conn, &fair).await {
+            match refresh_caps(&runtime.db, &mut conn, &fair).await {
                 Ok(()) => caps_read = Some(tokio::time::Instant::now()),
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), "could not refresh the tenants' job caps")
@@ -194,7 +194,7 @@ async fn dispatch(
             Ok(messages) => {
                 for message in messages {
                     // Lost here, the message is handed over again by the reconciler.
-                    if let Err(e) = state.jobs.push_admitted(message).await {
+                    if let Err(e) = runtime.queue.push_admitted(message).await {
                         tracing::warn!(job_id = %message.job_id, error = %format!("{e:#}"), "could not hand an admitted job to the workers");
                     }
                 }
@@ -217,14 +217,14 @@ async fn dispatch(
 
 /// Writes the caps of tenants whose plan allows more jobs than the default.
 async fn refresh_caps(
-    state: &AppState,
+    db: &sqlx::PgPool,
     conn: &mut redis::aio::ConnectionManager,
     fair: &fair::Keys,
 ) -> anyhow::Result<()> {
     let rows: Vec<(Uuid, String)> = sqlx::query_as(
         "select id, plan from platform.tenants where status = 'active' and plan <> 'free'",
     )
-    .fetch_all(&state.db)
+    .fetch_all(db)
     .await?;
     let caps: Vec<(Uuid, usize)> = rows
         .into_iter()
@@ -235,18 +235,15 @@ async fn refresh_caps(
 
 /// The worker's own Redis connection, with the backlog left while no worker ran promoted.
 async fn connect(
-    state: &AppState,
+    redis_url: &str,
     lanes: &[apalis_redis::Config],
 ) -> anyhow::Result<redis::aio::ConnectionManager> {
     // Its own connection: the worker's fetches and heartbeats should not queue behind
     // the API's commands on the shared multiplexed one.
-    let conn = tokio::time::timeout(
-        crate::redis::TIMEOUT,
-        apalis_redis::connect(state.config.redis.url.as_str()),
-    )
-    .await
-    .context("Redis did not answer in time")?
-    .context("failed to connect the job worker to Redis")?;
+    let conn = tokio::time::timeout(crate::redis::TIMEOUT, apalis_redis::connect(redis_url))
+        .await
+        .context("Redis did not answer in time")?
+        .context("failed to connect the job worker to Redis")?;
     // A backlog left while no worker ran must be promoted in chunks before apalis
     // fetches (see `promoter`).
     for lane in lanes {
@@ -259,23 +256,23 @@ async fn connect(
 
 async fn handle(
     message: JobMessage,
-    state: Data<AppState>,
+    runtime: Data<JobRuntime>,
     shared: Data<Arc<Shared>>,
 ) -> Result<(), BoxDynError> {
     // On a task of its own, so that jobs run on every core rather than all on the
     // worker's task; a panicking job becomes an error here instead of ending the worker.
-    let state = AppState::clone(&state);
+    let runtime = JobRuntime::clone(&runtime);
     let shared = Arc::clone(&shared);
     let run = tokio::spawn({
-        let (state, shared) = (state.clone(), Arc::clone(&shared));
-        async move { runner::handle(&state, &shared.tenants, message).await }
+        let (runtime, shared) = (runtime.clone(), Arc::clone(&shared));
+        async move { runner::handle(&runtime, &shared.tenants, message).await }
     });
     let result = run
         .await
         .unwrap_or_else(|e| Err(anyhow::anyhow!("the job panicked: {e}")));
     if result.is_ok() && message.lane == Lane::Tenant {
         // Handled (whatever the job's outcome): its slot goes to the next tenant in turn.
-        if let Err(e) = state.jobs.release_slot(&message).await {
+        if let Err(e) = runtime.queue.release_slot(&message).await {
             tracing::warn!(job_id = %message.job_id, error = %format!("{e:#}"), "could not release the job's slot; its lease frees it");
         }
         shared.slot_freed.notify_one();

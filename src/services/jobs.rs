@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     auth::granted::Granted,
     db::{TenantScope, TenantTx},
-    error::{AppError, AppResult, ErrorCode, FieldError},
+    error::{AppError, AppResult, ErrorCode, FieldError, FieldErrors},
     jobs::{JobMessage, JobQueue, JobType, Lane, watch},
     rbac::needs,
 };
@@ -90,33 +90,28 @@ impl NewJob {
         job_type: &str,
         payload: Option<serde_json::Value>,
         max_attempts: Option<i32>,
-    ) -> AppResult<Self> {
-        let mut errors = Vec::new();
-        let parsed = JobType::parse(job_type).filter(|t| t.is_public());
-        if parsed.is_none() {
-            errors.push(FieldError::new(
-                "type",
-                "is not a job type (echo, usage_report)",
-            ));
-        }
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let job_type = errors.take(
+            JobType::parse(job_type)
+                .filter(|t| t.is_public())
+                .ok_or_else(|| FieldError::new("type", "is not a job type (echo, usage_report)")),
+        );
         let payload = payload.unwrap_or_else(|| serde_json::json!({}));
-        if let Some(t) = parsed
-            && let Err(e) = t.validate(&payload)
-        {
-            errors.push(e);
+        if let Some(t) = job_type {
+            errors.check(t.validate(&payload));
         }
         let max_attempts = max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
         if !(1..=MAX_MAX_ATTEMPTS).contains(&max_attempts) {
             errors.push(FieldError::new("max_attempts", "must be between 1 and 10"));
         }
-        match parsed {
-            Some(job_type) if errors.is_empty() => Ok(Self {
-                job_type,
+        errors.finish(|| {
+            Some(Self {
+                job_type: job_type?,
                 payload,
                 max_attempts,
-            }),
-            _ => Err(AppError::validation(errors)),
-        }
+            })
+        })
     }
 }
 

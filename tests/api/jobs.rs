@@ -414,7 +414,9 @@ async fn a_reconciler_round_runs_the_same_statements_whatever_the_tenant_count()
     .execute(app.db())
     .await
     .expect("tenants");
-    let idle = reconciler::round(&app.state).await.expect("round");
+    let idle = reconciler::round(&app.state.job_runtime)
+        .await
+        .expect("round");
     assert_eq!((idle.handed, idle.statements), (0, 2), "{idle:?}");
 
     // A job of acme's whose push was lost an hour ago.
@@ -440,10 +442,14 @@ async fn a_reconciler_round_runs_the_same_statements_whatever_the_tenant_count()
     .execute(app.db())
     .await
     .expect("age the watch");
-    let stale = reconciler::round(&app.state).await.expect("round");
+    let stale = reconciler::round(&app.state.job_runtime)
+        .await
+        .expect("round");
     assert_eq!((stale.handed, stale.statements), (1, 4), "{stale:?}");
     // Handed over, it is not due again until the requeue period has passed.
-    let after = reconciler::round(&app.state).await.expect("round");
+    let after = reconciler::round(&app.state.job_runtime)
+        .await
+        .expect("round");
     assert_eq!((after.handed, after.statements), (0, 2), "{after:?}");
 
     // Run to its end, the job leaves the index.

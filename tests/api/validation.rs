@@ -462,3 +462,182 @@ async fn a_body_of_too_many_json_values_or_too_deep_is_422_before_parsing() {
     .await;
     assert_eq!(res.status, 201, "{}", res.text());
 }
+
+/// The `errors[].message` of `field` in a 422.
+fn message_of(res: &TestResponse, field: &str) -> Option<Value> {
+    res.json()["errors"]
+        .as_array()
+        .and_then(|errors| errors.iter().find(|e| e["field"] == field))
+        .map(|e| e["message"].clone())
+}
+
+/// A request becomes domain values once, by `TryFrom`: each field is parsed (email,
+/// password, plan, slug, role name, grants, template name, number, ARN, job type) and
+/// every broken one is named in ONE 422, with the declared rules' errors among them.
+#[tokio::test]
+async fn every_domain_field_error_comes_in_one_answer() {
+    let app = TestApp::new().await;
+    // Onboarding: an unknown plan is one field error among the others.
+    let res = app
+        .post_json(
+            "/api/v1/tenants",
+            &json!({"name": "Acme", "slug": "acme", "plan": "gold",
+                    "admin": {"email": "not an email", "password": "short"}}),
+        )
+        .await;
+    assert_eq!(fields(&res), ["plan", "admin.email", "admin.password"]);
+    assert_eq!(
+        message_of(&res, "plan"),
+        Some(json!(
+            "unknown variant `gold`, expected one of `free`, `standard`, `premium`"
+        ))
+    );
+    assert_eq!(
+        message_of(&res, "admin.email"),
+        Some(json!("must be an email address"))
+    );
+    // A known paid plan without an operator is still refused before the fields are named.
+    app.post_json(
+        "/api/v1/tenants",
+        &json!({"name": "Acme", "slug": "acme", "plan": "premium",
+                "admin": {"email": "not an email", "password": "short"}}),
+    )
+    .await
+    .assert_problem(403, "FORBIDDEN");
+
+    let t = app.onboard("acme").await;
+    let admin = t.admin();
+    let post = |path: &'static str, body: Value| app.call(Method::POST, path, &admin, Some(body));
+
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"tenant": "acme", "email": "nope", "password": "short", "first_name": "\u{7}"}),
+        )
+        .await;
+    assert_eq!(fields(&res), ["email", "first_name", "password"]);
+
+    let res = app
+        .post_json(
+            "/api/v1/auth/password-reset",
+            &json!({"token": "t".repeat(513), "new_password": "short"}),
+        )
+        .await;
+    assert_eq!(fields(&res), ["new_password", "token"]);
+
+    let res = post(
+        "/api/v1/invitations",
+        json!({"email": "nope", "roles": roles(21)}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["email", "roles"]);
+
+    let res = post(
+        "/api/v1/roles",
+        json!({"name": "Bad Name", "description": "d".repeat(1001), "permissions": ["users:read", "users:fly"]}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["description", "name", "permissions"]);
+    assert_eq!(
+        message_of(&res, "name"),
+        Some(json!("must match ^[a-z][a-z0-9_-]{1,49}$"))
+    );
+    assert_eq!(
+        message_of(&res, "permissions"),
+        Some(json!("unknown permissions: users:fly"))
+    );
+
+    let res = post(
+        "/api/v1/api-keys",
+        json!({"name": " ", "expires_at": "2000-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["expires_at", "name", "role"]);
+
+    let res = post(
+        "/api/v1/notifications/push",
+        json!({"target": "device-token", "template": "Bad", "data": [1]}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["data", "target", "template"]);
+    let res = post(
+        "/api/v1/notifications/sms",
+        json!({"to": "5551234567", "template": "Bad"}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["template", "to"]);
+    let res = post(
+        "/api/v1/notifications/email",
+        json!({"to": "nope", "subject": "s".repeat(201), "template": "Bad"}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["subject", "template", "to"]);
+
+    let res = post(
+        "/api/v1/notifications/templates",
+        json!({"name": "Bad", "channel": "email", "subject": "s".repeat(201), "body": " "}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["body", "name", "subject"]);
+    // The text's own checks (placeholders, no subject for sms) follow once those hold.
+    let res = post(
+        "/api/v1/notifications/templates",
+        json!({"name": "ok", "channel": "sms", "subject": "hi", "body": "{{ 1x }}"}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["body", "subject"]);
+
+    let res = post("/api/v1/jobs", json!({"type": "nope", "max_attempts": 0})).await;
+    assert_eq!(fields(&res), ["type", "max_attempts"]);
+}
+
+/// A pattern is written once, in the domain type that parses it; the schema attribute
+/// that states it (utoipa takes a literal) must say the same.
+#[tokio::test]
+async fn the_document_states_the_domain_patterns() {
+    use tenantry::domain::{channel, role_name, template_name, tenant_slug};
+    let app = TestApp::new().await;
+    let doc = app.get("/openapi.json").await.json();
+    let pattern = |name: &str, field: &str| {
+        let schema = schema(&doc, name);
+        schema["properties"][field]["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}.{field} states a pattern: {schema}"))
+            .to_owned()
+    };
+    // Sends and templates are stated as one schema per shape (`oneOf`).
+    for (name, field, expected) in [
+        ("CreateRole", "name", role_name::PATTERN),
+        ("UpdateRole", "name", role_name::PATTERN),
+        ("CreateTenant", "slug", tenant_slug::PATTERN),
+        ("EmailTemplateRequest", "name", template_name::PATTERN),
+        ("SmsTemplateRequest", "name", template_name::PATTERN),
+        ("PushTemplateRequest", "name", template_name::PATTERN),
+        ("SendEmailWithTemplate", "template", template_name::PATTERN),
+        ("SendSmsWithTemplate", "template", template_name::PATTERN),
+        ("SendSmsWithBody", "to", channel::E164_PATTERN),
+        ("SendSmsWithTemplate", "to", channel::E164_PATTERN),
+        ("SendPushWithTemplate", "template", template_name::PATTERN),
+        ("SendPushWithBody", "target", channel::ENDPOINT_ARN_PATTERN),
+    ] {
+        assert_eq!(pattern(name, field), expected, "{name}.{field}");
+    }
+}
+
+/// As when `plan` was read as a `Plan`: an unknown plan is a 422 before sign-up is asked
+/// about (the body is not a request at all).
+#[tokio::test]
+async fn an_unknown_plan_is_422_even_when_sign_up_is_off() {
+    let app = TestApp::builder()
+        .with_config(|c| c.auth.signup_enabled = false)
+        .build()
+        .await;
+    let res = app
+        .post_json(
+            "/api/v1/tenants",
+            &json!({"name": "Acme", "slug": "acme", "plan": "gold",
+                    "admin": {"email": "a@acme.example.com", "password": PASSWORD}}),
+        )
+        .await;
+    assert_eq!(fields(&res), ["plan"]);
+}

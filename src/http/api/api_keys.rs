@@ -11,11 +11,11 @@ use crate::{
     app::AppState,
     auth::granted::Granted,
     client_address::ClientInfo,
-    error::{AppError, AppResult, Problem},
+    error::{AppResult, FieldError, FieldErrors, Problem},
     http::{
-        extract::{AppPath, AppQuery},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
-        validate::{self, ValidJson},
+        validate,
     },
     rbac::needs,
     services::api_keys::{self, ApiKey, KeyAccess, manage},
@@ -58,17 +58,54 @@ pub struct CreateApiKey {
     pub role: Option<String>,
     /// An explicit list of at most 100 permissions (`resource:action`, `resource:*`,
     /// `*`; see `GET /api/v1/permissions`), instead of `role`.
-    #[validate(
-        length(max = 100),
-        custom(function = "validate::each_at_most::<100>"),
-        custom(function = "validate::grants")
-    )]
+    #[validate(length(max = 100), custom(function = "validate::each_at_most::<100>"))]
     #[schema(schema_with = key_grants)]
     pub permissions: Option<Vec<String>>,
     /// When the key stops working; must be in the future.
     #[schema(nullable = false)]
     #[serde(default, deserialize_with = "validate::present")]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A [`CreateApiKey`] parsed: its name, its access (a role or grants) and its end.
+#[derive(Debug)]
+pub struct NewKey {
+    pub name: String,
+    pub access: KeyAccess,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<CreateApiKey> for NewKey {
+    type Error = FieldErrors;
+
+    fn try_from(body: CreateApiKey) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let grants = body
+            .permissions
+            .as_deref()
+            .map(|raw| errors.take(super::roles::parse_grants("permissions", raw)));
+        let access = match (body.role, grants) {
+            (Some(role), None) => Some(KeyAccess::Role(role)),
+            (None, Some(grants)) => grants.map(KeyAccess::Permissions),
+            _ => {
+                errors.push(FieldError::new(
+                    "role",
+                    "give exactly one of role and permissions",
+                ));
+                None
+            }
+        };
+        if body.expires_at.is_some_and(|at| at <= Utc::now()) {
+            errors.push(FieldError::new("expires_at", "must be in the future"));
+        }
+        errors.finish(|| {
+            Some(NewKey {
+                name: body.name.trim().to_owned(),
+                access: access?,
+                expires_at: body.expires_at,
+            })
+        })
+    }
 }
 
 fn key_grants() -> utoipa::openapi::schema::Array {
@@ -124,34 +161,16 @@ pub async fn create(
     State(app): State<AppState>,
     principal: Granted<needs::ApiKeysManage>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateApiKey>,
+    AppJson(body): AppJson<CreateApiKey>,
 ) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
-    let name = body.name.trim();
-    let access = match (body.role, body.permissions) {
-        (Some(role), None) => KeyAccess::Role(role),
-        (None, Some(permissions)) => {
-            KeyAccess::Permissions(super::roles::parse_grants("permissions", &permissions)?)
-        }
-        _ => {
-            return Err(AppError::invalid_field(
-                "role",
-                "give exactly one of role and permissions",
-            ));
-        }
-    };
-    if body.expires_at.is_some_and(|at| at <= Utc::now()) {
-        return Err(AppError::invalid_field(
-            "expires_at",
-            "must be in the future",
-        ));
-    }
+    let new = NewKey::try_from(body)?;
     let (api_key, key) = manage::create(
         app.config.api_key_env(),
         &principal,
         &client,
-        name,
-        access,
-        body.expires_at,
+        &new.name,
+        new.access,
+        new.expires_at,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(CreatedApiKey { api_key, key })))

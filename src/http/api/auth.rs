@@ -12,10 +12,16 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::principal::{Actor, Principal},
+    auth::{
+        password::Password,
+        principal::{Actor, Principal},
+    },
     client_address::ClientInfo,
-    error::{AppError, AppResult, ErrorCode, Problem},
-    http::validate::{self, ValidJson},
+    error::{AppError, AppResult, ErrorCode, FieldErrors, Problem},
+    http::{
+        extract::AppJson,
+        validate::{self, ValidJson},
+    },
     services::{
         identity::{self, LoginOutcome, Registered},
         sessions::{self, TokenPair},
@@ -101,11 +107,9 @@ pub struct RegisterRequest {
     #[validate(length(max = 64))]
     #[schema(max_length = 64)]
     pub tenant: String,
-    #[validate(custom(function = "validate::email"))]
     #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 128 characters.
-    #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// At most 200 characters, no control characters.
@@ -116,6 +120,35 @@ pub struct RegisterRequest {
     #[validate(length(max = 200), custom(function = "validate::no_control"))]
     #[schema(max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub last_name: Option<String>,
+}
+
+/// A [`RegisterRequest`] parsed: its email and password as domain values.
+#[derive(Debug)]
+pub struct Registration {
+    pub tenant: String,
+    pub email: Email,
+    pub password: Password,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+impl TryFrom<RegisterRequest> for Registration {
+    type Error = FieldErrors;
+
+    fn try_from(body: RegisterRequest) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let email = errors.take(Email::parse("email", &body.email));
+        let password = errors.take(users::password("password", body.password));
+        errors.finish(|| {
+            Some(Registration {
+                tenant: body.tenant,
+                email: email?,
+                password: password?,
+                first_name: body.first_name,
+                last_name: body.last_name,
+            })
+        })
+    }
 }
 
 /// Register a new user (role `viewer`) in a tenant that opted in to self-registration
@@ -131,20 +164,17 @@ pub struct RegisterRequest {
 pub async fn register(
     State(app): State<AppState>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<RegisterRequest>,
+    AppJson(body): AppJson<RegisterRequest>,
 ) -> AppResult<(StatusCode, Json<Registered>)> {
-    // Both passed validation; parsing gives the domain types.
-    let email = Email::parse("email", &body.email).map_err(|e| AppError::validation(vec![e]))?;
-    let password =
-        users::password("password", body.password).map_err(|e| AppError::validation(vec![e]))?;
+    let r = Registration::try_from(body)?;
     let user = identity::register(
         &app.tenant_db,
         &app.mailer,
-        &body.tenant,
-        email,
-        password,
-        body.first_name,
-        body.last_name,
+        &r.tenant,
+        r.email,
+        r.password,
+        r.first_name,
+        r.last_name,
         &client,
     )
     .await?;
@@ -256,9 +286,30 @@ pub struct PasswordReset {
     #[schema(max_length = 512)]
     pub token: String,
     /// 8 to 128 characters.
-    #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
+}
+
+/// A [`PasswordReset`] parsed: the token (within its bound) and the new password.
+#[derive(Debug)]
+pub struct Reset {
+    pub token: String,
+    pub password: Password,
+}
+
+impl TryFrom<PasswordReset> for Reset {
+    type Error = FieldErrors;
+
+    fn try_from(body: PasswordReset) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let password = errors.take(users::password("new_password", body.new_password));
+        errors.finish(|| {
+            Some(Reset {
+                token: body.token,
+                password: password?,
+            })
+        })
+    }
 }
 
 /// Set a new password with a reset token; every session of the user ends.
@@ -270,15 +321,14 @@ pub struct PasswordReset {
 pub async fn password_reset(
     State(app): State<AppState>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<PasswordReset>,
+    AppJson(body): AppJson<PasswordReset>,
 ) -> AppResult<StatusCode> {
-    let password = users::password("new_password", body.new_password)
-        .map_err(|e| AppError::validation(vec![e]))?;
+    let reset = Reset::try_from(body)?;
     identity::reset_password(
         &app.tenant_db,
         &app.invalidations,
-        &body.token,
-        password,
+        &reset.token,
+        reset.password,
         &client,
     )
     .await?;

@@ -313,7 +313,7 @@ async fn check_link(
     key: &str,
     params: Result<Query<LinkParams>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<LinkParams> {
-    let Storage::Fs(fs) = &app.storage else {
+    let Storage::Fs(fs) = &*app.storage else {
         return Err(AppError::not_found());
     };
     let Ok(Query(params)) = params else {
@@ -347,7 +347,7 @@ pub async fn link_get(
     params: Result<Query<LinkParams>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Response> {
     let params = check_link(&app, "GET", &key, params).await?;
-    let Storage::Fs(fs) = &app.storage else {
+    let Storage::Fs(fs) = &*app.storage else {
         return Err(AppError::not_found());
     };
     let (file, size) = fs

@@ -10,11 +10,11 @@ use crate::{
     app::AppState,
     auth::granted::Granted,
     client_address::ClientInfo,
-    error::{AppError, AppResult, Problem},
+    error::{AppResult, FieldErrors, Problem},
     http::{
-        extract::{AppPath, AppQuery},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
-        validate::{self, ValidJson},
+        validate,
     },
     rbac::needs,
     services::{
@@ -25,7 +25,6 @@ use crate::{
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct CreateInvitation {
-    #[validate(custom(function = "validate::email"))]
     #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// Role names (at most 20); default `["viewer"]`. Each must exist and be within the
@@ -33,6 +32,29 @@ pub struct CreateInvitation {
     #[validate(length(max = 20), custom(function = "validate::each_at_most::<100>"))]
     #[schema(schema_with = validate::role_names)]
     pub roles: Option<Vec<String>>,
+}
+
+/// A [`CreateInvitation`] parsed: whom, with which roles.
+#[derive(Debug)]
+pub struct Invitee {
+    pub email: Email,
+    /// Role names; each must exist and be within the caller's permissions.
+    pub roles: Vec<String>,
+}
+
+impl TryFrom<CreateInvitation> for Invitee {
+    type Error = FieldErrors;
+
+    fn try_from(body: CreateInvitation) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let email = errors.take(Email::parse("email", &body.email));
+        errors.finish(|| {
+            Some(Invitee {
+                email: email?,
+                roles: body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]),
+            })
+        })
+    }
 }
 
 /// Invite someone: a single-use token (7 days) is mailed to the address.
@@ -49,11 +71,17 @@ pub async fn create(
     State(app): State<AppState>,
     principal: Granted<needs::UsersCreate>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateInvitation>,
+    AppJson(body): AppJson<CreateInvitation>,
 ) -> AppResult<(StatusCode, Json<Invitation>)> {
-    let email = Email::parse("email", &body.email).map_err(|e| AppError::validation(vec![e]))?;
-    let roles = body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]);
-    let invitation = invitations::create(&app.mailer, &principal, email, &roles, &client).await?;
+    let invitee = Invitee::try_from(body)?;
+    let invitation = invitations::create(
+        &app.mailer,
+        &principal,
+        invitee.email,
+        &invitee.roles,
+        &client,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(invitation)))
 }
 
@@ -119,7 +147,6 @@ pub struct AcceptInvitation {
     #[schema(max_length = 512)]
     pub token: String,
     /// 8 to 128 characters.
-    #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     #[validate(length(max = 200))]
@@ -128,6 +155,32 @@ pub struct AcceptInvitation {
     #[validate(length(max = 200))]
     #[schema(max_length = 200)]
     pub last_name: Option<String>,
+}
+
+/// An [`AcceptInvitation`] parsed: the token (within its bound) and the new account.
+#[derive(Debug)]
+pub struct Accepting {
+    pub token: String,
+    pub acceptance: Acceptance,
+}
+
+impl TryFrom<AcceptInvitation> for Accepting {
+    type Error = FieldErrors;
+
+    fn try_from(body: AcceptInvitation) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let password = errors.take(users::password("password", body.password));
+        errors.finish(|| {
+            Some(Accepting {
+                token: body.token,
+                acceptance: Acceptance {
+                    password: password?,
+                    first_name: body.first_name,
+                    last_name: body.last_name,
+                },
+            })
+        })
+    }
 }
 
 /// Accept an invitation: creates the user (the invited roles, a verified address) and
@@ -141,20 +194,14 @@ pub struct AcceptInvitation {
 pub async fn accept(
     State(app): State<AppState>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<AcceptInvitation>,
+    AppJson(body): AppJson<AcceptInvitation>,
 ) -> AppResult<(StatusCode, Json<InvitationAccepted>)> {
-    let password =
-        users::password("password", body.password).map_err(|e| AppError::validation(vec![e]))?;
-    let acceptance = Acceptance {
-        password,
-        first_name: body.first_name,
-        last_name: body.last_name,
-    };
+    let accepting = Accepting::try_from(body)?;
     let accepted = invitations::accept(
         &app.tenant_db,
         &app.issuer,
-        &body.token,
-        acceptance,
+        &accepting.token,
+        accepting.acceptance,
         &client,
     )
     .await?;

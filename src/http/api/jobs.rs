@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::{
     AppState,
     auth::granted::Granted,
-    error::{AppError, AppResult, FieldError, Problem},
+    error::{AppError, AppResult, FieldError, FieldErrors, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
@@ -31,6 +31,16 @@ pub struct CreateJob {
     /// 1 to 10; default 3.
     #[schema(minimum = 1, maximum = 10)]
     pub max_attempts: Option<i32>,
+}
+
+/// The type parsed (a public one), the payload checked for it, `max_attempts` within
+/// its bounds: every broken field named at once.
+impl TryFrom<CreateJob> for NewJob {
+    type Error = FieldErrors;
+
+    fn try_from(body: CreateJob) -> Result<Self, FieldErrors> {
+        NewJob::parse(&body.job_type, body.payload, body.max_attempts)
+    }
 }
 
 fn public_types() -> utoipa::openapi::Object {
@@ -57,7 +67,7 @@ pub async fn create(
     principal: Granted<needs::JobsCreate>,
     AppJson(body): AppJson<CreateJob>,
 ) -> AppResult<(StatusCode, Json<Accepted>)> {
-    let job = NewJob::parse(&body.job_type, body.payload, body.max_attempts)?;
+    let job = NewJob::try_from(body)?;
     let row = jobs::submit(&app.jobs, &principal, job).await?;
     Ok((
         StatusCode::ACCEPTED,

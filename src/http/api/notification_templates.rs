@@ -10,15 +10,15 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::Validate;
 
-use super::notifications::template_name;
 use crate::{
     auth::granted::Granted,
     client_address::ClientInfo,
-    error::{AppError, AppResult, FieldError, Problem},
+    domain::template_name,
+    error::{AppResult, FieldError, FieldErrors, Problem},
     http::{
-        extract::{AppPath, AppQuery},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
-        validate::{self, ValidJson},
+        validate,
     },
     rbac::needs,
     services::notifications::{self, Channel, Template, TemplateInput, manage_templates, template},
@@ -30,7 +30,6 @@ const MAX_TEMPLATE_BODY: usize = 64 * 1024;
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct TemplateRequest {
     /// `^[a-z][a-z0-9_.-]{0,99}$`, unique in the tenant.
-    #[validate(custom(function = "template_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$", min_length = 1, max_length = 100)]
     pub name: String,
     pub channel: Channel,
@@ -46,35 +45,41 @@ pub struct TemplateRequest {
     pub body: String,
 }
 
-impl TemplateRequest {
-    fn input(self) -> AppResult<TemplateInput> {
-        let mut errors = Vec::new();
-        if self.body.len() > MAX_TEMPLATE_BODY {
-            errors.push(FieldError::new("body", "must be at most 64 KiB"));
+/// The name parsed along with the declared rules, every broken field named at once; the
+/// text's own checks (placeholders, size in bytes, no subject for sms) follow once those
+/// all hold, as a second answer (a template whose name is wrong is not read further).
+impl TryFrom<TemplateRequest> for TemplateInput {
+    type Error = FieldErrors;
+
+    fn try_from(req: TemplateRequest) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&req);
+        let name = errors.take(template_name::parse("name", &req.name));
+        let read_text = errors.is_empty();
+        if read_text {
+            if req.body.len() > MAX_TEMPLATE_BODY {
+                errors.push(FieldError::new("body", "must be at most 64 KiB"));
+            }
+            errors.check(template::check("body", &req.body));
+            let texts = [req.subject.as_deref().unwrap_or_default(), &req.body];
+            errors.check(template::check_placeholders("body", &texts));
         }
-        if let Err(e) = template::check("body", &self.body) {
-            errors.push(e);
-        }
-        let texts = [self.subject.as_deref().unwrap_or_default(), &self.body];
-        if let Err(e) = template::check_placeholders("body", &texts) {
-            errors.push(e);
-        }
-        let subject = self.subject.filter(|s| !s.is_empty());
-        if let Some(subject) = &subject {
-            if self.channel == Channel::Sms {
+        let subject = req.subject.filter(|s| !s.is_empty());
+        if let Some(subject) = &subject
+            && read_text
+        {
+            if req.channel == Channel::Sms {
                 errors.push(FieldError::new("subject", "sms templates have no subject"));
-            } else if let Err(e) = template::check("subject", subject) {
-                errors.push(e);
+            } else {
+                errors.check(template::check("subject", subject));
             }
         }
-        if !errors.is_empty() {
-            return Err(AppError::validation(errors));
-        }
-        Ok(TemplateInput {
-            name: self.name,
-            channel: self.channel,
-            subject,
-            body: self.body,
+        errors.finish(|| {
+            Some(TemplateInput {
+                name: name?,
+                channel: req.channel,
+                subject,
+                body: req.body,
+            })
         })
     }
 }
@@ -125,9 +130,9 @@ pub async fn list_templates(
 pub async fn create_template(
     principal: Granted<needs::NotificationsManageTemplates>,
     client: ClientInfo,
-    ValidJson(req): ValidJson<TemplateRequest>,
+    AppJson(req): AppJson<TemplateRequest>,
 ) -> AppResult<(StatusCode, Json<Template>)> {
-    let input = req.input()?;
+    let input = TemplateInput::try_from(req)?;
     let template = manage_templates::create(&principal, &client, &input).await?;
     Ok((StatusCode::CREATED, Json(template)))
 }
@@ -161,9 +166,9 @@ pub async fn replace_template(
     principal: Granted<needs::NotificationsManageTemplates>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
-    ValidJson(req): ValidJson<TemplateRequest>,
+    AppJson(req): AppJson<TemplateRequest>,
 ) -> AppResult<Json<Template>> {
-    let input = req.input()?;
+    let input = TemplateInput::try_from(req)?;
     let template = manage_templates::replace(&principal, &client, id, &input).await?;
     Ok(Json(template))
 }

@@ -7,16 +7,17 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use crate::{
     AppState,
     auth::granted::Granted,
-    error::{AppError, AppResult, FieldError, Problem},
+    domain::{Email, channel, template_name},
+    error::{AppError, AppResult, FieldError, FieldErrors, Problem},
     http::{
-        extract::AppQuery,
+        extract::{AppJson, AppQuery},
         pagination::{PageParams, Paginated},
-        validate::{self, ValidJson},
+        validate,
     },
     rbac::needs,
     services::notifications::{
@@ -34,36 +35,20 @@ pub const MAX_PUSH_BODY: usize = 4 * 1024;
 /// The largest push `data` object, serialised.
 const MAX_PUSH_DATA: usize = 2048;
 
-fn invalid(code: &'static str, message: &'static str) -> ValidationError {
-    ValidationError::new(code).with_message(message.into())
+/// A send parsed: the recipient and what the message says, its template named by a
+/// valid name.
+pub struct Send {
+    pub to: String,
+    pub content: Content,
 }
 
-fn e164(value: &str) -> Result<(), ValidationError> {
-    if notifications::is_e164(value) {
-        Ok(())
-    } else {
-        Err(invalid(
-            "e164",
-            "must be a phone number in E.164 form (+ then 2 to 15 digits, e.g. +15551234567)",
-        ))
-    }
-}
-
-fn endpoint_arn(value: &str) -> Result<(), ValidationError> {
-    if notifications::is_endpoint_arn(value) {
-        Ok(())
-    } else {
-        Err(invalid(
-            "endpoint_arn",
-            "must be an SNS platform endpoint ARN (arn:aws:sns:<region>:<account>:endpoint/...)",
-        ))
-    }
-}
-
-pub(super) fn template_name(value: &str) -> Result<(), ValidationError> {
-    notifications::parse_template_name("", value)
-        .map(drop)
-        .map_err(|_| invalid("template_name", "must match ^[a-z][a-z0-9_.-]{0,99}$"))
+/// The template name of a send, if one is given.
+fn template(errors: &mut FieldErrors, raw: Option<String>) -> Option<Option<String>> {
+    errors.take(
+        raw.as_deref()
+            .map(|name| template_name::parse("template", name))
+            .transpose(),
+    )
 }
 
 /// Queues `message` (see [`notifications::send`]) and answers 202 with its log row.
@@ -79,7 +64,6 @@ async fn send(
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct SendEmail {
     /// The recipient's email address.
-    #[validate(custom(function = "validate::email"))]
     #[schema(format = "email", max_length = 254)]
     pub to: String,
     /// Overrides the template's subject; at most 200 characters, no control characters.
@@ -89,7 +73,6 @@ pub struct SendEmail {
     /// The message (at most 256 KiB); required unless `template` is given.
     pub body: Option<String>,
     /// The name of an `email` template, instead of `body`.
-    #[validate(custom(function = "template_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$")]
     pub template: Option<String>,
     /// Values for the template's `{{ name }}` placeholders: strings, numbers or booleans,
@@ -97,6 +80,28 @@ pub struct SendEmail {
     /// (computed before rendering).
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Map<String, Value>>,
+}
+
+/// The address parsed (trimmed, lowercased) and the template name checked.
+impl TryFrom<SendEmail> for Send {
+    type Error = FieldErrors;
+
+    fn try_from(req: SendEmail) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&req);
+        let to = errors.take(Email::parse("to", &req.to));
+        let template = template(&mut errors, req.template);
+        errors.finish(|| {
+            Some(Send {
+                to: to?.as_str().to_owned(),
+                content: Content {
+                    subject: req.subject,
+                    body: req.body,
+                    template: template?,
+                    variables: req.variables,
+                },
+            })
+        })
+    }
 }
 
 /// Send an email (SNS: published to the email topic with `recipient`, `subject` and
@@ -112,21 +117,14 @@ pub struct SendEmail {
 pub async fn email(
     State(app): State<AppState>,
     principal: Granted<needs::NotificationsSend>,
-    ValidJson(req): ValidJson<SendEmail>,
+    AppJson(req): AppJson<SendEmail>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
-    let content = Content {
-        subject: req.subject,
-        body: req.body,
-        template: req.template,
-        variables: req.variables,
-    };
+    let Send { to, content } = Send::try_from(req)?;
     let (template, subject, body) =
         compose(&principal.scope, Channel::Email, content, MAX_EMAIL_BODY).await?;
-    let to = crate::services::users::Email::parse("to", &req.to)
-        .map_err(|e| AppError::validation(vec![e]))?;
     let message = Outgoing {
         channel: Channel::Email,
-        to: to.as_str().to_owned(),
+        to,
         template,
         subject,
         body,
@@ -135,22 +133,42 @@ pub async fn email(
     send(&app, &principal, message).await
 }
 
-#[derive(Debug, Deserialize, ToSchema, Validate)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct SendSms {
     /// E.164: `+` then 2 to 15 digits, the first not 0.
-    #[validate(custom(function = "e164"))]
     #[schema(pattern = r"^\+[1-9][0-9]{1,14}$", example = "+15551234567")]
     pub to: String,
     /// The text (at most 1,600 characters); required unless `template` is given.
     pub body: Option<String>,
     /// The name of an `sms` template, instead of `body`.
-    #[validate(custom(function = "template_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$")]
     pub template: Option<String>,
     /// Values for the template's placeholders (strings, numbers or booleans, each at most
     /// 16 KiB).
     #[schema(value_type = Option<Object>)]
     pub variables: Option<Map<String, Value>>,
+}
+
+/// The number checked (E.164) and the template name.
+impl TryFrom<SendSms> for Send {
+    type Error = FieldErrors;
+
+    fn try_from(req: SendSms) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::by_field();
+        let to = errors.take(channel::phone_number("to", &req.to));
+        let template = template(&mut errors, req.template);
+        errors.finish(|| {
+            Some(Send {
+                to: to?,
+                content: Content {
+                    subject: None,
+                    body: req.body,
+                    template: template?,
+                    variables: req.variables,
+                },
+            })
+        })
+    }
 }
 
 /// Send an SMS (SNS `Publish` with `PhoneNumber`).
@@ -165,19 +183,14 @@ pub struct SendSms {
 pub async fn sms(
     State(app): State<AppState>,
     principal: Granted<needs::NotificationsSend>,
-    ValidJson(req): ValidJson<SendSms>,
+    AppJson(req): AppJson<SendSms>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
-    let content = Content {
-        subject: None,
-        body: req.body,
-        template: req.template,
-        variables: req.variables,
-    };
+    let Send { to, content } = Send::try_from(req)?;
     let (template, _, body) =
         compose(&principal.scope, Channel::Sms, content, MAX_SMS_BODY).await?;
     let message = Outgoing {
         channel: Channel::Sms,
-        to: req.to,
+        to,
         template,
         subject: String::new(),
         body,
@@ -189,7 +202,6 @@ pub async fn sms(
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct SendPush {
     /// An SNS platform endpoint ARN (`arn:aws:sns:<region>:<account>:endpoint/<platform>/<app>/<id>`).
-    #[validate(custom(function = "endpoint_arn"))]
     #[schema(
         pattern = r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:endpoint/.+/.+$",
         max_length = 1024
@@ -202,7 +214,6 @@ pub struct SendPush {
     /// The text (at most 4 KiB); required unless `template` is given.
     pub body: Option<String>,
     /// The name of a `push` template (its subject is the title), instead of `body`.
-    #[validate(custom(function = "template_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_.-]{0,99}$")]
     pub template: Option<String>,
     /// Values for the template's placeholders (strings, numbers or booleans, each at most
@@ -214,6 +225,37 @@ pub struct SendPush {
     #[validate(custom(function = "validate::json_object_within::<MAX_PUSH_DATA>"))]
     #[schema(value_type = Option<Object>)]
     pub data: Option<Value>,
+}
+
+/// A push parsed: the target checked (an endpoint ARN), the template name, and `data`
+/// (within its rule) kept for the message.
+pub struct Push {
+    pub send: Send,
+    pub data: Option<Value>,
+}
+
+impl TryFrom<SendPush> for Push {
+    type Error = FieldErrors;
+
+    fn try_from(req: SendPush) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&req);
+        let target = errors.take(channel::endpoint_arn("target", &req.target));
+        let template = template(&mut errors, req.template);
+        errors.finish(|| {
+            Some(Push {
+                send: Send {
+                    to: target?,
+                    content: Content {
+                        subject: req.title,
+                        body: req.body,
+                        template: template?,
+                        variables: req.variables,
+                    },
+                },
+                data: req.data,
+            })
+        })
+    }
 }
 
 /// Send a push notification to a platform endpoint (SNS `Publish` with `TargetArn`; the
@@ -229,23 +271,21 @@ pub struct SendPush {
 pub async fn push(
     State(app): State<AppState>,
     principal: Granted<needs::NotificationsSend>,
-    ValidJson(req): ValidJson<SendPush>,
+    AppJson(req): AppJson<SendPush>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
-    let content = Content {
-        subject: req.title,
-        body: req.body,
-        template: req.template,
-        variables: req.variables,
-    };
+    let Push {
+        send: Send { to, content },
+        data,
+    } = Push::try_from(req)?;
     let (template, title, body) =
         compose(&principal.scope, Channel::Push, content, MAX_PUSH_BODY).await?;
     let message = Outgoing {
         channel: Channel::Push,
-        to: req.target,
+        to,
         template,
         subject: title,
         body,
-        data: req.data,
+        data,
     };
     send(&app, &principal, message).await
 }

@@ -13,11 +13,11 @@ use crate::{
     app::AppState,
     auth::granted::Granted,
     client_address::ClientInfo,
-    error::{AppError, AppResult, FieldError, Problem},
+    error::{AppError, AppResult, FieldError, FieldErrors, Problem},
     http::{
-        extract::{AppPath, AppQuery},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
-        validate::{self, ValidJson},
+        validate,
     },
     rbac::{Grant, Permission, needs},
     services::roles::{self, Role, manage},
@@ -84,24 +84,31 @@ pub(crate) fn grant_list(max_items: usize) -> Array {
         .build()
 }
 
-/// Parses grant strings, naming the unknown ones in a 422.
-pub(crate) fn parse_grants(field: &str, raw: &[String]) -> AppResult<Vec<Grant>> {
+/// Parses grant strings (`resource:action`, `resource:*`, `*`); the error names the
+/// unknown ones, each cut to 100 characters (the length rule speaks for longer ones, and
+/// the answer should not echo a huge input).
+pub(crate) fn parse_grants(field: &str, raw: &[String]) -> Result<Vec<Grant>, FieldError> {
     let mut grants = Vec::new();
     let mut unknown = Vec::new();
     for item in raw {
         match item.parse::<Grant>() {
             Ok(grant) => grants.push(grant),
-            Err(_) => unknown.push(item.as_str()),
+            Err(_) => unknown.push(item.chars().take(100).collect::<String>()),
         }
     }
     if unknown.is_empty() {
         Ok(grants)
     } else {
-        Err(AppError::validation(vec![FieldError::new(
+        Err(FieldError::new(
             field,
             format!("unknown permissions: {}", unknown.join(", ")),
-        )]))
+        ))
     }
+}
+
+/// One grant (see [`parse_grants`]).
+fn parse_grant(field: &str, raw: String) -> Result<Grant, FieldError> {
+    parse_grants(field, &[raw]).map(|mut grants| grants.remove(0))
 }
 
 /// The tenant's roles, newest first.
@@ -120,7 +127,6 @@ pub async fn list(
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct CreateRole {
     /// `^[a-z][a-z0-9_-]{1,49}$`, unique in the tenant.
-    #[validate(custom(function = "validate::role_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$", min_length = 2, max_length = 50)]
     pub name: String,
     /// At most 1,000 characters, no control characters.
@@ -129,13 +135,34 @@ pub struct CreateRole {
     pub description: Option<String>,
     /// At most 100 grants, each within the caller's own permissions.
     #[serde(default)]
-    #[validate(
-        length(max = 100),
-        custom(function = "validate::each_at_most::<100>"),
-        custom(function = "validate::grants")
-    )]
+    #[validate(length(max = 100), custom(function = "validate::each_at_most::<100>"))]
     #[schema(schema_with = role_grants)]
     pub permissions: Vec<String>,
+}
+
+/// A [`CreateRole`] parsed: its name and grants.
+#[derive(Debug)]
+pub struct NewRole {
+    pub name: String,
+    pub description: Option<String>,
+    pub grants: Vec<Grant>,
+}
+
+impl TryFrom<CreateRole> for NewRole {
+    type Error = FieldErrors;
+
+    fn try_from(body: CreateRole) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let name = errors.take(roles::parse_name(&body.name));
+        let grants = errors.take(parse_grants("permissions", &body.permissions));
+        errors.finish(|| {
+            Some(NewRole {
+                name: name?,
+                description: body.description,
+                grants: grants?,
+            })
+        })
+    }
 }
 
 fn role_grants() -> Array {
@@ -155,17 +182,16 @@ pub async fn create(
     State(app): State<AppState>,
     principal: Granted<needs::RolesManage>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateRole>,
+    AppJson(body): AppJson<CreateRole>,
 ) -> AppResult<(StatusCode, Json<Role>)> {
-    let name = roles::parse_name(&body.name).map_err(|e| AppError::validation(vec![e]))?;
-    let grants = parse_grants("permissions", &body.permissions)?;
+    let new = NewRole::try_from(body)?;
     let role = manage::create(
         &app.invalidations,
         &principal,
         &client,
-        &name,
-        body.description.as_deref(),
-        &grants,
+        &new.name,
+        new.description.as_deref(),
+        &new.grants,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(role)))
@@ -190,13 +216,34 @@ pub async fn get(
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct UpdateRole {
     /// `^[a-z][a-z0-9_-]{1,49}$`, unique in the tenant.
-    #[validate(custom(function = "validate::role_name"))]
     #[schema(pattern = "^[a-z][a-z0-9_-]{1,49}$", min_length = 2, max_length = 50)]
     pub name: Option<String>,
     /// At most 1,000 characters, no control characters.
     #[validate(length(max = 1000), custom(function = "validate::no_control"))]
     #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub description: Option<String>,
+}
+
+/// An [`UpdateRole`] parsed: the new name, if any, and description.
+#[derive(Debug)]
+pub struct RoleChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+impl TryFrom<UpdateRole> for RoleChanges {
+    type Error = FieldErrors;
+
+    fn try_from(body: UpdateRole) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let name = errors.take(body.name.as_deref().map(roles::parse_name).transpose());
+        errors.finish(|| {
+            Some(RoleChanges {
+                name: name?,
+                description: body.description,
+            })
+        })
+    }
 }
 
 /// Rename or re-describe a custom role (system roles: 403).
@@ -213,21 +260,16 @@ pub async fn update(
     principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
-    ValidJson(body): ValidJson<UpdateRole>,
+    AppJson(body): AppJson<UpdateRole>,
 ) -> AppResult<Json<Role>> {
-    let name = body
-        .name
-        .as_deref()
-        .map(roles::parse_name)
-        .transpose()
-        .map_err(|e| AppError::validation(vec![e]))?;
+    let changes = RoleChanges::try_from(body)?;
     let role = manage::update(
         &app.invalidations,
         &principal,
         &client,
         id,
-        name.as_deref(),
-        body.description.as_deref(),
+        changes.name.as_deref(),
+        changes.description.as_deref(),
     )
     .await?;
     Ok(Json(role))
@@ -255,9 +297,20 @@ pub async fn delete(
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct AddPermission {
     /// `resource:action`, `resource:*` or `*`.
-    #[validate(length(max = 100), custom(function = "validate::grant"))]
+    #[validate(length(max = 100))]
     #[schema(schema_with = grant_schema)]
     pub permission: String,
+}
+
+/// The grant an [`AddPermission`] names.
+impl TryFrom<AddPermission> for Grant {
+    type Error = FieldErrors;
+
+    fn try_from(body: AddPermission) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let grant = errors.take(parse_grant("permission", body.permission));
+        errors.finish(|| grant)
+    }
 }
 
 /// Grant a permission to a custom role.
@@ -274,9 +327,9 @@ pub async fn add_permission(
     principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
-    ValidJson(body): ValidJson<AddPermission>,
+    AppJson(body): AppJson<AddPermission>,
 ) -> AppResult<Json<Role>> {
-    let grant = parse_grants("permission", std::slice::from_ref(&body.permission))?.remove(0);
+    let grant = Grant::try_from(body)?;
     let role = manage::add_permission(&app.invalidations, &principal, &client, id, grant).await?;
     Ok(Json(role))
 }
@@ -308,7 +361,7 @@ pub async fn remove_permission(
     client: ClientInfo,
     AppPath(RolePermissionPath { id, permission }): AppPath<RolePermissionPath>,
 ) -> AppResult<Json<Role>> {
-    let grant = parse_grants("permission", &[permission])?.remove(0);
+    let grant = parse_grant("permission", permission).map_err(|e| AppError::validation(vec![e]))?;
     let role =
         manage::remove_permission(&app.invalidations, &principal, &client, id, &grant).await?;
     Ok(Json(role))

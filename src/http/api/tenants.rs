@@ -12,12 +12,13 @@ use uuid::Uuid;
 use crate::{
     app::AppState,
     auth::invalidation::Change,
+    auth::password::Password,
     auth::{
         granted::GrantedOrPlatform,
         principal::{MaybePrincipal, Principal},
     },
     client_address::ClientInfo,
-    error::{AppError, AppResult, FieldError, Problem},
+    error::{AppError, AppResult, FieldError, FieldErrors, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
@@ -63,8 +64,58 @@ pub struct CreateTenant {
     #[schema(pattern = "^[a-z][a-z0-9-]{2,39}$")]
     pub slug: String,
     /// `free` unless a platform operator asks for another.
-    pub plan: Option<Plan>,
+    #[schema(value_type = Option<Plan>)]
+    pub plan: Option<String>,
     pub admin: NewAdmin,
+}
+
+/// A [`CreateTenant`] parsed: the tenant's name, slug and plan, its admin's email and
+/// password; every broken field named at once. Borrowed: the body as sent is also the
+/// request's fingerprint.
+#[derive(Debug)]
+pub struct Signup {
+    pub name: String,
+    pub slug: TenantSlug,
+    pub plan: Plan,
+    pub admin_email: Email,
+    pub admin_password: Password,
+}
+
+impl TryFrom<&CreateTenant> for Signup {
+    type Error = FieldErrors;
+
+    fn try_from(body: &CreateTenant) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let tenant_name = errors.take(name("name", &body.name));
+        let slug = errors.take(TenantSlug::parse(&body.slug));
+        let plan = errors.take(
+            body.plan
+                .as_deref()
+                .map_or(Ok(Plan::Free), |raw| Plan::parse("plan", raw)),
+        );
+        let email = errors.take(Email::parse("admin.email", &body.admin.email));
+        let password = errors.take(users::password(
+            "admin.password",
+            body.admin.password.clone(),
+        ));
+        errors.check(person_name(
+            "admin.first_name",
+            body.admin.first_name.as_ref(),
+        ));
+        errors.check(person_name(
+            "admin.last_name",
+            body.admin.last_name.as_ref(),
+        ));
+        errors.finish(|| {
+            Some(Signup {
+                name: tenant_name?,
+                slug: slug?,
+                plan: plan?,
+                admin_email: email?,
+                admin_password: password?,
+            })
+        })
+    }
 }
 
 fn name(field: &str, raw: &str) -> Result<String, FieldError> {
@@ -107,43 +158,31 @@ pub async fn create(
     AppJson(body): AppJson<CreateTenant>,
 ) -> AppResult<(StatusCode, [(HeaderName, HeaderValue); 1], Json<Onboarded>)> {
     let platform = principal.as_ref().filter(|p| p.is_platform());
-    if platform.is_none() {
+    let signup = Signup::try_from(&body);
+    // An unknown plan is answered 422 like any bad field; the public may not sign up
+    // when sign-up is off, nor ask for a known paid plan (403, whatever else is wrong).
+    let unknown_plan = signup.as_ref().is_err_and(|errors| errors.has("plan"));
+    if platform.is_none() && !unknown_plan {
         if !app.config.auth.signup_enabled {
             return Err(AppError::forbidden("public sign-up is disabled"));
         }
-        if body.plan.is_some_and(|p| p != Plan::Free) {
+        if body
+            .plan
+            .as_deref()
+            .is_some_and(|p| p != Plan::Free.as_str())
+        {
             return Err(AppError::forbidden(
                 "only platform operators can choose a paid plan",
             ));
         }
     }
-    let mut errors = Vec::new();
-    let tenant_name = name("name", &body.name).map_err(|e| errors.push(e)).ok();
-    let slug = TenantSlug::parse(&body.slug)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let email = Email::parse("admin.email", &body.admin.email)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let password = users::password("admin.password", body.admin.password.clone())
-        .map_err(|e| errors.push(e))
-        .ok();
-    let _ =
-        person_name("admin.first_name", body.admin.first_name.as_ref()).map_err(|e| errors.push(e));
-    let _ =
-        person_name("admin.last_name", body.admin.last_name.as_ref()).map_err(|e| errors.push(e));
-    let (Some(tenant_name), Some(slug), Some(email), Some(password), true) =
-        (tenant_name, slug, email, password, errors.is_empty())
-    else {
-        return Err(AppError::validation(errors));
-    };
+    let signup = signup?;
     // The whole body, password included: a replay needs the very same request.
     let fingerprint = onboarding::fingerprint(
         &app.jwt
             .derive_secret(onboarding::IDEMPOTENCY_SECRET_PURPOSE),
         &serde_json::to_vec(&body).map_err(anyhow::Error::from)?,
     );
-    let plan = body.plan.unwrap_or(Plan::Free);
     let first_name = body.admin.first_name;
     let last_name = body.admin.last_name;
     let idempotency_key = headers
@@ -165,11 +204,11 @@ pub async fn create(
         &app.issuer,
         &app.mailer,
         NewTenant {
-            name: tenant_name,
-            slug,
-            plan,
-            admin_email: email,
-            admin_password: password,
+            name: signup.name,
+            slug: signup.slug,
+            plan: signup.plan,
+            admin_email: signup.admin_email,
+            admin_password: signup.admin_password,
             admin_first_name: first_name,
             admin_last_name: last_name,
             fingerprint,

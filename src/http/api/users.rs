@@ -10,9 +10,9 @@ use crate::{
     app::AppState,
     auth::granted::Granted,
     client_address::ClientInfo,
-    error::{AppError, AppResult, Problem},
+    error::{AppResult, FieldErrors, Problem},
     http::{
-        extract::{AppPath, AppQuery},
+        extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
@@ -41,11 +41,9 @@ pub async fn list(
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]
 pub struct CreateUser {
-    #[validate(custom(function = "validate::email"))]
     #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 8 to 128 characters.
-    #[validate(custom(function = "validate::new_password"))]
     #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// At most 200 characters, no control characters.
@@ -63,6 +61,27 @@ pub struct CreateUser {
     pub roles: Option<Vec<String>>,
 }
 
+/// The account asked for: its email and password parsed, the other fields within their
+/// rules, every broken one named at once.
+impl TryFrom<CreateUser> for NewAccount {
+    type Error = FieldErrors;
+
+    fn try_from(body: CreateUser) -> Result<Self, FieldErrors> {
+        let mut errors = validate::rules(&body);
+        let email = errors.take(Email::parse("email", &body.email));
+        let password = errors.take(users::password("password", body.password));
+        errors.finish(|| {
+            Some(NewAccount {
+                email: email?,
+                password: password?,
+                first_name: body.first_name,
+                last_name: body.last_name,
+                roles: body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]),
+            })
+        })
+    }
+}
+
 /// Create a user.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser,
     security(("bearer" = []), ("api_key" = [])),
@@ -76,19 +95,9 @@ pub async fn create(
     State(app): State<AppState>,
     principal: Granted<needs::UsersCreate>,
     client: ClientInfo,
-    ValidJson(body): ValidJson<CreateUser>,
+    AppJson(body): AppJson<CreateUser>,
 ) -> AppResult<(StatusCode, Json<User>)> {
-    // Both passed validation; parsing gives the domain types.
-    let email = Email::parse("email", &body.email).map_err(|e| AppError::validation(vec![e]))?;
-    let password =
-        users::password("password", body.password).map_err(|e| AppError::validation(vec![e]))?;
-    let account = NewAccount {
-        email,
-        password,
-        first_name: body.first_name,
-        last_name: body.last_name,
-        roles: body.roles.unwrap_or_else(|| vec!["viewer".to_owned()]),
-    };
+    let account = NewAccount::try_from(body)?;
     let user = manage::create(&app.mailer, &principal, &client, account).await?;
     Ok((StatusCode::CREATED, Json(user)))
 }

@@ -8,7 +8,7 @@
 use super::JobContext;
 
 pub async fn run(ctx: &JobContext<'_>) -> Result<serde_json::Value, String> {
-    let removed = crate::services::files::cleanup_expired(&ctx.state.storage, ctx.scope)
+    let removed = crate::services::files::cleanup_expired(&ctx.runtime.storage, ctx.scope)
         .await
         .map_err(|e| format!("could not remove expired uploads: {e:#}"))?;
     Ok(serde_json::json!({ "removed": removed }))

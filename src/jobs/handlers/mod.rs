@@ -8,11 +8,14 @@ pub mod usage_report;
 
 use uuid::Uuid;
 
-use crate::{AppState, db::TenantScope, jobs::types::JobType};
+use crate::{
+    db::TenantScope,
+    jobs::{JobRuntime, types::JobType},
+};
 
-/// What a running job may use: the app and the tenant's scope.
+/// What a running job may use: the job runtime's handles and the tenant's scope.
 pub struct JobContext<'a> {
-    pub state: &'a AppState,
+    pub runtime: &'a JobRuntime,
     pub scope: &'a TenantScope,
     pub job_id: Uuid,
     /// 1 on the first run.

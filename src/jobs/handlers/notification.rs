@@ -31,7 +31,7 @@ pub async fn run(
             "status": status, "message_id": message_id, "delivered": false
         }));
     }
-    let notifier = &ctx.state.notifier;
+    let notifier = &ctx.runtime.notifier;
     let message = Outgoing {
         channel: params.channel,
         to: params.to,
@@ -43,7 +43,7 @@ pub async fn run(
     let record = |outcome| notifications::record(ctx.scope, params.log_id, ctx.job_id, outcome);
     match notifier.send(params.log_id, &message).await {
         Ok(message_id) => {
-            ctx.state
+            ctx.runtime
                 .meter
                 .record(ctx.scope.tenant_id(), Metric::NotificationsSent, 1);
             record(Outcome::Sent(&message_id))

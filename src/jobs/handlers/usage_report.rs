@@ -21,7 +21,7 @@ pub async fn run(
     .bind(params.to)
     .bind(&params.metric)
     .bind(MAX_ROWS)
-    .fetch_all(&ctx.state.db)
+    .fetch_all(&ctx.runtime.db)
     .await
     .map_err(|e| format!("could not read usage: {e}"))?;
     let mut csv = String::from("bucket_start,metric,value\n");
@@ -35,8 +35,8 @@ pub async fn run(
         params.to.format("%Y%m%dT%H%M%SZ")
     );
     let file = crate::services::files::store_generated(
-        &ctx.state.storage,
-        &ctx.state.meter,
+        &ctx.runtime.storage,
+        &ctx.runtime.meter,
         ctx.scope,
         &name,
         "text/csv",

@@ -26,7 +26,7 @@ pub use mailer::Mailer;
 use crate::{
     auth::granted::Granted,
     db::{TenantScope, TenantTx},
-    error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
+    error::{AppError, AppResult, ErrorCode, on_unique},
     jobs::{JobMessage, JobQueue, JobType, Lane},
     rbac::needs,
     services::{
@@ -38,22 +38,7 @@ use crate::{
 
 pub use crate::domain::channel::{Channel, is_e164, is_endpoint_arn};
 
-/// A template name: `^[a-z][a-z0-9_.-]{0,99}$`.
-pub fn parse_template_name(field: &str, raw: &str) -> Result<String, FieldError> {
-    let ok = (1..=100).contains(&raw.len())
-        && raw.starts_with(|c: char| c.is_ascii_lowercase())
-        && raw.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-')
-        });
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err(FieldError::new(
-            field,
-            "must match ^[a-z][a-z0-9_.-]{0,99}$ (lowercase letters, digits, _ . -)",
-        ))
-    }
-}
+pub use crate::domain::template_name::parse as parse_template_name;
 
 // ---------------------------------------------------------------------------------------
 // Templates
