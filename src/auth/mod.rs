@@ -5,6 +5,7 @@ pub mod authenticate;
 pub mod cache;
 pub mod deny_list;
 pub mod dev_key;
+pub mod granted;
 pub mod invalidation;
 pub mod jwt;
 pub mod password;

@@ -17,7 +17,7 @@ use sqlx::{
 
 pub use pools::{PoolSetting, TenantPools};
 pub use schema::TenantSchema;
-pub use scope::{TenantScope, TenantSql, TenantTx};
+pub use scope::{ScopedConn, TenantConn, TenantScope, TenantSql, TenantTx};
 
 /// Pool settings that are not in [`crate::config::Config`].
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);

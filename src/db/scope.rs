@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use sqlx::{PgConnection, PgPool, Postgres, SqlSafeStr, SqlStr, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, SqlSafeStr, SqlStr, Transaction, pool::PoolConnection};
 use uuid::Uuid;
 
 use super::{pools::LaneUse, schema::TenantSchema};
@@ -98,6 +98,51 @@ impl TenantScope {
             tenant_id: self.tenant_id,
             schema: self.schema.clone(),
         })
+    }
+
+    /// A connection of this tenant's pool, for a query written once over
+    /// [`TenantConn`] that runs outside a transaction.
+    pub async fn acquire(&self) -> sqlx::Result<ScopedConn> {
+        Ok(ScopedConn {
+            conn: self.pool.acquire().await?,
+            schema: self.schema.clone(),
+        })
+    }
+}
+
+/// Where a tenant statement runs: a [`TenantTx`], or a [`ScopedConn`] outside a
+/// transaction. A query written over it is one function for both; both give the same
+/// concrete `&mut PgConnection`, so the query's future is the same type whichever the
+/// caller holds (no executor generics for a handler's future to trip over).
+pub trait TenantConn: Send {
+    fn sql_parts(&self, parts: &[&'static str]) -> TenantSql;
+    fn conn(&mut self) -> &mut PgConnection;
+}
+
+/// A pooled connection scoped to one tenant's schema (see [`TenantScope::acquire`]).
+#[derive(Debug)]
+pub struct ScopedConn {
+    conn: PoolConnection<Postgres>,
+    schema: TenantSchema,
+}
+
+impl TenantConn for ScopedConn {
+    fn sql_parts(&self, parts: &[&'static str]) -> TenantSql {
+        render_parts(&self.schema, parts)
+    }
+
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+}
+
+impl TenantConn for TenantTx {
+    fn sql_parts(&self, parts: &[&'static str]) -> TenantSql {
+        TenantTx::sql_parts(self, parts)
+    }
+
+    fn conn(&mut self) -> &mut PgConnection {
+        TenantTx::conn(self)
     }
 }
 

@@ -1,12 +1,13 @@
 //! The access rule every route declares in the router, and the layer that enforces it:
 //! authentication, then the tenant context, then the permission, then the limits, before
-//! the handler.
+//! the handler; and the extractors that hand the handler the proof of the route's
+//! permission ([`Granted`], [`GrantedOrPlatform`]).
 
 use std::net::IpAddr;
 
 use axum::{
-    extract::{Request, State},
-    http::StatusCode,
+    extract::{FromRequestParts, Request, State},
+    http::{StatusCode, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -14,10 +15,14 @@ use tracing::Span;
 
 use crate::{
     app::AppState,
-    auth::{authenticate::authenticate, principal::Principal},
+    auth::{
+        authenticate::authenticate,
+        granted::{Granted, GrantedOrPlatform},
+        principal::{Principal, TenantPrincipal},
+    },
     error::{AppError, ErrorCode},
     http::{extract::client_ip, idempotency, limits},
-    rbac::Permission,
+    rbac::{Need, Permission},
     services::rate_limit::Subject,
 };
 
@@ -83,8 +88,9 @@ pub async fn guard(
     }
 }
 
-/// Authenticates the request, checks `access`, and leaves the [`Principal`] in the
-/// request extensions for the later layers and the handler's extractors.
+/// Authenticates the request, checks `access`, and leaves the [`Principal`] and the
+/// route's [`Access`] in the request extensions for the later layers and the handler's
+/// extractors.
 async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Request, AppError> {
     if access == Access::Public {
         return Ok(req);
@@ -117,6 +123,7 @@ async fn admit(app: &AppState, access: Access, mut req: Request) -> Result<Reque
     }
     check(access, &principal)?;
     req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(access);
     Ok(req)
 }
 
@@ -170,5 +177,136 @@ fn check(access: Access, principal: &Principal) -> Result<(), AppError> {
         (Access::AnyTenantPrincipal | Access::Tenant(_), Principal::Platform { .. }) => Err(
             AppError::forbidden("this route acts inside a tenant; platform tokens cannot use it"),
         ),
+    }
+}
+
+/// 500 unless the route declares `P`: a handler that asks for the proof of another
+/// permission than its route's is a programming error, not the caller's.
+fn declared<P: Need>(parts: &Parts) -> Result<(), AppError> {
+    let declared = parts
+        .extensions
+        .get::<Access>()
+        .and_then(|a| a.permission());
+    if declared == Some(P::PERMISSION) {
+        return Ok(());
+    }
+    Err(AppError::internal(anyhow::anyhow!(
+        "the handler of {} {} asks for the proof of {} but its route declares {}",
+        parts.method,
+        parts.uri.path(),
+        P::PERMISSION,
+        declared.map_or_else(|| "no permission".to_owned(), |p| p.to_string()),
+    )))
+}
+
+/// The proof that the tenant principal holds the route's permission `P`: 403 for a
+/// principal without it (the guard already said so), 500 when the route declares
+/// another permission.
+impl<P: Need, S: Send + Sync> FromRequestParts<S> for Granted<P> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        declared::<P>(parts)?;
+        TenantPrincipal::from_request_parts(parts, state)
+            .await?
+            .grant()
+    }
+}
+
+/// As [`Granted`], for `TenantOrPlatform(P)` routes: a platform operator passes.
+impl<P: Need, S: Send + Sync> FromRequestParts<S> for GrantedOrPlatform<P> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        declared::<P>(parts)?;
+        GrantedOrPlatform::check(Principal::from_request_parts(parts, state).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{auth::principal::PresentedToken, rbac::needs};
+
+    fn parts(access: Option<Access>, principal: Option<Principal>) -> Parts {
+        let mut req = Request::post("/api/v1/users").body(()).expect("request");
+        if let Some(access) = access {
+            req.extensions_mut().insert(access);
+        }
+        if let Some(principal) = principal {
+            req.extensions_mut().insert(principal);
+        }
+        req.into_parts().0
+    }
+
+    fn operator() -> Principal {
+        Principal::Platform {
+            admin_id: Uuid::now_v7(),
+            token: PresentedToken {
+                jti: Uuid::now_v7(),
+                exp: 0,
+                session: None,
+                second_factor: true,
+            },
+        }
+    }
+
+    /// A handler asking for the proof of another permission than its route declares (or
+    /// on a route that declares none) is answered 500, the log naming both, before the
+    /// caller is looked at. (A tenant principal's proof is exercised through the API:
+    /// `tests/api/proof.rs`.)
+    #[tokio::test]
+    async fn a_proof_of_another_permission_than_the_routes_is_a_500() {
+        let mut p = parts(Some(Access::Tenant(Permission::UsersRead)), None);
+        let e = Granted::<needs::UsersCreate>::from_request_parts(&mut p, &())
+            .await
+            .expect_err("another permission");
+        assert_eq!(e.code(), ErrorCode::Internal);
+        let logged = e.to_string();
+        assert!(
+            logged.contains("users:create") && logged.contains("declares users:read"),
+            "{logged}"
+        );
+        let mut p = parts(
+            Some(Access::TenantOrPlatform(Permission::TenantUpdate)),
+            Some(operator()),
+        );
+        let e = GrantedOrPlatform::<needs::TenantDelete>::from_request_parts(&mut p, &())
+            .await
+            .expect_err("another permission");
+        assert_eq!(e.code(), ErrorCode::Internal);
+        for access in [Some(Access::AnyTenantPrincipal), None] {
+            let mut p = parts(access, Some(operator()));
+            let e = Granted::<needs::UsersRead>::from_request_parts(&mut p, &())
+                .await
+                .expect_err("no permission declared");
+            assert_eq!(e.code(), ErrorCode::Internal, "{access:?}");
+        }
+    }
+
+    /// The route's own permission hands over to the caller: no principal is 401; an
+    /// operator passes a `TenantOrPlatform` route and has no tenant proof (403).
+    #[tokio::test]
+    async fn the_routes_permission_hands_over_to_the_caller() {
+        let mut p = parts(Some(Access::Tenant(Permission::UsersCreate)), None);
+        let e = Granted::<needs::UsersCreate>::from_request_parts(&mut p, &())
+            .await
+            .expect_err("nobody");
+        assert_eq!(e.code(), ErrorCode::Unauthenticated);
+
+        let declared = Some(Access::TenantOrPlatform(Permission::TenantUpdate));
+        let mut p = parts(declared, Some(operator()));
+        let caller = GrantedOrPlatform::<needs::TenantUpdate>::from_request_parts(&mut p, &())
+            .await
+            .expect("an operator");
+        assert!(caller.is_platform() && caller.tenant().is_none());
+        let mut p = parts(declared, Some(operator()));
+        let e = Granted::<needs::TenantUpdate>::from_request_parts(&mut p, &())
+            .await
+            .expect_err("an operator has no tenant proof");
+        assert_eq!(e.code(), ErrorCode::Forbidden);
     }
 }

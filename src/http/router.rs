@@ -1,8 +1,10 @@
 //! Every route of the service and who may call it, on one screen.
 //!
 //! Each API route names its [`Access`] here; [`access::guard`] checks it (authentication,
-//! tenant, permission) before the handler runs. `tests/api/routes.rs` fails when a route
-//! is not public by intent and names neither a permission nor a principal kind.
+//! tenant, permission) before the handler runs, and the handler's `Granted<P>` extractor
+//! answers 500 unless `P` is the permission named here. `tests/api/routes.rs` fails when
+//! a route is not public by intent and names neither a permission nor a principal kind;
+//! `tests/api/proof.rs` when a handler asks for another permission than its route's.
 
 use axum::{
     Router,

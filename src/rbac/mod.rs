@@ -5,4 +5,4 @@ pub mod owner_model;
 pub mod permission;
 pub mod roles;
 
-pub use permission::{Grant, Permission, PermissionSet, UnknownPermission};
+pub use permission::{Grant, Need, Permission, PermissionSet, UnknownPermission, needs};

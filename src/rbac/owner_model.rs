@@ -17,10 +17,16 @@
 //!    reference roles by id, so renaming a role never changes a key.
 //! 6. System roles cannot be changed or deleted (403).
 //!
-//! Handlers gather the facts ([`UserTarget`], [`KeyTarget`], [`RoleTarget`]) inside the
-//! transaction that makes the change, ask here, and hand the returned [`Cleared`] proof
-//! to the service call, which takes nothing else: a change without a check does not
-//! compile.
+//! Two proofs make a change. The route's permission is checked by the access layer,
+//! which hands the handler a `Granted<P>` (`crate::auth::granted`): the service of the
+//! use case takes that proof instead of the principal. Inside its transaction the
+//! service gathers the facts ([`UserTarget`], [`KeyTarget`], [`RoleTarget`]), asks
+//! here, and hands the returned [`Cleared`] proof to the write, which takes nothing
+//! else: a change without a check does not compile. A cleared action on a target
+//! carries the target's id; a cleared [`grant`] carries the grants it cleared (the
+//! resolved roles of a new user, the access of a new key, the permissions of a role),
+//! and a cleared [`set_user_roles`] the roles as well, so what is written is what was
+//! checked.
 
 use std::marker::PhantomData;
 
@@ -95,24 +101,62 @@ pub struct RoleTarget {
     pub live_keys: i64,
 }
 
-/// Proof that `A` may be done to the target `target()`; only this module makes one.
+/// Proof that `A` may be done, carrying what was cleared: the target's id (`target()`),
+/// and for [`act::Grant`] and [`act::SetUserRoles`] the grants themselves (`grants()`).
+/// Only this module makes one.
 #[derive(Debug)]
 #[must_use]
-pub struct Cleared<A> {
-    target: Uuid,
+pub struct Cleared<A, T = Uuid> {
+    cleared: T,
     _action: PhantomData<A>,
 }
 
-impl<A> Cleared<A> {
-    fn new(target: Uuid) -> Self {
+impl<A, T> Cleared<A, T> {
+    fn new(cleared: T) -> Self {
         Self {
-            target,
+            cleared,
             _action: PhantomData,
         }
     }
+}
 
+impl<A> Cleared<A> {
     pub fn target(&self) -> Uuid {
-        self.target
+        self.cleared
+    }
+}
+
+impl<G> Cleared<act::SetUserRoles, (Uuid, G)> {
+    pub fn target(&self) -> Uuid {
+        self.cleared.0
+    }
+
+    /// The roles cleared to be given to the target.
+    pub fn grants(&self) -> &G {
+        &self.cleared.1
+    }
+}
+
+impl<G> Cleared<act::Grant, G> {
+    /// What was cleared to be granted: what the service writes.
+    pub fn grants(&self) -> &G {
+        &self.cleared
+    }
+
+    pub fn into_grants(self) -> G {
+        self.cleared
+    }
+}
+
+/// Something to grant (roles resolved for a user, a new key's access, a role's
+/// permissions), as the policy compares it with what the actor holds.
+pub trait Grants {
+    fn permissions(&self) -> &PermissionSet;
+}
+
+impl Grants for PermissionSet {
+    fn permissions(&self) -> &PermissionSet {
+        self
     }
 }
 
@@ -288,21 +332,21 @@ pub fn delete_user(
     Ok(Cleared::new(target.id))
 }
 
-/// Replacing a user's roles with roles granting `granted` (`keeps_admin`: `admin` among
-/// them).
-pub fn set_user_roles(
+/// Replacing a user's roles with `roles` (`keeps_admin`: `admin` among them). The proof
+/// carries the user and the roles: what the service writes.
+pub fn set_user_roles<G: Grants>(
     actor: &ActorView<'_>,
     target: &UserTarget,
-    granted: &PermissionSet,
+    roles: G,
     keeps_admin: bool,
-) -> Result<Cleared<act::SetUserRoles>, AppError> {
+) -> Result<Cleared<act::SetUserRoles, (Uuid, G)>, AppError> {
     decide_user(
         actor,
         Action::SetUserRoles,
         target,
-        Some((granted, keeps_admin)),
+        Some((roles.permissions(), keeps_admin)),
     )?;
-    Ok(Cleared::new(target.id))
+    Ok(Cleared::new((target.id, roles)))
 }
 
 /// Turning off a user's MFA: a manager cannot reset an admin's second factor (and so
@@ -347,20 +391,22 @@ pub fn delete_role(
     Ok(Cleared::new(target.id))
 }
 
-/// Giving `granted` to something new (a user being created, a key, a role). The proof
-/// names no target: the thing does not exist yet.
-pub fn grant(
+/// Giving `granted` to something new (a user being created, a key) or to a role. The
+/// proof carries `granted`: the thing does not exist yet, and what the service writes
+/// is what was checked.
+pub fn grant<G: Grants>(
     actor: &ActorView<'_>,
-    granted: &PermissionSet,
-) -> Result<Cleared<act::Grant>, AppError> {
-    decide_grant(actor, granted)?;
-    Ok(Cleared::new(Uuid::nil()))
+    granted: G,
+) -> Result<Cleared<act::Grant, G>, AppError> {
+    decide_grant(actor, granted.permissions())?;
+    Ok(Cleared::new(granted))
 }
 
 /// A grant made by the platform itself, with no actor to compare: the admin role of a
-/// tenant being onboarded, the `viewer` role of a self-registered user.
-pub fn system_grant() -> Cleared<act::Grant> {
-    Cleared::new(Uuid::nil())
+/// tenant being onboarded, the `viewer` role of a self-registered user, the roles an
+/// accepted invitation gives (checked against the inviter when inviting).
+pub fn system_grant<G: Grants>(granted: G) -> Cleared<act::Grant, G> {
+    Cleared::new(granted)
 }
 
 #[cfg(test)]
@@ -486,6 +532,26 @@ mod tests {
                 ("manager", "viewer"),
             ]
         );
+    }
+
+    /// A cleared grant is what the policy compared: the service writes `grants()`.
+    #[test]
+    fn a_cleared_grant_carries_what_it_cleared() {
+        let permissions = held(MANAGER);
+        let actor = ActorView {
+            user_id: None,
+            permissions: &permissions,
+        };
+        let cleared = grant(&actor, held(DEVELOPER)).expect("within the manager's");
+        assert_eq!(cleared.grants(), &held(DEVELOPER));
+        assert_eq!(
+            grant(&actor, held(ADMIN))
+                .map(|c| c.into_grants())
+                .err()
+                .map(|e| e.code()),
+            Some(ErrorCode::Forbidden)
+        );
+        assert_eq!(system_grant(held(ADMIN)).into_grants(), held(ADMIN));
     }
 
     #[test]

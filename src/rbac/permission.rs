@@ -23,7 +23,26 @@ macro_rules! catalog {
                 }
             }
         }
+
+        /// One type per permission of the catalog, so that a proof of holding it can name
+        /// it in its type (`Granted<needs::UsersCreate>`, `crate::auth::granted`).
+        pub mod needs {
+            $(
+                #[doc = concat!("`", $name, "` as a type.")]
+                #[derive(Debug, Clone, Copy)]
+                pub struct $variant;
+
+                impl super::Need for $variant {
+                    const PERMISSION: super::Permission = super::Permission::$variant;
+                }
+            )*
+        }
     };
+}
+
+/// A permission as a type: the markers of [`needs`] implement it.
+pub trait Need: Send + Sync + 'static {
+    const PERMISSION: Permission;
 }
 
 catalog! {

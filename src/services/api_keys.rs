@@ -15,7 +15,7 @@ use crate::{
     error::{AppError, AppResult},
     rbac::{
         Grant, PermissionSet,
-        owner_model::{Cleared, KeyTarget, act},
+        owner_model::{Cleared, Grants, KeyTarget, act},
     },
     services::roles,
 };
@@ -58,6 +58,12 @@ pub struct ResolvedAccess {
     pub grants: PermissionSet,
 }
 
+impl Grants for ResolvedAccess {
+    fn permissions(&self) -> &PermissionSet {
+        &self.grants
+    }
+}
+
 /// Resolves a role name to its id and grants (422 for an unknown role).
 pub async fn resolve(scope: &TenantScope, access: KeyAccess) -> AppResult<ResolvedAccess> {
     Ok(match access {
@@ -79,18 +85,18 @@ pub async fn resolve(scope: &TenantScope, access: KeyAccess) -> AppResult<Resolv
     })
 }
 
-/// Mints a key for the tenant inside `tx` (whose audit entry commits with it); the
-/// grant was cleared by the policy.
+/// Mints a key for the tenant inside `tx` (whose audit entry commits with it), with the
+/// access the policy cleared.
 pub async fn create(
     tx: &mut TenantTx,
     created_by: Uuid,
     env: &str,
     name: &str,
-    access: ResolvedAccess,
+    access: Cleared<act::Grant, ResolvedAccess>,
     expires_at: Option<DateTime<Utc>>,
-    _cleared: Cleared<act::Grant>,
 ) -> AppResult<(ApiKey, String)> {
     let key = api_key::generate(env);
+    let access = access.into_grants();
     let (role_id, role) = access.role.unzip();
     let created = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "insert into platform.api_keys

@@ -229,8 +229,7 @@ pub async fn register(
             last_name,
             self_registered: true,
         },
-        &roles,
-        owner_model::system_grant(),
+        owner_model::system_grant(roles),
     )
     .await;
     let user_id = match created {
@@ -246,7 +245,7 @@ pub async fn register(
             .target("user", user_id),
     )
     .await?;
-    let user = crate::services::users::get_in(&mut tx, user_id).await?;
+    let user = crate::services::users::get(&mut tx, user_id).await?;
     crate::services::webhooks::emit(
         &mut tx,
         crate::services::webhooks::EventType::UserCreated,

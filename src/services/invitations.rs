@@ -14,13 +14,14 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
+        granted::Granted,
         password::{self, Password},
         principal::{Actor, TenantPrincipal},
     },
     client_address::ClientInfo,
     db::{TenantPools, TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode},
-    rbac::{PermissionSet, owner_model, roles::ADMIN},
+    rbac::{PermissionSet, needs, owner_model, roles::ADMIN},
     services::{
         audit::{self, AuditEntry},
         notifications::{self, Mailer, PlatformMail, Queued},
@@ -75,7 +76,7 @@ const SELECT: &str = "select i.id, i.email,
 /// (resend that one).
 pub async fn create(
     mailer: &Mailer,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersCreate>,
     email: Email,
     role_names: &[String],
     client: &ClientInfo,
@@ -111,8 +112,10 @@ pub async fn create(
             "this address already has a pending invitation: resend it instead",
         ));
     }
-    let resolved = users::resolve_roles(&mut tx, role_names).await?;
-    let _cleared = owner_model::grant(&principal.authority(), &resolved.grants)?;
+    let roles = owner_model::grant(
+        &principal.authority(),
+        users::resolve_roles(&mut tx, role_names).await?,
+    )?;
     check_mail_budget(&mut tx, email.as_str()).await?;
     let id = Uuid::now_v7();
     let (token, hash) = sessions::opaque("iv", tx.tenant_id());
@@ -123,7 +126,7 @@ pub async fn create(
     sqlx::query(sql)
         .bind(id)
         .bind(email.as_str())
-        .bind(&resolved.ids)
+        .bind(&roles.grants().ids)
         .bind(hash)
         .bind(principal.actor.id())
         .bind(Utc::now() + Duration::days(LIFETIME_DAYS))
@@ -234,7 +237,11 @@ async fn lock(tx: &mut TenantTx, id: Uuid) -> AppResult<Invitation> {
 }
 
 /// Revokes a pending (or expired) invitation: its token stops working.
-pub async fn revoke(principal: &TenantPrincipal, id: Uuid, client: &ClientInfo) -> AppResult<()> {
+pub async fn revoke(
+    principal: &Granted<needs::UsersCreate>,
+    id: Uuid,
+    client: &ClientInfo,
+) -> AppResult<()> {
     let mut tx = principal.scope.begin().await?;
     let invitation = lock(&mut tx, id).await?;
     match invitation.state.as_str() {
@@ -265,7 +272,7 @@ pub async fn revoke(principal: &TenantPrincipal, id: Uuid, client: &ClientInfo) 
 /// working) valid 7 days from now.
 pub async fn resend(
     mailer: &Mailer,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersCreate>,
     id: Uuid,
     client: &ClientInfo,
 ) -> AppResult<Invitation> {
@@ -363,8 +370,7 @@ pub async fn accept(
             last_name: acceptance.last_name,
             self_registered: false,
         },
-        &roles,
-        owner_model::system_grant(),
+        owner_model::system_grant(roles),
     )
     .await?;
     let sql =
@@ -376,7 +382,7 @@ pub async fn accept(
         .bind(user_id)
         .execute(tx.conn())
         .await?;
-    let user = users::get_in(&mut tx, user_id).await?;
+    let user = users::get(&mut tx, user_id).await?;
     let tokens = sessions::issue_for(
         issuer,
         &mut tx,

@@ -13,9 +13,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
+    auth::granted::Granted,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, FieldErrors},
     jobs::{JobMessage, JobQueue, JobType, Lane, watch},
+    rbac::needs,
 };
 
 /// Attempts a job gets unless the request says otherwise.
@@ -196,18 +198,18 @@ async fn push(jobs: &JobQueue, message: JobMessage, delay: Duration) {
     }
 }
 
-/// Submits a job on its own: the row, then the enqueue.
+/// Submits a job on the caller's behalf: the row, then the enqueue.
 ///
 /// Both run on a task of their own, to the end even when the client goes away
 /// mid-request: a row committed just as the request was dropped would otherwise wait
 /// for the reconciler (`JOB_REQUEUE_AFTER_MS`) instead of running now.
 pub async fn submit(
     queue: &JobQueue,
-    scope: &TenantScope,
+    caller: &Granted<needs::JobsCreate>,
     job: NewJob,
-    created_by: Option<Uuid>,
 ) -> AppResult<Job> {
-    let (jobs, scope) = (queue.clone(), scope.clone());
+    let created_by = Some(caller.actor.id());
+    let (jobs, scope) = (queue.clone(), caller.scope.clone());
     let submitted = tokio::spawn(async move {
         let mut tx = scope.begin().await?;
         let row = insert(&mut tx, &job, created_by).await?;
@@ -257,7 +259,8 @@ pub async fn list(
 /// Cancels a job: a queued one at once, a running one at its next check (the row shows
 /// `cancel_requested_at` meanwhile). A finished job is a 409; a platform job
 /// ([`Job::is_platform`]) is a 403 whatever its state.
-pub async fn cancel(scope: &TenantScope, id: Uuid) -> AppResult<Job> {
+pub async fn cancel(caller: &Granted<needs::JobsCancel>, id: Uuid) -> AppResult<Job> {
+    let scope = &caller.scope;
     // Type and creator never change, so checking before the update leaves no race.
     if get(scope, id).await?.is_platform() {
         return Err(AppError::forbidden(

@@ -135,8 +135,7 @@ pub async fn onboard(
             last_name: input.admin_last_name,
             self_registered: false,
         },
-        &admin_roles,
-        owner_model::system_grant(),
+        owner_model::system_grant(admin_roles),
     )
     .await?;
     insert_scaling_policy(&mut tx, input.plan).await?;
@@ -162,7 +161,7 @@ pub async fn onboard(
         .execute(tx.conn())
         .await?;
     }
-    let admin_user = users::get_in(&mut tx, admin_id).await?;
+    let admin_user = users::get(&mut tx, admin_id).await?;
     let welcome = notifications::queue_platform_in(
         &mailer.limits,
         &mut tx,
@@ -276,7 +275,7 @@ async fn replay(
         ));
     }
     let mut tx = pools.scope(tenant_id).begin().await?;
-    let admin_user = users::get_in(&mut tx, user_id).await?;
+    let admin_user = users::get(&mut tx, user_id).await?;
     tx.commit().await?;
     Ok(Onboarded {
         tenant,

@@ -7,8 +7,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
+    auth::granted::Granted,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode},
+    rbac::needs,
 };
 
 /// The largest `data` object accepted, serialised (checked on the request types).
@@ -29,12 +31,13 @@ pub struct Resource {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Creates a resource owned by the caller.
 pub async fn create(
-    scope: &TenantScope,
+    caller: &Granted<needs::ResourcesCreate>,
     name: &str,
     data: &serde_json::Value,
-    owner: Uuid,
 ) -> AppResult<Resource> {
+    let scope = &caller.scope;
     Ok(sqlx::query_as(scope.sql(
         "insert into {schema}.resources (id, name, data, owner_id) values ($1, $2, $3, $4)
          returning id, name, data, owner_id, version, created_at, updated_at",
@@ -42,7 +45,7 @@ pub async fn create(
     .bind(Uuid::now_v7())
     .bind(name.trim())
     .bind(data)
-    .bind(owner)
+    .bind(caller.actor.id())
     .fetch_one(scope.db())
     .await?)
 }
@@ -112,12 +115,13 @@ fn stale() -> AppError {
 /// Writes `name` and/or `data` when the stored version is `expected` (or always when
 /// `None`). A missing row is 404, a version mismatch 412.
 pub async fn update(
-    scope: &TenantScope,
+    caller: &Granted<needs::ResourcesUpdate>,
     id: Uuid,
     name: Option<&str>,
     data: Option<&serde_json::Value>,
     expected: Option<i32>,
 ) -> AppResult<Resource> {
+    let scope = &caller.scope;
     let updated: Option<Resource> = sqlx::query_as(scope.sql(
         "update {schema}.resources set
             name = coalesce($2, name), data = coalesce($3, data),
@@ -137,7 +141,12 @@ pub async fn update(
     }
 }
 
-pub async fn delete(scope: &TenantScope, id: Uuid, expected: Option<i32>) -> AppResult<()> {
+pub async fn delete(
+    caller: &Granted<needs::ResourcesDelete>,
+    id: Uuid,
+    expected: Option<i32>,
+) -> AppResult<()> {
+    let scope = &caller.scope;
     let deleted: Option<Uuid> = sqlx::query_scalar(scope.sql(
         "delete from {schema}.resources where id = $1 and ($2::int is null or version = $2)
          returning id",

@@ -5,7 +5,7 @@ pub mod manage;
 use uuid::Uuid;
 
 use crate::{
-    db::{TenantScope, TenantTx},
+    db::{TenantConn, TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, on_unique},
     rbac::{
         Grant, PermissionSet,
@@ -149,19 +149,12 @@ pub async fn list(
     .await
 }
 
-pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Role> {
-    sqlx::query_as(scope.sql_parts(&[SELECT, " where r.id = $1"]))
-        .bind(id)
-        .fetch_optional(scope.db())
-        .await?
-        .ok_or_else(AppError::not_found)
-}
-
-async fn get_in(tx: &mut TenantTx, id: Uuid) -> AppResult<Role> {
-    let sql = tx.sql_parts(&[SELECT, " where r.id = $1"]);
+/// One role, inside a transaction (`&mut TenantTx`) or not (`scope.acquire()`).
+pub async fn get(db: &mut impl TenantConn, id: Uuid) -> AppResult<Role> {
+    let sql = db.sql_parts(&[SELECT, " where r.id = $1"]);
     sqlx::query_as(sql)
         .bind(id)
-        .fetch_optional(tx.conn())
+        .fetch_optional(db.conn())
         .await?
         .ok_or_else(AppError::not_found)
 }
@@ -199,13 +192,12 @@ fn name_taken() -> AppError {
     AppError::new(ErrorCode::Conflict, "a role with this name already exists")
 }
 
-/// Creates a custom role with `grants`, all within the granter's own permissions.
+/// Creates a custom role with the grants the policy cleared.
 pub async fn create(
     tx: &mut TenantTx,
     name: &str,
     description: Option<&str>,
-    grants: &[Grant],
-    _cleared: Cleared<act::Grant>,
+    grants: Cleared<act::Grant, PermissionSet>,
 ) -> AppResult<Role> {
     let id = Uuid::now_v7();
     let sql = tx.sql("insert into {schema}.roles (id, name, description) values ($1, $2, $3)");
@@ -216,12 +208,12 @@ pub async fn create(
         .execute(tx.conn())
         .await
         .map_err(on_unique("roles_name_key", name_taken))?;
-    set_grants(tx, id, grants).await?;
-    get_in(tx, id).await
+    set_grants(tx, id, grants.grants()).await?;
+    get(tx, id).await
 }
 
-async fn set_grants(tx: &mut TenantTx, id: Uuid, grants: &[Grant]) -> sqlx::Result<()> {
-    let strings: Vec<String> = grants.iter().map(ToString::to_string).collect();
+async fn set_grants(tx: &mut TenantTx, id: Uuid, grants: &PermissionSet) -> sqlx::Result<()> {
+    let strings: Vec<String> = grants.grants().map(ToString::to_string).collect();
     let sql = tx.sql(
         "insert into {schema}.role_permissions (role_id, permission)
          select $1, unnest($2::text[]) on conflict do nothing",
@@ -263,7 +255,7 @@ pub async fn update(
             .execute(tx.conn())
             .await?;
     }
-    get_in(tx, id).await
+    get(tx, id).await
 }
 
 /// Deletes a custom role no live API key uses; users lose it.
@@ -276,15 +268,14 @@ pub async fn delete(tx: &mut TenantTx, cleared: Cleared<act::DeleteRole>) -> App
     Ok(())
 }
 
-/// Adds a grant (already cleared as within the actor's own) to a role cleared for change.
+/// Adds the grants cleared as within the actor's own to a role cleared for change.
 pub async fn add_permission(
     tx: &mut TenantTx,
     cleared: Cleared<act::UpdateRole>,
-    grant: &Grant,
-    _granted: Cleared<act::Grant>,
+    granted: Cleared<act::Grant, PermissionSet>,
 ) -> AppResult<Role> {
-    set_grants(tx, cleared.target(), std::slice::from_ref(grant)).await?;
-    get_in(tx, cleared.target()).await
+    set_grants(tx, cleared.target(), granted.grants()).await?;
+    get(tx, cleared.target()).await
 }
 
 pub async fn remove_permission(
@@ -299,5 +290,5 @@ pub async fn remove_permission(
         .bind(grant.to_string())
         .execute(tx.conn())
         .await?;
-    get_in(tx, cleared.target()).await
+    get(tx, cleared.target()).await
 }

@@ -7,6 +7,7 @@ use sqlx::{PgExecutor, PgPool};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub mod manage;
 mod settings;
 
 pub use settings::{Security, SelfRegistration, TenantSettings};
@@ -136,45 +137,6 @@ pub struct TenantChanges {
     pub plan: Option<Plan>,
 }
 
-/// Applies `changes` and records `tenant.updated` in the tenant's audit log, in one
-/// transaction: the change and its record commit together or not at all.
-pub async fn update(
-    db: &PgPool,
-    id: Uuid,
-    changes: TenantChanges,
-    actor: Actor,
-    client: &ClientInfo,
-) -> AppResult<Tenant> {
-    let mut tx = TenantScope::new(db.clone(), id).begin().await?;
-    let tenant: Tenant = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update platform.tenants set
-            name = coalesce($2, name),
-            settings = coalesce($3, settings),
-            plan = coalesce($4, plan),
-            updated_at = now()
-         where id = $1 and status <> 'deleted'
-         returning {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(&changes.name)
-    .bind(changes.settings.clone().map(TenantSettings::into_value))
-    .bind(changes.plan.map(Plan::as_str))
-    .fetch_optional(tx.conn())
-    .await?
-    .ok_or_else(AppError::not_found)?;
-    let entry = AuditEntry::new(Some(actor), "tenant.updated", client)
-        .target("tenant", id)
-        .metadata(json!({
-            "name": changes.name,
-            "plan": changes.plan,
-            "settings_changed": changes.settings.is_some(),
-        }));
-    audit::record_in(&mut tx, entry).await?;
-    webhooks::emit(&mut tx, EventType::TenantUpdated, tenant_event(&tenant)).await?;
-    tx.commit().await?;
-    Ok(tenant)
-}
-
 /// A tenant as webhook events show it (settings stay out: they are the tenant's
 /// configuration, not news).
 fn tenant_event(t: &Tenant) -> serde_json::Value {
@@ -232,34 +194,6 @@ pub async fn set_status(
         Lifecycle::Activate => EventType::TenantActivated,
     };
     webhooks::emit(&mut tx, event, tenant_event(&tenant)).await?;
-    tx.commit().await?;
-    Ok(tenant)
-}
-
-/// Marks the tenant deleted at once (its tokens and keys stop working) and records
-/// `tenant.deleted` in `platform.audit_logs` in the same transaction: the tenant's own
-/// audit log goes with its schema, this entry outlives the purge. The schema is purged
-/// afterwards by [`purge`].
-pub async fn mark_deleted(
-    db: &PgPool,
-    id: Uuid,
-    actor: Actor,
-    client: &ClientInfo,
-) -> AppResult<Tenant> {
-    let mut tx = db.begin().await?;
-    let tenant: Tenant = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "update platform.tenants set status = 'deleted', deleted_at = now(), updated_at = now()
-         where id = $1 and status <> 'deleted'
-         returning {COLUMNS}"
-    )))
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(AppError::not_found)?;
-    let entry = AuditEntry::new(Some(actor), "tenant.deleted", client)
-        .target("tenant", id)
-        .metadata(json!({"slug": tenant.slug, "name": tenant.name, "plan": tenant.plan}));
-    audit::record_platform(&mut tx, id, entry).await?;
     tx.commit().await?;
     Ok(tenant)
 }

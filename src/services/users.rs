@@ -9,11 +9,11 @@ use uuid::Uuid;
 
 use crate::{
     auth::password::Password,
-    db::{TenantScope, TenantTx},
+    db::{TenantConn, TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, FieldError, on_unique},
     rbac::{
         PermissionSet,
-        owner_model::{Cleared, UserTarget, act},
+        owner_model::{Cleared, Grants, UserTarget, act},
         roles::ADMIN,
     },
     services::{roles, sessions},
@@ -62,6 +62,12 @@ pub struct ResolvedRoles {
     pub has_admin: bool,
 }
 
+impl Grants for ResolvedRoles {
+    fn permissions(&self) -> &PermissionSet {
+        &self.grants
+    }
+}
+
 /// Looks up roles by name; unknown names answer 422 naming them.
 pub async fn resolve_roles(tx: &mut TenantTx, names: &[String]) -> AppResult<ResolvedRoles> {
     let ids = match roles::resolve(tx, names).await? {
@@ -81,12 +87,11 @@ pub async fn resolve_roles(tx: &mut TenantTx, names: &[String]) -> AppResult<Res
     })
 }
 
-/// Inserts a user with `roles` inside `tx`; the grant was cleared by the policy.
+/// Inserts a user inside `tx` with the roles the policy cleared.
 pub async fn create(
     tx: &mut TenantTx,
     user: NewUser,
-    roles: &ResolvedRoles,
-    _cleared: Cleared<act::Grant>,
+    roles: Cleared<act::Grant, ResolvedRoles>,
 ) -> AppResult<Uuid> {
     let id = Uuid::now_v7();
     let sql = tx.sql(
@@ -109,7 +114,7 @@ pub async fn create(
                 "a user with this email already exists",
             )
         }))?;
-    assign(tx, id, &roles.ids).await?;
+    assign(tx, id, &roles.grants().ids).await?;
     Ok(id)
 }
 
@@ -126,13 +131,12 @@ async fn assign(tx: &mut TenantTx, user_id: Uuid, role_ids: &[Uuid]) -> sqlx::Re
     Ok(())
 }
 
-/// Replaces a user's roles.
+/// Replaces a user's roles with the ones the policy cleared.
 pub async fn set_roles(
     tx: &mut TenantTx,
-    cleared: Cleared<act::SetUserRoles>,
-    roles: &ResolvedRoles,
+    cleared: Cleared<act::SetUserRoles, (Uuid, ResolvedRoles)>,
 ) -> AppResult<()> {
-    assign(tx, cleared.target(), &roles.ids).await?;
+    assign(tx, cleared.target(), &cleared.grants().ids).await?;
     Ok(())
 }
 
@@ -179,20 +183,12 @@ pub async fn target(tx: &mut TenantTx, id: Uuid) -> AppResult<UserTarget> {
     })
 }
 
-pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<User> {
-    let sql = scope.sql_parts(&[SELECT, " where u.id = $1"]);
+/// One user, inside a transaction (`&mut TenantTx`) or not (`scope.acquire()`).
+pub async fn get(db: &mut impl TenantConn, id: Uuid) -> AppResult<User> {
+    let sql = db.sql_parts(&[SELECT, " where u.id = $1"]);
     sqlx::query_as(sql)
         .bind(id)
-        .fetch_optional(scope.db())
-        .await?
-        .ok_or_else(AppError::not_found)
-}
-
-pub async fn get_in(tx: &mut TenantTx, id: Uuid) -> AppResult<User> {
-    let sql = tx.sql_parts(&[SELECT, " where u.id = $1"]);
-    sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(tx.conn())
+        .fetch_optional(db.conn())
         .await?
         .ok_or_else(AppError::not_found)
 }

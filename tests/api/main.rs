@@ -25,6 +25,7 @@ mod mfa;
 mod migrate;
 mod notifications;
 mod onboarding;
+mod proof;
 mod rate_limits;
 mod rbac;
 mod registration;

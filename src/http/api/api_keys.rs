@@ -9,7 +9,7 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppResult, FieldError, FieldErrors, Problem},
     http::{
@@ -17,6 +17,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate,
     },
+    rbac::needs,
     services::api_keys::{self, ApiKey, KeyAccess, manage},
 };
 
@@ -26,7 +27,7 @@ use crate::{
     responses((status = 200, description = "API keys", body = Paginated<ApiKey>)))]
 pub async fn list(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::ApiKeysRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<ApiKey>>> {
     let page = params.page()?;
@@ -158,7 +159,7 @@ pub struct CreatedApiKey {
     ))]
 pub async fn create(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::ApiKeysManage>,
     client: ClientInfo,
     AppJson(body): AppJson<CreateApiKey>,
 ) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
@@ -185,7 +186,7 @@ pub async fn create(
     ))]
 pub async fn revoke(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::ApiKeysManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
@@ -203,7 +204,7 @@ pub async fn revoke(
     ))]
 pub async fn rotate(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::ApiKeysManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<CreatedApiKey>> {

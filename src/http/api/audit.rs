@@ -7,12 +7,13 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     error::{AppError, AppResult, Problem},
     http::{
         extract::AppQuery,
         pagination::{PageParams, Paginated},
     },
+    rbac::needs,
     services::audit::{self, AuditFilter, AuditLog},
 };
 
@@ -42,7 +43,7 @@ pub struct AuditParams {
         (status = 422, description = "Bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::AuditRead>,
     AppQuery(params): AppQuery<AuditParams>,
 ) -> AppResult<Json<Paginated<AuditLog>>> {
     let page = PageParams {

@@ -403,7 +403,10 @@ pub async fn me(principal: Principal) -> AppResult<Json<Me>> {
         }
     };
     let (user, api_key) = match p.actor {
-        Actor::User(id) => (Some(users::get(&p.scope, id).await?), None),
+        Actor::User(id) => (
+            Some(users::get(&mut p.scope.acquire().await?, id).await?),
+            None,
+        ),
         Actor::ApiKey(id) => (None, Some(ApiKeyIdentity { id })),
         Actor::Platform(_) => (None, None),
     };

@@ -14,13 +14,14 @@ use uuid::Uuid;
 
 use crate::{
     AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppError, AppResult, ErrorCode, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
+    rbac::needs,
     services::files::{self, FileMeta, PendingUpload},
     storage::{
         Storage, content_disposition,
@@ -59,7 +60,7 @@ pub struct UploadForm {
     ))]
 pub async fn upload(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesUpload>,
     client: ClientInfo,
     headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
@@ -148,7 +149,7 @@ pub struct CreateUpload {
     ))]
 pub async fn create_upload(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesUpload>,
     AppJson(body): AppJson<CreateUpload>,
 ) -> AppResult<(StatusCode, Json<PendingUpload>)> {
     let mut errors = Vec::new();
@@ -182,7 +183,7 @@ pub async fn create_upload(
     ))]
 pub async fn complete(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesUpload>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<FileMeta>> {
@@ -199,7 +200,7 @@ pub async fn complete(
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<FileMeta>>> {
     let page = params.page()?;
@@ -215,7 +216,7 @@ pub async fn list(
         (status = 404, description = "No such file in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesRead>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<FileMeta>> {
     Ok(Json(files::get(&principal.scope, id).await?))
@@ -255,7 +256,7 @@ pub struct DownloadLink {
     ))]
 pub async fn download(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesRead>,
     AppPath(id): AppPath<Uuid>,
     AppQuery(params): AppQuery<DownloadParams>,
 ) -> AppResult<Response> {
@@ -297,7 +298,7 @@ pub async fn download(
     ))]
 pub async fn delete(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::FilesDelete>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {

@@ -8,7 +8,7 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppResult, FieldErrors, Problem},
     http::{
@@ -16,6 +16,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate,
     },
+    rbac::needs,
     services::{
         invitations::{self, Acceptance, Invitation, InvitationAccepted},
         users::{self, Email},
@@ -68,7 +69,7 @@ impl TryFrom<CreateInvitation> for Invitee {
     ))]
 pub async fn create(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersCreate>,
     client: ClientInfo,
     AppJson(body): AppJson<CreateInvitation>,
 ) -> AppResult<(StatusCode, Json<Invitation>)> {
@@ -93,7 +94,7 @@ pub async fn create(
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<Invitation>>> {
     let page = params.page()?;
@@ -110,7 +111,7 @@ pub async fn list(
         (status = 409, description = "Already accepted", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revoke(
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersCreate>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
@@ -130,7 +131,7 @@ pub async fn revoke(
     ))]
 pub async fn resend(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersCreate>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Invitation>> {

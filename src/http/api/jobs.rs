@@ -7,12 +7,13 @@ use uuid::Uuid;
 
 use crate::{
     AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     error::{AppError, AppResult, FieldError, FieldErrors, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
+    rbac::needs,
     services::jobs::{self, Job, NewJob},
 };
 
@@ -63,11 +64,11 @@ pub struct Accepted {
     ))]
 pub async fn create(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::JobsCreate>,
     AppJson(body): AppJson<CreateJob>,
 ) -> AppResult<(StatusCode, Json<Accepted>)> {
     let job = NewJob::try_from(body)?;
-    let row = jobs::submit(&app.jobs, &principal.scope, job, Some(principal.actor.id())).await?;
+    let row = jobs::submit(&app.jobs, &principal, job).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -109,7 +110,7 @@ fn status_schema() -> utoipa::openapi::Object {
         (status = 422, description = "Bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::JobsRead>,
     AppQuery(filter): AppQuery<JobFilter>,
 ) -> AppResult<Json<Paginated<Job>>> {
     let page = PageParams {
@@ -143,7 +144,10 @@ pub async fn list(
         (status = 200, description = "The job", body = Job),
         (status = 404, description = "No such job in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppResult<Json<Job>> {
+pub async fn get(
+    principal: Granted<needs::JobsRead>,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<Job>> {
     Ok(Json(jobs::get(&principal.scope, id).await?))
 }
 
@@ -159,11 +163,11 @@ pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppR
         (status = 409, description = "The job already finished", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn cancel(
-    principal: TenantPrincipal,
+    principal: Granted<needs::JobsCancel>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<(StatusCode, Json<Job>)> {
     Ok((
         StatusCode::ACCEPTED,
-        Json(jobs::cancel(&principal.scope, id).await?),
+        Json(jobs::cancel(&principal, id).await?),
     ))
 }

@@ -9,10 +9,11 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::principal::TenantPrincipal,
+    auth::{granted::Granted, principal::TenantPrincipal},
     client_address::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{extract::AppPath, validate::ValidJson},
+    rbac::needs,
     services::{
         mfa::{self, Enrolment, Proof, RecoveryCodes},
         sessions::TokenPair,
@@ -161,7 +162,7 @@ pub async fn verify(
         (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn reset_user(
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersUpdate>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {

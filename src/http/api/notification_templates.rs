@@ -11,7 +11,7 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     domain::template_name,
     error::{AppResult, FieldError, FieldErrors, Problem},
@@ -20,6 +20,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate,
     },
+    rbac::needs,
     services::notifications::{self, Channel, Template, TemplateInput, manage_templates, template},
 };
 
@@ -104,7 +105,7 @@ pub struct TemplateFilter {
         (status = 422, description = "Bad channel, limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_templates(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsRead>,
     AppQuery(filter): AppQuery<TemplateFilter>,
 ) -> AppResult<Json<Paginated<Template>>> {
     let page = PageParams {
@@ -127,7 +128,7 @@ pub async fn list_templates(
         (status = 422, description = "Invalid fields or placeholders, or more than 100 placeholders", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_template(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsManageTemplates>,
     client: ClientInfo,
     AppJson(req): AppJson<TemplateRequest>,
 ) -> AppResult<(StatusCode, Json<Template>)> {
@@ -144,7 +145,7 @@ pub async fn create_template(
         (status = 404, description = "No such template in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_template(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsRead>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Template>> {
     Ok(Json(
@@ -162,7 +163,7 @@ pub async fn get_template(
         (status = 422, description = "Invalid fields or placeholders, or more than 100 placeholders", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn replace_template(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsManageTemplates>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     AppJson(req): AppJson<TemplateRequest>,
@@ -180,7 +181,7 @@ pub async fn replace_template(
         (status = 404, description = "No such template in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_template(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsManageTemplates>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {

@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::{
     AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     domain::{Email, channel, template_name},
     error::{AppError, AppResult, FieldError, FieldErrors, Problem},
     http::{
@@ -19,6 +19,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate,
     },
+    rbac::needs,
     services::notifications::{
         self, Channel, LogEntry, Outgoing, Queued,
         compose::{Content, compose},
@@ -53,7 +54,7 @@ fn template(errors: &mut FieldErrors, raw: Option<String>) -> Option<Option<Stri
 /// Queues `message` (see [`notifications::send`]) and answers 202 with its log row.
 async fn send(
     app: &AppState,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::NotificationsSend>,
     message: Outgoing,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
     let queued = notifications::send(&app.mailer, principal, message).await?;
@@ -115,7 +116,7 @@ impl TryFrom<SendEmail> for Send {
     ))]
 pub async fn email(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsSend>,
     AppJson(req): AppJson<SendEmail>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
     let Send { to, content } = Send::try_from(req)?;
@@ -181,7 +182,7 @@ impl TryFrom<SendSms> for Send {
     ))]
 pub async fn sms(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsSend>,
     AppJson(req): AppJson<SendSms>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
     let Send { to, content } = Send::try_from(req)?;
@@ -269,7 +270,7 @@ impl TryFrom<SendPush> for Push {
     ))]
 pub async fn push(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsSend>,
     AppJson(req): AppJson<SendPush>,
 ) -> AppResult<(StatusCode, Json<Queued>)> {
     let Push {
@@ -328,7 +329,7 @@ const SEND_STATUSES: &[&str] = &["queued", "sent", "failed"];
         (status = 422, description = "Bad channel, status, limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn history(
-    principal: TenantPrincipal,
+    principal: Granted<needs::NotificationsRead>,
     AppQuery(filter): AppQuery<HistoryFilter>,
 ) -> AppResult<Json<Paginated<LogEntry>>> {
     let mut errors = Vec::new();

@@ -11,13 +11,14 @@ use uuid::Uuid;
 use validator::Validate;
 
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     error::{AppError, AppResult, ErrorCode, Problem},
     http::{
         extract::{AppPath, AppQuery},
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
+    rbac::needs,
     services::resources::{self, MAX_DATA_BYTES, Resource},
 };
 
@@ -60,7 +61,7 @@ fn if_match(headers: &HeaderMap) -> AppResult<Option<i32>> {
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::ResourcesRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<Resource>>> {
     let page = params.page()?;
@@ -93,12 +94,11 @@ pub struct CreateResource {
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
-    principal: TenantPrincipal,
+    principal: Granted<needs::ResourcesCreate>,
     ValidJson(body): ValidJson<CreateResource>,
 ) -> AppResult<Response> {
     let data = body.data.unwrap_or_else(|| serde_json::json!({}));
-    let resource =
-        resources::create(&principal.scope, &body.name, &data, principal.actor.id()).await?;
+    let resource = resources::create(&principal, &body.name, &data).await?;
     Ok(tagged(StatusCode::CREATED, resource))
 }
 
@@ -109,7 +109,10 @@ pub async fn create(
         (status = 200, description = "The resource (ETag header)", body = Resource),
         (status = 404, description = "No such resource in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppResult<Response> {
+pub async fn get(
+    principal: Granted<needs::ResourcesRead>,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Response> {
     Ok(tagged(
         StatusCode::OK,
         resources::get(&principal.scope, id).await?,
@@ -139,20 +142,14 @@ pub struct ReplaceResource {
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn replace(
-    principal: TenantPrincipal,
+    principal: Granted<needs::ResourcesUpdate>,
     headers: HeaderMap,
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<ReplaceResource>,
 ) -> AppResult<Response> {
     let expected = if_match(&headers)?;
-    let resource = resources::update(
-        &principal.scope,
-        id,
-        Some(&body.name),
-        Some(&body.data),
-        expected,
-    )
-    .await?;
+    let resource =
+        resources::update(&principal, id, Some(&body.name), Some(&body.data), expected).await?;
     Ok(tagged(StatusCode::OK, resource))
 }
 
@@ -180,14 +177,14 @@ pub struct PatchResource {
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn patch(
-    principal: TenantPrincipal,
+    principal: Granted<needs::ResourcesUpdate>,
     headers: HeaderMap,
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<PatchResource>,
 ) -> AppResult<Response> {
     let expected = if_match(&headers)?;
     let resource = resources::update(
-        &principal.scope,
+        &principal,
         id,
         body.name.as_deref(),
         body.data.as_ref(),
@@ -207,11 +204,11 @@ pub async fn patch(
         (status = 412, description = "Stale If-Match", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
-    principal: TenantPrincipal,
+    principal: Granted<needs::ResourcesDelete>,
     headers: HeaderMap,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
     let expected = if_match(&headers)?;
-    resources::delete(&principal.scope, id, expected).await?;
+    resources::delete(&principal, id, expected).await?;
     Ok(StatusCode::NO_CONTENT)
 }

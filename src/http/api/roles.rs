@@ -11,7 +11,7 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, FieldErrors, Problem},
     http::{
@@ -19,7 +19,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate,
     },
-    rbac::{Grant, Permission},
+    rbac::{Grant, Permission, needs},
     services::roles::{self, Role, manage},
 };
 
@@ -116,7 +116,7 @@ fn parse_grant(field: &str, raw: String) -> Result<Grant, FieldError> {
     security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Roles", body = Paginated<Role>)))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<Role>>> {
     let page = params.page()?;
@@ -180,7 +180,7 @@ fn role_grants() -> Array {
     ))]
 pub async fn create(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppJson(body): AppJson<CreateRole>,
 ) -> AppResult<(StatusCode, Json<Role>)> {
@@ -204,8 +204,13 @@ pub async fn create(
         (status = 200, description = "The role", body = Role),
         (status = 404, description = "No such role in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppResult<Json<Role>> {
-    Ok(Json(roles::get(&principal.scope, id).await?))
+pub async fn get(
+    principal: Granted<needs::RolesRead>,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<Role>> {
+    Ok(Json(
+        roles::get(&mut principal.scope.acquire().await?, id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]
@@ -252,7 +257,7 @@ impl TryFrom<UpdateRole> for RoleChanges {
     ))]
 pub async fn update(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<UpdateRole>,
@@ -281,7 +286,7 @@ pub async fn update(
     ))]
 pub async fn delete(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
@@ -319,7 +324,7 @@ impl TryFrom<AddPermission> for Grant {
     ))]
 pub async fn add_permission(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<AddPermission>,
@@ -352,7 +357,7 @@ pub struct RolePermissionPath {
     ))]
 pub async fn remove_permission(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesManage>,
     client: ClientInfo,
     AppPath(RolePermissionPath { id, permission }): AppPath<RolePermissionPath>,
 ) -> AppResult<Json<Role>> {

@@ -7,13 +7,14 @@ use utoipa::ToSchema;
 
 use crate::{
     app::AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, Problem},
     http::{
         extract::{AppJson, AppQuery},
         pagination::{PageParams, Paginated},
     },
+    rbac::needs,
     services::scaling::{
         self, Decision, Policy, PolicyInput, Sample, ScalingEvent, ScalingStatus, TenantCapacity,
     },
@@ -35,7 +36,7 @@ const MAX_RPS: f64 = 1e9;
     ))]
 pub async fn status(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::ScalingRead>,
 ) -> AppResult<Json<ScalingStatus>> {
     let plan = principal.tenant.plan;
     Ok(Json(
@@ -55,7 +56,7 @@ pub async fn status(
     ))]
 pub async fn set_policy(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::ScalingManage>,
     client: ClientInfo,
     AppJson(body): AppJson<PolicyInput>,
 ) -> AppResult<Json<ScalingStatus>> {
@@ -71,7 +72,7 @@ pub async fn set_policy(
     responses((status = 200, description = "Events", body = Paginated<ScalingEvent>)))]
 pub async fn events(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::ScalingRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<ScalingEvent>>> {
     let page = params.page()?;
@@ -167,7 +168,7 @@ fn samples(input: &[SampleInput]) -> Result<Vec<Sample>, Vec<FieldError>> {
     ))]
 pub async fn simulate(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::ScalingRead>,
     AppJson(body): AppJson<SimulateRequest>,
 ) -> AppResult<Json<SimulateResponse>> {
     let plan = principal.tenant.plan;

@@ -13,13 +13,17 @@ use crate::{
     app::AppState,
     auth::invalidation::Change,
     auth::password::Password,
-    auth::principal::{MaybePrincipal, Principal},
+    auth::{
+        granted::GrantedOrPlatform,
+        principal::{MaybePrincipal, Principal},
+    },
     client_address::ClientInfo,
     error::{AppError, AppResult, FieldError, FieldErrors, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
+    rbac::needs,
     services::{
         onboarding::{self, NewTenant, Onboarded},
         tenants::{
@@ -276,8 +280,12 @@ pub async fn current(principal: crate::auth::principal::TenantPrincipal) -> Json
 /// The tenant `id` as the caller may see it: platform operators see any, a tenant
 /// principal only its own (another tenant's id is 404, like one that does not exist).
 /// A tenant principal's own tenant was loaded when it authenticated: no second read.
-pub(crate) async fn visible(app: &AppState, principal: &Principal, id: Uuid) -> AppResult<Tenant> {
-    match principal.tenant() {
+pub(crate) async fn visible<P>(
+    app: &AppState,
+    caller: &GrantedOrPlatform<P>,
+    id: Uuid,
+) -> AppResult<Tenant> {
+    match caller.tenant() {
         Some(p) if p.tenant_id() == id => Ok(Tenant::clone(&p.tenant)),
         Some(_) => Err(AppError::not_found()),
         None => tenants::find(&app.db, id)
@@ -295,7 +303,7 @@ pub(crate) async fn visible(app: &AppState, principal: &Principal, id: Uuid) -> 
     ))]
 pub async fn get(
     State(app): State<AppState>,
-    principal: Principal,
+    principal: GrantedOrPlatform<needs::TenantRead>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Tenant>> {
     Ok(Json(visible(&app, &principal, id).await?))
@@ -341,7 +349,7 @@ pub struct SettingsDoc {
     ))]
 pub async fn update(
     State(app): State<AppState>,
-    principal: Principal,
+    principal: GrantedOrPlatform<needs::TenantUpdate>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<UpdateTenant>,
@@ -374,7 +382,7 @@ pub async fn update(
         settings,
         plan: body.plan,
     };
-    let tenant = tenants::update(&app.db, id, changes, principal.actor(), &client).await?;
+    let tenant = tenants::manage::update(&app.db, id, changes, &principal, &client).await?;
     app.invalidations.invalidate(Change::Tenant(id)).await;
     Ok(Json(tenant))
 }
@@ -389,14 +397,14 @@ pub async fn update(
     ))]
 pub async fn delete(
     State(app): State<AppState>,
-    principal: Principal,
+    principal: GrantedOrPlatform<needs::TenantDelete>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<(StatusCode, Json<Tenant>)> {
     visible(&app, &principal, id).await?;
     // The tenant's own audit log goes with its schema: `tenant.deleted` is recorded in
     // platform.audit_logs, in the same transaction.
-    let tenant = tenants::mark_deleted(&app.db, id, principal.actor(), &client).await?;
+    let tenant = tenants::manage::mark_deleted(&app.db, id, &principal, &client).await?;
     app.invalidations.invalidate(Change::Tenant(id)).await;
     tracing::info!(tenant_id = %id, actor = %principal.actor(), "tenant deleted; purging");
     // The purge is a job: it survives a restart, and should this push fail the

@@ -8,9 +8,10 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    auth::principal::{Principal, TenantPrincipal},
+    auth::granted::{Granted, GrantedOrPlatform},
     error::{AppError, AppResult, Problem},
     http::extract::{AppPath, AppQuery},
+    rbac::needs,
     services::{
         metering::Metric,
         usage::{self, Usage, UsageQuery},
@@ -74,7 +75,7 @@ impl UsageParams {
     ))]
 pub async fn usage(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsageRead>,
     AppQuery(params): AppQuery<UsageParams>,
 ) -> AppResult<Json<Usage>> {
     let query = params.query()?;
@@ -95,7 +96,7 @@ pub async fn usage(
     ))]
 pub async fn tenant_usage(
     State(app): State<AppState>,
-    principal: Principal,
+    principal: GrantedOrPlatform<needs::UsageRead>,
     AppPath(id): AppPath<Uuid>,
     AppQuery(params): AppQuery<UsageParams>,
 ) -> AppResult<Json<Usage>> {

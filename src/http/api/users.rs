@@ -8,7 +8,7 @@ use validator::Validate;
 
 use crate::{
     app::AppState,
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppResult, FieldErrors, Problem},
     http::{
@@ -16,6 +16,7 @@ use crate::{
         pagination::{PageParams, Paginated},
         validate::{self, ValidJson},
     },
+    rbac::needs,
     services::users::{
         self, Email, User,
         manage::{self, NewAccount},
@@ -30,7 +31,7 @@ use crate::{
         (status = 422, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<User>>> {
     let page = params.page()?;
@@ -92,7 +93,7 @@ impl TryFrom<CreateUser> for NewAccount {
     ))]
 pub async fn create(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersCreate>,
     client: ClientInfo,
     AppJson(body): AppJson<CreateUser>,
 ) -> AppResult<(StatusCode, Json<User>)> {
@@ -108,8 +109,13 @@ pub async fn create(
         (status = 200, description = "The user", body = User),
         (status = 404, description = "No such user in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(principal: TenantPrincipal, AppPath(id): AppPath<Uuid>) -> AppResult<Json<User>> {
-    Ok(Json(users::get(&principal.scope, id).await?))
+pub async fn get(
+    principal: Granted<needs::UsersRead>,
+    AppPath(id): AppPath<Uuid>,
+) -> AppResult<Json<User>> {
+    Ok(Json(
+        users::get(&mut principal.scope.acquire().await?, id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema, Validate)]
@@ -137,7 +143,7 @@ pub struct UpdateUser {
     ))]
 pub async fn update(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersUpdate>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<UpdateUser>,
@@ -166,7 +172,7 @@ pub async fn update(
     ))]
 pub async fn delete(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::UsersDelete>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
@@ -194,7 +200,7 @@ pub struct SetRoles {
     ))]
 pub async fn set_roles(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::RolesAssign>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     ValidJson(body): ValidJson<SetRoles>,

@@ -7,13 +7,14 @@ use uuid::Uuid;
 
 use crate::{
     app::AppState,
-    auth::principal::TenantPrincipal,
+    auth::{granted::Granted, principal::TenantPrincipal},
     client_address::ClientInfo,
     error::{AppError, AppResult, Problem},
     http::{
         extract::{AppJson, AppPath, AppQuery},
         pagination::{PageParams, Paginated},
     },
+    rbac::needs,
     services::webhooks::{
         endpoints::{self, Endpoint, EndpointFields},
         events::{self, EventTypeInfo},
@@ -125,7 +126,7 @@ pub struct RotatedSecret {
     params(PageParams), security(("bearer" = []), ("api_key" = [])),
     responses((status = 200, description = "Endpoints (never their secrets)", body = Paginated<Endpoint>)))]
 pub async fn list_endpoints(
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksRead>,
     AppQuery(params): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<Endpoint>>> {
     let page = params.page()?;
@@ -142,7 +143,7 @@ pub async fn list_endpoints(
     ))]
 pub async fn create_endpoint(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksManage>,
     client: ClientInfo,
     AppJson(body): AppJson<CreateEndpoint>,
 ) -> AppResult<(StatusCode, Json<CreatedEndpoint>)> {
@@ -169,7 +170,7 @@ pub async fn create_endpoint(
         (status = 404, description = "No such endpoint in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_endpoint(
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksRead>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<Endpoint>> {
     Ok(Json(endpoints::get(&principal.scope, id).await?))
@@ -185,7 +186,7 @@ pub async fn get_endpoint(
     ))]
 pub async fn update_endpoint(
     State(app): State<AppState>,
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<UpdateEndpoint>,
@@ -211,7 +212,7 @@ pub async fn update_endpoint(
         (status = 404, description = "No such endpoint in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete_endpoint(
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<StatusCode> {
@@ -228,7 +229,7 @@ pub async fn delete_endpoint(
         (status = 404, description = "No such endpoint in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn rotate_secret(
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<RotatedSecret>> {
@@ -252,7 +253,7 @@ pub struct TestQueued {
         (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn test_endpoint(
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<(StatusCode, Json<TestQueued>)> {
@@ -285,7 +286,7 @@ fn message_status() -> utoipa::openapi::Object {
         (status = 422, description = "Unknown status or event type", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list_messages(
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksRead>,
     AppQuery(params): AppQuery<MessageParams>,
     AppQuery(paging): AppQuery<PageParams>,
 ) -> AppResult<Json<Paginated<Message>>> {
@@ -324,7 +325,7 @@ pub async fn list_messages(
         (status = 404, description = "No such message in this tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get_message(
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksRead>,
     AppPath(id): AppPath<Uuid>,
 ) -> AppResult<Json<MessageDetail>> {
     Ok(Json(messages::get(&principal.scope, id).await?))
@@ -355,7 +356,7 @@ pub struct Retried {
         (status = 409, description = "No delivery failed, or an attempt to that endpoint is in progress", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn retry_message(
-    principal: TenantPrincipal,
+    principal: Granted<needs::WebhooksManage>,
     client: ClientInfo,
     AppPath(id): AppPath<Uuid>,
     body: axum::body::Bytes,

@@ -8,13 +8,14 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
+        granted::Granted,
         invalidation::{Change, Invalidations},
         principal::TenantPrincipal,
     },
     client_address::ClientInfo,
     db::TenantTx,
     error::AppResult,
-    rbac::owner_model,
+    rbac::{needs, owner_model},
     services::{
         api_keys::{self, ApiKey, KeyAccess},
         audit::{self, AuditEntry},
@@ -26,14 +27,16 @@ use crate::{
 /// (shown once).
 pub async fn create(
     key_env: &str,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     name: &str,
     access: KeyAccess,
     expires_at: Option<DateTime<Utc>>,
 ) -> AppResult<(ApiKey, String)> {
-    let access = api_keys::resolve(&principal.scope, access).await?;
-    let cleared = owner_model::grant(&principal.authority(), &access.grants)?;
+    let access = owner_model::grant(
+        &principal.authority(),
+        api_keys::resolve(&principal.scope, access).await?,
+    )?;
     let mut tx = principal.scope.begin().await?;
     let (api_key, key) = api_keys::create(
         &mut tx,
@@ -42,7 +45,6 @@ pub async fn create(
         name,
         access,
         expires_at,
-        cleared,
     )
     .await?;
     audit_key(&mut tx, principal, client, "api_key.created", &api_key).await?;
@@ -53,7 +55,7 @@ pub async fn create(
 /// Revokes a key: it stops working at once on this replica, within 30 s everywhere.
 pub async fn revoke(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {
@@ -72,7 +74,7 @@ pub async fn revoke(
 pub async fn rotate(
     invalidations: &Invalidations,
     key_env: &str,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::ApiKeysManage>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<(ApiKey, String)> {

@@ -22,11 +22,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::{granted::Granted, principal::TenantPrincipal},
     client_address::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode, FieldError},
     jobs::{JobMessage, JobType, Lane},
+    rbac::needs,
     services::webhooks::{self, EventType},
     services::{
         audit::{self, AuditEntry},
@@ -195,7 +196,7 @@ fn uploaded_entry(
 pub async fn upload<S, E>(
     storage: &Storage,
     meter: &Meter,
-    p: &TenantPrincipal,
+    p: &Granted<needs::FilesUpload>,
     client: &ClientInfo,
     name: &str,
     content_type: &str,
@@ -347,7 +348,7 @@ pub async fn download_url(
 pub async fn delete(
     storage: &Storage,
     meter: &Meter,
-    p: &TenantPrincipal,
+    p: &Granted<needs::FilesDelete>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {

@@ -23,7 +23,7 @@ pub struct PendingUpload {
 pub async fn create_upload(
     storage: &Storage,
     queue: &JobQueue,
-    p: &TenantPrincipal,
+    p: &Granted<needs::FilesUpload>,
     name: &str,
     content_type: &str,
     size: u64,
@@ -86,7 +86,7 @@ pub async fn create_upload(
 pub async fn complete(
     storage: &Storage,
     meter: &Meter,
-    p: &TenantPrincipal,
+    p: &Granted<needs::FilesUpload>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<FileMeta> {

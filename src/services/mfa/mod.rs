@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
+        granted::Granted,
         principal::{Actor, TenantPrincipal},
         totp,
     },
@@ -21,7 +22,7 @@ use crate::{
     config::AuthConfig,
     db::TenantTx,
     error::{AppError, AppResult, ErrorCode},
-    rbac::owner_model,
+    rbac::{needs, owner_model},
     services::{
         audit::{self, AuditEntry},
         users,
@@ -159,7 +160,7 @@ pub async fn enroll(auth: &AuthConfig, principal: &TenantPrincipal) -> AppResult
         .bind(sealed)
         .execute(tx.conn())
         .await?;
-    let user = users::get_in(&mut tx, user_id).await?;
+    let user = users::get(&mut tx, user_id).await?;
     tx.commit().await?;
     let secret = totp::base32(&secret);
     let account = format!("{} ({})", user.email, principal.tenant.slug);
@@ -256,7 +257,7 @@ pub async fn remove(
 /// An administrator's reset of a user's MFA (a lost authenticator), under the owner
 /// model: the target's permissions must be within the actor's.
 pub async fn reset(
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersUpdate>,
     target_id: Uuid,
     client: &ClientInfo,
 ) -> AppResult<()> {

@@ -6,10 +6,11 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::{granted::Granted, principal::TenantPrincipal},
     client_address::ClientInfo,
     db::TenantTx,
     error::AppResult,
+    rbac::needs,
     services::{
         audit::{self, AuditEntry},
         notifications::{self, Template, TemplateInput},
@@ -18,7 +19,7 @@ use crate::{
 
 /// Creates a template.
 pub async fn create(
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::NotificationsManageTemplates>,
     client: &ClientInfo,
     input: &TemplateInput,
 ) -> AppResult<Template> {
@@ -38,7 +39,7 @@ pub async fn create(
 
 /// Replaces a template.
 pub async fn replace(
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::NotificationsManageTemplates>,
     client: &ClientInfo,
     id: Uuid,
     input: &TemplateInput,
@@ -58,7 +59,11 @@ pub async fn replace(
 }
 
 /// Deletes a template (sends already queued with it are not affected).
-pub async fn delete(principal: &TenantPrincipal, client: &ClientInfo, id: Uuid) -> AppResult<()> {
+pub async fn delete(
+    principal: &Granted<needs::NotificationsManageTemplates>,
+    client: &ClientInfo,
+    id: Uuid,
+) -> AppResult<()> {
     let mut tx = principal.scope.begin().await?;
     let template = notifications::delete_template(&mut tx, id).await?;
     audit_template(

@@ -24,10 +24,11 @@ pub use backend::{Notifier, Outgoing};
 pub use mailer::Mailer;
 
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult, ErrorCode, on_unique},
     jobs::{JobMessage, JobQueue, JobType, Lane},
+    rbac::needs,
     services::{
         jobs::{self, DEFAULT_MAX_ATTEMPTS, NewJob},
         rate_limit::{MailRefusal, RateLimiter},
@@ -467,7 +468,7 @@ pub async fn record(
 /// transaction, and hands the job to the queue.
 pub async fn send(
     mailer: &Mailer,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::NotificationsSend>,
     message: Outgoing,
 ) -> AppResult<Queued> {
     let plan = principal.tenant.plan;

@@ -7,13 +7,14 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
+        granted::Granted,
         invalidation::{Change, Invalidations},
         principal::TenantPrincipal,
     },
     client_address::ClientInfo,
     db::TenantTx,
     error::AppResult,
-    rbac::{Grant, PermissionSet, owner_model},
+    rbac::{Grant, PermissionSet, needs, owner_model},
     services::{
         audit::{self, AuditEntry},
         roles::{self, Role},
@@ -24,18 +25,18 @@ use crate::{
 /// Creates a custom role with `grants`, all within the caller's own permissions.
 pub async fn create(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     name: &str,
     description: Option<&str>,
     grants: &[Grant],
 ) -> AppResult<Role> {
-    let cleared = owner_model::grant(
+    let grants = owner_model::grant(
         &principal.authority(),
-        &PermissionSet::new(grants.iter().cloned()),
+        PermissionSet::new(grants.iter().cloned()),
     )?;
     let mut tx = principal.scope.begin().await?;
-    let role = roles::create(&mut tx, name, description, grants, cleared).await?;
+    let role = roles::create(&mut tx, name, description, grants).await?;
     audit_role(&mut tx, principal, client, "role.created", &role).await?;
     invalidations
         .commit(tx, Change::Tenant(principal.tenant_id()))
@@ -46,7 +47,7 @@ pub async fn create(
 /// Renames or re-describes a custom role.
 pub async fn update(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
     name: Option<&str>,
@@ -66,7 +67,7 @@ pub async fn update(
 /// Deletes a custom role; its users lose its permissions.
 pub async fn delete(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {
@@ -74,7 +75,7 @@ pub async fn delete(
     let cleared =
         owner_model::delete_role(&principal.authority(), &roles::target(&mut tx, id).await?)?;
     // The row is locked by `target`: read in the same transaction.
-    let role = roles::get_in(&mut tx, id).await?;
+    let role = roles::get(&mut tx, id).await?;
     roles::delete(&mut tx, cleared).await?;
     audit_role(&mut tx, principal, client, "role.deleted", &role).await?;
     invalidations
@@ -86,7 +87,7 @@ pub async fn delete(
 /// Grants `grant` (within the caller's own permissions) to a custom role.
 pub async fn add_permission(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
     grant: Grant,
@@ -94,8 +95,8 @@ pub async fn add_permission(
     let mut tx = principal.scope.begin().await?;
     let authority = principal.authority();
     let cleared = owner_model::update_role(&authority, &roles::target(&mut tx, id).await?)?;
-    let granted = owner_model::grant(&authority, &PermissionSet::new([grant.clone()]))?;
-    let role = roles::add_permission(&mut tx, cleared, &grant, granted).await?;
+    let granted = owner_model::grant(&authority, PermissionSet::new([grant]))?;
+    let role = roles::add_permission(&mut tx, cleared, granted).await?;
     audit_role(&mut tx, principal, client, "role.permission_added", &role).await?;
     invalidations
         .commit(tx, Change::Tenant(principal.tenant_id()))
@@ -106,7 +107,7 @@ pub async fn add_permission(
 /// Takes `grant` from a custom role.
 pub async fn remove_permission(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesManage>,
     client: &ClientInfo,
     id: Uuid,
     grant: &Grant,

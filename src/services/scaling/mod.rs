@@ -23,9 +23,10 @@ pub use decision::{Action, Decision, History};
 pub use policy::{Policy, PolicyInput};
 
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     error::{AppError, AppResult},
+    rbac::needs,
     services::{
         audit::{self, AuditEntry},
         tenants::Plan,
@@ -147,7 +148,7 @@ pub async fn policy_of(db: &PgPool, tenant_id: Uuid, plan: Plan) -> AppResult<(P
 /// plan): [`set_policy`], then the audit entry.
 pub async fn update_policy(
     db: &PgPool,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::ScalingManage>,
     client: &ClientInfo,
     policy: Policy,
 ) -> AppResult<ScalingStatus> {

@@ -7,13 +7,13 @@ use uuid::Uuid;
 
 use crate::{
     auth::{
+        granted::Granted,
         invalidation::{Change, Invalidations},
         password::{self, Password},
-        principal::TenantPrincipal,
     },
     client_address::ClientInfo,
     error::AppResult,
-    rbac::owner_model,
+    rbac::{needs, owner_model},
     services::{
         audit::{self, AuditEntry},
         identity,
@@ -38,14 +38,16 @@ pub struct NewAccount {
 /// Creates a user with `account.roles` and queues the verification mail to them.
 pub async fn create(
     mailer: &Mailer,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersCreate>,
     client: &ClientInfo,
     account: NewAccount,
 ) -> AppResult<User> {
     let password_hash = password::hash(account.password).await?;
     let mut tx = principal.scope.begin().await?;
-    let resolved = users::resolve_roles(&mut tx, &account.roles).await?;
-    let cleared = owner_model::grant(&principal.authority(), &resolved.grants)?;
+    let roles = owner_model::grant(
+        &principal.authority(),
+        users::resolve_roles(&mut tx, &account.roles).await?,
+    )?;
     let id = users::create(
         &mut tx,
         NewUser {
@@ -55,8 +57,7 @@ pub async fn create(
             last_name: account.last_name,
             self_registered: false,
         },
-        &resolved,
-        cleared,
+        roles,
     )
     .await?;
     let token =
@@ -68,7 +69,7 @@ pub async fn create(
             .metadata(json!({"roles": account.roles})),
     )
     .await?;
-    let user = users::get_in(&mut tx, id).await?;
+    let user = users::get(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserCreated, &user).await?;
     // The platform's own mail (no creator): to the address as stored.
     let verification = notifications::queue_platform_in(
@@ -91,7 +92,7 @@ pub async fn create(
 /// sessions end), `Some(true)` reactivates.
 pub async fn update(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersUpdate>,
     client: &ClientInfo,
     id: Uuid,
     first_name: Option<String>,
@@ -122,7 +123,7 @@ pub async fn update(
             .metadata(json!({"is_active": is_active})),
     )
     .await?;
-    let user = users::get_in(&mut tx, id).await?;
+    let user = users::get(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
     invalidations
         .commit(tx, Change::Tenant(principal.tenant_id()))
@@ -133,7 +134,7 @@ pub async fn update(
 /// Deletes a user; their sessions end with them.
 pub async fn delete(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::UsersDelete>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<()> {
@@ -159,7 +160,7 @@ pub async fn delete(
 /// Replaces a user's roles with `roles` (names).
 pub async fn set_roles(
     invalidations: &Invalidations,
-    principal: &TenantPrincipal,
+    principal: &Granted<needs::RolesAssign>,
     client: &ClientInfo,
     id: Uuid,
     roles: Vec<String>,
@@ -167,13 +168,10 @@ pub async fn set_roles(
     let mut tx = principal.scope.begin().await?;
     let target = users::target(&mut tx, id).await?;
     let resolved = users::resolve_roles(&mut tx, &roles).await?;
-    let cleared = owner_model::set_user_roles(
-        &principal.authority(),
-        &target,
-        &resolved.grants,
-        resolved.has_admin,
-    )?;
-    users::set_roles(&mut tx, cleared, &resolved).await?;
+    let keeps_admin = resolved.has_admin;
+    let cleared =
+        owner_model::set_user_roles(&principal.authority(), &target, resolved, keeps_admin)?;
+    users::set_roles(&mut tx, cleared).await?;
     audit::record_in(
         &mut tx,
         AuditEntry::new(Some(principal.actor), "user.roles_assigned", client)
@@ -181,7 +179,7 @@ pub async fn set_roles(
             .metadata(json!({"roles": roles})),
     )
     .await?;
-    let user = users::get_in(&mut tx, id).await?;
+    let user = users::get(&mut tx, id).await?;
     webhooks::emit(&mut tx, EventType::UserUpdated, &user).await?;
     invalidations
         .commit(tx, Change::Tenant(principal.tenant_id()))

@@ -12,10 +12,11 @@ use super::{
     target::{self, TargetRules},
 };
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::{granted::Granted, principal::TenantPrincipal},
     client_address::ClientInfo,
     db::{TenantScope, TenantTx},
     error::{AppError, AppResult},
+    rbac::needs,
     services::audit::{self, AuditEntry},
 };
 
@@ -124,7 +125,7 @@ fn audit_entry(
 
 /// Creates an endpoint (fields already [`check`]ed); the secret is returned this once.
 pub async fn create(
-    p: &TenantPrincipal,
+    p: &Granted<needs::WebhooksManage>,
     client: &ClientInfo,
     fields: EndpointFields,
 ) -> AppResult<(Endpoint, String)> {
@@ -186,7 +187,7 @@ pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<Endpoint> {
 
 /// Applies `fields`; enabling an endpoint clears why it was disabled and its failure run.
 pub async fn update(
-    p: &TenantPrincipal,
+    p: &Granted<needs::WebhooksManage>,
     client: &ClientInfo,
     id: Uuid,
     fields: EndpointFields,
@@ -224,7 +225,11 @@ pub async fn update(
 }
 
 /// Deletes an endpoint; its pending deliveries go with it (the history stays).
-pub async fn delete(p: &TenantPrincipal, client: &ClientInfo, id: Uuid) -> AppResult<()> {
+pub async fn delete(
+    p: &Granted<needs::WebhooksManage>,
+    client: &ClientInfo,
+    id: Uuid,
+) -> AppResult<()> {
     let mut tx = p.scope.begin().await?;
     let sql = tx.sql_parts(&[
         "delete from {schema}.webhook_endpoints where id = $1 returning ",
@@ -257,7 +262,7 @@ pub async fn delete(p: &TenantPrincipal, client: &ClientInfo, id: Uuid) -> AppRe
 /// Replaces the secret; the previous one keeps signing (a second signature) for
 /// [`ROTATION_GRACE`], so receivers can switch without losing a message.
 pub async fn rotate_secret(
-    p: &TenantPrincipal,
+    p: &Granted<needs::WebhooksManage>,
     client: &ClientInfo,
     id: Uuid,
 ) -> AppResult<String> {
@@ -287,7 +292,11 @@ pub async fn rotate_secret(
 
 /// Sends a `webhook.test` event to this endpoint alone (even one not subscribed to it,
 /// but not a disabled one: 409). Returns the message id.
-pub async fn send_test(p: &TenantPrincipal, client: &ClientInfo, id: Uuid) -> AppResult<Uuid> {
+pub async fn send_test(
+    p: &Granted<needs::WebhooksManage>,
+    client: &ClientInfo,
+    id: Uuid,
+) -> AppResult<Uuid> {
     let mut tx: TenantTx = p.scope.begin().await?;
     let sql = tx.sql("select enabled from {schema}.webhook_endpoints where id = $1");
     let enabled: bool = sqlx::query_scalar(sql)

@@ -9,10 +9,11 @@ use uuid::Uuid;
 
 use super::events;
 use crate::{
-    auth::principal::TenantPrincipal,
+    auth::granted::Granted,
     client_address::ClientInfo,
     db::TenantScope,
     error::{AppError, AppResult, ErrorCode},
+    rbac::needs,
     services::audit::{self, AuditEntry},
 };
 
@@ -151,7 +152,7 @@ pub async fn get(scope: &TenantScope, id: Uuid) -> AppResult<MessageDetail> {
 /// it, to an enabled endpoint), or else to every endpoint whose delivery failed (409 when
 /// none did). Returns the endpoints it was queued for.
 pub async fn retry(
-    p: &TenantPrincipal,
+    p: &Granted<needs::WebhooksManage>,
     client: &ClientInfo,
     id: Uuid,
     endpoint: Option<Uuid>,
