@@ -12,7 +12,10 @@
 //! - `BARE_BIND_ADDR` (default `127.0.0.1:18081`);
 //! - `DATABASE_URL` (the product's database) and `DATABASE_MAX_CONNECTIONS` (16);
 //! - `BARE_TENANT_ID`: the tenant whose schema holds the resource (its first user owns the
-//!   resources the bare handler creates).
+//!   resources the bare handler creates);
+//! - `BARE_POOL`: `sqlx` (the default: sqlx's pool as it comes, which pings a connection
+//!   before handing it out) or `product` (the product's pool settings, `db::connect`,
+//!   which skips that ping for a connection used within the last second).
 
 use std::net::SocketAddr;
 
@@ -104,10 +107,16 @@ async fn main() -> anyhow::Result<()> {
         .parse()?;
     let schema = TenantSchema::for_tenant(tenant).quoted();
     let leak = |sql: String| -> &'static str { Box::leak(sql.into_boxed_str()) };
-    let db = PgPoolOptions::new()
-        .max_connections(connections)
-        .connect(&url)
-        .await?;
+    let db = match env("BARE_POOL").as_deref() {
+        None | Some("sqlx") => {
+            PgPoolOptions::new()
+                .max_connections(connections)
+                .connect(&url)
+                .await?
+        }
+        Some("product") => tenantry::db::connect(&url, connections)?,
+        Some(other) => anyhow::bail!("BARE_POOL is sqlx or product, not {other}"),
+    };
     let owner = sqlx::query_scalar(AssertSqlSafe(format!(
         "select id from {schema}.users order by created_at limit 1"
     )))

@@ -29,7 +29,7 @@ pub struct App {
     pub config: Config,
     /// The platform pool (and, with `DATABASE_TENANT_POOLS=1`, the tenants' too).
     pub db: PgPool,
-    /// The pools of tenant-scoped work; see [`App::tenant_scope`].
+    /// The pools of tenant-scoped work; see [`crate::db::TenantPools::scope`].
     pub tenant_db: crate::db::TenantPools,
     pub redis: crate::redis::Redis,
     pub metrics: Metrics,
@@ -207,11 +207,6 @@ impl App {
             job_runtime,
             config,
         })
-    }
-
-    /// The tenant's schema, on the tenant's pool.
-    pub fn tenant_scope(&self, tenant_id: uuid::Uuid) -> crate::db::TenantScope {
-        self.tenant_db.scope(tenant_id)
     }
 
     /// A Redis key in this deployment's namespace.
