@@ -3,6 +3,8 @@
 pub mod actor;
 pub mod channel;
 pub mod email;
+pub mod job_type;
+pub mod permission;
 pub mod plan;
 pub mod role_name;
 pub mod storable_json;
@@ -12,5 +14,7 @@ pub mod tenant_slug;
 pub use actor::Actor;
 pub use channel::Channel;
 pub use email::Email;
+pub use job_type::JobType;
+pub use permission::{Grant, Permission};
 pub use plan::Plan;
 pub use tenant_slug::TenantSlug;
