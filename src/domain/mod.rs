@@ -9,6 +9,8 @@ pub mod plan;
 pub mod role_name;
 pub mod storable_json;
 pub mod template_name;
+pub mod tenant;
+pub mod tenant_settings;
 pub mod tenant_slug;
 
 pub use actor::Actor;
@@ -17,4 +19,5 @@ pub use email::Email;
 pub use job_type::JobType;
 pub use permission::{Grant, Permission};
 pub use plan::Plan;
+pub use tenant::Tenant;
 pub use tenant_slug::TenantSlug;

@@ -40,7 +40,7 @@ impl SelfRegistration {
     }
 
     /// Domains compare case-insensitively: they are kept lowercase.
-    pub(super) fn normalized(mut self) -> Self {
+    pub fn normalized(mut self) -> Self {
         if let Some(domains) = &mut self.allowed_email_domains {
             for domain in domains.iter_mut() {
                 domain.make_ascii_lowercase();
