@@ -64,11 +64,14 @@ impl Background {
         self.stop.cancel();
     }
 
-    /// Begins the shutdown when the process receives SIGTERM or Ctrl-C.
-    pub fn stop_on_signal(&self) {
+    /// Begins the shutdown when `signal` ([`shutdown_signal`]) completes. A process
+    /// calls [`shutdown_signal`] before it starts its background work, so its handlers
+    /// are in place before the first job runs: a SIGTERM that came earlier would meet
+    /// the default action and kill the process with its jobs.
+    pub fn stop_when(&self, signal: impl std::future::Future<Output = ()> + Send + 'static) {
         let stop = self.stop.clone();
         tokio::spawn(async move {
-            shutdown_signal().await;
+            signal.await;
             stop.cancel();
         });
     }
@@ -96,25 +99,34 @@ impl Drop for Background {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM; the handlers are installed when this is called.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let received = async |signal: Option<tokio::signal::unix::Signal>| match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            };
+            tokio::select! {
+                () = received(interrupt) => {},
+                () = received(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown signal received: finishing requests in flight");
     }
-    tracing::info!("shutdown signal received: finishing requests in flight");
 }

@@ -143,8 +143,9 @@ async fn serve(config: Config, no_workers: bool) -> anyhow::Result<ExitCode> {
     } else {
         Subsystem::API
     };
+    let signal = crate::background::shutdown_signal();
     let background = Background::start(&state, subsystems);
-    background.stop_on_signal();
+    background.stop_when(signal);
     let metrics = serve_metrics(&state, &background).await?;
     let served = http::serve(state.clone(), listener, background.stopping()).await;
     // The requests in flight have finished: the running jobs finish, then what both
@@ -168,8 +169,9 @@ async fn run_worker(config: Config) -> anyhow::Result<ExitCode> {
     if state.config.app_env != AppEnv::Production {
         migrate::run_shared(&state.db).await?;
     }
+    let signal = crate::background::shutdown_signal();
     let background = Background::start(&state, Subsystem::WORKER);
-    background.stop_on_signal();
+    background.stop_when(signal);
     let metrics = serve_metrics(&state, &background).await?;
     background.stopping().await;
     background.shutdown().await;

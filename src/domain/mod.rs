@@ -19,5 +19,6 @@ pub use email::Email;
 pub use job_type::JobType;
 pub use permission::{Grant, Permission};
 pub use plan::Plan;
+pub use role_name::RoleName;
 pub use tenant::Tenant;
 pub use tenant_slug::TenantSlug;

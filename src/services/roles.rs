@@ -132,7 +132,7 @@ const SELECT: &str = "select r.id, r.name, r.description, r.is_system, r.created
               where role_id = r.id order by permission) as permissions
     from {schema}.roles r";
 
-pub use crate::domain::role_name::parse as parse_name;
+pub use crate::domain::RoleName;
 
 pub async fn list(
     scope: &TenantScope,

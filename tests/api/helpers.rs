@@ -303,6 +303,20 @@ impl TestApp {
         with_database(&self.database.server_url, &self.database.name)
     }
 
+    /// `n` active tenant rows `bulk-1`… without schemas: what counts tenants (the
+    /// connection layout, the background rounds) sees them; no request reaches them.
+    pub async fn add_tenant_rows(&self, n: i32) {
+        sqlx::query(
+            "insert into platform.tenants (id, name, slug, status)
+             select gen_random_uuid(), 'Bulk ' || i, 'bulk-' || i, 'active'
+             from generate_series(1, $1) i",
+        )
+        .bind(n)
+        .execute(self.db())
+        .await
+        .expect("tenant rows");
+    }
+
     /// A tenant row and its migrated schema, as onboarding leaves them.
     pub async fn create_tenant(&self, slug: &str) -> Uuid {
         let id = Uuid::now_v7();

@@ -406,14 +406,7 @@ async fn a_reconciler_round_runs_the_same_statements_whatever_the_tenant_count()
     let t = app.onboard("acme").await;
     // Five hundred more active tenants, as rows only: a round that visited every
     // tenant's schema would run a statement (and fail) for each.
-    sqlx::query(
-        "insert into platform.tenants (id, name, slug, status)
-         select gen_random_uuid(), 'Bulk ' || i, 'bulk-' || i, 'active'
-         from generate_series(1, 500) i",
-    )
-    .execute(app.db())
-    .await
-    .expect("tenants");
+    app.add_tenant_rows(500).await;
     let idle = reconciler::round(&app.state.job_runtime)
         .await
         .expect("round");

@@ -246,14 +246,7 @@ async fn the_automatic_layout_adds_lanes_as_tenants_grow_and_serves_each_its_row
     assert_eq!(app.state.tenant_db.fit(1).expect("fit"), None);
     assert_eq!(app.state.tenant_db.lanes(), 1);
     // Three hundred more tenants (rows only) call for four lanes of one connection.
-    sqlx::query(
-        "insert into platform.tenants (id, name, slug, status)
-         select gen_random_uuid(), 'Bulk ' || i, 'bulk-' || i, 'active'
-         from generate_series(1, 300) i",
-    )
-    .execute(app.db())
-    .await
-    .expect("tenants");
+    app.add_tenant_rows(300).await;
     let tenants = tenantry::db::pools::count_tenants(app.db())
         .await
         .expect("count");
@@ -303,14 +296,7 @@ async fn the_layout_round_follows_the_tenant_count_without_a_call() {
             .find_map(|l| l.strip_prefix("tenantry_db_tenant_lanes "))
             .map(str::to_owned)
     };
-    sqlx::query(
-        "insert into platform.tenants (id, name, slug, status)
-         select gen_random_uuid(), 'Bulk ' || i, 'bulk-' || i, 'active'
-         from generate_series(1, 300) i",
-    )
-    .execute(app.db())
-    .await
-    .expect("tenants");
+    app.add_tenant_rows(300).await;
     assert!(
         eventually(Duration::from_secs(10), async || app
             .state

@@ -20,7 +20,7 @@ use crate::{
         validate,
     },
     rbac::{Grant, Permission, needs},
-    services::roles::{self, Role, manage},
+    services::roles::{self, Role, RoleName, manage},
 };
 
 /// One permission of the catalog.
@@ -143,7 +143,7 @@ pub struct CreateRole {
 /// A [`CreateRole`] parsed: its name and grants.
 #[derive(Debug)]
 pub struct NewRole {
-    pub name: String,
+    pub name: RoleName,
     pub description: Option<String>,
     pub grants: Vec<Grant>,
 }
@@ -153,7 +153,7 @@ impl TryFrom<CreateRole> for NewRole {
 
     fn try_from(body: CreateRole) -> Result<Self, FieldErrors> {
         let mut errors = validate::rules(&body);
-        let name = errors.take(roles::parse_name(&body.name));
+        let name = errors.take(RoleName::parse(&body.name));
         let grants = errors.take(parse_grants("permissions", &body.permissions));
         errors.finish(|| {
             Some(NewRole {
@@ -227,7 +227,7 @@ pub struct UpdateRole {
 /// An [`UpdateRole`] parsed: the new name, if any, and description.
 #[derive(Debug)]
 pub struct RoleChanges {
-    pub name: Option<String>,
+    pub name: Option<RoleName>,
     pub description: Option<String>,
 }
 
@@ -236,7 +236,7 @@ impl TryFrom<UpdateRole> for RoleChanges {
 
     fn try_from(body: UpdateRole) -> Result<Self, FieldErrors> {
         let mut errors = validate::rules(&body);
-        let name = errors.take(body.name.as_deref().map(roles::parse_name).transpose());
+        let name = errors.take(body.name.as_deref().map(RoleName::parse).transpose());
         errors.finish(|| {
             Some(RoleChanges {
                 name: name?,
