@@ -290,6 +290,15 @@ async fn the_layout_round_follows_the_tenant_count_without_a_call() {
         .await;
     let tenant = app.onboard("steady").await;
     assert_eq!(app.state.tenant_db.lanes(), 1);
+    let created = app
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/resources",
+            &tenant.admin(),
+            Some(json!({ "name": "laid out" })),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
     let lanes_shown = async |app: &TestApp| {
         let text = app.get("/metrics").await.text();
         text.lines()
@@ -324,6 +333,11 @@ async fn the_layout_round_follows_the_tenant_count_without_a_call() {
         )
         .await;
     assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(
+        page.json()["items"],
+        json!([created.json()]),
+        "the tenant is served its own rows on the new layout"
+    );
     sqlx::query("update platform.tenants set status = 'deleted' where slug like 'bulk-%'")
         .execute(app.db())
         .await
