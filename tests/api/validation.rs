@@ -547,6 +547,26 @@ async fn every_domain_field_error_comes_in_one_answer() {
         Some(json!("unknown permissions: users:fly"))
     );
 
+    // Thousands of made-up grants, far over the bound of 100: one answer that names a
+    // few and counts the rest, not an echo of the whole body.
+    let made_up: Vec<String> = (0..5000).map(|i| format!("made:up{i}")).collect();
+    let res = post(
+        "/api/v1/roles",
+        json!({"name": "many", "permissions": made_up}),
+    )
+    .await;
+    assert_eq!(fields(&res), ["permissions", "permissions"]);
+    let named = res.json()["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .find(|m| m.starts_with("unknown permissions"))
+        .expect("the unknown names")
+        .to_owned();
+    assert!(named.ends_with(" and 4990 more"), "{named}");
+    assert!(named.len() < 300, "{named}");
+
     let res = post(
         "/api/v1/api-keys",
         json!({"name": " ", "expires_at": "2000-01-01T00:00:00Z"}),

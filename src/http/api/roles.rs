@@ -89,22 +89,30 @@ pub(crate) fn grant_list(max_items: usize) -> Array {
 /// the answer should not echo a huge input).
 pub(crate) fn parse_grants(field: &str, raw: &[String]) -> Result<Vec<Grant>, FieldError> {
     let mut grants = Vec::new();
-    let mut unknown = Vec::new();
+    // A list over its bound is parsed too (every field error comes in one answer): the
+    // message names a few, so a body of thousands of made-up names is not echoed back.
+    let (mut unknown, mut more) = (Vec::new(), 0);
     for item in raw {
         match item.parse::<Grant>() {
             Ok(grant) => grants.push(grant),
-            Err(_) => unknown.push(item.chars().take(100).collect::<String>()),
+            Err(_) if unknown.len() < NAMED_UNKNOWN => {
+                unknown.push(item.chars().take(100).collect::<String>());
+            }
+            Err(_) => more += 1,
         }
     }
     if unknown.is_empty() {
-        Ok(grants)
-    } else {
-        Err(FieldError::new(
-            field,
-            format!("unknown permissions: {}", unknown.join(", ")),
-        ))
+        return Ok(grants);
     }
+    let mut message = format!("unknown permissions: {}", unknown.join(", "));
+    if more > 0 {
+        message.push_str(&format!(" and {more} more"));
+    }
+    Err(FieldError::new(field, message))
 }
+
+/// Unknown grants a message names at most.
+const NAMED_UNKNOWN: usize = 10;
 
 /// One grant (see [`parse_grants`]).
 fn parse_grant(field: &str, raw: String) -> Result<Grant, FieldError> {
