@@ -4,8 +4,9 @@
 //! Settings: BENCH_TENANTS (2000), BENCH_PASSES (10); the PostgreSQL server comes from
 //! DATABASE_URL, a throwaway database is made on it and dropped afterwards.
 //!
-//! It creates the tenants (mixed plans) with their policies and two minutes of
-//! `api_requests` rollups each, then times `evaluator::run_pass` — the function the
+//! It creates the tenants (mixed plans) with their schemas, policies and two minutes of
+//! `api_requests` rollups each, every tenth with a webhook endpoint subscribed to
+//! `scaling.changed` (the pass records their events in their schemas), then times `evaluator::run_pass` — the function the
 //! lease holder runs every `AUTOSCALER_INTERVAL_SECONDS`: the first pass (most tenants
 //! change capacity, one event each), then passes at a steady load, and passes after the
 //! load of every tenant moved (half go up, half go down).
@@ -13,6 +14,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
 use sqlx::PgPool;
 use tenantry::{App, Config, db::migrate, services::scaling::evaluator};
 
@@ -66,8 +68,11 @@ async fn run(url: &str, redis: &str) -> anyhow::Result<()> {
             .trim()
     );
     let first = evaluator::run_pass(&app.autoscaler, Utc::now()).await?;
+    let webhooks: i64 = sqlx::query_scalar("select count(*) from platform.webhook_queue")
+        .fetch_one(&app.db)
+        .await?;
     println!(
-        "first pass   {:>8.1} ms (read {:.1} ms, write {:.1} ms; {} tenants, {} capacity changes written)",
+        "first pass   {:>8.1} ms (read {:.1} ms, write {:.1} ms; {} tenants, {} capacity changes written, {webhooks} scaling.changed webhooks queued)",
         ms(first.elapsed),
         ms(first.read),
         ms(first.write),
@@ -134,6 +139,31 @@ async fn seed(db: &PgPool, n: i32) -> anyhow::Result<()> {
     .bind(n)
     .execute(db)
     .await?;
+    // Each tenant's schema, four at a time (as onboarding leaves it); every tenth with
+    // an endpoint for `scaling.changed`.
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("select id from platform.tenants order by slug")
+        .fetch_all(db)
+        .await?;
+    futures::stream::iter(ids.into_iter().enumerate())
+        .map(|(i, id)| async move {
+            let mut tx = db.begin().await?;
+            migrate::apply_tenant(&mut tx, id).await?;
+            if i % 10 == 0 {
+                let schema = tenantry::db::TenantSchema::for_tenant(id).quoted();
+                let sql = format!(
+                    "insert into {schema}.webhook_endpoints (id, url, event_types, secret)
+                     values (gen_random_uuid(), 'https://hooks.example.com/scaling',
+                             array['scaling.changed'], 'whsec_bench')"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })
+        .buffer_unordered(4)
+        .try_collect::<()>()
+        .await?;
     sqlx::query(
         "insert into platform.scaling_policies
             (tenant_id, min_capacity, max_capacity, target_rps_per_unit, current_capacity)

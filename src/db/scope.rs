@@ -175,23 +175,6 @@ impl TenantTx {
     pub async fn commit(self) -> sqlx::Result<()> {
         self.tx.commit().await
     }
-
-    /// Continues a platform transaction in `tenant_id`'s schema, for platform work whose
-    /// change and the tenant's record of it must commit together (the autoscaler's
-    /// decisions and their webhook events). The caller got `tenant_id` from a platform
-    /// table, not from a request.
-    pub fn adopt(tx: Transaction<'static, Postgres>, tenant_id: Uuid) -> Self {
-        Self {
-            tx,
-            tenant_id,
-            schema: TenantSchema::for_tenant(tenant_id),
-        }
-    }
-
-    /// The transaction, to go on with it outside this tenant's schema.
-    pub fn into_transaction(self) -> Transaction<'static, Postgres> {
-        self.tx
-    }
 }
 
 /// A statement rendered for one tenant schema.

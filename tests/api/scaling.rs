@@ -691,3 +691,74 @@ async fn two_server_processes_never_both_evaluate() {
     }
     follower.terminate().await;
 }
+
+/// One pass records the `scaling.changed` webhook of every tenant whose capacity
+/// changed, each in its own schema, in the pass's one write statement; a tenant with no
+/// endpoint subscribed gets no message, and no tenant sees another's.
+#[tokio::test]
+async fn one_pass_records_each_changed_tenants_webhook_in_its_own_schema() {
+    // No dispatcher: the deliveries stay queued, to be counted.
+    let app = TestApp::builder()
+        .with_config(|c| c.webhooks.allow_private_targets = true)
+        .build()
+        .await;
+    let a = standard_tenant(&app, "alpha").await;
+    let b = standard_tenant(&app, "beta").await;
+    let quiet = standard_tenant(&app, "quiet").await;
+    for (tenant, requests) in [(&a, 30_000), (&b, 12_000)] {
+        crate::webhooks::endpoint(
+            &app,
+            tenant,
+            "http://127.0.0.1:9/hook",
+            json!(["scaling.changed"]),
+        )
+        .await;
+        record_load(&app, tenant.id, requests).await;
+    }
+    record_load(&app, quiet.id, 30_000).await;
+    let report = evaluator::run_pass(&app.state.autoscaler, chrono::Utc::now())
+        .await
+        .expect("pass");
+    assert_eq!(report.changes, 3, "{report:?}");
+
+    let messages = |t: &Onboarded| {
+        let auth = t.admin();
+        let app = &app;
+        async move {
+            app.call(Method::GET, "/api/v1/webhooks/messages", &auth, None)
+                .await
+                .json()["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        }
+    };
+    let mut to = Vec::new();
+    for t in [&a, &b] {
+        let items = messages(t).await;
+        assert_eq!(items.len(), 1, "{items:?}");
+        assert_eq!(items[0]["event_type"], "scaling.changed", "{items:?}");
+        let event = app
+            .call(Method::GET, "/api/v1/scaling/events", &t.admin(), None)
+            .await
+            .json();
+        let data = &items[0]["data"];
+        assert_eq!(data["action"], "scale_up", "{data}");
+        assert_eq!(data["from_capacity"], 1, "{data}");
+        assert_eq!(
+            data["to_capacity"], event["items"][0]["to_capacity"],
+            "{data}"
+        );
+        to.push(data["to_capacity"].clone());
+        let queued: i64 =
+            sqlx::query_scalar("select count(*) from platform.webhook_queue where tenant_id = $1")
+                .bind(t.id)
+                .fetch_one(app.db())
+                .await
+                .expect("count");
+        assert_eq!(queued, 1, "one delivery queued for the tenant's endpoint");
+    }
+    // Each tenant's own load: 30,000 and 12,000 requests a minute need different capacities.
+    assert_ne!(to[0], to[1], "{to:?}");
+    assert_eq!(messages(&quiet).await, Vec::<Value>::new());
+}

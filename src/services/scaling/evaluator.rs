@@ -4,7 +4,8 @@
 //! One pass is two statements whatever the number of tenants: one select reads every
 //! active tenant's policy, history and last-minute request counts (index lookups on the
 //! rollups' primary key), and one statement writes every tenant's new state and inserts
-//! the events of those whose capacity changed. Writes are conditional on the row being
+//! the events of those whose capacity changed, with their `scaling.changed` webhooks
+//! (`platform.webhook_emit`, called by that statement). Writes are conditional on the row being
 //! as it was read (`last_evaluated_at` and `updated_at`), so a pass that raced a policy
 //! change or another evaluator (a lease holder paused past its lease) changes nothing
 //! for that tenant instead of applying a stale decision.
@@ -32,7 +33,14 @@ use super::{
     gauge::TenantLoad,
     policy::Policy,
 };
-use crate::{background::Background, lease::Lease, services::tenants::Plan};
+use crate::{
+    background::Background,
+    lease::Lease,
+    services::{
+        tenants::Plan,
+        webhooks::{EventType, events::WAKE_CHANNEL},
+    },
+};
 
 /// The metric whose rollups give the load (written by metering).
 pub const LOAD_METRIC: &str = "api_requests";
@@ -88,6 +96,8 @@ struct Events {
     to_capacity: Vec<i32>,
     reason: Vec<String>,
     metrics: Vec<serde_json::Value>,
+    /// The `scaling.changed` webhook's data; its message takes the event's id.
+    webhook_data: Vec<serde_json::Value>,
 }
 
 /// Evaluates every active tenant once, as of `now`, and publishes the capacity gauge.
@@ -161,6 +171,11 @@ pub async fn run_pass(autoscaler: &Autoscaler, now: DateTime<Utc>) -> anyhow::Re
             events.action.push(decision.action.as_str());
             events.from_capacity.push(row.current_capacity);
             events.to_capacity.push(decision.desired);
+            events
+                .webhook_data
+                .push(json!({"action": decision.action.as_str(),
+                "from_capacity": row.current_capacity, "to_capacity": decision.desired,
+                "reason": decision.reason, "at": now}));
             events.reason.push(decision.reason);
             events.metrics.push(metrics.clone());
         }
@@ -198,16 +213,18 @@ pub async fn run_pass(autoscaler: &Autoscaler, now: DateTime<Utc>) -> anyhow::Re
     })
 }
 
-/// Writes every tenant's new state and the events of those that changed, in one
-/// statement; returns how many events were written.
+/// Writes every tenant's new state, the events of those that changed and their
+/// `scaling.changed` webhooks, in one statement; returns how many events were written.
 async fn write(
     db: &sqlx::PgPool,
     now: DateTime<Utc>,
     writes: Writes,
     events: Events,
 ) -> anyhow::Result<usize> {
-    let mut tx = db.begin().await?;
-    let written: Vec<(Uuid, String, i32, i32, String)> = sqlx::query_as(
+    // `recorded` runs whether or not it is read (PostgreSQL runs every data-modifying
+    // `with`), and `platform.webhook_emit` once per event: an event's webhook commits
+    // with it, and a tenant with no endpoint subscribed gets nothing written.
+    let written: Vec<(String,)> = sqlx::query_as(
         "with input as (
              select * from unnest($1::uuid[], $2::int[], $3::int[], $4::timestamptz[],
                                   $5::jsonb[], $6::jsonb[], $7::timestamptz[], $8::timestamptz[])
@@ -226,16 +243,22 @@ async fn write(
                and p.last_evaluated_at is not distinct from i.seen_evaluated_at
                and p.updated_at = i.seen_updated_at
              returning p.tenant_id
+         ), events as (
+             select * from unnest($10::uuid[], $11::uuid[], $12::text[], $13::int[],
+                                  $14::int[], $15::text[], $16::jsonb[], $17::jsonb[])
+                 as e(id, tenant_id, action, from_capacity, to_capacity, reason, metrics,
+                      webhook_data)
+             where e.tenant_id in (select tenant_id from updated)
+         ), recorded as (
+             insert into platform.scaling_events
+                 (id, tenant_id, action, from_capacity, to_capacity, reason, metrics,
+                  created_at)
+             select id, tenant_id, action, from_capacity, to_capacity, reason, metrics, $9
+             from events
          )
-         insert into platform.scaling_events
-             (id, tenant_id, action, from_capacity, to_capacity, reason, metrics, created_at)
-         select e.id, e.tenant_id, e.action, e.from_capacity, e.to_capacity, e.reason,
-                e.metrics, $9
-         from unnest($10::uuid[], $11::uuid[], $12::text[], $13::int[], $14::int[],
-                     $15::text[], $16::jsonb[])
-             as e(id, tenant_id, action, from_capacity, to_capacity, reason, metrics)
-         where e.tenant_id in (select tenant_id from updated)
-         returning tenant_id, action, from_capacity, to_capacity, reason",
+         select e.action from events e
+         cross join lateral platform.webhook_emit(
+             e.tenant_id, e.id, $18, e.webhook_data, null, $19) as webhook",
     )
     .bind(writes.tenant_id)
     .bind(writes.current_capacity)
@@ -253,28 +276,13 @@ async fn write(
     .bind(events.to_capacity)
     .bind(events.reason)
     .bind(events.metrics)
-    .fetch_all(&mut *tx)
+    .bind(events.webhook_data)
+    .bind(EventType::ScalingChanged.as_str())
+    .bind(WAKE_CHANNEL)
+    .fetch_all(db)
     .await
     .context("failed to write the scaling decisions")?;
-    // Each change's `scaling.changed` event commits with it (one statement per tenant
-    // that changed, none for the others).
-    for (tenant_id, action, from, to, reason) in &written {
-        let mut tenant_tx = crate::db::TenantTx::adopt(tx, *tenant_id);
-        let data = json!({"action": action, "from_capacity": from, "to_capacity": to,
-            "reason": reason, "at": now});
-        crate::services::webhooks::emit(
-            &mut tenant_tx,
-            crate::services::webhooks::EventType::ScalingChanged,
-            data,
-        )
-        .await
-        .context("failed to record a scaling event for webhooks")?;
-        tx = tenant_tx.into_transaction();
-    }
-    tx.commit()
-        .await
-        .context("failed to commit the scaling decisions")?;
-    for (_, action, ..) in &written {
+    for (action,) in &written {
         metrics::counter!("tenantry_autoscaler_changes_total", "action" => action.clone())
             .increment(1);
     }

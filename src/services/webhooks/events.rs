@@ -223,33 +223,20 @@ pub(super) async fn emit_value(
     only: Option<Uuid>,
 ) -> sqlx::Result<Option<Uuid>> {
     let id = Uuid::now_v7();
-    // One round trip in the tenant's schema: the subscribed endpoints, the message if
-    // any, and its deliveries.
-    let sql = tx.sql(
-        "with targets as (
-            select id from {schema}.webhook_endpoints
-            where enabled and ($4::uuid is null or id = $4)
-              and ($4::uuid is not null or event_types && array[$2, '*'])),
-         message as (
-            insert into {schema}.webhook_messages (id, event_type, data)
-            select $1, $2, $3 where exists (select 1 from targets) returning id),
-         deliveries as (
-            insert into {schema}.webhook_deliveries (message_id, endpoint_id, next_attempt_at)
-            select message.id, targets.id, now() from message, targets returning endpoint_id)
-         select endpoint_id from deliveries",
-    );
-    let endpoints: Vec<Uuid> = sqlx::query_scalar(sql)
-        .bind(id)
-        .bind(event.as_str())
-        .bind(&data)
-        .bind(only)
-        .fetch_all(tx.conn())
-        .await?;
-    if endpoints.is_empty() {
-        return Ok(None);
-    }
-    queue(tx, id, &endpoints, false).await?;
-    Ok(Some(id))
+    // One round trip: the subscribed endpoints, the message if any, its deliveries and
+    // their place in the platform queue (`platform.webhook_emit`, which the autoscaler
+    // also calls for many tenants in one statement).
+    let endpoints: Vec<Uuid> =
+        sqlx::query_scalar("select platform.webhook_emit($1, $2, $3, $4, $5, $6)")
+            .bind(tx.tenant_id())
+            .bind(id)
+            .bind(event.as_str())
+            .bind(&data)
+            .bind(only)
+            .bind(WAKE_CHANNEL)
+            .fetch_one(tx.conn())
+            .await?;
+    Ok((!endpoints.is_empty()).then_some(id))
 }
 
 /// Puts deliveries of `message` to `endpoints` in the platform queue, due now, and
@@ -261,24 +248,13 @@ pub(super) async fn queue(
     endpoints: &[Uuid],
     manual: bool,
 ) -> sqlx::Result<()> {
-    let tenant = tx.tenant_id();
-    sqlx::query(
-        "with queued as (
-            insert into platform.webhook_queue (tenant_id, message_id, endpoint_id, manual)
-            select $1, $2, unnest($3::uuid[]), $4
-            on conflict (tenant_id, message_id, endpoint_id) do update
-                set next_attempt_at = now(), lease = null, manual = excluded.manual
-                -- never under an attempt in flight: its record would be lost
-                where webhook_queue.lease is null or webhook_queue.next_attempt_at <= now()
-            returning 1)
-         select pg_notify($5, '') from (select count(*) from queued) q",
-    )
-    .bind(tenant)
-    .bind(message)
-    .bind(endpoints)
-    .bind(manual)
-    .bind(WAKE_CHANNEL)
-    .execute(tx.conn())
-    .await?;
+    sqlx::query("select platform.webhook_queue_deliveries($1, $2, $3, $4, $5)")
+        .bind(tx.tenant_id())
+        .bind(message)
+        .bind(endpoints)
+        .bind(manual)
+        .bind(WAKE_CHANNEL)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }
