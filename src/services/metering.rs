@@ -204,7 +204,22 @@ impl Meter {
 
     /// Writes everything buffered in one statement; returns the rows upserted. On
     /// failure the counts go back into the buffer for the next flush.
+    ///
+    /// `compute_ms` is held in microseconds: for a minute still under way only whole
+    /// milliseconds are written and the rest stays in the buffer, so a tenant whose
+    /// requests take well under a millisecond each is still counted (rounding each flush
+    /// alone wrote 0 for them forever); a minute that has ended is rounded to the
+    /// nearest millisecond, once.
     pub async fn flush(&self, db: &PgPool) -> anyhow::Result<usize> {
+        self.flush_with(db, Some(current_minute())).await
+    }
+
+    /// [`Self::flush`] at shutdown: every minute is rounded, nothing stays behind.
+    pub async fn flush_final(&self, db: &PgPool) -> anyhow::Result<usize> {
+        self.flush_with(db, None).await
+    }
+
+    async fn flush_with(&self, db: &PgPool, open_minute: Option<i64>) -> anyhow::Result<usize> {
         let taken = std::mem::take(&mut *self.buffer.lock().unwrap_or_else(|e| e.into_inner()));
         self.depth.set(self.depth() as f64);
         if taken.is_empty() {
@@ -217,11 +232,20 @@ impl Meter {
         let mut names = Vec::with_capacity(entries.len() * 4);
         let mut minutes = Vec::with_capacity(entries.len() * 4);
         let mut values = Vec::with_capacity(entries.len() * 4);
+        let mut carried = Vec::new();
         for ((tenant, minute), counts) in &entries {
             for metric in Metric::ALL {
                 let mut value = counts[metric.index()];
                 if metric == Metric::ComputeMs {
-                    value = (value + 500) / 1000;
+                    // Held in µs: an open minute writes whole ms and keeps the rest.
+                    let micros = value;
+                    let open = open_minute == Some(*minute);
+                    value = (if open { micros } else { micros + 500 }).div_euclid(1000);
+                    if open && micros != value * 1000 {
+                        let mut rest = [0; METRICS];
+                        rest[Metric::ComputeMs.index()] = micros - value * 1000;
+                        carried.push(((*tenant, *minute), rest));
+                    }
                 }
                 if value != 0 {
                     tenants.push(*tenant);
@@ -250,6 +274,7 @@ impl Meter {
             Ok(_) => {
                 metrics::counter!("tenantry_metering_rows_flushed_total")
                     .increment(values.len() as u64);
+                self.put_back(carried);
                 Ok(values.len())
             }
             Err(e) => {

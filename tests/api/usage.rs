@@ -443,3 +443,39 @@ async fn a_usage_query_whose_points_multiply_is_422() {
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["series"].as_array().map(Vec::len), Some(1));
 }
+
+/// A tenant whose requests each take a fraction of a millisecond still has its compute
+/// counted: a flush during the minute writes whole milliseconds and keeps the rest for
+/// the next (rounding each flush on its own wrote 0 for ever at 0.3 ms a flush).
+#[tokio::test]
+async fn sub_millisecond_compute_adds_up_across_flushes() {
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let compute = async || -> i64 {
+        sqlx::query_scalar(
+            "select coalesce(sum(value), 0)::bigint from platform.usage_rollups
+             where tenant_id = $1 and metric = 'compute_ms'",
+        )
+        .bind(acme.id)
+        .fetch_one(app.db())
+        .await
+        .expect("sum")
+    };
+    app.flush_usage().await;
+    let before = compute().await;
+    // Ten flushes of 0.3 ms each: 3 ms in all. Each minute is rounded once when it ends
+    // (at most half a millisecond either way; the flushes may straddle two minutes).
+    for _ in 0..10 {
+        app.state
+            .meter
+            .record_request(acme.id, Duration::from_micros(300), 0, 0);
+        app.state.meter.flush(app.db()).await.expect("flush");
+    }
+    app.state
+        .meter
+        .flush_final(app.db())
+        .await
+        .expect("final flush");
+    let counted = compute().await - before;
+    assert!((2..=4).contains(&counted), "3 ms counted as {counted} ms");
+}

@@ -57,7 +57,7 @@ pub fn start_every(meter: Arc<Meter>, db: PgPool, background: &Background, every
         }
         // Shutdown: the last counts, with a few quick retries before giving up on them.
         for attempt in 1..=3 {
-            match meter.flush(&db).await {
+            match meter.flush_final(&db).await {
                 Ok(rows) => {
                     tracing::info!(rows, "usage flushed at shutdown");
                     return;
