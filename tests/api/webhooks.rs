@@ -1086,3 +1086,63 @@ async fn an_endpoint_failing_for_five_days_is_disabled() {
     assert_eq!(res.json()["enabled"], false);
     assert_eq!(res.json()["disabled_reason"], "failing");
 }
+
+/// Deleting an endpoint while a dispatcher records an attempt to it waits for the
+/// dispatcher instead of deadlocking with it: both take the queue row first. (The API
+/// fuzzer met a 500 here: the delete took the endpoint and its deliveries, then waited
+/// for the queue row the dispatcher held, while the dispatcher waited for a delivery.)
+#[tokio::test]
+async fn deleting_an_endpoint_during_an_attempt_waits_instead_of_deadlocking() {
+    // No dispatcher: the test plays its part, holding the queue row as it does.
+    let app = TestApp::builder()
+        .with_config(|c| c.webhooks.allow_private_targets = true)
+        .build()
+        .await;
+    let t = app.onboard("acme").await;
+    let (id, _) = endpoint(&app, &t, "http://127.0.0.1:9/hook", json!(["*"])).await;
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/webhooks/endpoints/{id}/test"),
+            &t.admin(),
+            None,
+        )
+        .await;
+    assert_eq!(res.status, 202, "{}", res.text());
+
+    // An attempt being recorded: the queue row is locked first (the fence).
+    let mut attempt = app.db().begin().await.expect("begin");
+    let fenced = sqlx::query(
+        "update platform.webhook_queue set attempts = attempts
+         where tenant_id = $1 and endpoint_id = $2",
+    )
+    .bind(t.id)
+    .bind(id)
+    .execute(&mut *attempt)
+    .await
+    .expect("fence");
+    assert_eq!(fenced.rows_affected(), 1);
+    let record = app
+        .scope(t.id)
+        .sql("update {schema}.webhook_deliveries set updated_at = now() where endpoint_id = $1");
+    let dispatcher = async move {
+        // Let the delete start and block.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let recorded = sqlx::query(record)
+            .bind(id)
+            .execute(&mut *attempt)
+            .await
+            .map(|done| done.rows_affected());
+        (recorded, attempt.commit().await)
+    };
+    let path = format!("/api/v1/webhooks/endpoints/{id}");
+    let admin = t.admin();
+    let delete = app.call(Method::DELETE, &path, &admin, None);
+    let (deleted, (recorded, committed)) = tokio::join!(delete, dispatcher);
+    assert_eq!(recorded.expect("the attempt is recorded"), 1);
+    committed.expect("the attempt commits");
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    app.call(Method::GET, &path, &admin, None)
+        .await
+        .assert_problem(404, "NOT_FOUND");
+}

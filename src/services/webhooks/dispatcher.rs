@@ -392,6 +392,17 @@ impl Dispatcher {
     async fn abandon(&self, row: &Claimed, mark: bool) -> sqlx::Result<()> {
         let scope = self.pools.scope(row.tenant_id);
         let mut tx = scope.begin().await?;
+        // The queue row first, as everywhere (see `endpoints::delete`).
+        sqlx::query(
+            "delete from platform.webhook_queue
+             where tenant_id = $1 and message_id = $2 and endpoint_id = $3 and lease = $4",
+        )
+        .bind(row.tenant_id)
+        .bind(row.message_id)
+        .bind(row.endpoint_id)
+        .bind(row.lease)
+        .execute(tx.conn())
+        .await?;
         if mark {
             let sql = tx.sql(
                 "update {schema}.webhook_deliveries set status = 'failed', next_attempt_at = null,
@@ -404,16 +415,6 @@ impl Dispatcher {
                 .execute(tx.conn())
                 .await?;
         }
-        sqlx::query(
-            "delete from platform.webhook_queue
-             where tenant_id = $1 and message_id = $2 and endpoint_id = $3 and lease = $4",
-        )
-        .bind(row.tenant_id)
-        .bind(row.message_id)
-        .bind(row.endpoint_id)
-        .bind(row.lease)
-        .execute(tx.conn())
-        .await?;
         tx.commit().await
     }
 }

@@ -231,6 +231,14 @@ pub async fn delete(
     id: Uuid,
 ) -> AppResult<()> {
     let mut tx = p.scope.begin().await?;
+    // The queue rows first: a dispatcher recording an attempt locks its queue row before
+    // the delivery and the endpoint, so taking them in the same order waits for it
+    // instead of deadlocking with it (a 500 the API fuzzer met).
+    sqlx::query("delete from platform.webhook_queue where tenant_id = $1 and endpoint_id = $2")
+        .bind(tx.tenant_id())
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     let sql = tx.sql_parts(&[
         "delete from {schema}.webhook_endpoints where id = $1 returning ",
         COLUMNS,
@@ -245,11 +253,6 @@ pub async fn delete(
             updated_at = now() where endpoint_id = $1 and status = 'pending'",
     );
     sqlx::query(sql).bind(id).execute(tx.conn()).await?;
-    sqlx::query("delete from platform.webhook_queue where tenant_id = $1 and endpoint_id = $2")
-        .bind(tx.tenant_id())
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
     audit::record_in(
         &mut tx,
         audit_entry(p, client, "webhook_endpoint.deleted", &endpoint),
