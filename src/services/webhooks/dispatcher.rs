@@ -392,17 +392,11 @@ impl Dispatcher {
     async fn abandon(&self, row: &Claimed, mark: bool) -> sqlx::Result<()> {
         let scope = self.pools.scope(row.tenant_id);
         let mut tx = scope.begin().await?;
-        // The queue row first, as everywhere (see `endpoints::delete`).
-        sqlx::query(
-            "delete from platform.webhook_queue
-             where tenant_id = $1 and message_id = $2 and endpoint_id = $3 and lease = $4",
-        )
-        .bind(row.tenant_id)
-        .bind(row.message_id)
-        .bind(row.endpoint_id)
-        .bind(row.lease)
-        .execute(tx.conn())
-        .await?;
+        // The queue row first, as everywhere (see `endpoints::delete`), under this
+        // claim's lease: a dispatcher whose claim was taken over leaves the row alone.
+        if !fence(tx.conn(), row, None).await? {
+            return Ok(());
+        }
         if mark {
             let sql = tx.sql(
                 "update {schema}.webhook_deliveries set status = 'failed', next_attempt_at = null,
