@@ -190,24 +190,32 @@ async fn sigterm_under_load_finishes_what_it_accepted_and_flushes_metering() {
     let (mut server, addr) = serve(&app, &redis_url, &["--no-workers"], &env).await;
     let token = onboard(&addr, "sigterm").await;
 
+    // The signal goes out once the first create is answered, with the rest in flight: a
+    // fixed delay raced the load on a busy machine and sometimes signalled first.
+    let first_answer = std::sync::Arc::new(tokio::sync::Notify::new());
     let load: Vec<_> = (0..200)
         .map(|i| {
             let (addr, token) = (addr.clone(), token.clone());
+            let first_answer = first_answer.clone();
             tokio::spawn(async move {
                 let body = json!({"name": format!("item-{i}")});
                 let auth = format!("Bearer {token}");
-                http_request(
+                let answer = http_request(
                     &addr,
                     "POST",
                     "/api/v1/resources",
                     &[("Authorization", &auth)],
                     Some(&body),
                 )
-                .await
+                .await;
+                first_answer.notify_one();
+                answer
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::timeout(Duration::from_secs(30), first_answer.notified())
+        .await
+        .expect("a create is answered before the signal");
     let pid = server.id().expect("pid").to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
@@ -231,7 +239,7 @@ async fn sigterm_under_load_finishes_what_it_accepted_and_flushes_metering() {
         .expect("exits promptly")
         .expect("wait");
     assert!(status.success(), "exit status {status:?}");
-    assert!(created > 0, "some requests were served before the signal");
+    assert!(created > 0, "a create was answered before the signal");
 
     let tenant: uuid::Uuid =
         sqlx::query_scalar("select id from platform.tenants where slug = 'sigterm'")
