@@ -56,18 +56,23 @@ thread_local! {
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs one argon2 computation on a hashing thread and waits for it without blocking.
-async fn on_hashing_thread<T: Send + 'static>(
+/// Queues one argon2 computation for a hashing thread at once, and returns a future
+/// that waits for its result without blocking. The work starts at the call, not at the
+/// first poll, so that a caller can do something else meanwhile.
+fn on_hashing_thread<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
+) -> impl Future<Output = anyhow::Result<T>> + Send + 'static {
     let (done, result) = tokio::sync::oneshot::channel();
     let job: Work = Box::new(move || {
         let _ = done.send(work());
     });
-    HASHING
+    let queued = HASHING
         .send(job)
-        .map_err(|_| anyhow::anyhow!("the hashing threads are gone"))?;
-    result.await.context("password hashing task failed")?
+        .map_err(|_| anyhow::anyhow!("the hashing threads are gone"));
+    async move {
+        queued?;
+        result.await.context("password hashing task failed")?
+    }
 }
 
 fn current_params() -> Params {
@@ -126,9 +131,10 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Hashes `password` on a hashing thread; returns the PHC string.
-pub async fn hash(password: Password) -> anyhow::Result<String> {
-    on_hashing_thread(move || phc_hash(password.0.as_bytes())).await
+/// Hashes `password` on a hashing thread, starting at once; the future gives the PHC
+/// string.
+pub fn hash(password: Password) -> impl Future<Output = anyhow::Result<String>> + Send + 'static {
+    on_hashing_thread(move || phc_hash(password.0.as_bytes()))
 }
 
 /// The PHC string of argon2id with today's parameters and a fresh random salt.
