@@ -3,7 +3,7 @@
 #   1. onboards BENCH_TENANTS (2000) tenants through the API from 4 clients, each with one
 #      resource: the onboarding rate, overall and per 500;
 #   2. `tenantry migrate` when every tenant is current, then with one new tenant
-#      migration to apply to all (0005, taken back first in every schema);
+#      migration to apply to all (0007, taken back first in every schema);
 #   3. GET /api/v1/resources/{id} (with the tenant's access token, or its API key when
 #      BENCH_AUTH=key) spread over the first BENCH_HOT (10) tenants vs over
 #      all of them (wrk -t2 -c32, BENCH_RUNS=3 interleaved rounds, after BENCH_WARM=30 s
@@ -13,13 +13,14 @@
 # Steps 3 and 4 are repeated for each DATABASE_TENANT_POOLS value in BENCH_TENANT_POOLS
 # ("default": the variable unset, i.e. auto; or numbers such as "1 8"), restarting the
 # server in between;
+#      With BENCH_ONBOARD_MORE=k, then onboards k more tenants through that warm server;
 #   5. one hot tenant alone (BENCH_SINGLE=1): GET over one tenant with the defaults vs
 #      with DATABASE_TENANT_POOLS=1 (the whole pool for it), BENCH_RUNS rounds each;
 #   6. the job reconciler: a `tenantry worker` runs its rounds over all tenants for a few
 #      seconds, and its log lines give each round's statements and duration.
 # Rate limiting is off (a free plan's 60/min would refuse the load); the rest as configured.
 # Usage: scripts/bench-tenant-scale.sh   Settings: BENCH_TENANTS, BENCH_HOT, BENCH_RUNS,
-#   BENCH_WARM, BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS, BENCH_AUTH (jwt or
+#   BENCH_WARM, BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS, BENCH_ONBOARD_MORE (0), BENCH_AUTH (jwt or
 #   key), BENCH_PRODUCT_BIN (a built
 #   `tenantry` to measure), BENCH_KEEP (a directory: the onboarded database is kept and
 #   named there, and a later run with the same directory skips steps 1 and 2 — tens of
@@ -39,6 +40,7 @@ POOL=${BENCH_POOL:-16}
 PORT=${BENCH_PORT:-18480}
 KEEP=${BENCH_KEEP:-}
 AUTH=${BENCH_AUTH:-jwt}
+MORE=${BENCH_ONBOARD_MORE:-0}
 case $AUTH in jwt) auth_label="JWT" ;; key) auth_label="API-key" ;;
   *) echo "BENCH_AUTH must be jwt or key" >&2; exit 2 ;; esac
 work=$(mktemp -d)
@@ -88,21 +90,29 @@ else
   start=$(date +%s.%N)
   "$product" migrate > "$work/migrate.log" 2>&1 || { tail "$work/migrate.log" >&2; exit 1; }
   echo "tenantry migrate, all $N tenants current: $(echo "$(date +%s.%N) - $start" | bc) s"
-  # One new tenant migration for all: tenant migration 0005 (one index) is taken back in
-  # every schema and from the ledger, as if it had just been shipped, and migrate applies it.
-  newest=0005_notifications.sql newest_version=5
-  # (Committed every 500 schemas: one transaction over 10,000 runs out of lock slots.)
+  # One new tenant migration for all: the newest tenant migration, 0007 (four webhook
+  # tables), is taken back in every schema and from the ledger, as if it had just been
+  # shipped, and migrate applies it. (A tenant is pending when its newest version is
+  # older than the newest file, so only the newest can be taken back.)
+  newest=0007_webhooks.sql newest_version=7
+  [ "$(ls migrations/tenant | tail -n 1)" = "$newest" ] ||
+    { echo "the newest tenant migration is not $newest: update this step" >&2; exit 1; }
+  # (Committed every 100 schemas: one transaction over 10,000 runs out of lock slots.)
   psql "$DATABASE_URL" -qc "do \$\$ declare s text; n int := 0; begin
     for s in select nspname from pg_namespace where nspname like 't\\_%' loop
-      execute format('drop index %I.notification_logs_status_only_idx', s);
+      execute format('drop table %1\$I.webhook_attempts, %1\$I.webhook_deliveries,
+                      %1\$I.webhook_messages, %1\$I.webhook_endpoints', s);
       n := n + 1;
-      if n % 500 = 0 then commit; end if;
+      if n % 100 = 0 then commit; end if;
     end loop;
     delete from platform.tenant_migrations where version = $newest_version;
   end \$\$" > /dev/null
   start=$(date +%s.%N)
   "$product" migrate > "$work/migrate.log" 2>&1 || { tail "$work/migrate.log" >&2; exit 1; }
   echo "tenantry migrate, $newest new for all $N tenants: $(echo "$(date +%s.%N) - $start" | bc) s"
+  applied=$(psql "$DATABASE_URL" -Atc "select count(*) from pg_tables
+    where tablename = 'webhook_attempts' and schemaname like 't\\_%'")
+  [ "$applied" -ge "$N" ] || { echo "migrate gave $newest to $applied of $N schemas" >&2; exit 1; }
 fi
 
 backends() { psql "${DATABASE_URL%/*}/postgres" -Atc \
@@ -153,6 +163,12 @@ for pools in ${BENCH_TENANT_POOLS:-default}; do
   pids=$(backends)
   echo "server RSS $(rss_of "$server");" \
     "PostgreSQL backends: $(echo $pids | wc -w), private memory $(anon_mib $pids) MiB in all"
+  if [ "$MORE" -gt 0 ]; then
+    # Onboarding on a server that has served every tenant: its connections hold their
+    # prepared statements, as in production, unlike a server just started.
+    echo "onboarding $MORE more at $N tenants, the server warm from the runs above:"
+    python3 scripts/bench/tenant_scale.py "http://127.0.0.1:$PORT" "$MORE" 4 "$work/more" | head -n 1
+  fi
 done
 
 if [ "${BENCH_SINGLE:-1}" = 1 ]; then

@@ -34,9 +34,15 @@ use uuid::Uuid;
 
 /// Tenants per lane before the layout doubles the lanes.
 pub const TENANTS_PER_LANE: u64 = 128;
-/// Statements a lane's connections keep prepared per tenant they serve: the resource
-/// read, the user's or key's access, and room for the writes of a busy tenant.
-pub const STATEMENTS_PER_TENANT: usize = 4;
+/// Statements a lane's connections keep prepared per tenant they serve, beyond the
+/// floor of `DATABASE_STATEMENT_CACHE`: room for each tenant's most used one. No more,
+/// because a prepared statement is not free while it waits: on every catalog change any
+/// session makes, PostgreSQL walks each backend's whole list of them, once per changed
+/// relation or type. Creating one tenant schema costs an idle backend about 4 µs per
+/// statement it keeps, more past 1,500 (20 ms at 2,500: `scripts/bench-invalidation.sh`);
+/// at 10,000 tenants, 4 a tenant made onboarding 10.3/s against 15.0/s with 1, for the
+/// same spread reads (`docs/scaling.md`).
+pub const STATEMENTS_PER_TENANT: usize = 1;
 /// The most statements a connection keeps prepared in the automatic layout (PostgreSQL
 /// keeps each one's plan in the backend's memory).
 const MAX_STATEMENT_CACHE: usize = 8192;
@@ -378,7 +384,8 @@ mod tests {
     #[test]
     fn the_statement_cache_grows_with_the_tenants_of_a_lane() {
         assert_eq!(statement_cache(2000, 16, 1024), 1024);
-        assert_eq!(statement_cache(10_000, 16, 1024), 2500);
+        assert_eq!(statement_cache(10_000, 16, 1024), 1024);
+        assert_eq!(statement_cache(40_000, 16, 1024), 2500);
         assert_eq!(statement_cache(1_000_000, 16, 1024), 8192);
         assert_eq!(statement_cache(10_000, 16, 10_000), 10_000);
     }
