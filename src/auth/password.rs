@@ -228,6 +228,7 @@ fn needs_rehash(parsed: &PasswordHash) -> bool {
 mod tests {
     use super::*;
     use argon2::{PasswordHasher, PasswordVerifier};
+    use std::time::{Duration, Instant};
 
     #[test]
     fn hashes_are_standard_phc_strings_both_ways() {
@@ -260,6 +261,28 @@ mod tests {
         assert_eq!(
             format!("{:?}", Password::parse("secret-pass".into())),
             "Ok(Password(***))"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_starts_at_the_call_not_when_it_is_awaited() {
+        let password = || Password::parse("correct horse".into()).expect("valid");
+        // The first hash also starts the hashing threads and allocates their memory.
+        hash(password()).await.expect("hash");
+        let started = Instant::now();
+        hash(password()).await.expect("hash");
+        let one_hash = started.elapsed();
+
+        // Queued and left alone for ten hashes' time: awaiting it then finds it done. A
+        // future that started its work only when polled would take a whole hash here.
+        let pending = hash(password());
+        tokio::time::sleep(one_hash * 10 + Duration::from_millis(100)).await;
+        let awaited = Instant::now();
+        pending.await.expect("hash");
+        assert!(
+            awaited.elapsed() < one_hash / 2,
+            "awaiting took {:?}, one hash {one_hash:?}",
+            awaited.elapsed()
         );
     }
 
