@@ -56,23 +56,18 @@ thread_local! {
     static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Queues one argon2 computation for a hashing thread at once, and returns a future
-/// that waits for its result without blocking. The work starts at the call, not at the
-/// first poll, so that a caller can do something else meanwhile.
-fn on_hashing_thread<T: Send + 'static>(
+/// Runs one argon2 computation on a hashing thread and waits for it without blocking.
+async fn on_hashing_thread<T: Send + 'static>(
     work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
-) -> impl Future<Output = anyhow::Result<T>> + Send + 'static {
+) -> anyhow::Result<T> {
     let (done, result) = tokio::sync::oneshot::channel();
     let job: Work = Box::new(move || {
         let _ = done.send(work());
     });
-    let queued = HASHING
+    HASHING
         .send(job)
-        .map_err(|_| anyhow::anyhow!("the hashing threads are gone"));
-    async move {
-        queued?;
-        result.await.context("password hashing task failed")?
-    }
+        .map_err(|_| anyhow::anyhow!("the hashing threads are gone"))?;
+    result.await.context("password hashing task failed")?
 }
 
 fn current_params() -> Params {
@@ -131,10 +126,9 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Hashes `password` on a hashing thread, starting at once; the future gives the PHC
-/// string.
-pub fn hash(password: Password) -> impl Future<Output = anyhow::Result<String>> + Send + 'static {
-    on_hashing_thread(move || phc_hash(password.0.as_bytes()))
+/// Hashes `password` on a hashing thread; returns the PHC string.
+pub async fn hash(password: Password) -> anyhow::Result<String> {
+    on_hashing_thread(move || phc_hash(password.0.as_bytes())).await
 }
 
 /// The PHC string of argon2id with today's parameters and a fresh random salt.
@@ -228,7 +222,6 @@ fn needs_rehash(parsed: &PasswordHash) -> bool {
 mod tests {
     use super::*;
     use argon2::{PasswordHasher, PasswordVerifier};
-    use std::time::{Duration, Instant};
 
     #[test]
     fn hashes_are_standard_phc_strings_both_ways() {
@@ -261,28 +254,6 @@ mod tests {
         assert_eq!(
             format!("{:?}", Password::parse("secret-pass".into())),
             "Ok(Password(***))"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_hash_starts_at_the_call_not_when_it_is_awaited() {
-        let password = || Password::parse("correct horse".into()).expect("valid");
-        // The first hash also starts the hashing threads and allocates their memory.
-        hash(password()).await.expect("hash");
-        let started = Instant::now();
-        hash(password()).await.expect("hash");
-        let one_hash = started.elapsed();
-
-        // Queued and left alone for ten hashes' time: awaiting it then finds it done. A
-        // future that started its work only when polled would take a whole hash here.
-        let pending = hash(password());
-        tokio::time::sleep(one_hash * 10 + Duration::from_millis(100)).await;
-        let awaited = Instant::now();
-        pending.await.expect("hash");
-        assert!(
-            awaited.elapsed() < one_hash / 2,
-            "awaiting took {:?}, one hash {one_hash:?}",
-            awaited.elapsed()
         );
     }
 

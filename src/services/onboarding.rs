@@ -78,10 +78,8 @@ pub async fn onboard(
     idempotency_key: Option<&str>,
     client: &ClientInfo,
 ) -> AppResult<Onboarded> {
-    // The hash is computed on a hashing thread while the schema is created: the two are
-    // the slow parts and need nothing of each other. Its result is awaited only where
-    // the admin row is written, which the schema's tables come before.
-    let password_hash = password::hash(input.admin_password.clone());
+    // Hash before the transaction: it is the slow part and holds no locks.
+    let password_hash = password::hash(input.admin_password.clone()).await?;
     let tenant_id = Uuid::now_v7();
     let mut tx = pools.provisioning_scope(tenant_id).begin().await?;
 
@@ -132,7 +130,7 @@ pub async fn onboard(
         &mut tx,
         NewUser {
             email: input.admin_email.clone(),
-            password_hash: password_hash.await?,
+            password_hash,
             first_name: input.admin_first_name,
             last_name: input.admin_last_name,
             self_registered: false,
