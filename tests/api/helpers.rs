@@ -196,6 +196,14 @@ impl TestApp {
         TestAppBuilder::default()
     }
 
+    /// An app whose webhook endpoints may target loopback (the tests' receivers).
+    pub async fn with_private_webhook_targets() -> Self {
+        Self::builder()
+            .with_config(|c| c.webhooks.allow_private_targets = true)
+            .build()
+            .await
+    }
+
     /// A second replica: its own process state (pools, caches) over the same database
     /// and Redis namespace, listening for the others' invalidations.
     pub async fn replica(&self) -> TestReplica {

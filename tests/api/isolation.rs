@@ -13,10 +13,7 @@ use crate::helpers::{Auth, TestApp};
 
 #[tokio::test]
 async fn every_id_route_hides_another_tenants_objects() {
-    let app = TestApp::builder()
-        .with_config(|c| c.webhooks.allow_private_targets = true)
-        .build()
-        .await;
+    let app = TestApp::with_private_webhook_targets().await;
     let a = app.onboard("alpha").await;
     let b = app.onboard("bravo").await;
 

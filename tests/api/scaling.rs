@@ -698,10 +698,7 @@ async fn two_server_processes_never_both_evaluate() {
 #[tokio::test]
 async fn one_pass_records_each_changed_tenants_webhook_in_its_own_schema() {
     // No dispatcher: the deliveries stay queued, to be counted.
-    let app = TestApp::builder()
-        .with_config(|c| c.webhooks.allow_private_targets = true)
-        .build()
-        .await;
+    let app = TestApp::with_private_webhook_targets().await;
     let a = standard_tenant(&app, "alpha").await;
     let b = standard_tenant(&app, "beta").await;
     let quiet = standard_tenant(&app, "quiet").await;

@@ -137,10 +137,7 @@ async fn receive(
 
 /// A test app whose webhook targets may be on loopback, with the dispatcher running.
 pub async fn app_with_dispatcher() -> (TestApp, Background) {
-    let app = TestApp::builder()
-        .with_config(|c| c.webhooks.allow_private_targets = true)
-        .build()
-        .await;
+    let app = TestApp::with_private_webhook_targets().await;
     let dispatcher = Background::start(&app.state, &[Subsystem::Webhooks]);
     (app, dispatcher)
 }
@@ -723,10 +720,7 @@ async fn another_tenants_endpoints_and_messages_answer_404() {
 
 #[tokio::test]
 async fn viewers_read_webhooks_but_only_managers_change_them() {
-    let app = TestApp::builder()
-        .with_config(|c| c.webhooks.allow_private_targets = true)
-        .build()
-        .await;
+    let app = TestApp::with_private_webhook_targets().await;
     let t = app.onboard("acme").await;
     let (_, viewer) = app
         .user_with_roles(&t, "viewer@acme.example.com", &["viewer"])
@@ -906,10 +900,7 @@ fn process(app: &TestApp) -> tokio::process::Command {
 
 #[tokio::test]
 async fn an_event_committed_by_a_process_killed_at_once_is_delivered_by_another() {
-    let app = TestApp::builder()
-        .with_config(|c| c.webhooks.allow_private_targets = true)
-        .build()
-        .await;
+    let app = TestApp::with_private_webhook_targets().await;
     let t = app.onboard("acme").await;
     let receiver = Receiver::start().await;
     endpoint(&app, &t, &receiver.url, json!(["user.created"])).await;
@@ -1094,10 +1085,7 @@ async fn an_endpoint_failing_for_five_days_is_disabled() {
 #[tokio::test]
 async fn deleting_an_endpoint_during_an_attempt_waits_instead_of_deadlocking() {
     // No dispatcher: the test plays its part, holding the queue row as it does.
-    let app = TestApp::builder()
-        .with_config(|c| c.webhooks.allow_private_targets = true)
-        .build()
-        .await;
+    let app = TestApp::with_private_webhook_targets().await;
     let t = app.onboard("acme").await;
     let (id, _) = endpoint(&app, &t, "http://127.0.0.1:9/hook", json!(["*"])).await;
     let res = app
@@ -1125,9 +1113,29 @@ async fn deleting_an_endpoint_during_an_attempt_waits_instead_of_deadlocking() {
     let record = app
         .scope(t.id)
         .sql("update {schema}.webhook_deliveries set updated_at = now() where endpoint_id = $1");
+    let db = app.db().clone();
     let dispatcher = async move {
-        // Let the delete start and block.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Go on only once the delete waits for a lock (the queue row this attempt
+        // holds): a fixed pause could let the attempt finish before the delete started,
+        // and then no order of locks would deadlock.
+        let blocked = async {
+            loop {
+                let waiting: i64 = sqlx::query_scalar(
+                    "select count(*) from pg_stat_activity
+                     where datname = current_database() and wait_event_type = 'Lock'",
+                )
+                .fetch_one(&db)
+                .await
+                .expect("pg_stat_activity");
+                if waiting > 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), blocked)
+            .await
+            .expect("the delete waits for the queue row the attempt holds");
         let recorded = sqlx::query(record)
             .bind(id)
             .execute(&mut *attempt)
