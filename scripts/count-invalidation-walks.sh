@@ -9,7 +9,8 @@
 # relation messages (`RelationCacheInvalidateEntry`, one per relation per command that
 # touched it), type messages (`CallSyscacheCallbacks` for the pg_type caches) and
 # namespace messages (each resets every plan: `ResetPlanCache`).
-# Needs root and perf. Usage: scripts/count-invalidation-walks.sh [file.sql]
+# Needs root, perf and the PostgreSQL server on this machine.
+# Usage: scripts/count-invalidation-walks.sh [file.sql]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
