@@ -7,13 +7,14 @@
 # For each count P in BENCH_PREPARED ("0 1000 2500 5000"): a psql session prepares P
 # statements (SELECTs on tenant tables, each executed once) and then sits idle, as a
 # service's pooled connection does between requests, while another session creates
-# BENCH_SCHEMAS (40) tenant schemas with the onboarding script (migrations/tenant-baseline.sql
-# then 0006 and 0007, as src/db/migrate.rs sends it). Prints the idle backend's CPU per
-# schema created, BENCH_ROUNDS (3) rounds each. PostgreSQL only: no build needed.
+# BENCH_SCHEMAS (40) tenant schemas with the onboarding script (`tenant_schema_sql` in
+# scripts/bench/lib.sh). Prints the idle backend's CPU per schema created, BENCH_ROUNDS
+# (3) rounds each. PostgreSQL only: no build needed.
 # Usage: scripts/bench-invalidation.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
+. scripts/bench/lib.sh
 
 PREPARED=${BENCH_PREPARED:-0 1000 2500 5000}
 SCHEMAS=${BENCH_SCHEMAS:-40}
@@ -31,15 +32,9 @@ cleanup() {
 trap cleanup EXIT
 psql "$admin" -qc "create database \"$db\""
 
-onboarding_script() { # schema
-  echo "begin; create schema $1; set local search_path = $1;"
-  cat migrations/tenant-baseline.sql migrations/tenant/0006_identity.sql migrations/tenant/0007_webhooks.sql
-  echo "commit;"
-}
-for i in $(seq 1 $BASE_SCHEMAS); do onboarding_script "t_base_$i"; done | psql "$url" -q >/dev/null
+for i in $(seq 1 $BASE_SCHEMAS); do tenant_schema_sql "t_base_$i"; done | psql "$url" -q >/dev/null
 
 hz=$(getconf CLK_TCK)
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 echo "command: scripts/bench-invalidation.sh  ($(nproc) cores; load before: $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "CPU of one idle backend per tenant schema another session creates ($SCHEMAS schemas a round):"
 for p in $PREPARED; do
@@ -63,7 +58,7 @@ for p in $PREPARED; do
     idle=$!
     while [ ! -e "$work/ready" ]; do sleep 0.1; done
     pid=$(tr -d ' \n' < "$work/pid")
-    for i in $(seq 1 "$SCHEMAS"); do onboarding_script "t_${round}_${p}_$i"; done > "$work/onboard.sql"
+    for i in $(seq 1 "$SCHEMAS"); do tenant_schema_sql "t_${round}_${p}_$i"; done > "$work/onboard.sql"
     t0=$(cpu_ticks "$pid")
     psql "$url" -q -f "$work/onboard.sql" >/dev/null
     sleep 1

@@ -20,8 +20,8 @@
 #      seconds, and its log lines give each round's statements and duration.
 # Rate limiting is off (a free plan's 60/min would refuse the load); the rest as configured.
 # Usage: scripts/bench-tenant-scale.sh   Settings: BENCH_TENANTS, BENCH_HOT, BENCH_RUNS,
-#   BENCH_WARM, BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS, BENCH_ONBOARD_MORE (0), BENCH_AUTH (jwt or
-#   key), BENCH_PRODUCT_BIN (a built
+#   BENCH_WARM, BENCH_SECONDS (10), BENCH_POOL (16), BENCH_TENANT_POOLS,
+#   BENCH_ONBOARD_MORE (0), BENCH_AUTH (jwt or key), BENCH_PRODUCT_BIN (a built
 #   `tenantry` to measure), BENCH_KEEP (a directory: the onboarded database is kept and
 #   named there, and a later run with the same directory skips steps 1 and 2 — tens of
 #   minutes at 10,000 tenants; drop it with `dropdb "$(cat DIR/database)"`).

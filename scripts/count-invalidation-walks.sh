@@ -2,9 +2,9 @@
 # How many times one tenant schema's creation makes every other PostgreSQL backend walk its
 # list of prepared statements. An idle backend is watched with perf uprobes on functions
 # PostgreSQL exports (its binary has no other symbols) while another session creates
-# BENCH_SCHEMAS (5) schemas with the onboarding script (migrations/tenant-baseline.sql
-# then the later tenant migrations, as src/db/migrate.rs sends it), or with the SQL file
-# given as $1 (run in a fresh schema, as a stand-in for that script). Per schema it prints
+# BENCH_SCHEMAS (5) schemas with the onboarding script (`tenant_schema_sql` in
+# scripts/bench/lib.sh), or with the SQL file given as $1 (run in a fresh schema, as a
+# stand-in for that script). Per schema it prints
 # the invalidation messages the backend processed and those that walk the plan list:
 # relation messages (`RelationCacheInvalidateEntry`, one per relation per command that
 # touched it), type messages (`CallSyscacheCallbacks` for the pg_type caches) and
@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/services.sh
+. scripts/bench/lib.sh
 command -v perf >/dev/null || { echo "perf is needed (apt-get install linux-perf)" >&2; exit 1; }
 
 SCHEMAS=${BENCH_SCHEMAS:-5}
@@ -40,15 +41,15 @@ perf probe -q -x "$postgres" LocalExecuteInvalidationMessage
 [ "$(psql "$url" -Atc 'show server_version_num' | cut -c1-2)" = 15 ] ||
   echo "not PostgreSQL 15: the type count below may name another cache" >&2
 
-tenant_script() { # schema
-  echo "begin; create schema $1; set local search_path = $1;"
-  if [ $# -gt 1 ]; then cat "$2"; else
-    cat migrations/tenant-baseline.sql
-    ls migrations/tenant/*.sql | sort | awk -F/ '$NF >= "0006"' | xargs cat
+for i in $(seq 1 "$SCHEMAS"); do
+  if [ $# -gt 0 ]; then
+    echo "begin; create schema t_count_$i; set local search_path = t_count_$i;"
+    cat "$1"
+    echo "commit;"
+  else
+    tenant_schema_sql "t_count_$i"
   fi
-  echo "commit;"
-}
-for i in $(seq 1 "$SCHEMAS"); do tenant_script "t_count_$i" "$@"; done > "$work/create.sql"
+done > "$work/create.sql"
 
 # The watched backend sits idle until the schemas exist, then runs one statement, which
 # makes it process every message queued meanwhile.

@@ -50,3 +50,18 @@ rss_of() {
   awk '$1 == "VmRSS:" { r = $2 } $1 == "VmHWM:" { h = $2 }
        END { printf "%.0f MiB (peak %.0f MiB)", r / 1024, h / 1024 }' "/proc/$1/status"
 }
+
+# The SQL that creates tenant schema $1 as onboarding does, in one transaction:
+# migrations/tenant-baseline.sql (tenant migrations up to 0005), then every later tenant
+# migration (src/db/migrate.rs sends 0006 and 0007 with the baseline and runs the rest
+# after it).
+tenant_schema_sql() {
+  local f n
+  echo "begin; create schema $1; set local search_path = $1;"
+  cat migrations/tenant-baseline.sql
+  for f in migrations/tenant/*.sql; do
+    n=$(basename "$f"); n=${n%%_*}
+    if ((10#$n > 5)); then cat "$f"; fi
+  done
+  echo "commit;"
+}
