@@ -96,11 +96,18 @@ pub async fn login(
             "verify your email address before logging in",
         ));
     }
-    let mut tx = scope.begin().await?;
-    if verified == Verified::YesButRehash
+    // Hashed before the transaction, as onboarding does: a burst of logins makes the
+    // hashing queue long, and an open transaction would hold its connection meanwhile.
+    let rehashed = if verified == Verified::YesButRehash
         && let Ok(password) = Password::parse(password)
     {
-        users::set_password(&mut tx, user_id, &password::hash(password).await?).await?;
+        Some(password::hash(password).await?)
+    } else {
+        None
+    };
+    let mut tx = scope.begin().await?;
+    if let Some(hash) = &rehashed {
+        users::set_password(&mut tx, user_id, hash).await?;
     }
     let roles = sessions::active_user_roles(&mut tx, user_id)
         .await?

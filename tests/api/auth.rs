@@ -37,6 +37,47 @@ async fn login_by_slug_or_id_returns_a_token_pair() {
 }
 
 #[tokio::test]
+async fn a_login_over_a_hash_of_weaker_parameters_stores_todays() {
+    use argon2::{Algorithm, Argon2, Params, PasswordHasher, Version};
+
+    let app = TestApp::new().await;
+    let acme = app.onboard("acme").await;
+    let weak = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(8 * 1024, 1, 1, None).expect("params"),
+    )
+    .hash_password(PASSWORD.as_bytes())
+    .expect("hash")
+    .to_string();
+    let scope = app.scope(acme.id);
+    let stored = || {
+        sqlx::query_scalar::<_, String>(
+            scope.sql("select password_hash from {schema}.users where id = $1"),
+        )
+        .bind(acme.admin_id)
+        .fetch_one(app.db())
+    };
+    sqlx::query(scope.sql("update {schema}.users set password_hash = $2 where id = $1"))
+        .bind(acme.admin_id)
+        .bind(&weak)
+        .execute(app.db())
+        .await
+        .expect("weaken");
+
+    let res = login_raw(&app, "acme", &acme.admin_email, PASSWORD).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let rehashed = stored().await.expect("hash");
+    assert!(
+        rehashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{rehashed}"
+    );
+    let res = login_raw(&app, "acme", &acme.admin_email, PASSWORD).await;
+    assert_eq!(res.status, 200, "the new hash verifies: {}", res.text());
+    assert_eq!(stored().await.expect("hash"), rehashed, "no second rehash");
+}
+
+#[tokio::test]
 async fn unknown_tenant_unknown_user_and_wrong_password_look_the_same() {
     let app = TestApp::new().await;
     let acme = app.onboard("acme").await;
