@@ -42,13 +42,7 @@ perf probe -q -x "$postgres" LocalExecuteInvalidationMessage
   echo "not PostgreSQL 15: the type count below may name another cache" >&2
 
 for i in $(seq 1 "$SCHEMAS"); do
-  if [ $# -gt 0 ]; then
-    echo "begin; create schema t_count_$i; set local search_path = t_count_$i;"
-    cat "$1"
-    echo "commit;"
-  else
-    tenant_schema_sql "t_count_$i"
-  fi
+  if [ $# -gt 0 ]; then schema_sql "t_count_$i" "$1"; else tenant_schema_sql "t_count_$i"; fi
 done > "$work/create.sql"
 
 # The watched backend sits idle until the schemas exist, then runs one statement, which

@@ -51,17 +51,23 @@ rss_of() {
        END { printf "%.0f MiB (peak %.0f MiB)", r / 1024, h / 1024 }' "/proc/$1/status"
 }
 
-# The SQL that creates tenant schema $1 as onboarding does, in one transaction:
-# migrations/tenant-baseline.sql (tenant migrations up to 0005), then every later tenant
-# migration (src/db/migrate.rs sends 0006 and 0007 with the baseline and runs the rest
-# after it).
+# The SQL that creates schema $1 from the SQL files after it, in one transaction with
+# the schema as search path (as src/db/migrate.rs runs a tenant's migrations).
+schema_sql() {
+  local schema=$1; shift
+  echo "begin; create schema $schema; set local search_path = $schema;"
+  cat "$@"
+  echo "commit;"
+}
+
+# The SQL that creates tenant schema $1 as onboarding does: migrations/tenant-baseline.sql
+# (tenant migrations up to 0005), then every later tenant migration (src/db/migrate.rs
+# sends 0006 and 0007 with the baseline and runs the rest after it).
 tenant_schema_sql() {
-  local f n
-  echo "begin; create schema $1; set local search_path = $1;"
-  cat migrations/tenant-baseline.sql
+  local f n later=()
   for f in migrations/tenant/*.sql; do
     n=$(basename "$f"); n=${n%%_*}
-    if ((10#$n > 5)); then cat "$f"; fi
+    if ((10#$n > 5)); then later+=("$f"); fi
   done
-  echo "commit;"
+  schema_sql "$1" migrations/tenant-baseline.sql "${later[@]}"
 }
